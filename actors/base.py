@@ -1,0 +1,105 @@
+"""What every voicebot actor shares: a stable Address to be reached at, and supervision hooks."""
+import logging
+import threading
+
+import pykka
+
+from actors.messages import ChildFailed, Ping
+
+log = logging.getLogger(__name__)
+
+
+class Address:
+    """A stable name for an actor slot. The Supervisor binds the running actor's ref to it and
+    rebinds it after a restart, so senders keep their Address and never hold a dead ref.
+    Tests pass any object with a `tell(message)` method instead: a recording fake."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._ref: pykka.ActorRef | None = None
+
+    def bind(self, ref: pykka.ActorRef | None) -> None:
+        self._ref = ref
+
+    def ask(self, message: object, timeout: float | None = None):
+        """For start-up barriers only: inside the pipeline, actors tell."""
+        if self._ref is None:
+            raise pykka.ActorDeadError(self.name)
+        return self._ref.ask(message, timeout=timeout)
+
+    def tell(self, message: object) -> None:
+        ref = self._ref
+        try:
+            if ref is None:
+                raise pykka.ActorDeadError(self.name)
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            log.warning("%s is not running; dropped %s", self.name, type(message).__name__)
+
+    def __repr__(self) -> str:
+        return f"Address({self.name!r})"
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+class SupervisedActor(pykka.ThreadingActor):
+    """Answers Ping with its start-up error or None (the start-up barrier), reports its own
+    crash to the Supervisor, and logs messages it does not understand instead of dropping them."""
+
+    def __init__(self, name: str, supervisor=None):
+        super().__init__()
+        self.name = name
+        self._supervisor = supervisor
+        self.start_error: str | None = None
+
+    def on_start(self) -> None:
+        # An exception escaping on_start would kill the actor with a traceback and without
+        # on_failure; instead the reason is kept, logged in one line, and told to the Supervisor.
+        try:
+            self.prepare()
+        except Exception as error:
+            self.start_error = f"{self.name} could not start: {one_line(error)}"
+            log.error(self.start_error)
+            if self._supervisor is not None:
+                self._supervisor.tell(ChildFailed(self.name, self.actor_urn, self.start_error))
+
+    def prepare(self) -> None:
+        """Start-up work (open a database, load a model); runs on the actor's own thread."""
+
+    def on_receive(self, message: object):
+        if isinstance(message, Ping):
+            return self.start_error
+        answer = self.handle(message)
+        if answer is NotImplemented:
+            log.error("%s got a message it does not handle: %r", self.name, message)
+            return None
+        return answer
+
+    def handle(self, message: object):
+        """Subclasses match on the message type here; return NotImplemented for unknown ones."""
+        return NotImplemented
+
+    def on_failure(self, exception_type, exception_value, traceback) -> None:
+        if self._supervisor is not None:
+            self._supervisor.tell(ChildFailed(self.name, self.actor_urn, one_line(exception_value)))
+
+    def tell_self_later(self, message: object, delay: float) -> threading.Timer:
+        return tell_later(self.actor_ref, message, delay)
+
+
+def tell_later(ref: pykka.ActorRef, message: object, delay: float) -> threading.Timer:
+    """Delivers `message` after `delay` seconds from a timer thread: a reminder that keeps the
+    actor's mailbox free meanwhile, unlike a sleep in a handler."""
+    def deliver() -> None:
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            pass  # stopped meanwhile: nothing left to remind
+
+    timer = threading.Timer(delay, deliver)
+    timer.daemon = True
+    timer.start()
+    return timer

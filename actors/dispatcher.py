@@ -1,0 +1,92 @@
+"""Dispatcher: owns the bounded list of pending jobs and hands each to an idle WhisperActor."""
+import dataclasses
+import logging
+from collections import deque
+
+from actors.base import SupervisedActor
+from actors.messages import (DeliverResult, JobAdmitted, JobFailed, PostStatus, SendReply, Transcribe,
+                             TranscriptReady, WorkerLost, WorkerReady)
+from voicebot import replies
+from voicebot.domain import FailureReason, Job
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2  # a job whose worker died is retried once, then answered with a failure
+
+
+class Dispatcher(SupervisedActor):
+    """Workers announce themselves with WorkerReady once their model is loaded, and again by
+    returning a result; a job waits in `pending` until one is idle. Past `max_pending` waiting
+    jobs, new ones are refused at once with a polite "busy" reply."""
+
+    def __init__(self, workers: dict, quota, sender, max_pending: int, max_duration_seconds: int,
+                 max_file_mb: int, supervisor=None, name: str = "dispatcher"):
+        super().__init__(name, supervisor)
+        self._workers = workers
+        self._quota = quota
+        self._sender = sender
+        self._max_pending = max_pending
+        self._limits = (max_duration_seconds, max_file_mb)
+        self._pending: deque[Job] = deque()
+        self._idle: deque[str] = deque()
+        self._running: dict[str, Job] = {}
+
+    def handle(self, message):
+        match message:
+            case JobAdmitted(job):
+                self._enqueue(job)
+            case WorkerReady(worker):
+                self._mark_idle(worker)
+            case TranscriptReady(job, transcript, worker):
+                self._finished(worker)
+                self._sender.tell(DeliverResult(job.key, transcript.text))
+                self._quota.tell(message)
+            case JobFailed(job, reason, worker):
+                self._finished(worker)
+                self._fail(job, reason)
+            case WorkerLost(worker):
+                self._lost(worker)
+            case _:
+                return NotImplemented
+        self._dispatch()
+
+    def _enqueue(self, job: Job) -> None:
+        if len(self._pending) >= self._max_pending:
+            log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
+                        job.message_id)
+            self._sender.tell(SendReply(job.chat_id, replies.BUSY, job.message_id))
+            self._quota.tell(JobFailed(job, FailureReason.BUSY))
+            return
+        self._sender.tell(PostStatus(job.key, replies.PROCESSING))
+        self._pending.append(job)
+
+    def _dispatch(self) -> None:
+        while self._pending and self._idle:
+            worker, job = self._idle.popleft(), self._pending.popleft()
+            self._running[worker] = job
+            self._workers[worker].tell(Transcribe(job))
+
+    def _mark_idle(self, worker: str) -> None:
+        if worker in self._workers and worker not in self._idle and worker not in self._running:
+            self._idle.append(worker)
+
+    def _finished(self, worker: str) -> None:
+        self._running.pop(worker, None)
+        self._mark_idle(worker)
+
+    def _lost(self, worker: str) -> None:
+        if worker in self._idle:
+            self._idle.remove(worker)
+        job = self._running.pop(worker, None)
+        if job is None:
+            return
+        if job.attempt < MAX_ATTEMPTS:
+            log.warning("%s died holding job %s/%s; retrying it", worker, job.chat_id, job.message_id)
+            self._pending.appendleft(dataclasses.replace(job, attempt=job.attempt + 1))
+        else:
+            log.error("%s died holding job %s/%s again; giving up on it", worker, job.chat_id, job.message_id)
+            self._fail(job, FailureReason.INTERNAL)
+
+    def _fail(self, job: Job, reason: FailureReason) -> None:
+        self._sender.tell(DeliverResult(job.key, replies.failure(reason, *self._limits)))
+        self._quota.tell(JobFailed(job, reason))

@@ -1,0 +1,60 @@
+"""WhisperActor: holds one loaded model and transcribes one job at a time."""
+import logging
+import time
+
+from actors.base import SupervisedActor, one_line
+from actors.messages import JobFailed, Transcribe, TranscriptReady, WorkerReady
+from voicebot.domain import FailureReason, Job, JobError
+from voicebot.telegram import TelegramError
+
+log = logging.getLogger(__name__)
+
+
+class WhisperActor(SupervisedActor):
+    # A transcription stuck in native code must not keep the process alive after shutdown.
+    use_daemon_thread = True
+
+    def __init__(self, name: str, transcriber, audio_source, dispatcher, max_file_bytes: int, supervisor=None):
+        super().__init__(name, supervisor)
+        self._transcriber = transcriber
+        self._audio_source = audio_source
+        self._dispatcher = dispatcher
+        self._max_file_bytes = max_file_bytes
+
+    def prepare(self) -> None:
+        started = time.monotonic()
+        self._transcriber.load()
+        self._transcriber.warm_up()
+        log.info("%s ready: model loaded and warmed up in %.1f s", self.name, time.monotonic() - started)
+        self._dispatcher.tell(WorkerReady(self.name))
+
+    def handle(self, message):
+        match message:
+            case Transcribe(job):
+                self._dispatcher.tell(self._transcribe(job))
+            case _:
+                return NotImplemented
+
+    def _transcribe(self, job: Job) -> TranscriptReady | JobFailed:
+        started = time.monotonic()
+        try:
+            audio = self._audio_source.download(job.media.file_id, self._max_file_bytes)
+            transcript = self._transcriber.transcribe(audio, job.language)
+        except JobError as error:
+            outcome = JobFailed(job, error.reason, self.name)
+            detail = str(error)
+        except TelegramError as error:
+            outcome = JobFailed(job, FailureReason.DOWNLOAD_FAILED, self.name)
+            detail = str(error)
+        except Exception as error:  # a bug or a native failure must cost one job, not the worker
+            log.exception("%s: unexpected error on job %s/%s", self.name, job.chat_id, job.message_id)
+            outcome = JobFailed(job, FailureReason.INTERNAL, self.name)
+            detail = one_line(error)
+        else:
+            log.info("job %s/%s user %s: done, %.1f s of %s audio in %.2f s (%s)", job.chat_id, job.message_id,
+                     job.user_id, transcript.audio_seconds, transcript.language, transcript.processing_seconds,
+                     self.name)
+            return TranscriptReady(job, transcript, self.name)
+        log.info("job %s/%s user %s: failed (%s) after %.2f s: %s", job.chat_id, job.message_id, job.user_id,
+                 outcome.reason.value, time.monotonic() - started, detail)
+        return outcome

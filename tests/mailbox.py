@@ -1,0 +1,36 @@
+"""The "mock mailbox": a recording stand-in for any actor Address, and a helper to drive a real
+actor message by message. See tests/README.md for the pattern."""
+import threading
+
+import pykka
+
+from actors.messages import Ping
+
+
+class RecordingMailbox:
+    """Records every message told to it, in order; has the one method actors use: tell."""
+
+    def __init__(self, name: str = "fake"):
+        self.name = name
+        self.messages: list[object] = []
+        self._lock = threading.Lock()
+
+    def tell(self, message: object) -> None:
+        with self._lock:
+            self.messages.append(message)
+
+    def of(self, kind: type) -> list:
+        with self._lock:
+            return [message for message in self.messages if isinstance(message, kind)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+
+def deliver(ref: pykka.ActorRef, *messages: object) -> None:
+    """Tells the actor each message, then waits until it has handled them all: a Ping asked
+    afterwards is answered only once everything before it in the mailbox is done."""
+    for message in messages:
+        ref.tell(message)
+    ref.ask(Ping(), timeout=10)

@@ -1,0 +1,78 @@
+import pytest
+
+from actors.dispatcher import Dispatcher
+from actors.messages import (DeliverResult, JobAdmitted, JobFailed, PostStatus, SendReply, Transcribe,
+                             TranscriptReady, WorkerLost, WorkerReady)
+from helpers import make_job
+from mailbox import RecordingMailbox, deliver
+from voicebot import replies
+from voicebot.domain import FailureReason, Transcript
+
+
+@pytest.fixture
+def fakes():
+    workers = {name: RecordingMailbox(name) for name in ("w1", "w2")}
+    return workers, RecordingMailbox("quota"), RecordingMailbox("sender")
+
+
+def start_dispatcher(fakes, max_pending=100):
+    workers, quota, sender = fakes
+    return Dispatcher.start(workers, quota, sender, max_pending, 300, 20)
+
+
+def test_jobs_wait_for_a_ready_worker_and_get_a_status_reply_at_once(fakes):
+    workers, _, sender = fakes
+    dispatcher = start_dispatcher(fakes)
+    job = make_job()
+    deliver(dispatcher, JobAdmitted(job))
+    assert sender.messages == [PostStatus(job.key, replies.PROCESSING)]
+    assert workers["w1"].messages == []
+    deliver(dispatcher, WorkerReady("w1"))
+    assert workers["w1"].messages == [Transcribe(job)]
+
+
+def test_each_idle_worker_gets_one_job_and_the_next_waits_for_a_result(fakes):
+    workers, quota, sender = fakes
+    dispatcher = start_dispatcher(fakes)
+    jobs = [make_job(message_id=n) for n in (1, 2, 3)]
+    deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), *(JobAdmitted(job) for job in jobs))
+    assert workers["w1"].of(Transcribe) == [Transcribe(jobs[0])]
+    assert workers["w2"].of(Transcribe) == [Transcribe(jobs[1])]
+    done = TranscriptReady(jobs[0], Transcript("hi there", "en", 0.9, 5, 1), "w1")
+    deliver(dispatcher, done)
+    assert sender.of(DeliverResult) == [DeliverResult(jobs[0].key, "hi there")]
+    assert quota.messages == [done]
+    assert workers["w1"].of(Transcribe) == [Transcribe(jobs[0]), Transcribe(jobs[2])]
+
+
+def test_past_max_pending_a_job_is_refused_politely_and_released(fakes):
+    _, quota, sender = fakes
+    dispatcher = start_dispatcher(fakes, max_pending=2)
+    jobs = [make_job(message_id=n) for n in (1, 2, 3)]
+    deliver(dispatcher, *(JobAdmitted(job) for job in jobs))
+    assert sender.of(SendReply) == [SendReply(jobs[2].chat_id, replies.BUSY, 3)]
+    assert quota.messages == [JobFailed(jobs[2], FailureReason.BUSY)]
+    assert len(sender.of(PostStatus)) == 2
+
+
+def test_a_failure_is_answered_in_plain_words_and_frees_the_worker(fakes):
+    workers, quota, sender = fakes
+    dispatcher = start_dispatcher(fakes)
+    job = make_job()
+    deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), JobFailed(job, FailureReason.TOO_LONG, "w1"))
+    assert "5 min" in sender.of(DeliverResult)[0].text
+    assert [(m.job, m.reason) for m in quota.of(JobFailed)] == [(job, FailureReason.TOO_LONG)]
+    deliver(dispatcher, JobAdmitted(make_job(message_id=2)))
+    assert len(workers["w1"].of(Transcribe)) == 2
+
+
+def test_a_job_whose_worker_died_is_retried_once_then_answered_with_a_failure(fakes):
+    workers, quota, sender = fakes
+    dispatcher = start_dispatcher(fakes)
+    job = make_job()
+    deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), WorkerLost("w1"), WorkerReady("w1"))
+    retried = workers["w1"].of(Transcribe)[-1].job
+    assert (retried.key, retried.attempt) == (job.key, 2)
+    deliver(dispatcher, WorkerLost("w1"))
+    assert sender.of(DeliverResult) == [DeliverResult(job.key, replies.failure(FailureReason.INTERNAL, 300, 20))]
+    assert quota.of(JobFailed)[0].reason is FailureReason.INTERNAL

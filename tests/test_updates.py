@@ -1,0 +1,72 @@
+from hypothesis import given, settings, strategies as st
+
+from actors.messages import CommandReceived, TextReceived, UnsupportedReceived, VoiceReceived
+from voicebot.domain import MediaKind
+from voicebot.updates import parse_update
+
+
+def update(chat_type="private", **content):
+    return {"update_id": 1, "message": {"message_id": 42, "date": 0, "chat": {"id": -5 if chat_type != "private"
+                                                                                else 5, "type": chat_type},
+                                        "from": {"id": 5, "is_bot": False, "first_name": "A"}, **content}}
+
+
+def test_each_kind_of_recording_becomes_a_job():
+    cases = {
+        "voice": ({"file_id": "v", "duration": 3, "mime_type": "audio/ogg", "file_size": 900}, MediaKind.VOICE),
+        "audio": ({"file_id": "a", "duration": 30, "file_name": "song.mp3"}, MediaKind.AUDIO),
+        "video_note": ({"file_id": "n", "duration": 9, "length": 240}, MediaKind.VIDEO_NOTE),
+        "video": ({"file_id": "d", "duration": 12, "mime_type": "video/mp4"}, MediaKind.VIDEO),
+    }
+    for field, (media, kind) in cases.items():
+        parsed = parse_update(update(**{field: media}))
+        assert isinstance(parsed, VoiceReceived)
+        assert (parsed.job.media.kind, parsed.job.media.file_id, parsed.job.key.message_id) == (kind, media["file_id"],
+                                                                                                42)
+        assert parsed.job.media.duration == media["duration"]
+
+
+def test_documents_count_only_when_they_are_audio_or_video():
+    audio = parse_update(update(document={"file_id": "x", "file_name": "memo.m4a", "mime_type": "application/octet"}))
+    pdf = parse_update(update(document={"file_id": "y", "file_name": "cv.pdf", "mime_type": "application/pdf"}))
+    assert isinstance(audio, VoiceReceived) and audio.job.media.kind is MediaKind.DOCUMENT
+    assert isinstance(pdf, UnsupportedReceived)
+
+
+def test_commands_text_and_other_messages():
+    assert parse_update(update(text="/Usage@voice_bot now")) == CommandReceived(5, 5, 42, "usage", "now")
+    assert parse_update(update(text="hi")) == TextReceived(5, 5, 42)
+    assert parse_update(update(photo=[{"file_id": "p"}])) == UnsupportedReceived(5, 5, 42)
+
+
+def test_in_groups_only_commands_and_recordings_are_for_the_bot():
+    assert parse_update(update("group", text="hello everyone")) is None
+    assert parse_update(update("supergroup", sticker={"file_id": "s"})) is None
+    assert isinstance(parse_update(update("group", voice={"file_id": "v", "duration": 2})), VoiceReceived)
+
+
+def test_missing_or_wrongly_typed_fields_never_raise():
+    assert parse_update({"update_id": 1}) is None
+    assert parse_update({"update_id": 1, "message": {"text": "/start"}}) is None  # nobody to answer
+    broken_voice = parse_update(update(voice={"duration": "long"}))
+    assert broken_voice == UnsupportedReceived(5, 5, 42)
+    voice = parse_update(update(voice={"file_id": "v", "duration": True, "file_size": "9"}))
+    assert voice.job.media.duration is None and voice.job.media.file_size is None
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                           lambda children: st.lists(children) | st.dictionaries(st.text(), children), max_leaves=20)
+message_fields = st.fixed_dictionaries({}, optional={
+    "message_id": st.integers() | json_values, "chat": st.fixed_dictionaries({}, optional={
+        "id": st.integers() | json_values, "type": st.sampled_from(["private", "group", "supergroup"])}),
+    "from": st.fixed_dictionaries({}, optional={"id": st.integers() | json_values}),
+    "text": st.text() | json_values, "voice": json_values | st.fixed_dictionaries({"file_id": st.text()}, optional={
+        "duration": json_values, "file_size": json_values}),
+    "document": json_values, "audio": json_values, "video": json_values})
+
+
+@settings(max_examples=300)
+@given(st.one_of(json_values, st.fixed_dictionaries({"update_id": st.integers(), "message": message_fields})))
+def test_any_json_at_all_parses_to_a_message_or_none(raw):
+    parsed = parse_update(raw)
+    assert parsed is None or isinstance(parsed, (VoiceReceived, CommandReceived, TextReceived, UnsupportedReceived))

@@ -1,0 +1,93 @@
+import pytest
+
+from actors.messages import JobFailed, Ping, Transcribe, TranscriptReady, WorkerReady
+from actors.whisper import WhisperActor
+from helpers import make_job
+from mailbox import RecordingMailbox, deliver
+from voicebot.domain import FailureReason, JobError, Transcript
+from voicebot.telegram import TelegramError
+
+
+class FakeTranscriber:
+    def __init__(self, outcome=None):
+        self.calls: list[tuple[bytes, str | None]] = []
+        self.loaded = self.warmed = False
+        self.outcome = outcome or Transcript("hello world", "en", 0.98, 3.0, 0.5)
+
+    def load(self):
+        self.loaded = True
+
+    def warm_up(self):
+        self.warmed = True
+
+    def transcribe(self, audio: bytes, language=None) -> Transcript:
+        self.calls.append((audio, language))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+class FakeAudioSource:
+    def __init__(self, error: Exception | None = None):
+        self.downloads: list[tuple[str, int]] = []
+        self.error = error
+
+    def download(self, file_id: str, max_bytes: int) -> bytes:
+        self.downloads.append((file_id, max_bytes))
+        if self.error:
+            raise self.error
+        return b"audio of " + file_id.encode()
+
+
+def start_worker(transcriber, source, dispatcher):
+    return WhisperActor.start("w1", transcriber, source, dispatcher, 1000)
+
+
+def test_it_loads_and_warms_its_model_before_announcing_itself():
+    transcriber, dispatcher = FakeTranscriber(), RecordingMailbox()
+    deliver(start_worker(transcriber, FakeAudioSource(), dispatcher))
+    assert transcriber.loaded and transcriber.warmed
+    assert dispatcher.messages == [WorkerReady("w1")]
+
+
+def test_it_downloads_within_the_size_limit_and_reports_the_transcript():
+    transcriber, source, dispatcher = FakeTranscriber(), FakeAudioSource(), RecordingMailbox()
+    job = make_job(message_id=4)
+    deliver(start_worker(transcriber, source, dispatcher), Transcribe(job))
+    assert source.downloads == [("file-4", 1000)]
+    assert transcriber.calls == [(b"audio of file-4", None)]
+    assert dispatcher.of(TranscriptReady) == [TranscriptReady(job, transcriber.outcome, "w1")]
+
+
+@pytest.mark.parametrize("error, reason", [
+    (JobError(FailureReason.UNREADABLE_AUDIO), FailureReason.UNREADABLE_AUDIO),
+    (JobError(FailureReason.TIMEOUT), FailureReason.TIMEOUT),
+    (RuntimeError("ctranslate2 exploded"), FailureReason.INTERNAL),
+])
+def test_a_failing_transcription_is_reported_and_the_worker_lives_on(error, reason):
+    dispatcher = RecordingMailbox()
+    worker = start_worker(FakeTranscriber(outcome=error), FakeAudioSource(), dispatcher)
+    job = make_job()
+    deliver(worker, Transcribe(job))
+    assert dispatcher.of(JobFailed) == [JobFailed(job, reason, "w1")]
+    assert worker.is_alive()
+
+
+def test_a_failed_download_is_reported_as_such():
+    dispatcher = RecordingMailbox()
+    source = FakeAudioSource(TelegramError("getFile", "Bad Gateway", 502))
+    job = make_job()
+    deliver(start_worker(FakeTranscriber(), source, dispatcher), Transcribe(job))
+    assert dispatcher.of(JobFailed) == [JobFailed(job, FailureReason.DOWNLOAD_FAILED, "w1")]
+
+
+def test_a_model_that_fails_to_load_is_reported_not_announced():
+    class BrokenTranscriber(FakeTranscriber):
+        def load(self):
+            raise RuntimeError("model.bin is corrupt")
+
+    dispatcher, supervisor = RecordingMailbox(), RecordingMailbox()
+    worker = WhisperActor.start("w1", BrokenTranscriber(), FakeAudioSource(), dispatcher, 1000, supervisor)
+    assert worker.ask(Ping()) == "w1 could not start: model.bin is corrupt"
+    assert dispatcher.messages == []
+    assert supervisor.messages[0].reason == "w1 could not start: model.bin is corrupt"

@@ -1,0 +1,1 @@
+"""voicebot: a self-hosted Telegram bot that turns voice messages into text."""

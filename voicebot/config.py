@@ -1,0 +1,164 @@
+"""One frozen settings object, read from TOML and the environment, validated once at start.
+
+Every key can be overridden by an environment variable named VOICEBOT_<SECTION>_<KEY>
+(upper case), e.g. VOICEBOT_WHISPER_WORKERS=2. TELEGRAM_BOT_TOKEN sets telegram.token.
+"""
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+ENV_PREFIX = "VOICEBOT_"
+TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    api_url: str = "https://api.telegram.org"
+    token: str = field(default="", repr=False)
+    poll_timeout_seconds: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = "sqlite:///voicebot.db"
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperSettings:
+    model: str = "base"
+    workers: int = 3
+    cpu_threads: int = 0
+    beam_size: int = 5
+    language: str = ""
+    device: str = "cpu"
+    compute_type: str = "int8"
+    timeout_seconds: int = 120
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    max_pending: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaSettings:
+    daily_seconds: int = 600
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    rate_limit_seconds: int = 10
+    max_duration_seconds: int = 300
+    max_file_mb: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    whisper: WhisperSettings = field(default_factory=WhisperSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    quota: QuotaSettings = field(default_factory=QuotaSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    def replace(self, **sections: Mapping[str, object]) -> "Settings":
+        """A copy with some keys changed, e.g. replace(telegram={"api_url": url})."""
+        return _build({**_as_tables(self), **{
+            name: {**_as_tables(self)[name], **values} for name, values in sections.items()}})
+
+
+_POSITIVE = {
+    "telegram.poll_timeout_seconds", "whisper.workers", "whisper.beam_size", "whisper.timeout_seconds",
+    "queue.max_pending", "limits.max_duration_seconds", "limits.max_file_mb",
+}
+_NOT_NEGATIVE = {"whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds"}
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read `path` (or only defaults when None), apply environment overrides, validate."""
+    tables = _read_toml(path) if path is not None else {}
+    _apply_environment(tables, environ)
+    return _build(tables)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; pass an existing file with --config") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _apply_environment(tables: dict, environ: Mapping[str, str]) -> None:
+    for section in dataclasses.fields(Settings):
+        for key in dataclasses.fields(section.type):
+            name = f"{ENV_PREFIX}{section.name}_{key.name}".upper()
+            if name in environ:
+                tables.setdefault(section.name, {})[key.name] = _parse_env(name, environ[name], key.type)
+    if environ.get(TOKEN_VARIABLE):
+        tables.setdefault("telegram", {})["token"] = environ[TOKEN_VARIABLE]
+
+
+def _parse_env(name: str, raw: str, kind: type) -> object:
+    if kind is str:
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+
+
+def _build(tables: Mapping[str, object]) -> Settings:
+    sections = {field.name: field for field in dataclasses.fields(Settings)}
+    built = {}
+    for name, table in tables.items():
+        if name not in sections:
+            raise ConfigError(f"unknown config section [{name}]; known sections: {', '.join(sections)}")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"config key {name} must be a table like [{name}]")
+        built[name] = _build_section(name, sections[name].type, table)
+    return Settings(**built)
+
+
+def _build_section(section: str, kind: type, table: Mapping[str, object]):
+    keys = {field.name: field.type for field in dataclasses.fields(kind)}
+    for key, value in table.items():
+        dotted = f"{section}.{key}"
+        if key not in keys:
+            raise ConfigError(f"unknown config key {dotted}; known keys in [{section}]: {', '.join(keys)}")
+        _check_value(dotted, value, keys[key])
+    return kind(**table)
+
+
+def _check_value(dotted: str, value: object, kind: type) -> None:
+    # bool is a subclass of int, but `workers = true` is a mistake, not a number.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"config key {dotted} must be {_describe(kind)}, got {value!r}")
+    if dotted in _POSITIVE and value < 1:
+        raise ConfigError(f"config key {dotted} must be at least 1, got {value}")
+    if dotted in _NOT_NEGATIVE and value < 0:
+        raise ConfigError(f"config key {dotted} must not be negative, got {value}")
+
+
+def _describe(kind: type) -> str:
+    return {int: "a whole number", str: "a string"}[kind]
+
+
+def _as_tables(settings: Settings) -> dict[str, dict]:
+    return {field.name: dataclasses.asdict(getattr(settings, field.name))
+            for field in dataclasses.fields(Settings)}

@@ -1,0 +1,99 @@
+"""`voicebot demo`: the whole bot against a local Bot API sandbox, offline and without a token.
+
+Three users talk to the bot at once with voice notes synthesized on the spot; the conversation
+is printed as they would see it, with the time each line appeared."""
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+from voicebot import replies
+from voicebot.app import Outcome, StartupError, prepare, start_system, stop_system
+from voicebot.config import Settings
+from voicebot.logs import configure_logging
+from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
+from voicebot.speech import SpeechError, synthesize, to_voice_note
+
+DEMO_TOKEN = "123456:demo-token-for-the-local-sandbox"
+TRANSCRIPT_TIMEOUT_SECONDS = 300
+SCRIPT = (
+    (SandboxUser(1001, "Alice"), "Hello! Please remind me to buy milk and bread tomorrow morning."),
+    (SandboxUser(1002, "Bob"), "The meeting starts at ten o clock in the main office."),
+    (SandboxUser(1003, "Chloe"), "Thank you for the lovely dinner last night."),
+)
+
+
+@dataclass(frozen=True)
+class SentVoice:
+    user: SandboxUser
+    message_id: int
+    sent_at: float
+
+
+def run_demo(settings: Settings) -> int:
+    configure_logging("WARNING", [DEMO_TOKEN])
+    try:
+        voices = [(user, *to_voice_note(synthesize(text))) for user, text in SCRIPT]
+    except SpeechError as error:
+        print(f"voicebot demo: {error}", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as workdir, BotApiSandbox(DEMO_TOKEN) as sandbox:
+        settings = settings.replace(
+            telegram={"api_url": sandbox.url, "token": DEMO_TOKEN, "poll_timeout_seconds": 1},
+            database={"url": f"sqlite:///{workdir}/demo.db"})
+        try:
+            return _play(settings, sandbox, voices)
+        except StartupError as error:
+            print(f"voicebot demo: {error}", file=sys.stderr)
+            return 1
+
+
+def _play(settings: Settings, sandbox: BotApiSandbox, voices: list) -> int:
+    whisper = settings.whisper
+    print(f"voicebot demo: Bot API sandbox at {sandbox.url}; model {whisper.model} ({whisper.compute_type}), "
+          f"{whisper.workers} transcription workers")
+    started = time.monotonic()
+    telegram, model_path = prepare(settings)
+    supervisor = start_system(settings, telegram, model_path, Outcome())
+    print(f"bot ready in {time.monotonic() - started:.1f} s (models loaded and warmed up)\n")
+    names = {user.id: user.first_name for user, *_ in voices}
+    origin = time.monotonic()
+    sandbox.add_listener(lambda event: _print_event(event, names, origin))
+    try:
+        alice = voices[0][0]
+        _converse(sandbox, alice, "/start")
+        sent = [SentVoice(user, sandbox.send_voice(user, data, duration), time.monotonic())
+                for user, data, duration in voices]
+        delivered = sandbox.wait_for(lambda: all(_transcript(sandbox, voice) for voice in sent),
+                                     TRANSCRIPT_TIMEOUT_SECONDS)
+        finished = {voice.message_id: time.monotonic() for voice in sent if _transcript(sandbox, voice)}
+        _converse(sandbox, alice, "/usage")
+    finally:
+        stop_system(supervisor)
+    print()
+    for voice in sent:
+        took = f"{finished[voice.message_id] - voice.sent_at:.1f} s" if voice.message_id in finished else "missing"
+        print(f"{voice.user.first_name}: transcript after {took}")
+    return 0 if delivered else 1
+
+
+def _converse(sandbox: BotApiSandbox, user: SandboxUser, text: str) -> None:
+    message_id = sandbox.send_text(user, text)
+    sandbox.wait_for(lambda: any(message.reply_to == message_id for message in sandbox.messages(user.id)), 30)
+
+
+def _transcript(sandbox: BotApiSandbox, voice: SentVoice) -> str | None:
+    for message in sandbox.messages(voice.user.id):
+        if message.reply_to == voice.message_id and message.text and message.text != replies.PROCESSING:
+            return message.text
+    return None
+
+
+def _print_event(event: SandboxEvent, names: dict[int, str], origin: float) -> None:
+    name = names.get(event.chat_id, str(event.chat_id))
+    arrow = {"user_text": f"{name} →", "user_media": f"{name} →", "bot_message": f"bot → {name}:",
+             "bot_edit": f"bot ✎ {name}:", "bot_document": f"bot → {name} (file):"}.get(event.kind)
+    if arrow is None:
+        return
+    text = event.text.replace("\n", "\n" + " " * 12)
+    print(f"[{event.at - origin:6.2f} s] {arrow} {text}", flush=True)

@@ -1,0 +1,82 @@
+"""The project's own types: what actors say to each other, independent of any library."""
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MediaKind(StrEnum):
+    VOICE = "voice"
+    AUDIO = "audio"
+    VIDEO_NOTE = "video_note"
+    VIDEO = "video"
+    DOCUMENT = "document"
+
+
+class FailureReason(StrEnum):
+    """Why a job ended without a transcript; each has one plain-words reply."""
+    UNREADABLE_AUDIO = "unreadable_audio"
+    NO_SPEECH = "no_speech"
+    TOO_LONG = "too_long"
+    TOO_BIG = "too_big"
+    DOWNLOAD_FAILED = "download_failed"
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    kind: MediaKind
+    file_id: str
+    file_size: int | None = None
+    duration: int | None = None
+    mime_type: str | None = None
+    file_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobKey:
+    """A voice message is identified by where it was sent: one job per (chat, message)."""
+    chat_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    key: JobKey
+    user_id: int
+    media: Media
+    language: str | None = None
+    attempt: int = 1
+
+    @property
+    def chat_id(self) -> int:
+        return self.key.chat_id
+
+    @property
+    def message_id(self) -> int:
+        return self.key.message_id
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    language: str
+    language_probability: float
+    audio_seconds: float
+    processing_seconds: float
+    segments: tuple[Segment, ...] = ()
+
+
+class JobError(Exception):
+    """A job cannot be completed for a reason the user should be told about."""
+
+    def __init__(self, reason: FailureReason, detail: str = ""):
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason

@@ -1,0 +1,146 @@
+"""The Bot API adapter: the only module that imports pyTelegramBotAPI (telebot).
+
+Every call goes through `TelegramClient._call`: one place that retries transient failures
+(connection errors, timeouts, 5xx; 429 after exactly `retry_after`) and turns the library's
+exceptions into `TelegramError`, whose text never contains the token.
+"""
+import logging
+
+import requests
+from telebot import apihelper, types
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from voicebot.domain import FailureReason, JobError
+
+log = logging.getLogger(__name__)
+
+_DOWNLOAD_CHUNK = 64 * 1024
+_DOWNLOAD_TIMEOUT = (15, 60)
+
+
+class TelegramError(Exception):
+    """A Bot API call failed. `status` is None when no HTTP answer came back at all."""
+
+    def __init__(self, method: str, description: str, status: int | None = None,
+                 retry_after: float | None = None):
+        super().__init__(f"{method} failed: {description}")
+        self.method = method
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
+
+
+class TelegramClient:
+    def __init__(self, api_url: str, token: str, *, attempts: int = 5, max_backoff: float = 10.0):
+        self._token = token
+        self._attempts = attempts
+        self._backoff = wait_random_exponential(multiplier=0.5, max=max_backoff)
+        base = api_url.rstrip("/")
+        # telebot keeps these as module globals; one process talks to one Bot API server.
+        apihelper.API_URL = base + "/bot{0}/{1}"
+        apihelper.FILE_URL = base + "/file/bot{0}/{1}"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._token, "<token>") if self._token else text
+
+    def get_me(self) -> dict:
+        return self._call("getMe", apihelper.get_me, retry=False)
+
+    def delete_webhook(self) -> None:
+        self._call("deleteWebhook", apihelper.delete_webhook)
+
+    def get_updates(self, offset: int | None, timeout: int) -> list[dict]:
+        # No retry here: the poller simply polls again, and must stay responsive to stop.
+        return self._call("getUpdates", apihelper.get_updates, offset=offset, long_polling_timeout=timeout,
+                          allowed_updates=["message"],
+                          retry=False)
+
+    def send_message(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
+        sent = self._call("sendMessage", apihelper.send_message, chat_id, text,
+                          reply_parameters=_reply_parameters(reply_to))
+        return sent["message_id"]
+
+    def edit_message_text(self, chat_id: int, message_id: int, text: str) -> None:
+        self._call("editMessageText", apihelper.edit_message_text, text=text, chat_id=chat_id,
+                   message_id=message_id)
+
+    def send_document(self, chat_id: int, file_name: str, data: bytes, caption: str | None = None,
+                      reply_to: int | None = None) -> int:
+        sent = self._call("sendDocument", apihelper.send_data, chat_id, data, "document",
+                          caption=caption, visible_file_name=file_name,
+                          reply_parameters=_reply_parameters(reply_to))
+        return sent["message_id"]
+
+    def download(self, file_id: str, max_bytes: int) -> bytes:
+        """The file's bytes, refusing (JobError TOO_BIG) anything over max_bytes before or while reading."""
+        try:
+            info = self._call("getFile", apihelper.get_file, file_id)
+        except TelegramError as error:
+            if error.status == 400 and "too big" in error.description.lower():
+                raise JobError(FailureReason.TOO_BIG, "Bot API refused the download") from None
+            raise
+        if (info.get("file_size") or 0) > max_bytes:
+            raise JobError(FailureReason.TOO_BIG, f"{info['file_size']} bytes")
+        if not info.get("file_path"):
+            raise TelegramError("getFile", "no file_path in the answer", status=200)
+        return self._with_retry("download", lambda: self._fetch(info["file_path"], max_bytes))
+
+    def _fetch(self, file_path: str, max_bytes: int) -> bytes:
+        url = apihelper.FILE_URL.format(self._token, file_path)
+        try:
+            with requests.get(url, stream=True, timeout=_DOWNLOAD_TIMEOUT) as answer:
+                if answer.status_code != 200:
+                    raise TelegramError("download", f"HTTP {answer.status_code}", status=answer.status_code)
+                body = bytearray()
+                for chunk in answer.iter_content(_DOWNLOAD_CHUNK):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise JobError(FailureReason.TOO_BIG, "file larger than it claimed")
+                return bytes(body)
+        except requests.RequestException as error:
+            raise TelegramError("download", type(error).__name__) from None
+
+    def _call(self, method: str, function, *args, retry: bool = True, **kwargs):
+        def attempt():
+            return self._translate(method, function, *args, **kwargs)
+        return self._with_retry(method, attempt) if retry else attempt()
+
+    def _with_retry(self, method: str, attempt):
+        for attempt_state in Retrying(
+                retry=retry_if_exception(lambda error: isinstance(error, TelegramError) and error.transient),
+                wait=self._wait, stop=stop_after_attempt(self._attempts), reraise=True,
+                before_sleep=lambda state: log.warning("%s: %s; retrying", method,
+                                                       state.outcome.exception().description)):
+            with attempt_state:
+                return attempt()
+
+    def _wait(self, retry_state) -> float:
+        error = retry_state.outcome.exception()
+        if error.retry_after:
+            return float(error.retry_after)
+        return self._backoff(retry_state)
+
+    def _translate(self, method: str, function, *args, **kwargs):
+        try:
+            return function(self._token, *args, **kwargs)
+        except apihelper.ApiTelegramException as error:
+            parameters = error.result_json.get("parameters") or {}
+            raise TelegramError(method, self.redact(str(error.description)), error.error_code,
+                                parameters.get("retry_after")) from None
+        except (apihelper.ApiHTTPException, apihelper.ApiInvalidJSONException) as error:
+            status = error.result.status_code
+            raise TelegramError(method, f"HTTP {status} {self.redact(error.result.reason or '')}".strip(),
+                                status if status != 200 else 502) from None
+        except requests.RequestException as error:
+            # The exception text of requests/urllib3 holds the URL, and so the token: drop it.
+            raise TelegramError(method, type(error).__name__) from None
+
+
+def _reply_parameters(reply_to: int | None):
+    if reply_to is None:
+        return None
+    return types.ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)

@@ -1,0 +1,78 @@
+"""Turning raw Bot API updates (JSON dicts, trusted in nothing) into the actors' messages."""
+from actors.messages import CommandReceived, TextReceived, UnsupportedReceived, VoiceReceived
+from voicebot.domain import Job, JobKey, Media, MediaKind
+
+_MEDIA_FIELDS = (("voice", MediaKind.VOICE), ("audio", MediaKind.AUDIO),
+                 ("video_note", MediaKind.VIDEO_NOTE), ("video", MediaKind.VIDEO))
+_MEDIA_EXTENSIONS = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".wma", ".amr",
+                     ".webm", ".mp4", ".mov", ".mkv", ".avi", ".3gp")
+_GROUP_TYPES = ("group", "supergroup")
+
+Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived
+
+
+def parse_update(update: object) -> Incoming | None:
+    """The message an update means, or None when there is nobody to answer or nothing to say."""
+    if not isinstance(update, dict):
+        return None
+    message = update.get("message")
+    if not isinstance(message, dict):
+        return None
+    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    chat_id, message_id = _int(chat.get("id")), _int(message.get("message_id"))
+    if chat_id is None or message_id is None:
+        return None
+    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    user_id = _int(sender.get("id"))
+    if user_id is None:
+        user_id = chat_id
+    in_group = chat.get("type") in _GROUP_TYPES
+    return _classify(message, chat_id, user_id, message_id, in_group)
+
+
+def _classify(message: dict, chat_id: int, user_id: int, message_id: int, in_group: bool) -> Incoming | None:
+    media = _media(message)
+    if media is not None:
+        return VoiceReceived(Job(JobKey(chat_id, message_id), user_id, media))
+    text = message.get("text")
+    if isinstance(text, str) and text.startswith("/"):
+        command, _, argument = text[1:].partition(" ")
+        return CommandReceived(chat_id, user_id, message_id, command.split("@")[0].lower(), argument.strip())
+    if in_group:
+        return None  # in a group, only commands and recordings are for the bot
+    if isinstance(text, str):
+        return TextReceived(chat_id, user_id, message_id)
+    return UnsupportedReceived(chat_id, user_id, message_id)
+
+
+def _media(message: dict) -> Media | None:
+    for field, kind in _MEDIA_FIELDS:
+        if isinstance(message.get(field), dict):
+            return _media_from(message[field], kind)
+    document = message.get("document")
+    if isinstance(document, dict) and _is_audio_or_video(document):
+        return _media_from(document, MediaKind.DOCUMENT)
+    return None
+
+
+def _media_from(fields: dict, kind: MediaKind) -> Media | None:
+    file_id = fields.get("file_id")
+    if not isinstance(file_id, str) or not file_id:
+        return None
+    return Media(kind=kind, file_id=file_id, file_size=_int(fields.get("file_size")),
+                 duration=_int(fields.get("duration")), mime_type=_str(fields.get("mime_type")),
+                 file_name=_str(fields.get("file_name")))
+
+
+def _is_audio_or_video(document: dict) -> bool:
+    mime = _str(document.get("mime_type")) or ""
+    name = (_str(document.get("file_name")) or "").lower()
+    return mime.startswith(("audio/", "video/")) or name.endswith(_MEDIA_EXTENSIONS)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
