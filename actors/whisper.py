@@ -28,6 +28,9 @@ class WhisperActor(SupervisedActor):
         log.info("%s ready: model loaded and warmed up in %.1f s", self.name, time.monotonic() - started)
         self._dispatcher.tell(WorkerReady(self.name))
 
+    def on_stop(self) -> None:
+        self._transcriber.close()
+
     def handle(self, message):
         match message:
             case Transcribe(job):

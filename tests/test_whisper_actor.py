@@ -20,6 +20,9 @@ class FakeTranscriber:
     def warm_up(self):
         self.warmed = True
 
+    def close(self):
+        self.loaded = False
+
     def transcribe(self, audio: bytes, language=None) -> Transcript:
         self.calls.append((audio, language))
         if isinstance(self.outcome, Exception):

@@ -41,7 +41,8 @@ def configure_logging(level: str, secrets: Iterable[str]) -> RedactingFilter:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    for chatty in ("urllib3", "faster_whisper"):  # one line per job is ours to write
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     # Uncaught exceptions in threads would otherwise be printed raw, URLs and all.
     threading.excepthook = lambda args: logging.getLogger("voicebot").error(
         "uncaught error in thread %s", args.thread.name if args.thread else "?",

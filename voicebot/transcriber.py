@@ -30,6 +30,11 @@ class Transcriber:
         self._model = WhisperModel(self._model_name, device=self._device, compute_type=self._compute_type,
                                    cpu_threads=self._cpu_threads)
 
+    def close(self) -> None:
+        """Frees the model now, on this thread: CTranslate2 aborts the process if a model is
+        still alive when the interpreter tears down."""
+        self._model = None
+
     def warm_up(self) -> None:
         """Runs the model once so the first user does not pay for lazy initialisation."""
         silence = np.zeros(_WARM_UP_SECONDS * SAMPLE_RATE, dtype=np.float32)

@@ -1,0 +1,513 @@
+"""The Bot API sandbox, driven by the real pyTelegramBotAPI client over real HTTP: what a bot observes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from telebot import TeleBot, apihelper, types
+
+from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
+
+TOKEN = "123456:sandbox-secret-token"
+ANN = SandboxUser(id=7, first_name="Ann", username="ann")
+BOB = SandboxUser(id=8, first_name="Bob")
+GROUP = -100
+
+
+@pytest.fixture
+def sandbox():
+    saved = apihelper.API_URL, apihelper.FILE_URL
+    with BotApiSandbox(TOKEN) as running:
+        apihelper.API_URL = running.url + "/bot{0}/{1}"
+        apihelper.FILE_URL = running.url + "/file/bot{0}/{1}"
+        yield running
+    apihelper.API_URL, apihelper.FILE_URL = saved
+
+
+@pytest.fixture
+def bot(sandbox):
+    return TeleBot(TOKEN, threaded=False)
+
+
+def api_error(call, *args, **kwargs) -> apihelper.ApiTelegramException:
+    with pytest.raises(apihelper.ApiTelegramException) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+def raw_updates(offset=None, limit=None, long_polling_timeout=0) -> list[dict]:
+    """getUpdates through the client's request path. (apihelper.get_updates turns a timeout of 0 into its
+    10 s default, so it only serves the long-polling tests.)"""
+    params = {"offset": offset, "limit": limit, "long_polling_timeout": long_polling_timeout}
+    return apihelper._make_request(TOKEN, "getUpdates", params=params)
+
+
+def poll(**kwargs) -> list[types.Update]:
+    """Updates parsed as TeleBot parses them."""
+    return [types.Update.de_json(raw) for raw in raw_updates(**kwargs)]
+
+
+# --- basics
+
+
+def test_get_me_describes_the_bot(bot):
+    me = bot.get_me()
+    assert (me.id, me.is_bot, me.username) == (123456, True, "sandbox_bot")
+
+
+def test_wrong_token_is_unauthorized_and_never_recorded(sandbox):
+    error = api_error(apihelper.get_me, "999:wrong")
+    assert (error.error_code, error.description) == (401, "Unauthorized")
+    [call] = sandbox.calls("getMe")
+    assert call.status == 401
+    assert "wrong" not in repr(call) and TOKEN not in repr(sandbox.calls())
+
+
+def test_unknown_method_is_not_found_and_method_names_ignore_case(sandbox):
+    error = api_error(apihelper._make_request, TOKEN, "sendPigeon")
+    assert (error.error_code, error.description) == (404, "Not Found: method not found")
+    assert apihelper._make_request(TOKEN, "GETME")["username"] == "sandbox_bot"
+    assert [(c.method, c.status) for c in sandbox.calls()] == [("sendPigeon", 404), ("getMe", 200)]
+
+
+def test_webhook_and_housekeeping_methods_answer_like_telegram(bot):
+    assert bot.remove_webhook() is True
+    assert bot.get_webhook_info().url == ""
+    assert bot.set_my_commands([types.BotCommand("start", "Start")]) is True
+
+
+def test_the_server_logs_nothing_that_could_leak_the_token(sandbox, capfd):
+    apihelper.get_me(TOKEN)
+    api_error(apihelper.get_me, "999:wrong")
+    captured = capfd.readouterr()
+    assert "sandbox-secret-token" not in captured.out + captured.err
+    assert "999:wrong" not in captured.out + captured.err
+
+
+# --- getUpdates
+
+
+def test_updates_stay_pending_until_an_offset_confirms_them(sandbox):
+    first = sandbox.send_text(ANN, "one")
+    sandbox.send_text(ANN, "two")
+    sandbox.send_text(BOB, "three")
+    updates = poll()
+    assert [u.message.text for u in updates] == ["one", "two", "three"]
+    assert updates[0].message.message_id == first
+    assert [u.message.text for u in poll()] == ["one", "two", "three"], "nothing confirmed yet"
+    assert [u.message.text for u in poll(offset=updates[1].update_id)] == ["two", "three"]
+    assert poll(offset=updates[2].update_id + 1) == []
+    assert poll() == [], "confirmed updates are gone for good"
+
+
+def test_limit_and_negative_offset(sandbox):
+    for text in "abcde":
+        sandbox.send_text(ANN, text)
+    assert [u.message.text for u in poll(limit=2)] == ["a", "b"]
+    assert [u.message.text for u in poll(offset=-2)] == ["d", "e"]
+    assert [u.message.text for u in poll()] == ["d", "e"], "a negative offset forgets the earlier ones"
+
+
+def test_long_poll_returns_as_soon_as_a_user_writes(sandbox):
+    threading.Timer(0.2, sandbox.send_text, (ANN, "hello?")).start()
+    started = time.monotonic()
+    updates = apihelper.get_updates(TOKEN, long_polling_timeout=5)
+    assert [u["message"]["text"] for u in updates] == ["hello?"]
+    assert 0.15 < time.monotonic() - started < 2
+
+
+def test_long_poll_with_nothing_to_say_waits_out_its_timeout(sandbox):
+    started = time.monotonic()
+    assert apihelper.get_updates(TOKEN, long_polling_timeout=1) == []
+    assert time.monotonic() - started >= 0.9
+
+
+def test_a_second_concurrent_get_updates_is_a_conflict(sandbox):
+    outcomes = []
+
+    def poller():
+        try:
+            outcomes.append(len(poll(long_polling_timeout=5)))
+        except apihelper.ApiTelegramException as error:
+            outcomes.append((error.error_code, error.description))
+
+    threads = [threading.Thread(target=poller) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    assert sandbox.wait_for(lambda: sandbox.calls("getUpdates"), timeout=3), "the loser answers at once"
+    sandbox.send_text(ANN, "wake up")
+    for thread in threads:
+        thread.join(timeout=5)
+    assert sorted(outcomes, key=str) == [(409, "Conflict: terminated by other getUpdates request"), 1]
+
+
+def test_stop_answers_a_long_poll_promptly_and_cleanly(sandbox):
+    answers = []
+    poller = threading.Thread(target=lambda: answers.append(raw_updates(long_polling_timeout=30)))
+    poller.start()
+    time.sleep(0.2)  # for the poll to arrive: a request arriving during stop() is dropped
+    started = time.monotonic()
+    sandbox.stop()
+    poller.join(timeout=5)
+    assert answers == [[]], "an empty answer, not a broken connection"
+    assert time.monotonic() - started < 2
+
+
+# --- update shapes
+
+
+def test_commands_get_a_bot_command_entity(sandbox):
+    sandbox.send_text(ANN, "/start@sandbox_bot now")
+    [update] = poll()
+    assert update.message.text == "/start@sandbox_bot now"
+    assert [(e.type, e.offset, e.length) for e in update.message.entities] == [("bot_command", 0, 18)]
+
+
+def test_private_and_group_chats_are_shaped_like_telegram(sandbox):
+    sandbox.send_text(ANN, "private")
+    sandbox.send_text(BOB, "in the group", chat_id=GROUP)
+    private, group = [u.message for u in poll()]
+    assert (private.chat.id, private.chat.type, private.chat.username) == (ANN.id, "private", "ann")
+    assert (group.chat.id, group.chat.type, group.chat.title) == (GROUP, "group", "Sandbox group")
+    assert (group.from_user.id, group.from_user.is_bot, group.from_user.first_name) == (BOB.id, False, "Bob")
+    assert group.message_id == 1, "message ids count per chat"
+
+
+def test_media_updates_parse_as_telebot_content_types(sandbox):
+    sandbox.send_voice(ANN, b"ogg", 3)
+    sandbox.send_audio(ANN, b"mp3", 60, file_name="song.mp3")
+    sandbox.send_video_note(ANN, b"mp4", 5)
+    sandbox.send_video(ANN, b"mp4", 9)
+    sandbox.send_document(ANN, b"%PDF", "notes.pdf", "application/pdf")
+    sandbox.send_photo(ANN)
+    sandbox.send_sticker(ANN)
+    messages = [u.message for u in poll()]
+    assert [m.content_type for m in messages] == [
+        "voice", "audio", "video_note", "video", "document", "photo", "sticker"]
+    voice, audio, note, video, document, photo, _ = messages
+    assert (voice.voice.duration, voice.voice.mime_type, voice.voice.file_size) == (3, "audio/ogg", 3)
+    assert (audio.audio.file_name, audio.audio.title, audio.audio.duration) == ("song.mp3", "song", 60)
+    assert (note.video_note.duration, note.video_note.length) == (5, 240)
+    assert (video.video.duration, video.video.file_name) == (9, "video.mp4")
+    assert (document.document.file_name, document.document.mime_type) == ("notes.pdf", "application/pdf")
+    assert len(photo.photo) == 2
+
+
+def test_reported_size_and_missing_duration_are_what_the_update_says(sandbox):
+    sandbox.send_voice(ANN, b"tiny", None, file_size=50_000_000)
+    [update] = raw_updates()
+    assert update["message"]["voice"]["file_size"] == 50_000_000
+    assert "duration" not in update["message"]["voice"]
+
+
+def test_push_update_delivers_even_malformed_updates(sandbox):
+    sandbox.send_text(ANN, "before")
+    broken = {"message": {"message_id": 99, "text": "no chat, no date"}}
+    update_id = sandbox.push_update(broken)
+    odd_id = sandbox.push_update({"something_new": {"x": 1}})
+    raw = raw_updates()
+    assert raw[1:] == [{**broken, "update_id": update_id}, {"something_new": {"x": 1}, "update_id": odd_id}]
+    assert raw[0]["update_id"] < update_id < odd_id
+    assert "update_id" not in broken, "the caller's dict is left alone"
+
+
+def test_a_user_reply_quotes_the_replied_message(sandbox, bot):
+    asked = sandbox.send_text(ANN, "question")
+    answer = bot.send_message(ANN.id, "answer", reply_to_message_id=asked)
+    sandbox.send_text(ANN, "thanks", reply_to=answer.message_id)
+    [_, thanks] = poll()
+    assert thanks.message.reply_to_message.text == "answer"
+    assert thanks.message.reply_to_message.from_user.is_bot
+    with pytest.raises(ValueError):
+        sandbox.send_text(ANN, "to nothing", reply_to=999)
+
+
+# --- the bot's messages
+
+
+def test_send_and_edit_message_build_the_history(sandbox, bot):
+    asked = sandbox.send_text(ANN, "transcribe this")
+    sent = bot.send_message(ANN.id, "Transcribing…", reply_parameters=types.ReplyParameters(asked))
+    assert sent.reply_to_message.text == "transcribe this"
+    edited = bot.edit_message_text("Done: hello", ANN.id, sent.message_id)
+    assert (edited.message_id, edited.text) == (sent.message_id, "Done: hello")
+    assert edited.edit_date is not None
+    [message] = sandbox.messages(ANN.id)
+    assert (message.text, message.edits, message.reply_to) == ("Done: hello", ["Transcribing…"], asked)
+
+
+def test_edit_errors_are_telegrams(sandbox, bot):
+    asked = sandbox.send_text(ANN, "hi")
+    sent = bot.send_message(ANN.id, "same")
+    not_modified = api_error(bot.edit_message_text, "same", ANN.id, sent.message_id)
+    assert not_modified.error_code == 400
+    assert not_modified.description.startswith("Bad Request: message is not modified")
+    too_long = api_error(bot.edit_message_text, "x" * 4097, ANN.id, sent.message_id)
+    assert too_long.description == "Bad Request: message is too long"
+    missing = api_error(bot.edit_message_text, "new", ANN.id, 999)
+    assert missing.description == "Bad Request: message to edit not found"
+    not_ours = api_error(bot.edit_message_text, "new", ANN.id, asked)
+    assert not_ours.description == "Bad Request: message can't be edited"
+    assert sandbox.messages(ANN.id)[0].edits == []
+    assert [c.status for c in sandbox.calls("editMessageText")] == [400, 400, 400, 400]
+
+
+def test_send_message_text_limits(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    assert api_error(bot.send_message, ANN.id, "x" * 4097).description == "Bad Request: message is too long"
+    assert api_error(bot.send_message, ANN.id, "").description == "Bad Request: message text is empty"
+    assert bot.send_message(ANN.id, "é" * 4096).text == "é" * 4096
+    assert len(sandbox.messages(ANN.id)) == 1
+
+
+def test_sending_to_an_unknown_chat_or_replying_to_nothing_fails(sandbox, bot):
+    assert api_error(bot.send_message, 424242, "hello").description == "Bad Request: chat not found"
+    sandbox.send_text(ANN, "hi")
+    error = api_error(bot.send_message, ANN.id, "re", reply_parameters=types.ReplyParameters(999))
+    assert error.description == "Bad Request: message to be replied not found"
+    lenient = types.ReplyParameters(999, allow_sending_without_reply=True)
+    assert bot.send_message(ANN.id, "re", reply_parameters=lenient).reply_to_message is None
+
+
+def test_delete_message_marks_it_deleted(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    sent = bot.send_message(ANN.id, "oops")
+    assert bot.delete_message(ANN.id, sent.message_id) is True
+    assert sandbox.messages(ANN.id)[0].deleted
+    again = api_error(bot.delete_message, ANN.id, sent.message_id)
+    assert again.description == "Bad Request: message to delete not found"
+    assert api_error(bot.edit_message_text, "x", ANN.id, sent.message_id).description == (
+        "Bad Request: message to edit not found")
+
+
+def test_chat_action(sandbox, bot):
+    sandbox.send_text(ANN, "hi", chat_id=None)
+    assert bot.send_chat_action(ANN.id, "typing") is True
+    assert sandbox.calls("sendChatAction")[0].params == {"chat_id": str(ANN.id), "action": "typing"}
+
+
+def test_observers_get_copies_in_order(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    sandbox.send_text(BOB, "yo", chat_id=GROUP)
+    bot.send_message(ANN.id, "first")
+    bot.send_message(GROUP, "second")
+    bot.send_message(ANN.id, "third")
+    assert [m.text for m in sandbox.all_messages()] == ["first", "second", "third"]
+    copy = sandbox.messages(ANN.id)
+    copy[0].edits.append("tampered")
+    assert [m.edits for m in sandbox.messages(ANN.id)] == [[], []]
+
+
+def test_form_and_json_bodies_are_accepted_too(sandbox):
+    asked = sandbox.send_text(ANN, "hi")
+    form = requests.post(f"{sandbox.url}/bot{TOKEN}/sendMessage", data={"chat_id": ANN.id, "text": "by form"})
+    as_json = {"chat_id": ANN.id, "text": "by json", "reply_parameters": {"message_id": asked}}
+    body = requests.post(f"{sandbox.url}/bot{TOKEN}/sendmessage", json=as_json)
+    bad = requests.post(f"{sandbox.url}/bot{TOKEN}/sendMessage", data=b"{not json",
+                        headers={"Content-Type": "application/json"})
+    assert form.json()["result"]["text"] == "by form"
+    assert body.json()["result"]["reply_to_message"]["message_id"] == asked
+    assert (bad.status_code, bad.json()["ok"]) == (400, False)
+    assert [m.text for m in sandbox.messages(ANN.id)] == ["by form", "by json"]
+
+
+# --- files
+
+
+def test_get_file_and_download_a_voice(sandbox, bot):
+    audio = bytes(range(256)) + b"\r\n--\r\n"
+    sandbox.send_voice(ANN, audio, 2)
+    [update] = poll()
+    info = bot.get_file(update.message.voice.file_id)
+    assert (info.file_size, info.file_path) == (len(audio), info.file_path)
+    assert info.file_path.endswith(".oga")
+    assert bot.download_file(info.file_path) == audio
+    assert [c.method for c in sandbox.calls()][-2:] == ["getFile", "file"]
+
+
+def test_file_errors(sandbox, bot):
+    sandbox.send_voice(ANN, b"small", 2, file_size=20 * 1024 * 1024 + 1)
+    [update] = poll()
+    assert api_error(bot.get_file, update.message.voice.file_id).description == "Bad Request: file is too big"
+    assert api_error(bot.get_file, "nonsense").description == "Bad Request: invalid file_id"
+    with pytest.raises(apihelper.ApiHTTPException) as unknown:
+        bot.download_file("voice/file_999.oga")
+    assert unknown.value.result.status_code == 404
+
+
+def test_download_limit_follows_max_download_mb():
+    with BotApiSandbox(TOKEN, max_download_mb=1) as small:
+        small.send_voice(ANN, b"x", 1, file_size=1024 * 1024 + 1)
+        file_id = requests.get(f"{small.url}/bot{TOKEN}/getUpdates").json()["result"][0]["message"]["voice"]
+        answer = requests.get(f"{small.url}/bot{TOKEN}/getFile", params={"file_id": file_id["file_id"]})
+        assert (answer.status_code, answer.json()["description"]) == (400, "Bad Request: file is too big")
+
+
+def test_download_with_a_wrong_token_is_unauthorized(sandbox):
+    sandbox.send_voice(ANN, b"secret audio", 1)
+    file_id = poll()[0].message.voice.file_id
+    path = apihelper.get_file(TOKEN, file_id)["file_path"]
+    answer = requests.get(f"{sandbox.url}/file/bot999:wrong/{path}")
+    assert answer.status_code == 401
+    assert b"secret audio" not in answer.content
+
+
+def test_send_document_via_send_data(sandbox):
+    sandbox.send_text(ANN, "hi")
+    result = apihelper.send_data(TOKEN, ANN.id, b"line 1\nline 2\n", "document", caption="Transcript",
+                                 visible_file_name="transcript.txt")
+    assert result["document"]["file_name"] == "transcript.txt"
+    assert result["document"]["mime_type"] == "text/plain"
+    [message] = sandbox.messages(ANN.id)
+    assert (message.document, message.document_name, message.caption, message.text) == (
+        b"line 1\nline 2\n", "transcript.txt", "Transcript", None)
+    assert api_error(apihelper.edit_message_text, TOKEN, "x", ANN.id, message.message_id).description == (
+        "Bad Request: there is no text in the message to edit")
+
+
+def test_a_sent_document_can_be_downloaded_back(sandbox, bot):
+    asked = sandbox.send_text(ANN, "hi")
+    sent = bot.send_document(ANN.id, b"\x00binary\r\n", visible_file_name="data.bin",
+                             reply_to_message_id=asked)
+    assert sent.reply_to_message.message_id == asked
+    assert bot.download_file(bot.get_file(sent.document.file_id).file_path) == b"\x00binary\r\n"
+    [message] = sandbox.messages(ANN.id)
+    assert message.reply_to == asked
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(min_size=1, max_size=2000),
+       name=st.text(st.characters(whitelist_categories=("L", "N"), whitelist_characters=" ._-"), min_size=1,
+                    max_size=30).filter(lambda n: n == n.strip()))
+def test_uploads_survive_the_real_client_byte_for_byte(sandbox, bot, content, name):
+    sandbox.send_text(ANN, "hi")
+    sent = bot.send_document(ANN.id, content, visible_file_name=name)
+    stored = sandbox.messages(ANN.id)[-1]
+    assert (stored.document, stored.document_name, sent.document.file_name) == (content, name, name)
+
+
+def test_a_document_needs_content(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    error = api_error(apihelper._make_request, TOKEN, "sendDocument", params={"chat_id": ANN.id},
+                      method="post")
+    assert error.description == "Bad Request: there is no document in the request"
+    assert sandbox.messages(ANN.id) == []
+
+
+# --- faults
+
+
+def test_429_carries_retry_after_for_the_bot(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    sandbox.inject_fault("sendMessage", status=429, retry_after=3)
+    error = api_error(bot.send_message, ANN.id, "hello")
+    assert error.error_code == 429
+    assert error.description == "Too Many Requests: retry after 3"
+    assert error.result_json["parameters"] == {"retry_after": 3}
+    assert error.result.status_code == 429
+    assert bot.send_message(ANN.id, "hello").text == "hello", "the fault was for one call only"
+    assert [c.status for c in sandbox.calls("sendMessage")] == [429, 200]
+    assert [m.text for m in sandbox.messages(ANN.id)] == ["hello"]
+
+
+def test_500_for_several_calls_then_recovery(sandbox, bot):
+    sandbox.inject_fault("getme", times=2)
+    for _ in range(2):
+        error = api_error(bot.get_me)
+        assert (error.error_code, error.description) == (500, "Internal Server Error")
+    assert bot.get_me().username == "sandbox_bot"
+
+
+def test_a_dropped_connection_is_a_connection_error(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    sandbox.inject_fault("sendMessage", drop=True)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        bot.send_message(ANN.id, "lost")
+    assert sandbox.messages(ANN.id) == []
+    assert sandbox.calls("sendMessage")[0].status == 0
+    assert bot.send_message(ANN.id, "again").text == "again"
+
+
+def test_a_slow_but_correct_answer(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    sandbox.inject_fault("sendMessage", status=200, delay=0.3)
+    started = time.monotonic()
+    assert bot.send_message(ANN.id, "eventually").text == "eventually"
+    assert time.monotonic() - started >= 0.3
+
+
+def test_a_slow_answer_can_outlast_the_client(sandbox):
+    sandbox.send_text(ANN, "hi")
+    sandbox.inject_fault("sendMessage", status=200, delay=1.0)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(f"{sandbox.url}/bot{TOKEN}/sendMessage", params={"chat_id": ANN.id, "text": "x"},
+                      timeout=0.2)
+
+
+def test_download_faults(sandbox, bot):
+    sandbox.send_voice(ANN, b"audio", 1)
+    path = bot.get_file(poll()[0].message.voice.file_id).file_path
+    sandbox.inject_fault("file", drop=True)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        bot.download_file(path)
+    sandbox.inject_fault("file", status=502)
+    with pytest.raises(apihelper.ApiHTTPException):
+        bot.download_file(path)
+    assert bot.download_file(path) == b"audio"
+    assert [c.status for c in sandbox.calls("file")] == [0, 502, 200]
+
+
+# --- waiting and listening
+
+
+def test_wait_for_wakes_on_the_bots_call(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    threading.Timer(0.2, bot.send_message, (ANN.id, "reply")).start()
+    assert sandbox.wait_for(lambda: len(sandbox.messages(ANN.id)) == 1, timeout=5)
+    assert not sandbox.wait_for(lambda: len(sandbox.messages(ANN.id)) == 2, timeout=0.2)
+
+
+def test_listeners_see_the_conversation_in_order(sandbox, bot):
+    events: list[SandboxEvent] = []
+    sandbox.add_listener(events.append)
+    asked = sandbox.send_voice(ANN, b"ogg", 4)
+    sent = bot.send_message(ANN.id, "Working…", reply_to_message_id=asked)
+    bot.edit_message_text("hello world", ANN.id, sent.message_id)
+    bot.send_document(ANN.id, b"hello world", visible_file_name="t.txt", caption="Transcript")
+    bot.delete_message(ANN.id, sent.message_id)
+    assert [(e.kind, e.text) for e in events] == [
+        ("user_media", "[voice 4 s, 3 bytes]"),
+        ("bot_message", "Working…"),
+        ("bot_edit", "hello world"),
+        ("bot_document", "[document t.txt, 11 bytes] Transcript"),
+        ("bot_delete", "hello world"),
+    ]
+    assert events[0].user == ANN and events[1].user is None
+    assert [e.message_id for e in events] == [asked, sent.message_id, sent.message_id, 3, sent.message_id]
+    assert all(e.chat_id == ANN.id for e in events)
+
+
+# --- standalone
+
+
+def test_runs_standalone_until_interrupted():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voicebot.sandbox", "--port", "0", "--token", TOKEN],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        url = next(word for word in process.stdout.readline().split() if word.startswith("http://"))
+        me = requests.get(f"{url}/bot{TOKEN}/getMe", timeout=5).json()
+        assert me == {"ok": True, "result": me["result"]} and me["result"]["username"] == "sandbox_bot"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == 0
+    finally:
+        process.kill()
+        process.stdout.close()
+    assert TOKEN not in json.dumps(me)

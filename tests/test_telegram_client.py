@@ -1,0 +1,77 @@
+"""The Bot API adapter against the sandbox, over real HTTP: retries, limits, and no token leaks."""
+import socket
+import traceback
+
+import pytest
+
+from voicebot.domain import FailureReason, JobError
+from voicebot.sandbox import BotApiSandbox, SandboxUser
+from voicebot.telegram import TelegramClient, TelegramError
+
+TOKEN = "777:client-SECRET"
+USER = SandboxUser(9, "Dana")
+
+
+@pytest.fixture
+def sandbox():
+    with BotApiSandbox(TOKEN, max_download_mb=1) as running:
+        yield running
+
+
+@pytest.fixture
+def client(sandbox):
+    return TelegramClient(sandbox.url, TOKEN, max_backoff=0.2)
+
+
+def test_send_edit_and_download(sandbox, client):
+    voice = sandbox.send_voice(USER, b"OggS-pretend-audio", 2)
+    update = client.get_updates(None, 0)[-1]
+    file_id = update["message"]["voice"]["file_id"]
+    assert client.download(file_id, max_bytes=1000) == b"OggS-pretend-audio"
+    status = client.send_message(USER.id, "Processing…", reply_to=voice)
+    client.edit_message_text(USER.id, status, "the transcript")
+    [message] = sandbox.messages(USER.id)
+    assert (message.text, message.reply_to, message.edits) == ("the transcript", voice, ["Processing…"])
+
+
+def test_transient_failures_are_retried_and_429_waits_retry_after(sandbox, client):
+    sandbox.send_text(USER, "/start")
+    sandbox.inject_fault("sendMessage", status=502)
+    sandbox.inject_fault("sendMessage", status=429, retry_after=1)
+    sandbox.inject_fault("sendMessage", drop=True)
+    client.send_message(USER.id, "hello")
+    calls = sandbox.calls("sendMessage")
+    assert [call.status for call in calls] == [502, 429, 0, 200]  # 0: the connection was dropped
+    assert calls[2].at - calls[1].at >= 0.95  # waited what Telegram asked for
+    assert [message.text for message in sandbox.messages(USER.id)] == ["hello"]  # once, not four times
+
+
+def test_a_bad_request_is_not_retried(sandbox, client):
+    with pytest.raises(TelegramError) as raised:
+        client.edit_message_text(USER.id, 12345, "nothing to edit")
+    assert raised.value.status == 400 and "not found" in raised.value.description
+    assert len(sandbox.calls("editMessageText")) == 1
+
+
+def test_files_over_the_limit_are_refused_before_and_during_download(sandbox, client):
+    sandbox.send_voice(USER, b"x" * 10, 2, file_size=5 * 1024 * 1024)  # the Bot API refuses it
+    sandbox.send_voice(USER, b"x" * 5000, 2, file_size=100)            # it lies about its size
+    sandbox.send_voice(USER, b"x" * 5000, 2)                           # over the bot's own limit
+    big, liar, honest = (update["message"]["voice"]["file_id"] for update in client.get_updates(None, 0))
+    for file_id in (big, liar, honest):
+        with pytest.raises(JobError) as raised:
+            client.download(file_id, max_bytes=1000)
+        assert raised.value.reason is FailureReason.TOO_BIG
+    assert len(sandbox.calls("getFile")) == 3
+
+
+def test_errors_never_carry_the_token():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    client = TelegramClient(f"http://127.0.0.1:{closed_port}", TOKEN, attempts=2, max_backoff=0.1)
+    with pytest.raises(TelegramError) as raised:
+        client.send_message(1, "hi")
+    assert raised.value.status is None and raised.value.transient
+    printed = "".join(traceback.format_exception(raised.value))
+    assert "ConnectionError" in printed and "SECRET" not in printed
