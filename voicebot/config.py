@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "VOICEBOT_"
 TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
@@ -50,6 +51,19 @@ class QueueSettings:
 @dataclass(frozen=True, slots=True)
 class QuotaSettings:
     daily_seconds: int = 600
+    timezone: str = "UTC"
+    unlimited_user_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    user_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    keep_transcripts: bool = True
+    retention_days: int = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +86,8 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     quota: QuotaSettings = field(default_factory=QuotaSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, **sections: Mapping[str, object]) -> "Settings":
@@ -84,7 +100,8 @@ _POSITIVE = {
     "telegram.poll_timeout_seconds", "whisper.workers", "whisper.beam_size", "whisper.timeout_seconds",
     "queue.max_pending", "limits.max_duration_seconds", "limits.max_file_mb",
 }
-_NOT_NEGATIVE = {"whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds"}
+_NOT_NEGATIVE = {"whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds",
+                 "storage.retention_days"}
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -117,10 +134,17 @@ def _apply_environment(tables: dict, environ: Mapping[str, str]) -> None:
 def _parse_env(name: str, raw: str, kind: type) -> object:
     if kind is str:
         return raw
+    if kind is bool:
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ConfigError(f"environment variable {name} must be true or false, got {raw!r}")
+        return raw.lower() in ("true", "1")
     try:
-        return int(raw)
+        if kind is int:
+            return int(raw)
+        return [int(part) for part in raw.replace(",", " ").split()]
     except ValueError:
-        raise ConfigError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+        what = "a whole number" if kind is int else "whole numbers separated by commas"
+        raise ConfigError(f"environment variable {name} must be {what}, got {raw!r}") from None
 
 
 def _build(tables: Mapping[str, object]) -> Settings:
@@ -142,21 +166,38 @@ def _build_section(section: str, kind: type, table: Mapping[str, object]):
         if key not in keys:
             raise ConfigError(f"unknown config key {dotted}; known keys in [{section}]: {', '.join(keys)}")
         _check_value(dotted, value, keys[key])
-    return kind(**table)
+    return kind(**{key: tuple(value) if isinstance(value, list) else value for key, value in table.items()})
 
 
 def _check_value(dotted: str, value: object, kind: type) -> None:
-    # bool is a subclass of int, but `workers = true` is a mistake, not a number.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    if not _is_of(value, kind):
         raise ConfigError(f"config key {dotted} must be {_describe(kind)}, got {value!r}")
+    if dotted == "quota.timezone":
+        _check_timezone(value)
     if dotted in _POSITIVE and value < 1:
         raise ConfigError(f"config key {dotted} must be at least 1, got {value}")
     if dotted in _NOT_NEGATIVE and value < 0:
         raise ConfigError(f"config key {dotted} must not be negative, got {value}")
 
 
+def _is_of(value: object, kind: type) -> bool:
+    if kind == tuple[int, ...]:
+        return isinstance(value, (list, tuple)) and all(_is_of(item, int) for item in value)
+    # bool is a subclass of int, but `workers = true` is a mistake, not a number.
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"config key quota.timezone must be a time zone name like \"Europe/Berlin\", "
+                          f"got {name!r}") from None
+
+
 def _describe(kind: type) -> str:
-    return {int: "a whole number", str: "a string"}[kind]
+    return {int: "a whole number", str: "a string", bool: "true or false",
+            tuple[int, ...]: "a list of whole numbers like [123, 456]"}[kind]
 
 
 def _as_tables(settings: Settings) -> dict[str, dict]:

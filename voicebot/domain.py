@@ -1,5 +1,6 @@
 """The project's own types: what actors say to each other, independent of any library."""
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
 
 
@@ -80,3 +81,36 @@ class JobError(Exception):
     def __init__(self, reason: FailureReason, detail: str = ""):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """What the QuotaActor needs to know of a user, loaded once at start."""
+    user_id: int
+    unlimited: bool = False
+    daily_seconds: int | None = None    # None: the configured quota.daily_seconds
+    language: str | None = None         # None: detect per message
+    charged_today: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    user_id: int
+    first_seen: datetime
+    unlimited: bool
+    daily_seconds: int | None
+    language: str | None
+    charged_today: float
+    total_seconds: float
+    transcriptions: int
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayStats:
+    day: date
+    users: int
+    transcriptions: int
+    audio_seconds: float
+    failures: int
+    average_processing_seconds: float
