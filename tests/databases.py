@@ -1,0 +1,50 @@
+"""The `db_url` fixture: each test that takes it runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests get a database of their own, created on the server named by
+VOICEBOT_TEST_POSTGRESQL (default: postgres on 127.0.0.1:5432, trust auth) and dropped afterwards.
+Without a reachable server they are skipped, and the skip says why.
+Test modules load it with `pytest_plugins = ["databases"]`.
+"""
+import os
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+
+SERVER_URL = os.environ.get("VOICEBOT_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The maintenance database's URL, once it answered; a skip for every test once it did not."""
+    try:
+        psycopg2.connect(SERVER_URL, connect_timeout=3).close()
+    except psycopg2.Error as error:
+        pytest.skip(f"no PostgreSQL at {SERVER_URL}: {str(error).strip().splitlines()[0]}")
+    return SERVER_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'voicebot.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"voicebot_test_{secrets.token_hex(6)}"
+    _administer(server, f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        # FORCE: a failed test may have left its connection open.
+        _administer(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _administer(server: str, statement: str) -> None:
+    connection = psycopg2.connect(server, connect_timeout=3)
+    connection.autocommit = True  # CREATE and DROP DATABASE refuse to run in a transaction
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
