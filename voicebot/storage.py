@@ -2,16 +2,16 @@
 
 Used by the StorageActor (the only writer while the bot runs) and by operator commands.
 """
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 
-from contextlib import contextmanager
-
-from peewee import (BigIntegerField, BooleanField, CharField, DatabaseProxy, DateField, DateTimeField,
-                    DecimalField, FloatField, ForeignKeyField, IntegerField, Model, PeeweeException, TextField,
-                    fn)
+from peewee import (BigIntegerField, BooleanField, Case, CharField, DatabaseProxy, DateField,
+                    DateTimeField, DecimalField, FloatField, ForeignKeyField, IntegerField, Model,
+                    PeeweeException, TextField, fn)
 from playhouse.db_url import connect
+from playhouse.migrate import SchemaMigrator, SqliteMigrator
 
-from voicebot.domain import Job, Transcript
+from voicebot.domain import DayStats, FailureReason, Job, Transcript, UserState, UserSummary
 
 database = DatabaseProxy()
 
@@ -21,7 +21,6 @@ _SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 5000,
 }
-
 
 class StorageError(Exception):
     """The database cannot be opened or written; the text says what the operator should check."""
@@ -37,6 +36,7 @@ class User(BaseModel):
     first_seen = DateTimeField()
     unlimited = BooleanField(default=False)
     daily_seconds = IntegerField(null=True)
+    language = CharField(max_length=8, null=True)
 
 
 class Usage(BaseModel):
@@ -58,38 +58,156 @@ class Usage(BaseModel):
         indexes = ((("user", "day"), False),)
 
 
+# status is "done" for a delivered transcript, else a FailureReason. A "busy" refusal is no
+# failure of the bot: the job never started.
+_DONE = Usage.status == "done"
+_FAILED = Usage.status.not_in(("done", FailureReason.BUSY.value))
+
+
 class Transaction(BaseModel):
     """Billing stub: what each successful transcription would cost, in audio seconds."""
     user = ForeignKeyField(User, backref="transactions", on_delete="CASCADE")
-    usage = ForeignKeyField(Usage, on_delete="CASCADE")
+    # Billing outlives the usage history a user asks to forget.
+    usage = ForeignKeyField(Usage, null=True, on_delete="SET NULL")
     seconds = FloatField()
     amount = DecimalField(max_digits=12, decimal_places=4, default=0)
     created_at = DateTimeField()
 
 
-MODELS = (User, Usage, Transaction)
+class SchemaVersion(BaseModel):
+    """One row per migration applied; the highest version is the schema's."""
+    version = IntegerField(primary_key=True)
+    name = CharField(max_length=100)
+    applied_at = DateTimeField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+# Migrations are small functions over playhouse.migrate, which ships with peewee, speaks SQLite and
+# PostgreSQL alike, and rebuilds a SQLite table where ALTER TABLE cannot change a column. peewee-migrate
+# and playhouse.migrations both load migration scripts from a folder and key their history by file name;
+# here the schema has a version number, and a database from before versions existed has to count as 1.
+# The models above are today's schema: a migration never uses them, it describes the tables it changes.
+
+def _initial_schema(migrator: SchemaMigrator) -> None:
+    """Version 1, as first released (without schema_version): a frozen copy of the models of the time."""
+    class V1(Model):
+        class Meta:
+            database = migrator.database
+
+    class User(V1):
+        id = BigIntegerField(primary_key=True)
+        first_seen = DateTimeField()
+        unlimited = BooleanField(default=False)
+        daily_seconds = IntegerField(null=True)
+
+    class Usage(V1):
+        user = ForeignKeyField(User, on_delete="CASCADE")
+        chat_id = BigIntegerField()
+        message_id = BigIntegerField()
+        day = DateField(index=True)
+        media_kind = CharField(max_length=16)
+        status = CharField(max_length=32)
+        audio_seconds = FloatField(default=0.0)
+        charged_seconds = FloatField(default=0.0)
+        processing_seconds = FloatField(default=0.0)
+        language = CharField(max_length=8, null=True)
+        transcript = TextField(null=True)
+        created_at = DateTimeField()
+
+        class Meta:
+            indexes = ((("user", "day"), False),)
+
+    class Transaction(V1):
+        user = ForeignKeyField(User, on_delete="CASCADE")
+        usage = ForeignKeyField(Usage, on_delete="CASCADE")
+        seconds = FloatField()
+        amount = DecimalField(max_digits=12, decimal_places=4, default=0)
+        created_at = DateTimeField()
+
+    migrator.database.create_tables([User, Usage, Transaction])
+
+
+def _user_language_and_billing_kept_on_forget(migrator: SchemaMigrator) -> None:
+    """Version 2: user.language; transaction.usage nullable, ON DELETE SET NULL.
+
+    usage(day) is indexed since version 1 (usage_day), which is what stats and prune filter on.
+    """
+    migrator.migrate(migrator.add_column("user", "language", CharField(max_length=8, null=True)))
+    if isinstance(migrator, SqliteMigrator):
+        # SQLite cannot alter a foreign key: move the column to a new one with the new constraint,
+        # then drop the old one by rebuilding the table (legacy=True; DROP COLUMN refuses keys).
+        migrator.migrate(
+            migrator.sql('ALTER TABLE "transaction" ADD COLUMN "usage_new" INTEGER '
+                         'REFERENCES "usage" ("id") ON DELETE SET NULL'),
+            migrator.sql('UPDATE "transaction" SET "usage_new" = "usage_id"'),
+            migrator.drop_column("transaction", "usage_id", legacy=True),
+            migrator.rename_column("transaction", "usage_new", "usage_id"),
+            migrator.add_index("transaction", ("usage_id",)))
+    else:
+        migrator.migrate(
+            migrator.drop_foreign_key_constraint("transaction", "usage_id"),
+            migrator.drop_not_null("transaction", "usage_id"),
+            migrator.add_foreign_key_constraint(
+                "transaction", "usage_id", "usage", "id", on_delete="SET NULL",
+                constraint_name="transaction_usage_id_fkey"))  # the name peewee gives it in version 1
+
+
+MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget)
+
+
+def _migration_name(version: int) -> str:
+    return f"{version} {MIGRATIONS[version - 1].__name__.strip('_').replace('_', ' ')}"
 
 
 class Storage:
     """Opens the database named by a peewee URL and keeps each logical change in one transaction."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, keep_transcripts: bool = True):
         self._url = url
+        self._keep_transcripts = keep_transcripts
 
-    def open(self) -> None:
+    def open(self, migrate: bool = True) -> None:
+        """Connect, and bring the schema up to date unless told not to (`voicebot db migrate` reports
+        what it applies, so it migrates on its own)."""
         try:
             params = {"pragmas": _SQLITE_PRAGMAS} if self._url.startswith("sqlite") else {}
             db = connect(self._url, **params)
             database.initialize(db)
             db.connect(reuse_if_open=True)
-            db.create_tables(MODELS, safe=True)
         except Exception as error:  # peewee and the drivers raise many types for one cause
             raise StorageError(f"cannot open database.url {_without_password(self._url)}: "
-                               f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+                               f"{_first_line(error)}") from None
+        if migrate:
+            self.migrate()
 
     def close(self) -> None:
         if not database.is_closed():
             database.close()
+
+    def schema_version(self) -> int:
+        with _database_errors():
+            if SchemaVersion.table_exists():
+                return SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar() or 0
+            return 1 if User.table_exists() else 0
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations the database lacks, each in its own transaction; their names."""
+        current = self.schema_version()
+        if current > len(MIGRATIONS):
+            raise StorageError(f"the database has schema version {current}, newer than this voicebot "
+                               f"knows ({len(MIGRATIONS)}): upgrade voicebot")
+        migrator = SchemaMigrator.from_database(database)
+        applied = []
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            name = _migration_name(version)
+            with _database_errors(f"migration {name} failed: "), migrator.migration_context():
+                MIGRATIONS[version - 1](migrator)
+                SchemaVersion.create_table()
+                SchemaVersion.create(version=version, name=name, applied_at=_utc_now())
+            applied.append(name)
+        return applied
 
     def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
                      transcript: Transcript | None) -> None:
@@ -103,13 +221,83 @@ class Storage:
                 charged_seconds=charged_seconds,
                 processing_seconds=transcript.processing_seconds if transcript else 0.0,
                 language=transcript.language if transcript else None,
-                transcript=transcript.text if transcript else None, created_at=now)
+                transcript=transcript.text if transcript and self._keep_transcripts else None,
+                created_at=now)
             if charged_seconds > 0:
                 Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
 
-    def charged_seconds_by_user(self, day: date) -> dict[int, float]:
+    def load_users(self, day: date) -> dict[int, UserState]:
+        """Every user with a setting of their own or usage on `day`; the rest follow the defaults."""
         with _database_errors():
-            return self._charged_seconds_by_user(day)
+            charged = self._charged_seconds_by_user(day)
+            users = {user_id: UserState(user_id, charged_today=seconds)
+                     for user_id, seconds in charged.items()}
+            with_settings = User.select().where(
+                User.unlimited | User.daily_seconds.is_null(False) | User.language.is_null(False))
+            for user in with_settings:
+                users[user.id] = UserState(user.id, user.unlimited, user.daily_seconds, user.language,
+                                           charged.get(user.id, 0.0))
+            return users
+
+    def set_language(self, user_id: int, language: str | None) -> None:
+        self._set_user(user_id, language=language)
+
+    def set_unlimited(self, user_id: int, unlimited: bool) -> None:
+        self._set_user(user_id, unlimited=unlimited)
+
+    def set_daily_seconds(self, user_id: int, seconds: int | None) -> None:
+        """None: back to the configured quota.daily_seconds."""
+        self._set_user(user_id, daily_seconds=seconds)
+
+    def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
+                           language: str | None) -> None:
+        """All settings at once, as the QuotaActor holds them."""
+        self._set_user(user_id, unlimited=unlimited, daily_seconds=daily_seconds, language=language)
+
+    def _set_user(self, user_id: int, **values) -> None:
+        with _database_errors(), database.atomic():
+            (User.insert(id=user_id, first_seen=_utc_now(), **values)
+             .on_conflict(conflict_target=[User.id], update={getattr(User, name): value
+                                                              for name, value in values.items()})
+             .execute())
+
+    def user_summary(self, user_id: int, day: date) -> UserSummary | None:
+        """The user's settings, what they used on `day`, and totals over the usage history still kept."""
+        with _database_errors():
+            user = User.get_or_none(User.id == user_id)
+            if user is None:
+                return None
+            charged_today, total_seconds, transcriptions, failures = (
+                Usage.select(_sum_where(Usage.day == day, Usage.charged_seconds),
+                             fn.SUM(Usage.charged_seconds), _count_where(_DONE), _count_where(_FAILED))
+                .where(Usage.user == user_id).tuples().get())
+            return UserSummary(user.id, user.first_seen, user.unlimited, user.daily_seconds, user.language,
+                               float(charged_today or 0), float(total_seconds or 0), transcriptions, failures)
+
+    def forget(self, user_id: int, day: date) -> int:
+        """Delete the user's history except `day`'s rows, which today's quota still counts: those only
+        lose their text. Billing rows stay, unlinked from their usage. Returns rows deleted or cleared."""
+        with _database_errors(), database.atomic():
+            deleted = Usage.delete().where((Usage.user == user_id) & (Usage.day != day)).execute()
+            return deleted + self._clear_transcripts((Usage.user == user_id) & (Usage.day == day))
+
+    def prune(self, before: date) -> int:
+        """Delete the text of transcripts from days before `before`; returns how many."""
+        with _database_errors(), database.atomic():
+            return self._clear_transcripts(Usage.day < before)
+
+    def _clear_transcripts(self, where) -> int:
+        return Usage.update(transcript=None).where(where & Usage.transcript.is_null(False)).execute()
+
+    def stats(self, first_day: date, last_day: date) -> list[DayStats]:
+        """One entry per day with usage, oldest first."""
+        rows = (Usage.select(Usage.day, fn.COUNT(Usage.user.distinct()), _count_where(_DONE),
+                             _sum_where(_DONE, Usage.audio_seconds), _count_where(_FAILED),
+                             fn.AVG(Case(None, [(_DONE, Usage.processing_seconds)])))
+                .where(Usage.day.between(first_day, last_day)).group_by(Usage.day).order_by(Usage.day))
+        with _database_errors():
+            return [DayStats(day, users, transcriptions, float(audio), failures, float(processing or 0))
+                    for day, users, transcriptions, audio, failures, processing in rows.tuples()]
 
     def _charged_seconds_by_user(self, day: date) -> dict[int, float]:
         rows = (Usage.select(Usage.user, fn.SUM(Usage.charged_seconds).alias("charged"))
@@ -120,12 +308,24 @@ class Storage:
         return list(Usage.select().where(Usage.user == user_id).order_by(Usage.id))
 
 
+def _count_where(condition):
+    return fn.COUNT(Case(None, [(condition, 1)]))
+
+
+def _sum_where(condition, value):
+    return fn.SUM(Case(None, [(condition, value)], 0))
+
+
 @contextmanager
-def _database_errors():
+def _database_errors(prefix: str = ""):
     try:
         yield
     except (PeeweeException, OSError) as error:
-        raise StorageError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+        raise StorageError(prefix + _first_line(error)) from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _utc_now() -> datetime:

@@ -1,0 +1,319 @@
+"""Storage on SQLite and PostgreSQL: migrations, and every method the actors and the CLI call."""
+import time
+from datetime import date, datetime, timedelta
+
+import pytest
+from peewee import (BigIntegerField, BooleanField, CharField, DateField, DateTimeField, DecimalField, FloatField,
+                    ForeignKeyField, IntegerField, Model, TextField)
+from playhouse.db_url import connect
+from playhouse.test_utils import count_queries
+
+from helpers import make_job
+from voicebot import storage as storage_module
+from voicebot.domain import DayStats, Transcript, UserState
+from voicebot.storage import MIGRATIONS, Storage, StorageError, Transaction, Usage, User
+
+pytest_plugins = ["databases"]
+
+DAY = date(2026, 11, 28)
+LATEST = len(MIGRATIONS)
+
+
+def transcript(text="hello", seconds=12.5, processing=2.0) -> Transcript:
+    return Transcript(text, "en", 0.9, seconds, processing)
+
+
+@pytest.fixture
+def storage(db_url):
+    storage = Storage(db_url)
+    storage.open()
+    yield storage
+    storage.close()
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+def create_version_1(url: str) -> None:
+    """A database as the first release left it (no schema_version): the models of voicebot/storage.py
+    then, created by peewee, with one user with settings and one charged transcription."""
+    class V1(Model):
+        pass
+
+    class User(V1):
+        id = BigIntegerField(primary_key=True)
+        first_seen = DateTimeField()
+        unlimited = BooleanField(default=False)
+        daily_seconds = IntegerField(null=True)
+
+    class Usage(V1):
+        user = ForeignKeyField(User, backref="usages", on_delete="CASCADE")
+        chat_id = BigIntegerField()
+        message_id = BigIntegerField()
+        day = DateField(index=True)
+        media_kind = CharField(max_length=16)
+        status = CharField(max_length=32)
+        audio_seconds = FloatField(default=0.0)
+        charged_seconds = FloatField(default=0.0)
+        processing_seconds = FloatField(default=0.0)
+        language = CharField(max_length=8, null=True)
+        transcript = TextField(null=True)
+        created_at = DateTimeField()
+
+        class Meta:
+            indexes = ((("user", "day"), False),)
+
+    class Transaction(V1):
+        user = ForeignKeyField(User, backref="transactions", on_delete="CASCADE")
+        usage = ForeignKeyField(Usage, on_delete="CASCADE")
+        seconds = FloatField()
+        amount = DecimalField(max_digits=12, decimal_places=4, default=0)
+        created_at = DateTimeField()
+
+    db = connect(url)
+    with db.bind_ctx([User, Usage, Transaction]):
+        db.create_tables([User, Usage, Transaction])
+        user = User.create(id=42, first_seen=datetime(2026, 1, 2, 3, 4, 5), unlimited=True, daily_seconds=900)
+        usage = Usage.create(user=user, chat_id=42, message_id=7, day=DAY - timedelta(days=1), media_kind="voice",
+                             status="done", audio_seconds=30.0, charged_seconds=30.0, processing_seconds=3.0,
+                             language="de", transcript="guten Tag", created_at=datetime(2026, 11, 27, 12))
+        Transaction.create(user=user, usage=usage, seconds=30.0, created_at=datetime(2026, 11, 27, 12))
+    db.close()
+
+
+def schema() -> dict:
+    """What matters of each table: columns and whether they take NULL, foreign keys, indexes."""
+    db = storage_module.database
+    return {table: ({(column.name, column.data_type, column.null) for column in db.get_columns(table)},
+                    {(key.column, key.dest_table, key.on_delete) for key in db.get_foreign_keys(table)},
+                    {(index.name, tuple(index.columns), index.unique) for index in db.get_indexes(table)})
+            for table in sorted(db.get_tables())}
+
+
+def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
+    storage = Storage(db_url)
+    storage.open(migrate=False)
+    assert storage.schema_version() == 0
+    assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget"]
+    assert storage.schema_version() == LATEST
+    assert storage.migrate() == []
+    storage.close()
+
+    storage.open()
+    assert storage.schema_version() == LATEST
+    storage.close()
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
+    create_version_1(db_url)
+    storage = Storage(db_url)
+    storage.open(migrate=False)
+    assert storage.schema_version() == 1
+    assert storage.migrate() == ["2 user language and billing kept on forget"]
+    assert storage.migrate() == []
+
+    assert storage.load_users(DAY - timedelta(days=1)) == {
+        42: UserState(42, unlimited=True, daily_seconds=900, charged_today=30.0)}
+    [usage] = storage.usages(42)
+    assert (usage.status, usage.language, usage.transcript) == ("done", "de", "guten Tag")
+    assert [t.seconds for t in usage.user.transactions] == [30.0]
+
+    storage.set_language(42, "en")
+    assert storage.load_users(DAY)[42].language == "en"
+    assert storage.forget(42, DAY) == 1
+    assert storage.usages(42) == []
+    [kept] = Transaction.select()
+    assert (kept.seconds, kept.usage_id) == (30.0, None)
+    storage.close()
+
+
+def test_migrating_version_1_and_an_empty_database_give_the_schema_the_models_describe(db_url):
+    create_version_1(db_url)
+    storage = Storage(db_url)
+    storage.open()
+    migrated = schema()
+    storage_module.database.drop_tables([User, Usage, Transaction, storage_module.SchemaVersion])
+    assert len(storage.migrate()) == LATEST
+    assert schema() == migrated
+
+    for model in (User, Usage, Transaction):
+        columns, keys, indexes = migrated[model._meta.table_name]
+        fields = model._meta.sorted_fields
+        assert {(name, null) for name, _, null in columns} == {(field.column_name, field.null) for field in fields}
+        assert keys == {(field.column_name, field.rel_model._meta.table_name, field.on_delete)
+                        for field in fields if isinstance(field, ForeignKeyField)}
+        assert {columns for _, columns, _ in indexes} >= {
+            tuple(field.column_name for field in index._expressions) for index in model._meta.fields_to_index()}
+    storage.close()
+
+
+def test_a_database_newer_than_the_code_is_refused(db_url, storage):
+    storage_module.SchemaVersion.create(version=LATEST + 1, name="from the future", applied_at=datetime.now())
+    with pytest.raises(StorageError, match=f"schema version {LATEST + 1}, newer than this voicebot knows"):
+        storage.migrate()
+
+
+def test_an_unreachable_server_is_a_one_line_error():
+    with pytest.raises(StorageError) as raised:
+        Storage("postgresql://voicebot:secret@127.0.0.1:9/voicebot").open()
+    message = str(raised.value)
+    assert message.startswith("cannot open database.url postgresql://voicebot:***@127.0.0.1:9/voicebot: ")
+    assert "\n" not in message and "secret" not in message
+
+
+# --- what the actors and the CLI call ---------------------------------------------------------
+
+def test_usage_is_recorded_with_its_transcript_and_billing(storage):
+    storage.record_usage(make_job(user_id=1, message_id=1), DAY, "done", 12.5, transcript())
+    storage.record_usage(make_job(user_id=1, message_id=2), DAY, "unreadable_audio", 0.0, None)
+    rows = storage.usages(1)
+    assert [(row.status, row.charged_seconds, row.transcript) for row in rows] == [
+        ("done", 12.5, "hello"), ("unreadable_audio", 0.0, None)]
+    assert [(t.seconds, t.usage_id) for t in Transaction.select()] == [(12.5, rows[0].id)]
+
+
+def test_without_keep_transcripts_the_text_is_not_stored(db_url):
+    storage = Storage(db_url, keep_transcripts=False)
+    storage.open()
+    storage.record_usage(make_job(user_id=1), DAY, "done", 12.5, transcript())
+    [row] = storage.usages(1)
+    assert (row.transcript, row.audio_seconds, row.language) == (None, 12.5, "en")
+    storage.close()
+
+
+def test_load_users_has_users_with_settings_or_usage_that_day(storage):
+    storage.record_usage(make_job(user_id=1, message_id=1), DAY, "done", 10.0, transcript())
+    storage.record_usage(make_job(user_id=1, message_id=2), DAY, "done", 5.5, transcript())
+    storage.record_usage(make_job(user_id=2, message_id=3), DAY - timedelta(days=1), "done", 7.0, transcript())
+    storage.record_usage(make_job(user_id=3, message_id=4), DAY, "no_speech", 0.0, None)
+    storage.set_unlimited(4, True)
+    storage.set_daily_seconds(5, 60)
+    storage.set_language(1, "ru")
+    storage.set_language(6, None)  # a user row without settings: follows the defaults, not loaded
+
+    assert storage.load_users(DAY) == {
+        1: UserState(1, language="ru", charged_today=15.5),
+        3: UserState(3, charged_today=0.0),
+        4: UserState(4, unlimited=True),
+        5: UserState(5, daily_seconds=60),
+    }
+
+
+def test_load_users_reads_ten_thousand_users_in_two_queries(storage):
+    now = datetime(2026, 11, 28, 9)
+    with storage_module.database.atomic():
+        User.insert_many([{"id": n, "first_seen": now, "daily_seconds": 60 + n % 500}
+                          for n in range(1, 10_001)]).execute()
+        Usage.insert_many([{"user": n, "chat_id": n, "message_id": 1, "day": DAY, "media_kind": "voice",
+                            "status": "done", "charged_seconds": 3.0, "created_at": now}
+                           for n in range(1, 10_001, 2)]).execute()
+    started = time.monotonic()
+    with count_queries() as queries:
+        users = storage.load_users(DAY)
+    assert queries.count == 2
+    assert time.monotonic() - started < 2
+    assert len(users) == 10_000
+    assert users[1] == UserState(1, daily_seconds=61, charged_today=3.0)
+    assert users[2] == UserState(2, daily_seconds=62)
+
+
+def test_settings_create_the_user_and_none_restores_the_default(storage):
+    before = datetime.utcnow()
+    storage.set_daily_seconds(9, 120)
+    storage.set_unlimited(9, True)
+    storage.set_language(9, "uk")
+    summary = storage.user_summary(9, DAY)
+    assert (summary.unlimited, summary.daily_seconds, summary.language) == (True, 120, "uk")
+    assert before - timedelta(seconds=1) <= summary.first_seen <= datetime.utcnow()
+
+    storage.set_daily_seconds(9, None)
+    storage.set_unlimited(9, False)
+    storage.set_language(9, None)
+    assert storage.load_users(DAY) == {}
+    assert storage.user_summary(9, DAY).first_seen == summary.first_seen
+
+    storage.save_user_settings(9, True, 30, "en")
+    assert storage.load_users(DAY) == {9: UserState(9, True, 30, "en")}
+
+
+def test_user_summary_counts_today_and_totals(storage):
+    assert storage.user_summary(1, DAY) is None
+    yesterday = DAY - timedelta(days=1)
+    storage.record_usage(make_job(user_id=1, message_id=1), yesterday, "done", 20.0, transcript(seconds=20.0))
+    storage.record_usage(make_job(user_id=1, message_id=2), DAY, "done", 12.5, transcript())
+    storage.record_usage(make_job(user_id=1, message_id=3), DAY, "timeout", 0.0, None)
+    storage.record_usage(make_job(user_id=1, message_id=4), DAY, "busy", 0.0, None)
+    storage.record_usage(make_job(user_id=2, message_id=5), DAY, "done", 99.0, transcript())
+
+    summary = storage.user_summary(1, DAY)
+    assert (summary.user_id, summary.unlimited, summary.daily_seconds, summary.language) == (1, False, None, None)
+    assert (summary.charged_today, summary.total_seconds) == (12.5, 32.5)
+    assert (summary.transcriptions, summary.failures) == (2, 1)
+
+    storage.set_unlimited(3, True)
+    fresh = storage.user_summary(3, DAY)
+    assert (fresh.charged_today, fresh.total_seconds, fresh.transcriptions, fresh.failures) == (0, 0, 0, 0)
+
+
+def test_forget_keeps_todays_accounting_and_the_billing(storage):
+    yesterday = DAY - timedelta(days=1)
+    storage.record_usage(make_job(user_id=1, message_id=1), yesterday, "done", 20.0, transcript("old"))
+    storage.record_usage(make_job(user_id=1, message_id=2), yesterday, "no_speech", 0.0, None)
+    storage.record_usage(make_job(user_id=1, message_id=3), DAY, "done", 12.5, transcript("today"))
+    storage.record_usage(make_job(user_id=1, message_id=4), DAY, "timeout", 0.0, None)
+    storage.record_usage(make_job(user_id=2, message_id=5), yesterday, "done", 5.0, transcript("other user"))
+
+    assert storage.forget(1, DAY) == 3  # two rows of yesterday deleted, one transcript of today cleared
+    assert [(row.message_id, row.transcript) for row in storage.usages(1)] == [(3, None), (4, None)]
+    assert storage.load_users(DAY)[1].charged_today == 12.5
+    assert sorted((t.user_id, t.seconds, t.usage_id is None) for t in Transaction.select()) == [
+        (1, 12.5, False), (1, 20.0, True), (2, 5.0, False)]
+    assert [row.transcript for row in storage.usages(2)] == ["other user"]
+    assert storage.forget(1, DAY) == 0
+
+
+def test_prune_clears_transcripts_before_a_day(storage):
+    for offset, message_id in ((40, 1), (31, 2), (30, 3), (0, 4)):
+        storage.record_usage(make_job(user_id=1, message_id=message_id), DAY - timedelta(days=offset), "done",
+                             1.0, transcript(f"text {message_id}"))
+    assert storage.prune(DAY - timedelta(days=30)) == 2
+    assert [row.transcript for row in storage.usages(1)] == [None, None, "text 3", "text 4"]
+    assert [row.charged_seconds for row in storage.usages(1)] == [1.0] * 4
+    assert storage.prune(DAY - timedelta(days=30)) == 0
+
+
+def test_stats_has_one_entry_per_day_with_usage(storage):
+    yesterday, long_ago = DAY - timedelta(days=1), DAY - timedelta(days=10)
+    storage.record_usage(make_job(user_id=1, message_id=1), yesterday, "done", 10.0, transcript(seconds=10.0,
+                                                                                              processing=1.0))
+    storage.record_usage(make_job(user_id=2, message_id=2), yesterday, "done", 20.0, transcript(seconds=20.0,
+                                                                                              processing=3.0))
+    storage.record_usage(make_job(user_id=2, message_id=3), yesterday, "too_long", 0.0, None)
+    storage.record_usage(make_job(user_id=3, message_id=4), yesterday, "busy", 0.0, None)
+    storage.record_usage(make_job(user_id=1, message_id=5), DAY, "internal", 0.0, None)
+    storage.record_usage(make_job(user_id=1, message_id=6), long_ago, "done", 5.0, transcript())
+
+    assert storage.stats(DAY - timedelta(days=6), DAY) == [
+        DayStats(yesterday, users=3, transcriptions=2, audio_seconds=30.0, failures=1,
+                 average_processing_seconds=2.0),
+        DayStats(DAY, users=1, transcriptions=0, audio_seconds=0.0, failures=1, average_processing_seconds=0.0),
+    ]
+    assert storage.stats(DAY + timedelta(days=1), DAY + timedelta(days=7)) == []
+
+
+def test_database_errors_become_storage_errors(storage):
+    storage_module.database.execute_sql('DROP TABLE "transaction"')
+    with pytest.raises(StorageError):
+        storage.record_usage(make_job(user_id=1), DAY, "done", 12.5, transcript())
+    assert storage.usages(1) == []  # the usage row went with the failed transaction
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(storage, monkeypatch):
+    def _broken(migrator):
+        migrator.migrate(migrator.add_column("user", "nickname", TextField(null=True)),
+                         migrator.sql("SELECT * FROM no_such_table"))
+
+    monkeypatch.setattr(storage_module, "MIGRATIONS", (*MIGRATIONS, _broken))
+    with pytest.raises(StorageError, match=f"^migration {LATEST + 1} broken failed: .*no_such_table"):
+        storage.migrate()
+    assert storage.schema_version() == LATEST
+    assert "nickname" not in {column.name for column in storage_module.database.get_columns("user")}
