@@ -4,6 +4,7 @@ import logging
 import sys
 from pathlib import Path
 
+from voicebot import operator
 from voicebot.config import ConfigError, Settings, load_settings
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -53,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.set_defaults(command=_transcribe)
     demo = commands.add_parser("demo", help="play a conversation through a local Bot API sandbox, offline")
     demo.set_defaults(command=_demo)
-    for command in (run, transcribe, demo):  # --config is accepted after the command too
+    operator_commands = operator.add_commands(commands)
+    for command in (run, transcribe, demo, *operator_commands):  # --config is accepted after the command too
         command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
