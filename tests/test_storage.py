@@ -200,6 +200,7 @@ def test_load_users_has_users_with_settings_or_usage_that_day(storage):
         4: UserState(4, unlimited=True),
         5: UserState(5, daily_seconds=60),
     }
+    assert storage.load_users(DAY)[4].unlimited is True  # not SQLite's 1
 
 
 def test_load_users_reads_ten_thousand_users_in_two_queries(storage):

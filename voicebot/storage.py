@@ -227,16 +227,21 @@ class Storage:
                 Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
 
     def load_users(self, day: date) -> dict[int, UserState]:
-        """Every user with a setting of their own or usage on `day`; the rest follow the defaults."""
+        """Every user with a setting of their own or usage on `day`; the rest follow the defaults.
+
+        Two queries however many users there are, read as tuples: no model object per row."""
         with _database_errors():
-            charged = self._charged_seconds_by_user(day)
-            users = {user_id: UserState(user_id, charged_today=seconds)
+            charged = dict(Usage.select(Usage.user, fn.SUM(Usage.charged_seconds))
+                           .where(Usage.day == day).group_by(Usage.user).tuples())
+            users = {user_id: UserState(user_id, charged_today=float(seconds))
                      for user_id, seconds in charged.items()}
-            with_settings = User.select().where(
-                User.unlimited | User.daily_seconds.is_null(False) | User.language.is_null(False))
-            for user in with_settings:
-                users[user.id] = UserState(user.id, user.unlimited, user.daily_seconds, user.language,
-                                           charged.get(user.id, 0.0))
+            with_settings = (User.select(User.id, User.unlimited, User.daily_seconds, User.language)
+                             .where(User.unlimited | User.daily_seconds.is_null(False)
+                                    | User.language.is_null(False))
+                             .tuples())
+            for user_id, unlimited, daily_seconds, language in with_settings:
+                users[user_id] = UserState(user_id, unlimited, daily_seconds, language,
+                                           float(charged.get(user_id, 0.0)))
             return users
 
     def set_language(self, user_id: int, language: str | None) -> None:
@@ -298,11 +303,6 @@ class Storage:
         with _database_errors():
             return [DayStats(day, users, transcriptions, float(audio), failures, float(processing or 0))
                     for day, users, transcriptions, audio, failures, processing in rows.tuples()]
-
-    def _charged_seconds_by_user(self, day: date) -> dict[int, float]:
-        rows = (Usage.select(Usage.user, fn.SUM(Usage.charged_seconds).alias("charged"))
-                .where(Usage.day == day).group_by(Usage.user))
-        return {row.user_id: float(row.charged or 0) for row in rows}
 
     def usages(self, user_id: int) -> list[Usage]:
         return list(Usage.select().where(Usage.user == user_id).order_by(Usage.id))
