@@ -1,4 +1,6 @@
 """Storage on SQLite and PostgreSQL: migrations, and every method the actors and the CLI call."""
+import sqlite3
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 
@@ -324,3 +326,20 @@ def test_a_failing_migration_leaves_the_database_as_it_was(storage, monkeypatch)
         storage.migrate()
     assert storage.schema_version() == LATEST
     assert "nickname" not in {column.name for column in storage_module.database.get_columns("user")}
+
+
+def test_on_sqlite_a_write_waits_for_another_writer_instead_of_failing(tmp_path):
+    """The bot records usage while an operator command is in the middle of a write."""
+    url = f"sqlite:///{tmp_path / 'voicebot.db'}"
+    storage = Storage(url)
+    storage.open()
+    storage.record_usage(make_job(user_id=1, message_id=1), DAY, "done", 1.0, transcript())
+    operator = sqlite3.connect(tmp_path / "voicebot.db", isolation_level=None, check_same_thread=False)
+    operator.execute("BEGIN IMMEDIATE")
+    operator.execute('UPDATE "user" SET "daily_seconds" = 60')
+    threading.Timer(0.3, operator.execute, ["COMMIT"]).start()
+
+    storage.record_usage(make_job(user_id=1, message_id=2), DAY, "done", 2.0, transcript())
+    assert storage.load_users(DAY) == {1: UserState(1, daily_seconds=60, charged_today=3.0)}
+    storage.close()
+    operator.close()

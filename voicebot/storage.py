@@ -15,11 +15,16 @@ from voicebot.domain import DayStats, FailureReason, Job, Transcript, UserState,
 
 database = DatabaseProxy()
 
-_SQLITE_PRAGMAS = {
-    "journal_mode": "wal",        # readers (operator commands) never block the bot's writes
-    "synchronous": "normal",      # durable across process crashes, the risk WAL accepts
-    "foreign_keys": 1,
-    "busy_timeout": 5000,
+_SQLITE_PARAMS = {
+    "pragmas": {
+        "journal_mode": "wal",        # readers (operator commands) never block the bot's writes
+        "synchronous": "normal",      # durable across process crashes, the risk WAL accepts
+        "foreign_keys": 1,
+        "busy_timeout": 5000,
+    },
+    # Transactions take the write lock as they begin, so one that meets another writer (the bot and an
+    # operator command) waits busy_timeout for it instead of failing when its read lock cannot upgrade.
+    "lock_type": "IMMEDIATE",
 }
 
 class StorageError(Exception):
@@ -157,10 +162,6 @@ def _user_language_and_billing_kept_on_forget(migrator: SchemaMigrator) -> None:
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget)
 
 
-def _migration_name(version: int) -> str:
-    return f"{version} {MIGRATIONS[version - 1].__name__.strip('_').replace('_', ' ')}"
-
-
 class Storage:
     """Opens the database named by a peewee URL and keeps each logical change in one transaction."""
 
@@ -172,7 +173,7 @@ class Storage:
         """Connect, and bring the schema up to date unless told not to (`voicebot db migrate` reports
         what it applies, so it migrates on its own)."""
         try:
-            params = {"pragmas": _SQLITE_PRAGMAS} if self._url.startswith("sqlite") else {}
+            params = _SQLITE_PARAMS if self._url.startswith("sqlite") else {}
             db = connect(self._url, **params)
             database.initialize(db)
             db.connect(reuse_if_open=True)
@@ -200,10 +201,10 @@ class Storage:
                                f"knows ({len(MIGRATIONS)}): upgrade voicebot")
         migrator = SchemaMigrator.from_database(database)
         applied = []
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            name = _migration_name(version)
+        for version, migration in enumerate(MIGRATIONS[current:], start=current + 1):
+            name = f"{version} {migration.__name__.strip('_').replace('_', ' ')}"
             with _database_errors(f"migration {name} failed: "), migrator.migration_context():
-                MIGRATIONS[version - 1](migrator)
+                migration(migrator)
                 SchemaVersion.create_table()
                 SchemaVersion.create(version=version, name=name, applied_at=_utc_now())
             applied.append(name)
