@@ -1,34 +1,103 @@
 """StorageActor: the only code that writes the database while the bot runs."""
 import logging
+from collections.abc import Callable
+from datetime import date, timedelta
 
 from actors.base import SupervisedActor
-from actors.messages import LoadUsage, RecordUsage
+from actors.messages import (DescribeUser, FlushWrites, ForgetUser, LoadOnRequestChats, LoadUsers,
+                             PruneTranscripts, RecordUsage, RefreshUsers, SaveChatSettings, SaveUserSettings,
+                             UserDescribed, UserForgotten, UsersLoaded)
 from voicebot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
+PRUNE_INTERVAL_SECONDS = 24 * 3600
+
 
 class StorageActor(SupervisedActor):
-    """peewee connections belong to a thread: this actor opens, uses and closes its own."""
+    """peewee connections belong to a thread: this actor opens, uses and closes its own.
+    A write that fails is logged and the bot carries on: the user already has their answer."""
 
-    def __init__(self, storage, supervisor=None, name: str = "storage"):
+    def __init__(self, storage, today: Callable[[], date], retention_days: int = 0, supervisor=None,
+                 name: str = "storage"):
         super().__init__(name, supervisor)
         self._storage = storage
+        self._today = today
+        self._retention_days = retention_days
+        self._unwritten: list[RecordUsage] = []
 
     def prepare(self) -> None:
         self._storage.open()
+        if self._retention_days:
+            self.actor_ref.tell(PruneTranscripts())
 
     def on_stop(self) -> None:
+        self._flush()
         self._storage.close()
 
     def handle(self, message):
+        if isinstance(message, RecordUsage):
+            # Usage records are written together when the mailbox has had its say: every record
+            # told before the FlushWrites reminder goes into one transaction.
+            if not self._unwritten:
+                self.actor_ref.tell(FlushWrites())
+            self._unwritten.append(message)
+            return None
+        self._flush()  # whatever reads or changes the database sees every record before it
+        try:
+            return self._handle(message)
+        except StorageError as error:
+            log.error("database: %s failed: %s", type(message).__name__, error)
+            return self._answer_failure(message)
+
+    def _flush(self) -> None:
+        records, self._unwritten = self._unwritten, []
+        if not records:
+            return
+        try:
+            with self._storage.batch():
+                for record in records:
+                    self._storage.record_usage(record.job, record.day, record.status, record.charged_seconds,
+                                               record.transcript)
+        except StorageError as error:
+            log.error("database: could not record the usage of %d jobs: %s", len(records), error)
+
+    def _handle(self, message):
         match message:
-            case RecordUsage(job, day, status, charged_seconds, transcript):
-                try:
-                    self._storage.record_usage(job, day, status, charged_seconds, transcript)
-                except StorageError as error:
-                    log.error("could not record usage of job %s/%s: %s", job.chat_id, job.message_id, error)
-            case LoadUsage(day):
-                return self._storage.charged_seconds_by_user(day)
+            case FlushWrites():
+                pass  # handle() has flushed already
+            case LoadUsers(day):
+                return self._storage.load_users(day)
+            case RefreshUsers(day, reply_to):
+                reply_to.tell(UsersLoaded(tuple(self._storage.load_users(day).values())))
+            case SaveUserSettings(user_id, unlimited, daily_seconds, language, timestamps):
+                self._storage.save_user_settings(user_id, unlimited, daily_seconds, language, timestamps)
+            case SaveChatSettings(chat_id, automatic):
+                self._storage.save_chat_settings(chat_id, automatic)
+            case LoadOnRequestChats():
+                return self._storage.on_request_chats()
+            case ForgetUser(user_id, day, chat_id, message_id, reply_to):
+                removed = self._storage.forget(user_id, day)
+                reply_to.tell(UserForgotten(user_id, chat_id, message_id, removed))
+            case DescribeUser(user_id, day, chat_id, message_id, reply_to):
+                reply_to.tell(UserDescribed(user_id, self._storage.user_summary(user_id, day), chat_id, message_id))
+            case PruneTranscripts():
+                self._prune()
             case _:
                 return NotImplemented
+
+    def _prune(self) -> None:
+        self.tell_self_later(PruneTranscripts(), PRUNE_INTERVAL_SECONDS)
+        cleared = self._storage.prune(self._today() - timedelta(days=self._retention_days))
+        log.info("retention: deleted %d transcripts older than %d days", cleared, self._retention_days)
+
+    def _answer_failure(self, message):
+        """Whoever waits for an answer gets one that says it failed, never silence."""
+        match message:
+            case ForgetUser(user_id, _, chat_id, message_id, reply_to):
+                reply_to.tell(UserForgotten(user_id, chat_id, message_id, None))
+            case DescribeUser(user_id, _, chat_id, message_id, reply_to):
+                reply_to.tell(UserDescribed(user_id, None, chat_id, message_id))
+            case LoadUsers() | LoadOnRequestChats():
+                raise StorageError(f"cannot answer {type(message).__name__}")
+        return None

@@ -50,9 +50,10 @@ def test_db_migrate_reports_what_it_applied_then_that_nothing_was_left(config, c
     assert voicebot(capsys, "--config", str(config), "db", "migrate") == (0, (
         "applied migration 1 initial schema\n"
         "applied migration 2 user language and billing kept on forget\n"
-        "database is now at version 2\n"), "")
+        "applied migration 3 timestamps and group modes\n"
+        "database is now at version 3\n"), "")
     assert voicebot(capsys, "db", "migrate", "--config", str(config)) == (
-        0, "database is up to date (version 2)\n", "")
+        0, "database is up to date (version 3)\n", "")
 
 
 def test_users_show_describes_settings_today_and_totals(config, storage, capsys):

@@ -13,7 +13,7 @@ from playhouse.test_utils import count_queries
 from helpers import make_job
 from voicebot import storage as storage_module
 from voicebot.domain import DayStats, Transcript, UserState
-from voicebot.storage import MIGRATIONS, Storage, StorageError, Transaction, Usage, User
+from voicebot.storage import MIGRATIONS, Chat, Storage, StorageError, Transaction, Usage, User
 
 pytest_plugins = ["databases"]
 
@@ -96,7 +96,8 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     storage = Storage(db_url)
     storage.open(migrate=False)
     assert storage.schema_version() == 0
-    assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget"]
+    assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
+                                 "3 timestamps and group modes"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -111,7 +112,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     storage = Storage(db_url)
     storage.open(migrate=False)
     assert storage.schema_version() == 1
-    assert storage.migrate() == ["2 user language and billing kept on forget"]
+    assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -134,11 +135,11 @@ def test_migrating_version_1_and_an_empty_database_give_the_schema_the_models_de
     storage = Storage(db_url)
     storage.open()
     migrated = schema()
-    storage_module.database.drop_tables([User, Usage, Transaction, storage_module.SchemaVersion])
+    storage_module.database.drop_tables([User, Usage, Transaction, Chat, storage_module.SchemaVersion])
     assert len(storage.migrate()) == LATEST
     assert schema() == migrated
 
-    for model in (User, Usage, Transaction):
+    for model in (User, Usage, Transaction, Chat):
         columns, keys, indexes = migrated[model._meta.table_name]
         fields = model._meta.sorted_fields
         assert {(name, null) for name, _, null in columns} == {(field.column_name, field.null)
@@ -343,3 +344,22 @@ def test_on_sqlite_a_write_waits_for_another_writer_instead_of_failing(tmp_path)
     assert storage.load_users(DAY) == {1: UserState(1, daily_seconds=60, charged_today=3.0)}
     storage.close()
     operator.close()
+
+
+def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypatch):
+    create_version_1(db_url)
+    storage = Storage(db_url)
+    storage.open(migrate=False)
+    with monkeypatch.context() as released_at_version_2:
+        released_at_version_2.setattr(storage_module, "MIGRATIONS", MIGRATIONS[:2])
+        assert storage.migrate() == ["2 user language and billing kept on forget"]
+    assert storage.schema_version() == 2
+    assert storage.migrate() == ["3 timestamps and group modes"]
+    assert storage.load_users(DAY - timedelta(days=1))[42].timestamps is False
+    storage.save_user_settings(42, True, 900, "de", timestamps=True)
+    storage.save_chat_settings(-100, automatic=False)
+    storage.save_chat_settings(-200, automatic=False)
+    storage.save_chat_settings(-200, automatic=True)
+    assert storage.load_users(DAY)[42] == UserState(42, True, 900, "de", 0.0, timestamps=True)
+    assert storage.on_request_chats() == frozenset({-100})
+    storage.close()

@@ -1,41 +1,92 @@
 from datetime import date
 
-from actors.messages import LoadUsage, Ping, RecordUsage
+import pytest
+
+from actors.messages import (DescribeUser, ForgetUser, LoadOnRequestChats, LoadUsers, Ping, RecordUsage,
+                             RefreshUsers, SaveChatSettings, SaveUserSettings, UserDescribed, UserForgotten,
+                             UsersLoaded)
 from actors.storage import StorageActor
 from helpers import make_job
-from mailbox import deliver
-from voicebot.domain import Transcript
-from voicebot.storage import Storage
+from mailbox import RecordingMailbox, deliver
+from voicebot.domain import Transcript, UserState
+from voicebot.storage import Storage, StorageError
+
+pytest_plugins = ["databases"]
 
 DAY = date(2026, 11, 28)
+TRANSCRIPT = Transcript("hello", "en", 0.9, 12.5, 2.0)
 
 
-def test_usage_written_by_the_actor_is_there_after_a_restart(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    transcript = Transcript("hello", "en", 0.9, 12.5, 2.0)
-    first = StorageActor.start(Storage(url))
-    deliver(first, RecordUsage(make_job(user_id=1, message_id=1), DAY, "done", 12.5, transcript),
+def start_storage(url: str, retention_days: int = 0):
+    return StorageActor.start(Storage(url), lambda: DAY, retention_days)
+
+
+def test_what_the_actor_writes_is_there_after_a_restart(db_url):
+    first = start_storage(db_url)
+    deliver(first, RecordUsage(make_job(user_id=1, message_id=1), DAY, "done", 12.5, TRANSCRIPT),
             RecordUsage(make_job(user_id=1, message_id=2), DAY, "unreadable_audio"),
-            RecordUsage(make_job(user_id=2, message_id=3), DAY, "done", 3.0, transcript))
+            RecordUsage(make_job(user_id=2, message_id=3), DAY, "done", 3.0, TRANSCRIPT),
+            SaveUserSettings(3, True, None, "de", timestamps=True), SaveChatSettings(-100, automatic=False))
     first.stop()
 
-    second = StorageActor.start(Storage(url))
-    assert second.ask(LoadUsage(DAY)) == {1: 12.5, 2: 3.0}
-    assert second.ask(LoadUsage(date(2026, 11, 29))) == {}
-    second.stop()
-    storage = Storage(url)
-    storage.open()
-    rows = storage.usages(1)
-    assert [(row.status, row.charged_seconds, row.transcript) for row in rows] == [
-        ("done", 12.5, "hello"), ("unreadable_audio", 0.0, None)]
-    assert [t.seconds for t in rows[0].user.transactions] == [12.5]
-    storage.close()
+    second = start_storage(db_url)
+    assert second.ask(LoadUsers(DAY)) == {1: UserState(1, charged_today=12.5), 2: UserState(2, charged_today=3.0),
+                                          3: UserState(3, True, None, "de", 0.0, timestamps=True)}
+    assert second.ask(LoadOnRequestChats()) == frozenset({-100})
+    asker = RecordingMailbox()
+    deliver(second, DescribeUser(1, DAY, 1, 50, asker), RefreshUsers(DAY, asker))
+    described, loaded = asker.messages
+    assert (described.summary.transcriptions, described.summary.failures) == (1, 1)
+    assert isinstance(loaded, UsersLoaded) and len(loaded.users) == 3
+
+
+def test_records_told_together_are_written_together_and_read_after(db_url):
+    storage = start_storage(db_url)
+    records = [RecordUsage(make_job(user_id=5, message_id=n), DAY, "done", 1.0, TRANSCRIPT) for n in range(50)]
+    for record in records:
+        storage.tell(record)
+    assert storage.ask(LoadUsers(DAY))[5].charged_today == 50.0   # a read sees every record told before it
+
+
+def test_forget_answers_the_asker_and_keeps_today(db_url):
+    storage = start_storage(db_url)
+    asker = RecordingMailbox()
+    deliver(storage, RecordUsage(make_job(user_id=1, message_id=1), date(2026, 11, 1), "done", 5.0, TRANSCRIPT),
+            RecordUsage(make_job(user_id=1, message_id=2), DAY, "done", 5.0, TRANSCRIPT),
+            ForgetUser(1, DAY, 1, 9, asker))
+    assert asker.messages == [UserForgotten(1, 1, 9, 2)]
+    assert storage.ask(LoadUsers(DAY))[1].charged_today == 5.0
 
 
 def test_a_database_that_cannot_be_opened_is_a_one_line_start_error(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    actor = StorageActor.start(Storage(f"sqlite:///{blocked}/bot.db"))
+    actor = start_storage(f"sqlite:///{blocked}/bot.db")
     error = actor.ask(Ping())
     assert error.startswith("storage could not start: cannot open database.url sqlite:///")
     assert "\n" not in error
+
+
+class BrokenStorage:
+    """A database that opened but fails every query, as when the server goes away."""
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise StorageError("server closed the connection unexpectedly")
+        return fail
+
+
+def test_a_failed_query_still_answers_whoever_waits_and_the_actor_lives_on(caplog):
+    storage = StorageActor.start(BrokenStorage(), lambda: DAY)
+    asker = RecordingMailbox()
+    deliver(storage, RecordUsage(make_job(), DAY, "done", 1.0, TRANSCRIPT), DescribeUser(1, DAY, 1, 9, asker),
+            ForgetUser(1, DAY, 1, 10, asker))
+    assert asker.messages == [UserDescribed(1, None, 1, 9), UserForgotten(1, 1, 10, None)]
+    assert "could not record the usage of 1 jobs: server closed" in caplog.text
+    assert storage.is_alive()

@@ -42,6 +42,13 @@ class User(BaseModel):
     unlimited = BooleanField(default=False)
     daily_seconds = IntegerField(null=True)
     language = CharField(max_length=8, null=True)
+    timestamps = BooleanField(default=False)
+
+
+class Chat(BaseModel):
+    """A group's own settings; groups without a row transcribe every recording."""
+    id = BigIntegerField(primary_key=True)
+    automatic = BooleanField(default=True)
 
 
 class Usage(BaseModel):
@@ -159,7 +166,20 @@ def _user_language_and_billing_kept_on_forget(migrator: SchemaMigrator) -> None:
                 constraint_name="transaction_usage_id_fkey"))  # the name peewee gives it in version 1
 
 
-MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget)
+def _timestamps_and_group_modes(migrator: SchemaMigrator) -> None:
+    """Version 3: user.timestamps ([mm:ss] marks in transcripts) and chat (a group's mode)."""
+    class Chat(Model):
+        id = BigIntegerField(primary_key=True)
+        automatic = BooleanField(default=True)
+
+        class Meta:
+            database = migrator.database
+
+    migrator.migrate(migrator.add_column("user", "timestamps", BooleanField(default=False)))
+    migrator.database.create_tables([Chat])
+
+
+MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes)
 
 
 class Storage:
@@ -210,6 +230,12 @@ class Storage:
             applied.append(name)
         return applied
 
+    @contextmanager
+    def batch(self):
+        """Several changes in one transaction: one commit (one fsync) instead of one each."""
+        with _database_errors(), database.atomic():
+            yield
+
     def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
                      transcript: Transcript | None) -> None:
         now = _utc_now()
@@ -236,13 +262,14 @@ class Storage:
                            .where(Usage.day == day).group_by(Usage.user).tuples())
             users = {user_id: UserState(user_id, charged_today=float(seconds))
                      for user_id, seconds in charged.items()}
-            with_settings = (User.select(User.id, User.unlimited, User.daily_seconds, User.language)
+            with_settings = (User.select(User.id, User.unlimited, User.daily_seconds, User.language,
+                                         User.timestamps)
                              .where(User.unlimited | User.daily_seconds.is_null(False)
-                                    | User.language.is_null(False))
+                                    | User.language.is_null(False) | User.timestamps)
                              .tuples())
-            for user_id, unlimited, daily_seconds, language in with_settings:
+            for user_id, unlimited, daily_seconds, language, timestamps in with_settings:
                 users[user_id] = UserState(user_id, unlimited, daily_seconds, language,
-                                           float(charged.get(user_id, 0.0)))
+                                           float(charged.get(user_id, 0.0)), timestamps)
             return users
 
     def set_language(self, user_id: int, language: str | None) -> None:
@@ -256,9 +283,20 @@ class Storage:
         self._set_user(user_id, daily_seconds=seconds)
 
     def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
-                           language: str | None) -> None:
+                           language: str | None, timestamps: bool = False) -> None:
         """All settings at once, as the QuotaActor holds them."""
-        self._set_user(user_id, unlimited=unlimited, daily_seconds=daily_seconds, language=language)
+        self._set_user(user_id, unlimited=unlimited, daily_seconds=daily_seconds, language=language,
+                       timestamps=timestamps)
+
+    def save_chat_settings(self, chat_id: int, automatic: bool) -> None:
+        with _database_errors(), database.atomic():
+            (Chat.insert(id=chat_id, automatic=automatic)
+             .on_conflict(conflict_target=[Chat.id], update={Chat.automatic: automatic}).execute())
+
+    def on_request_chats(self) -> frozenset[int]:
+        """Groups where only recordings asked for with /transcribe are transcribed."""
+        with _database_errors():
+            return frozenset(chat.id for chat in Chat.select(Chat.id).where(~Chat.automatic))
 
     def _set_user(self, user_id: int, **values) -> None:
         with _database_errors(), database.atomic():
