@@ -3,7 +3,7 @@ events in the past tense. Messages are shared between threads, not copied: keep 
 from dataclasses import dataclass
 from datetime import date
 
-from voicebot.domain import FailureReason, Job, JobKey, Transcript
+from voicebot.domain import FailureReason, Job, JobKey, Transcript, UserState, UserSummary
 
 
 # --- supervision -------------------------------------------------------------------------
@@ -39,7 +39,10 @@ class PollNext:
 
 @dataclass(frozen=True, slots=True)
 class VoiceReceived:
+    """A recording to transcribe; `requested`: someone asked with /transcribe in reply to it."""
     job: Job
+    in_group: bool = False
+    requested: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class CommandReceived:
     message_id: int
     command: str
     argument: str = ""
+    in_group: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,20 @@ class UnsupportedReceived:
     chat_id: int
     user_id: int
     message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckChatAdmin:
+    """Asks the TelegramSender (the one that calls the Bot API) whether the command's sender
+    administers its group; answered with ChatAdminChecked."""
+    command: CommandReceived
+    reply_to: object
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAdminChecked:
+    command: CommandReceived
+    is_admin: bool
 
 
 # --- admission and work: QuotaActor -> Dispatcher <-> WhisperActor -----------------------
@@ -112,10 +130,31 @@ class PostStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class DeliverResult:
-    """The job's final text: edited into its status message, or sent as a reply if there is none."""
+class UpdateStatus:
+    """The job moved on (queued -> transcribing): its status message says so."""
     key: JobKey
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShowProgress:
+    """Text so far of a long recording, edited into its status message at a polite pace."""
+    key: JobKey
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverResult:
+    """The job's final text: edited into its status message, or sent as a reply if there is none;
+    continued in further replies past Telegram's limit, and also sent as a .txt file if asked."""
+    key: JobKey
+    text: str
+    as_file: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """The TelegramSender's reminder that a paced chat may send again."""
 
 
 # --- persistence: QuotaActor -> StorageActor ---------------------------------------------
@@ -129,6 +168,84 @@ class RecordUsage:
 
 
 @dataclass(frozen=True, slots=True)
-class LoadUsage:
-    """Asked once at start: seconds charged per user on `day`."""
+class LoadUsers:
+    """Asked once at start: the UserState of every user with settings or usage on `day`."""
     day: date
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOnRequestChats:
+    """Asked once at start: the groups that transcribe only what is asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlushWrites:
+    """The StorageActor's reminder to write the usage records it has gathered, in one transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshUsers:
+    """Re-reads user settings (an operator may have changed them with the CLI); answered with UsersLoaded."""
+    day: date
+    reply_to: object
+
+
+@dataclass(frozen=True, slots=True)
+class UsersLoaded:
+    users: tuple[UserState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveUserSettings:
+    user_id: int
+    unlimited: bool
+    daily_seconds: int | None
+    language: str | None
+    timestamps: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SaveChatSettings:
+    chat_id: int
+    automatic: bool     # False: transcribe only what is asked for with /transcribe
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetUser:
+    user_id: int
+    day: date
+    chat_id: int
+    message_id: int
+    reply_to: object
+
+
+@dataclass(frozen=True, slots=True)
+class UserForgotten:
+    """`removed` is None when the database could not be changed."""
+    user_id: int
+    chat_id: int
+    message_id: int
+    removed: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeUser:
+    user_id: int
+    day: date
+    chat_id: int
+    message_id: int
+    reply_to: object
+
+
+@dataclass(frozen=True, slots=True)
+class UserDescribed:
+    """`summary` is None for a user the database does not know (or could not be read)."""
+    user_id: int
+    summary: UserSummary | None
+    chat_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneTranscripts:
+    """The StorageActor's daily reminder to apply storage.retention_days."""

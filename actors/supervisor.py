@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pykka
 
-from actors.base import Address, tell_later
+from actors.base import Address, one_line, tell_later
 from actors.messages import CheckChildren, ChildFailed, Ping
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,10 @@ class Supervisor(pykka.ThreadingActor):
             self._address.bind(self.actor_ref)
         for group in self._groups:
             for spec in group:
-                self._start_child(spec)
+                error = self._start_child(spec)
+                if error:
+                    self._give_up(error)
+                    return
             for spec in group:
                 error = self._wait_ready(spec)
                 if error:
@@ -79,10 +82,15 @@ class Supervisor(pykka.ThreadingActor):
             case _:
                 log.error("supervisor got a message it does not handle: %r", message)
 
-    def _start_child(self, spec: ChildSpec) -> None:
-        ref = spec.start()
+    def _start_child(self, spec: ChildSpec) -> str | None:
+        """Starts the child and binds its address; the reason in one line if that failed."""
+        try:
+            ref = spec.start()
+        except Exception as error:  # a factory's start-up barrier (an ask) may fail in any way
+            return f"{spec.name} could not start: {one_line(error)}"
         self._refs[spec.name] = ref
         spec.address.bind(ref)
+        return None
 
     def _wait_ready(self, spec: ChildSpec) -> str | None:
         try:
@@ -106,7 +114,10 @@ class Supervisor(pykka.ThreadingActor):
         log.warning("restarting %s (%s)", name, reason)
         spec = self._specs[name]
         self._refs[name].stop(block=False)
-        self._start_child(spec)
+        error = self._start_child(spec)
+        if error:
+            self._give_up(error)
+            return
         if spec.on_restart is not None:
             spec.on_restart()
 

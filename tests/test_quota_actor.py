@@ -2,14 +2,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from actors.messages import (CommandReceived, JobAdmitted, JobFailed, RecordUsage, SendReply, TextReceived,
-                             TranscriptReady, UnsupportedReceived, VoiceReceived)
+from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, SaveChatSettings, DescribeUser, ForgetUser, JobAdmitted, JobFailed, RecordUsage,
+                             RefreshUsers, SaveUserSettings, SendReply, TextReceived, TranscriptReady,
+                             UnsupportedReceived, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
 from actors.quota import QuotaActor, QuotaRules
 from helpers import make_job
 from mailbox import RecordingMailbox, deliver
-from voicebot.domain import FailureReason, Transcript
+from voicebot.domain import FailureReason, Transcript, UserState, UserSummary
 
-RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20)
+RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20,
+                   admin_user_ids=frozenset({1}), languages=frozenset({"en", "de", "ru"}))
 
 
 class FakeTime:
@@ -26,10 +28,12 @@ def fakes():
     return RecordingMailbox("dispatcher"), RecordingMailbox("sender"), RecordingMailbox("storage"), FakeTime()
 
 
-def start_quota(fakes, rules=RULES, charged_today=None):
+def start_quota(fakes, rules=RULES, charged_today=None, users=(), on_request=frozenset()):
     dispatcher, sender, storage, time = fakes
-    return QuotaActor.start(rules, dispatcher, sender, storage, charged_today or {},
-                            now=time.now, clock=lambda: time.monotonic)
+    states = {user_id: UserState(user_id, charged_today=seconds) for user_id, seconds in (charged_today or {}).items()}
+    states.update({state.user_id: state for state in users})
+    return QuotaActor.start(rules, dispatcher, sender, storage, states, on_request, now=time.now,
+                            clock=lambda: time.monotonic)
 
 
 def transcript(seconds: float) -> Transcript:
@@ -118,11 +122,139 @@ def test_usage_starts_afresh_when_the_utc_day_turns(fakes):
 
 def test_commands_and_other_messages_each_get_one_answer(fakes):
     _, sender, _, _ = fakes
-    deliver(start_quota(fakes, charged_today={7: 15}),
-            CommandReceived(7, 7, 1, "start"), CommandReceived(7, 7, 2, "help"), CommandReceived(7, 7, 3, "usage"),
+    deliver(start_quota(fakes),
+            CommandReceived(7, 7, 1, "start"), CommandReceived(7, 7, 2, "help"),
             CommandReceived(7, 7, 4, "frobnicate"), TextReceived(7, 7, 5), UnsupportedReceived(7, 7, 6))
     replies = sender.of(SendReply)
-    assert [reply.reply_to for reply in replies] == [1, 2, 3, 4, 5, 6]
-    assert "voice" in replies[0].text and replies[0].text == replies[1].text
-    assert "used 15 s of 1 min; 45 s left" in replies[2].text
-    assert "/help" in replies[3].text and "voice message" in replies[4].text and "only" in replies[5].text
+    assert [reply.reply_to for reply in replies] == [1, 2, 4, 5, 6]
+    assert "voice" in replies[0].text and replies[0].text == replies[1].text and "/language" in replies[0].text
+    assert "/help" in replies[2].text and "voice message" in replies[3].text and "only" in replies[4].text
+    assert "/grant" not in replies[0].text  # admin commands are shown to admins only
+
+
+def test_usage_shows_today_from_memory_and_totals_from_storage(fakes):
+    _, sender, storage, time = fakes
+    quota = start_quota(fakes, charged_today={7: 15})
+    deliver(quota, CommandReceived(7, 7, 3, "usage"))
+    ask = storage.of(DescribeUser)[0]
+    assert (ask.user_id, ask.day, ask.reply_to) == (7, time.wall.date(), quota)
+    summary = UserSummary(7, time.wall, False, None, None, 15.0, 95.0, 4, 1)
+    deliver(quota, UserDescribed(7, summary, 7, 3))
+    [reply] = sender.of(SendReply)
+    assert "used 15 s of 1 min; 45 s left" in reply.text and "In all: 4 transcriptions, 1 min 35 s" in reply.text
+    assert "1 failed" in reply.text and reply.reply_to == 3
+
+
+def test_the_day_turns_at_midnight_in_the_configured_time_zone(fakes):
+    dispatcher, sender, _, time = fakes
+    rules = QuotaRules(60, 0, 300, 20, timezone="Asia/Tokyo")  # UTC+9
+    time.wall = datetime(2026, 11, 28, 14, 59, tzinfo=timezone.utc)   # 23:59 in Tokyo
+    quota = start_quota(fakes, rules, charged_today={7: 60})
+    deliver(quota, VoiceReceived(make_job(message_id=1, duration=5)))
+    assert dispatcher.messages == [] and "resets at 00:00 Asia/Tokyo, in 1 min" in sender.of(SendReply)[0].text
+    time.wall = datetime(2026, 11, 28, 15, 0, 1, tzinfo=timezone.utc)  # 00:00:01 in Tokyo, still the 28th in UTC
+    deliver(quota, VoiceReceived(make_job(message_id=2, duration=5)))
+    assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [2]
+
+
+def test_unlimited_users_from_config_and_from_their_stored_flag(fakes):
+    dispatcher, _, _, _ = fakes
+    rules = QuotaRules(60, 0, 300, 20, unlimited_user_ids=frozenset({7}))
+    quota = start_quota(fakes, rules, charged_today={7: 600, 8: 600},
+                        users=[UserState(8, unlimited=True, charged_today=600)])
+    deliver(quota, VoiceReceived(make_job(user_id=7, message_id=1, duration=200)),
+            VoiceReceived(make_job(user_id=8, message_id=2, duration=200)),
+            VoiceReceived(make_job(user_id=9, message_id=3, duration=200)))
+    assert [m.job.user_id for m in dispatcher.of(JobAdmitted)] == [7, 8]
+
+
+def test_admins_grant_revoke_and_set_quotas_at_run_time(fakes):
+    dispatcher, sender, storage, time = fakes
+    quota = start_quota(fakes, charged_today={7: 60})
+    deliver(quota, CommandReceived(1, 1, 10, "grant", "7"))
+    assert storage.of(SaveUserSettings) == [SaveUserSettings(7, True, None, None)]
+    deliver(quota, VoiceReceived(make_job(message_id=1, duration=30)))
+    deliver(quota, CommandReceived(1, 1, 11, "revoke", "7"), CommandReceived(1, 1, 12, "setquota", "7 120"))
+    time.monotonic += 10
+    deliver(quota, VoiceReceived(make_job(message_id=2, duration=30)))
+    assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [1, 2]   # 60 + 30 reserved + 30 <= 120
+    assert storage.of(SaveUserSettings)[-1] == SaveUserSettings(7, False, 120, None)
+    assert [r.text for r in sender.of(SendReply)][:3] == [
+        "User 7 now has no daily limit.", "User 7 now has a daily limit of 1 min.",
+        "User 7 now has a daily limit of 2 min."]
+
+
+def test_admin_commands_are_unknown_to_everyone_else(fakes):
+    _, sender, storage, _ = fakes
+    deliver(start_quota(fakes), CommandReceived(7, 7, 1, "grant", "7"))
+    assert storage.messages == [] and "don't know that command" in sender.of(SendReply)[0].text
+
+
+def test_a_pinned_language_goes_with_each_job_and_auto_unpins_it(fakes):
+    dispatcher, sender, storage, time = fakes
+    quota = start_quota(fakes)
+    deliver(quota, CommandReceived(7, 7, 1, "language", "RU"), VoiceReceived(make_job(message_id=2)))
+    assert dispatcher.of(JobAdmitted)[0].job.language == "ru"
+    assert storage.of(SaveUserSettings) == [SaveUserSettings(7, False, None, "ru")]
+    time.monotonic += 10
+    deliver(quota, CommandReceived(7, 7, 3, "language", "auto"), CommandReceived(7, 7, 4, "language", "xx"),
+            VoiceReceived(make_job(message_id=5)))
+    assert dispatcher.of(JobAdmitted)[1].job.language is None
+    assert "don't know the language code 'xx'" in sender.of(SendReply)[-1].text
+
+
+def test_forget_is_done_by_storage_and_confirmed_to_the_user(fakes):
+    _, sender, storage, time = fakes
+    quota = start_quota(fakes)
+    deliver(quota, CommandReceived(7, 7, 1, "forget"))
+    assert storage.of(ForgetUser) == [ForgetUser(7, time.wall.date(), 7, 1, quota)]
+    deliver(quota, UserForgotten(7, 7, 1, 12), UserForgotten(7, 7, 2, None))
+    done, failed = sender.of(SendReply)
+    assert done.text.startswith("Done: I deleted") and "try again" in failed.text
+
+
+def test_settings_changed_by_the_operator_cli_are_picked_up_on_refresh(fakes):
+    dispatcher, _, storage, _ = fakes
+    quota = start_quota(fakes, charged_today={7: 60}, users=[UserState(8, unlimited=True)])
+    deliver(quota, UsersLoaded((UserState(7, unlimited=True),)))   # 7 granted, 8 revoked meanwhile
+    deliver(quota, VoiceReceived(make_job(user_id=7, message_id=1, duration=30)),
+            VoiceReceived(make_job(user_id=8, message_id=2, duration=61)))
+    assert [m.job.user_id for m in dispatcher.of(JobAdmitted)] == [7]
+    deliver(quota, RefreshUsers(None, None))
+    assert storage.of(RefreshUsers)[0].reply_to == quota
+
+
+def test_a_flood_of_commands_gets_one_notice_then_silence(fakes):
+    _, sender, _, time = fakes
+    quota = start_quota(fakes)
+    deliver(quota, *(CommandReceived(7, 7, n, "help") for n in range(1, 21)))
+    texts = [reply.text for reply in sender.of(SendReply)]
+    assert len(texts) == 6 and "wait a few seconds" in texts[-1]
+    time.monotonic += 2
+    deliver(quota, CommandReceived(7, 7, 30, "help"), CommandReceived(8, 8, 31, "help"))
+    assert [reply.reply_to for reply in sender.of(SendReply)][-2:] == [30, 31]
+
+
+def test_in_an_on_request_group_only_asked_for_recordings_are_transcribed(fakes):
+    dispatcher, _, _, time = fakes
+    quota = start_quota(fakes, on_request=frozenset({-100}))
+    deliver(quota, VoiceReceived(make_job(user_id=7, chat_id=-100, message_id=1), in_group=True),
+            VoiceReceived(make_job(user_id=7, chat_id=-200, message_id=2), in_group=True))
+    time.monotonic += 10
+    deliver(quota, VoiceReceived(make_job(user_id=8, chat_id=-100, message_id=1), in_group=True, requested=True))
+    assert [(m.job.chat_id, m.job.message_id, m.job.user_id) for m in dispatcher.of(JobAdmitted)] == [
+        (-200, 2, 7), (-100, 1, 8)]   # the one who asked is the one charged
+
+
+def test_only_group_admins_switch_a_group_to_on_request(fakes):
+    dispatcher, sender, storage, _ = fakes
+    quota = start_quota(fakes)
+    off = CommandReceived(-100, 7, 5, "auto", "off", in_group=True)
+    deliver(quota, off)
+    assert sender.of(CheckChatAdmin) == [CheckChatAdmin(off, quota)]
+    deliver(quota, ChatAdminChecked(off, is_admin=False))
+    assert storage.of(SaveChatSettings) == [] and "Only the group's admins" in sender.of(SendReply)[-1].text
+    deliver(quota, ChatAdminChecked(off, is_admin=True),
+            VoiceReceived(make_job(chat_id=-100, message_id=6), in_group=True))
+    assert storage.of(SaveChatSettings) == [SaveChatSettings(-100, False)]
+    assert "reply /transcribe" in sender.of(SendReply)[-1].text and dispatcher.messages == []

@@ -70,3 +70,13 @@ message_fields = st.fixed_dictionaries({}, optional={
 def test_any_json_at_all_parses_to_a_message_or_none(raw):
     parsed = parse_update(raw)
     assert parsed is None or isinstance(parsed, (VoiceReceived, CommandReceived, TextReceived, UnsupportedReceived))
+
+
+def test_transcribe_in_reply_to_a_recording_is_a_job_for_that_recording_charged_to_who_asked():
+    voice = {"message_id": 40, "chat": {"id": -5, "type": "group"}, "from": {"id": 9},
+             "voice": {"file_id": "v", "duration": 4}}
+    asked = parse_update(update("group", text="/transcribe@voice_bot", reply_to_message=voice))
+    assert isinstance(asked, VoiceReceived) and asked.requested and asked.in_group
+    assert (asked.job.key.chat_id, asked.job.key.message_id, asked.job.user_id) == (-5, 40, 5)
+    no_recording = parse_update(update("group", text="/transcribe", reply_to_message={"message_id": 3, "text": "hi"}))
+    assert no_recording == CommandReceived(-5, 5, 42, "transcribe", "", in_group=True)

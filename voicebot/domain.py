@@ -46,7 +46,8 @@ class Job:
     key: JobKey
     user_id: int
     media: Media
-    language: str | None = None
+    language: str | None = None       # pinned by the user; None: detect
+    timestamps: bool = False          # the user wants [mm:ss] marks per segment
     attempt: int = 1
 
     @property
@@ -91,6 +92,7 @@ class UserState:
     daily_seconds: int | None = None    # None: the configured quota.daily_seconds
     language: str | None = None         # None: detect per message
     charged_today: float = 0.0
+    timestamps: bool = False            # [mm:ss] marks in transcripts
 
 
 @dataclass(frozen=True, slots=True)

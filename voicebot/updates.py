@@ -7,6 +7,7 @@ _MEDIA_FIELDS = (("voice", MediaKind.VOICE), ("audio", MediaKind.AUDIO),
 _MEDIA_EXTENSIONS = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".wma", ".amr",
                      ".webm", ".mp4", ".mov", ".mkv", ".avi", ".3gp")
 _GROUP_TYPES = ("group", "supergroup")
+TRANSCRIBE_COMMAND = "transcribe"
 
 Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived
 
@@ -33,16 +34,32 @@ def parse_update(update: object) -> Incoming | None:
 def _classify(message: dict, chat_id: int, user_id: int, message_id: int, in_group: bool) -> Incoming | None:
     media = _media(message)
     if media is not None:
-        return VoiceReceived(Job(JobKey(chat_id, message_id), user_id, media))
+        return VoiceReceived(Job(JobKey(chat_id, message_id), user_id, media), in_group)
     text = message.get("text")
     if isinstance(text, str) and text.startswith("/"):
         command, _, argument = text[1:].partition(" ")
-        return CommandReceived(chat_id, user_id, message_id, command.split("@")[0].lower(), argument.strip())
+        command = command.split("@")[0].lower()
+        if command == TRANSCRIBE_COMMAND:
+            requested = _requested_recording(message, chat_id, user_id, in_group)
+            if requested is not None:
+                return requested
+        return CommandReceived(chat_id, user_id, message_id, command, argument.strip(), in_group)
     if in_group:
         return None  # in a group, only commands and recordings are for the bot
     if isinstance(text, str):
         return TextReceived(chat_id, user_id, message_id)
     return UnsupportedReceived(chat_id, user_id, message_id)
+
+
+def _requested_recording(message: dict, chat_id: int, user_id: int, in_group: bool) -> VoiceReceived | None:
+    """/transcribe in reply to a recording: a job for that recording, charged to who asked."""
+    original = message.get("reply_to_message")
+    if not isinstance(original, dict):
+        return None
+    media, original_id = _media(original), _int(original.get("message_id"))
+    if media is None or original_id is None:
+        return None
+    return VoiceReceived(Job(JobKey(chat_id, original_id), user_id, media), in_group, requested=True)
 
 
 def _media(message: dict) -> Media | None:
