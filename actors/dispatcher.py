@@ -5,9 +5,9 @@ from collections import deque
 
 from actors.base import SupervisedActor
 from actors.messages import (DeliverResult, JobAdmitted, JobFailed, PostStatus, SendReply, Transcribe,
-                             TranscriptReady, WorkerLost, WorkerReady)
+                             TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
 from voicebot import replies
-from voicebot.domain import FailureReason, Job
+from voicebot.domain import FailureReason, Job, JobKey
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +20,18 @@ class Dispatcher(SupervisedActor):
     jobs, new ones are refused at once with a polite "busy" reply."""
 
     def __init__(self, workers: dict, quota, sender, max_pending: int, max_duration_seconds: int,
-                 max_file_mb: int, supervisor=None, name: str = "dispatcher"):
+                 max_file_mb: int, file_threshold_chars: int = 8000, supervisor=None, name: str = "dispatcher"):
         super().__init__(name, supervisor)
         self._workers = workers
         self._quota = quota
         self._sender = sender
         self._max_pending = max_pending
         self._limits = (max_duration_seconds, max_file_mb)
+        self._file_threshold_chars = file_threshold_chars
         self._pending: deque[Job] = deque()
         self._idle: deque[str] = deque()
         self._running: dict[str, Job] = {}
+        self._queued_status: set[JobKey] = set()   # jobs whose status still says "in queue"
 
     def handle(self, message):
         match message:
@@ -39,7 +41,8 @@ class Dispatcher(SupervisedActor):
                 self._mark_idle(worker)
             case TranscriptReady(job, transcript, worker):
                 self._finished(worker)
-                self._sender.tell(DeliverResult(job.key, transcript.text))
+                text = replies.transcript(transcript, job.language, job.timestamps)
+                self._sender.tell(DeliverResult(job.key, text, as_file=len(text) > self._file_threshold_chars))
                 self._quota.tell(message)
             case JobFailed(job, reason, worker):
                 self._finished(worker)
@@ -57,12 +60,20 @@ class Dispatcher(SupervisedActor):
             self._sender.tell(SendReply(job.chat_id, replies.BUSY, job.message_id))
             self._quota.tell(JobFailed(job, FailureReason.BUSY))
             return
-        self._sender.tell(PostStatus(job.key, replies.PROCESSING))
+        # The status goes out at once, busy or not: the user knows it arrived and where it stands.
+        if self._pending or not self._idle:
+            self._sender.tell(PostStatus(job.key, replies.queued(len(self._pending) + 1)))
+            self._queued_status.add(job.key)
+        else:
+            self._sender.tell(PostStatus(job.key, replies.PROCESSING))
         self._pending.append(job)
 
     def _dispatch(self) -> None:
         while self._pending and self._idle:
             worker, job = self._idle.popleft(), self._pending.popleft()
+            if job.key in self._queued_status:
+                self._queued_status.remove(job.key)
+                self._sender.tell(UpdateStatus(job.key, replies.PROCESSING))
             self._running[worker] = job
             self._workers[worker].tell(Transcribe(job))
 

@@ -3,22 +3,27 @@ import logging
 import time
 
 from actors.base import SupervisedActor, one_line
-from actors.messages import JobFailed, Transcribe, TranscriptReady, WorkerReady
-from voicebot.domain import FailureReason, Job, JobError
+from actors.messages import JobFailed, ShowProgress, Transcribe, TranscriptReady, WorkerReady
+from voicebot import replies
+from voicebot.domain import FailureReason, Job, JobError, Segment
 from voicebot.telegram import TelegramError
 
 log = logging.getLogger(__name__)
+
+LIVE_TEXT_AFTER_SECONDS = 20
 
 
 class WhisperActor(SupervisedActor):
     # A transcription stuck in native code must not keep the process alive after shutdown.
     use_daemon_thread = True
 
-    def __init__(self, name: str, transcriber, audio_source, dispatcher, max_file_bytes: int, supervisor=None):
+    def __init__(self, name: str, transcriber, audio_source, dispatcher, sender, max_file_bytes: int,
+                 supervisor=None):
         super().__init__(name, supervisor)
         self._transcriber = transcriber
         self._audio_source = audio_source
         self._dispatcher = dispatcher
+        self._sender = sender
         self._max_file_bytes = max_file_bytes
 
     def prepare(self) -> None:
@@ -38,11 +43,23 @@ class WhisperActor(SupervisedActor):
             case _:
                 return NotImplemented
 
+    def _progress_reporter(self, job: Job):
+        """Shows the text so far in the chat while a long recording is transcribed; short ones
+        are done before anyone could read it."""
+        if job.media.duration is not None and job.media.duration <= LIVE_TEXT_AFTER_SECONDS:
+            return None
+        pieces: list[str] = []
+
+        def report(segment: Segment) -> None:
+            pieces.append(segment.text)
+            self._sender.tell(ShowProgress(job.key, replies.in_progress("".join(pieces))))
+        return report
+
     def _transcribe(self, job: Job) -> TranscriptReady | JobFailed:
         started = time.monotonic()
         try:
             audio = self._audio_source.download(job.media.file_id, self._max_file_bytes)
-            transcript = self._transcriber.transcribe(audio, job.language)
+            transcript = self._transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job))
         except JobError as error:
             outcome = JobFailed(job, error.reason, self.name)
             detail = str(error)

@@ -2,7 +2,7 @@ import pytest
 
 from actors.dispatcher import Dispatcher
 from actors.messages import (DeliverResult, JobAdmitted, JobFailed, PostStatus, SendReply, Transcribe,
-                             TranscriptReady, WorkerLost, WorkerReady)
+                             TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
 from helpers import make_job
 from mailbox import RecordingMailbox, deliver
 from voicebot import replies
@@ -25,10 +25,33 @@ def test_jobs_wait_for_a_ready_worker_and_get_a_status_reply_at_once(fakes):
     dispatcher = start_dispatcher(fakes)
     job = make_job()
     deliver(dispatcher, JobAdmitted(job))
-    assert sender.messages == [PostStatus(job.key, replies.PROCESSING)]
+    assert sender.messages == [PostStatus(job.key, replies.queued(1))]
     assert workers["w1"].messages == []
     deliver(dispatcher, WorkerReady("w1"))
     assert workers["w1"].messages == [Transcribe(job)]
+    assert sender.messages[-1] == UpdateStatus(job.key, replies.PROCESSING)
+
+
+def test_an_idle_worker_means_no_queue_position_and_busy_workers_mean_one(fakes):
+    workers, _, sender = fakes
+    dispatcher = start_dispatcher(fakes)
+    jobs = [make_job(message_id=n) for n in (1, 2, 3, 4)]
+    deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), *(JobAdmitted(job) for job in jobs))
+    assert [m.text for m in sender.of(PostStatus)] == [replies.PROCESSING, replies.PROCESSING,
+                                                       replies.queued(1), replies.queued(2)]
+    assert "#2 in queue" in replies.queued(2)
+    deliver(dispatcher, TranscriptReady(jobs[0], Transcript("a", "en", 0.9, 5, 1), "w1"))
+    assert sender.of(UpdateStatus) == [UpdateStatus(jobs[2].key, replies.PROCESSING)]
+
+
+def test_a_transcript_over_the_file_threshold_is_also_sent_as_a_file(fakes):
+    workers, quota, sender = fakes
+    dispatcher = Dispatcher.start(*fakes, 100, 300, 20, 50)
+    short, long = make_job(message_id=1), make_job(message_id=2)
+    deliver(dispatcher, WorkerReady("w1"), JobAdmitted(short),
+            TranscriptReady(short, Transcript("short one", "en", 0.9, 5, 1), "w1"), JobAdmitted(long),
+            TranscriptReady(long, Transcript("long " * 20, "en", 0.9, 5, 1), "w1"))
+    assert [m.as_file for m in sender.of(DeliverResult)] == [False, True]
 
 
 def test_each_idle_worker_gets_one_job_and_the_next_waits_for_a_result(fakes):

@@ -1,10 +1,10 @@
 import pytest
 
-from actors.messages import JobFailed, Ping, Transcribe, TranscriptReady, WorkerReady
+from actors.messages import JobFailed, Ping, ShowProgress, Transcribe, TranscriptReady, WorkerReady
 from actors.whisper import WhisperActor
 from helpers import make_job
 from mailbox import RecordingMailbox, deliver
-from voicebot.domain import FailureReason, JobError, Transcript
+from voicebot.domain import FailureReason, JobError, Segment, Transcript
 from voicebot.telegram import TelegramError
 
 
@@ -23,10 +23,13 @@ class FakeTranscriber:
     def close(self):
         self.loaded = False
 
-    def transcribe(self, audio: bytes, language=None) -> Transcript:
+    def transcribe(self, audio: bytes, language=None, on_segment=None) -> Transcript:
         self.calls.append((audio, language))
         if isinstance(self.outcome, Exception):
             raise self.outcome
+        for segment in self.outcome.segments:
+            if on_segment is not None:
+                on_segment(segment)
         return self.outcome
 
 
@@ -42,8 +45,8 @@ class FakeAudioSource:
         return b"audio of " + file_id.encode()
 
 
-def start_worker(transcriber, source, dispatcher):
-    return WhisperActor.start("w1", transcriber, source, dispatcher, 1000)
+def start_worker(transcriber, source, dispatcher, sender=None):
+    return WhisperActor.start("w1", transcriber, source, dispatcher, sender or RecordingMailbox(), 1000)
 
 
 def test_it_loads_and_warms_its_model_before_announcing_itself():
@@ -90,7 +93,19 @@ def test_a_model_that_fails_to_load_is_reported_not_announced():
             raise RuntimeError("model.bin is corrupt")
 
     dispatcher, supervisor = RecordingMailbox(), RecordingMailbox()
-    worker = WhisperActor.start("w1", BrokenTranscriber(), FakeAudioSource(), dispatcher, 1000, supervisor)
+    worker = WhisperActor.start("w1", BrokenTranscriber(), FakeAudioSource(), dispatcher, RecordingMailbox(), 1000,
+                                supervisor)
     assert worker.ask(Ping()) == "w1 could not start: model.bin is corrupt"
     assert dispatcher.messages == []
     assert supervisor.messages[0].reason == "w1 could not start: model.bin is corrupt"
+
+
+def test_a_long_recording_shows_its_text_so_far_and_a_short_one_does_not():
+    segments = (Segment(0, 12, " And so my fellow Americans,"), Segment(12, 25, " ask not"))
+    transcriber = FakeTranscriber(Transcript("And so my fellow Americans, ask not", "en", 0.9, 25, 3, segments))
+    dispatcher, sender = RecordingMailbox(), RecordingMailbox()
+    worker = start_worker(transcriber, FakeAudioSource(), dispatcher, sender)
+    long_job, short_job = make_job(message_id=1, duration=25), make_job(message_id=2, duration=9)
+    deliver(worker, Transcribe(long_job), Transcribe(short_job))
+    assert sender.messages == [ShowProgress(long_job.key, "Processing…\n\nAnd so my fellow Americans,"),
+                               ShowProgress(long_job.key, "Processing…\n\nAnd so my fellow Americans, ask not")]

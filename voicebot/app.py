@@ -4,12 +4,13 @@ import os
 import signal
 import threading
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import pykka
 
 from actors.base import Address
 from actors.dispatcher import Dispatcher
-from actors.messages import LoadUsage, Ping, WorkerLost
+from actors.messages import LoadOnRequestChats, LoadUsers, Ping, WorkerLost
 from actors.poller import TelegramPoller
 from actors.quota import QuotaActor, QuotaRules
 from actors.sender import TelegramSender
@@ -21,7 +22,7 @@ from voicebot.model_files import ModelError, resolve_model
 from voicebot.replies import utc_now
 from voicebot.storage import Storage, StorageError
 from voicebot.telegram import TelegramClient, TelegramError
-from voicebot.transcriber import Transcriber
+from voicebot.transcriber import Transcriber, supported_languages
 
 log = logging.getLogger(__name__)
 
@@ -98,29 +99,37 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str,
         Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller"))
     workers = {f"whisper-{number}": Address(f"whisper-{number}")
                for number in range(1, settings.whisper.workers + 1)}
-    limits = settings.limits
-    rules = QuotaRules(settings.quota.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
-                       limits.max_file_mb)
+    limits, quota_settings = settings.limits, settings.quota
+    rules = QuotaRules(quota_settings.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
+                       limits.max_file_mb, quota_settings.timezone, frozenset(quota_settings.unlimited_user_ids),
+                       frozenset(settings.admin.user_ids), frozenset(supported_languages()))
+    zone = ZoneInfo(quota_settings.timezone)
+
+    def today():
+        return utc_now().astimezone(zone).date()
 
     def start_quota() -> pykka.ActorRef:
-        charged_today = storage.ask(LoadUsage(utc_now().date()), timeout=60)
-        return QuotaActor.start(rules, dispatcher, sender, storage, charged_today, supervisor)
+        users = storage.ask(LoadUsers(today()), timeout=60)
+        on_request_chats = storage.ask(LoadOnRequestChats(), timeout=60)
+        return QuotaActor.start(rules, dispatcher, sender, storage, users, on_request_chats, supervisor)
 
     def whisper_spec(name: str, address: Address) -> ChildSpec:
         return ChildSpec(
             name, address,
-            lambda: WhisperActor.start(name, _transcriber(settings, model_path), telegram, dispatcher,
+            lambda: WhisperActor.start(name, _transcriber(settings, model_path), telegram, dispatcher, sender,
                                        rules.max_file_bytes, supervisor),
             on_restart=lambda: dispatcher.tell(WorkerLost(name)),
             stop_timeout=SHUTDOWN_GRACE_SECONDS)
 
     return [
-        [ChildSpec("storage", storage, lambda: StorageActor.start(Storage(settings.database.url), supervisor))],
+        [ChildSpec("storage", storage, lambda: StorageActor.start(
+            Storage(settings.database.url, settings.storage.keep_transcripts), today,
+            settings.storage.retention_days, supervisor))],
         [ChildSpec("sender", sender, lambda: TelegramSender.start(telegram, supervisor))],
         [ChildSpec("quota", quota, start_quota)],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
             workers, quota, sender, settings.queue.max_pending, limits.max_duration_seconds, limits.max_file_mb,
-            supervisor))],
+            settings.output.file_threshold_chars, supervisor))],
         [whisper_spec(name, address) for name, address in workers.items()],
         [ChildSpec("poller", poller, lambda: TelegramPoller.start(
             telegram, quota, settings.telegram.poll_timeout_seconds, supervisor),

@@ -56,6 +56,11 @@ class QuotaSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OutputSettings:
+    file_threshold_chars: int = 8000
+
+
+@dataclass(frozen=True, slots=True)
 class AdminSettings:
     user_ids: tuple[int, ...] = ()
 
@@ -86,6 +91,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     quota: QuotaSettings = field(default_factory=QuotaSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
@@ -98,7 +104,7 @@ class Settings:
 
 _POSITIVE = {
     "telegram.poll_timeout_seconds", "whisper.workers", "whisper.beam_size", "whisper.timeout_seconds",
-    "queue.max_pending", "limits.max_duration_seconds", "limits.max_file_mb",
+    "queue.max_pending", "limits.max_duration_seconds", "limits.max_file_mb", "output.file_threshold_chars",
 }
 _NOT_NEGATIVE = {"whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds",
                  "storage.retention_days"}

@@ -176,6 +176,7 @@ class BotApiSandbox:
         self._calls: list[ApiCall] = []
         self._faults: dict[str, deque[_Fault]] = {}
         self._listeners: list[Callable[[SandboxEvent], None]] = []
+        self._group_admins: dict[int, set[int]] = {}
         self._methods: dict[str, tuple[str, Callable[[_Request], Any]]] = {
             name.lower(): (name, handler) for name, handler in {
                 "getMe": lambda request: self._bot_user(),
@@ -190,6 +191,7 @@ class BotApiSandbox:
                 "setWebhook": lambda request: True,
                 "setMyCommands": lambda request: True,
                 "getWebhookInfo": self._get_webhook_info,
+                "getChatMember": self._get_chat_member,
             }.items()
         }
 
@@ -285,6 +287,11 @@ class BotApiSandbox:
         sticker = {**stored.ids(), "type": "regular", "width": 512, "height": 512, "is_animated": False,
                    "is_video": False, "emoji": "👍", "file_size": stored.size}
         return self._user_message(user, chat_id, {"sticker": sticker}, "user_media", "[sticker 👍]")
+
+    def make_group_admin(self, user: SandboxUser, chat_id: int) -> None:
+        """getChatMember will answer "administrator" for this user in this group."""
+        with self._cond:
+            self._group_admins.setdefault(chat_id, set()).add(user.id)
 
     def push_update(self, update: dict) -> int:
         """Queue a raw update of any shape, even a malformed one; returns the update_id given to it."""
@@ -489,6 +496,14 @@ class BotApiSandbox:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         elif offset < 0:  # the last -offset updates; all earlier ones are forgotten
             self._updates = self._updates[offset:]
+
+    def _get_chat_member(self, request: _Request) -> dict:
+        with self._cond:
+            chat = self._chat(request)
+            user_id = _int_param(request, "user_id")
+            admin = chat["type"] != "private" and user_id in self._group_admins.get(chat["id"], set())
+            return {"user": {"id": user_id, "is_bot": False, "first_name": str(user_id)},
+                    "status": "administrator" if admin else "member"}
 
     def _send_chat_action(self, request: _Request) -> bool:
         with self._cond:

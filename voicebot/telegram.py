@@ -75,6 +75,10 @@ class TelegramClient:
                           reply_parameters=_reply_parameters(reply_to))
         return sent["message_id"]
 
+    def is_chat_admin(self, chat_id: int, user_id: int) -> bool:
+        member = self._call("getChatMember", apihelper.get_chat_member, chat_id, user_id)
+        return member.get("status") in ("creator", "administrator")
+
     def download(self, file_id: str, max_bytes: int) -> bytes:
         """The file's bytes, refusing (JobError TOO_BIG) anything over max_bytes before or while reading."""
         try:
