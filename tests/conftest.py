@@ -1,11 +1,14 @@
 import shutil
 import subprocess
+from pathlib import Path
 
 import pykka
 import pytest
 
 from helpers import SHARED_AUDIO, SpeechSample
-from voicebot.speech import synthesize, to_voice_note
+from voicebot.speech import synthesize
+
+FALLBACK_SENTENCE = "Thank you for the lovely dinner last night."
 
 
 @pytest.fixture(autouse=True)
@@ -15,13 +18,23 @@ def _stop_actors():
 
 
 @pytest.fixture(scope="session")
-def speech(tmp_path_factory) -> SpeechSample:
-    """Real speech: the JFK clip converted with ffmpeg; synthesized speech where it is absent."""
+def speech_file(tmp_path_factory) -> tuple[Path, str, int]:
+    """Real speech: the JFK clip where present, else synthesized; (path, words, seconds)."""
     source = SHARED_AUDIO / "jfk.flac"
-    if source.is_file() and shutil.which("ffmpeg"):
-        target = tmp_path_factory.mktemp("audio") / "jfk.ogg"
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(source), "-ac", "1", "-ar", "48000",
-                        "-c:a", "libopus", "-b:a", "24k", str(target)], check=True)
-        return SpeechSample(target.read_bytes(), 11, "ask not what your country can do for you")
-    voice_note, duration = to_voice_note(synthesize("Thank you for the lovely dinner last night."))
-    return SpeechSample(voice_note, duration, "thank you for the lovely dinner last night")
+    if source.is_file():
+        return source, "ask not what your country can do for you", 11
+    target = tmp_path_factory.mktemp("speech") / "spoken.wav"
+    target.write_bytes(synthesize(FALLBACK_SENTENCE))
+    return target, "thank you for the lovely dinner last night", 3
+
+
+@pytest.fixture(scope="session")
+def speech(speech_file, tmp_path_factory) -> SpeechSample:
+    """The speech as a Telegram voice note: OGG/Opus, converted with ffmpeg."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg)")
+    source, words, seconds = speech_file
+    target = tmp_path_factory.mktemp("audio") / "voice.ogg"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(source), "-ac", "1", "-ar", "48000",
+                    "-c:a", "libopus", "-b:a", "24k", str(target)], check=True)
+    return SpeechSample(target.read_bytes(), seconds, words)

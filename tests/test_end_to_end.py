@@ -1,31 +1,16 @@
 """`voicebot run` as a real process, against the Bot API sandbox, with the bundled model."""
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
+import re
 
 import pytest
 
+from botprocess import TOKEN, RunningBot, environment, reply_to, voicebot, wait_final, write_config
 from helpers import normalized
 from voicebot import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "424242:e2e-SECRET-token_value"
 ALICE = SandboxUser(501, "Alice")
-
-
-def voicebot(*args: str, env: dict, cwd: Path, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "voicebot.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def environment(**extra: str) -> dict:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("VOICEBOT_") and key != "TELEGRAM_BOT_TOKEN"}
-    return {**env, **extra}
 
 
 @pytest.fixture
@@ -35,43 +20,25 @@ def sandbox():
 
 
 @pytest.fixture
-def config(tmp_path, sandbox) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[telegram]
-api_url = "{sandbox.url}"
-poll_timeout_seconds = 1
-[database]
-url = "sqlite:///{tmp_path / 'bot.db'}"
-[whisper]
-workers = 1
-""")
-    return path
-
-
-def reply_to(sandbox: BotApiSandbox, chat_id: int, message_id: int):
-    return next((m for m in sandbox.messages(chat_id) if m.reply_to == message_id), None)
+def config(tmp_path, sandbox):
+    return write_config(tmp_path / "config.toml", sandbox, tmp_path / "bot.db", "[whisper]\nworkers = 1\n")
 
 
 def test_a_voice_note_comes_back_as_its_transcript(sandbox, config, speech, tmp_path):
-    bot = voicebot("run", "--config", str(config), env=environment(TELEGRAM_BOT_TOKEN=TOKEN), cwd=tmp_path)
+    bot = RunningBot(config, tmp_path)
     try:
         start = sandbox.send_text(ALICE, "/start")
         voice = sandbox.send_voice(ALICE, speech.voice_note, speech.duration)
-        delivered = sandbox.wait_for(lambda: (reply := reply_to(sandbox, ALICE.id, voice)) is not None
-                                     and reply.text != replies.PROCESSING, timeout=180)
-        assert delivered, sandbox.messages(ALICE.id)
-        answer = reply_to(sandbox, ALICE.id, voice)
+        answer = wait_final(sandbox, ALICE.id, voice)
         assert speech.words in normalized(answer.text)
-        assert answer.edits == [replies.PROCESSING]  # the status message became the transcript
+        assert answer.edits[-1] == replies.PROCESSING  # the status message became the transcript
         assert "voice message" in reply_to(sandbox, ALICE.id, start).text
     finally:
-        bot.send_signal(signal.SIGTERM)
-        _, stderr = bot.communicate(timeout=60)
-    assert bot.returncode == 0, stderr
+        returncode, stderr = bot.stop()
+    assert returncode == 0, stderr
     assert "Traceback" not in stderr
-    assert TOKEN not in stderr and TOKEN.split(":")[1] not in stderr
-    assert "done, 11.0 s of en audio" in stderr or "done," in stderr
+    assert TOKEN.split(":")[1] not in stderr
+    assert re.search(rf"job {ALICE.id}/{voice} user {ALICE.id}: done, [0-9.]+ s of en audio in [0-9.]+ s", stderr)
 
 
 def test_without_a_token_it_stops_at_once_with_one_line(tmp_path, config):
@@ -107,3 +74,27 @@ def test_the_demo_prints_a_conversation_with_transcripts_offline(tmp_path):
     assert "Alice → /start" in stdout and "bot → Alice: I turn voice messages into text." in stdout
     assert "milk and bread" in stdout and "lovely dinner" in stdout
     assert stdout.count("transcript after") == 3 and "missing" not in stdout
+
+
+def test_a_user_out_of_quota_is_still_refused_after_a_restart(sandbox, config, speech, tmp_path):
+    config.write_text(config.read_text() + f"\n[quota]\ndaily_seconds = {speech.duration + 2}\n"
+                                           "[limits]\nrate_limit_seconds = 0\n")
+
+    def run_once() -> str:
+        bot = RunningBot(config, tmp_path)
+        try:
+            return wait_final(sandbox, ALICE.id, sandbox.send_voice(ALICE, speech.voice_note, speech.duration)).text
+        finally:
+            returncode, stderr = bot.stop()
+            assert returncode == 0, stderr
+
+    assert speech.words in normalized(run_once())
+    refusal = run_once()   # a new process: what it knows of Alice came from the database
+    assert refusal.startswith("You have 2 s of your daily") and "resets at 00:00" in refusal
+    usage_id = sandbox.send_text(ALICE, "/usage")
+    bot = RunningBot(config, tmp_path)
+    try:
+        assert sandbox.wait_for(lambda: reply_to(sandbox, ALICE.id, usage_id) is not None, timeout=120)
+    finally:
+        bot.stop()
+    assert "In all: 1 transcription," in reply_to(sandbox, ALICE.id, usage_id).text

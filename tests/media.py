@@ -1,0 +1,28 @@
+"""Media the way Telegram users send it, made with ffmpeg from a speech file at test time."""
+import subprocess
+from pathlib import Path
+
+_AUDIO_CODECS = {"mp3": ["-c:a", "libmp3lame", "-b:a", "64k"], "m4a": ["-c:a", "aac", "-b:a", "64k"],
+                 "flac": ["-c:a", "flac"], "wav": ["-c:a", "pcm_s16le"],
+                 "ogg": ["-c:a", "libopus", "-b:a", "24k", "-ar", "48000"]}
+
+
+def ffmpeg(*arguments: str) -> None:
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *arguments], check=True, timeout=300)
+
+
+def audio_file(source: Path, extension: str, folder: Path, repeat: int = 1) -> bytes:
+    """The speech in `source` as an audio file of the given kind, optionally `repeat` times over."""
+    target = folder / f"{source.stem}x{repeat}.{extension}"
+    ffmpeg("-stream_loop", str(repeat - 1), "-i", str(source), "-ac", "1", *_AUDIO_CODECS[extension], str(target))
+    return target.read_bytes()
+
+
+def video(source: Path, folder: Path, square: bool = False, with_sound: bool = True) -> bytes:
+    """An MP4 with moving pictures and the speech as its sound (a round video note when square)."""
+    size = "240x240" if square else "320x180"
+    target = folder / f"{source.stem}-{size}-{'sound' if with_sound else 'mute'}.mp4"
+    sound = ["-i", str(source), "-c:a", "aac", "-shortest"] if with_sound else ["-t", "5"]
+    ffmpeg("-f", "lavfi", "-i", f"testsrc=size={size}:rate=10", *sound, "-c:v", "libx264", "-preset",
+           "ultrafast", "-pix_fmt", "yuv420p", str(target))
+    return target.read_bytes()
