@@ -4,14 +4,14 @@ import logging
 from collections import deque
 
 from actors.base import SupervisedActor
-from actors.messages import (DeliverResult, JobAdmitted, JobFailed, PostStatus, SendReply, Transcribe,
-                             TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
+from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, PostStatus, SendReply,
+                             Transcribe, TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
 from voicebot import replies
 from voicebot.domain import FailureReason, Job, JobKey
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 2  # a job whose worker died is retried once, then answered with a failure
+MAX_ATTEMPTS = 2  # a job whose worker (or the whole process) died is retried once, then answered with a failure
 
 
 class Dispatcher(SupervisedActor):
@@ -19,12 +19,13 @@ class Dispatcher(SupervisedActor):
     returning a result; a job waits in `pending` until one is idle. Past `max_pending` waiting
     jobs, new ones are refused at once with a polite "busy" reply."""
 
-    def __init__(self, workers: dict, quota, sender, max_pending: int, max_duration_seconds: int,
+    def __init__(self, workers: dict, quota, sender, storage, max_pending: int, max_duration_seconds: int,
                  max_file_mb: int, file_threshold_chars: int = 8000, supervisor=None, name: str = "dispatcher"):
         super().__init__(name, supervisor)
         self._workers = workers
         self._quota = quota
         self._sender = sender
+        self._storage = storage
         self._max_pending = max_pending
         self._limits = (max_duration_seconds, max_file_mb)
         self._file_threshold_chars = file_threshold_chars
@@ -35,15 +36,15 @@ class Dispatcher(SupervisedActor):
 
     def handle(self, message):
         match message:
-            case JobAdmitted(job):
-                self._enqueue(job)
+            case JobAdmitted(job, status_message_id):
+                self._enqueue(job, status_message_id)
             case WorkerReady(worker):
                 self._mark_idle(worker)
             case TranscriptReady(job, transcript, worker):
                 self._finished(worker)
                 text = replies.transcript(transcript, job.language, job.timestamps)
-                self._sender.tell(DeliverResult(job.key, text, as_file=len(text) > self._file_threshold_chars))
-                self._quota.tell(message)
+                self._sender.tell(DeliverResult(job.key, text, len(text) > self._file_threshold_chars, message,
+                                                self._quota))
             case JobFailed(job, reason, worker):
                 self._finished(worker)
                 self._fail(job, reason)
@@ -53,7 +54,7 @@ class Dispatcher(SupervisedActor):
                 return NotImplemented
         self._dispatch()
 
-    def _enqueue(self, job: Job) -> None:
+    def _enqueue(self, job: Job, status_message_id: int | None = None) -> None:
         if len(self._pending) >= self._max_pending:
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
@@ -62,10 +63,15 @@ class Dispatcher(SupervisedActor):
             return
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
         if self._pending or not self._idle:
-            self._sender.tell(PostStatus(job.key, replies.queued(len(self._pending) + 1)))
+            self._sender.tell(PostStatus(job.key, replies.queued(len(self._pending) + 1), status_message_id))
             self._queued_status.add(job.key)
         else:
-            self._sender.tell(PostStatus(job.key, replies.PROCESSING))
+            self._sender.tell(PostStatus(job.key, replies.PROCESSING, status_message_id))
+        if job.attempt > MAX_ATTEMPTS:
+            log.error("job %s/%s was started %d times without an answer; giving up on it", job.chat_id,
+                      job.message_id, job.attempt - 1)
+            self._fail(job, FailureReason.INTERNAL)
+            return
         self._pending.append(job)
 
     def _dispatch(self) -> None:
@@ -75,6 +81,7 @@ class Dispatcher(SupervisedActor):
                 self._queued_status.remove(job.key)
                 self._sender.tell(UpdateStatus(job.key, replies.PROCESSING))
             self._running[worker] = job
+            self._storage.tell(JobStarted(job.key))
             self._workers[worker].tell(Transcribe(job))
 
     def _mark_idle(self, worker: str) -> None:
@@ -99,5 +106,6 @@ class Dispatcher(SupervisedActor):
             self._fail(job, FailureReason.INTERNAL)
 
     def _fail(self, job: Job, reason: FailureReason) -> None:
-        self._sender.tell(DeliverResult(job.key, replies.failure(reason, *self._limits)))
-        self._quota.tell(JobFailed(job, reason))
+        self._queued_status.discard(job.key)
+        self._sender.tell(DeliverResult(job.key, replies.failure(reason, *self._limits),
+                                        outcome=JobFailed(job, reason), report_to=self._quota))

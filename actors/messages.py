@@ -3,7 +3,7 @@ events in the past tense. Messages are shared between threads, not copied: keep 
 from dataclasses import dataclass
 from datetime import date
 
-from voicebot.domain import FailureReason, Job, JobKey, Transcript, UserState, UserSummary
+from voicebot.domain import FailureReason, Job, JobKey, PendingJob, Transcript, UserState, UserSummary
 
 
 # --- supervision -------------------------------------------------------------------------
@@ -39,10 +39,32 @@ class PollNext:
 
 @dataclass(frozen=True, slots=True)
 class VoiceReceived:
-    """A recording to transcribe; `requested`: someone asked with /transcribe in reply to it."""
+    """A recording to transcribe; `requested`: someone asked with /transcribe in reply to it;
+    `resumed`: stored before a restart, with what was known of it then."""
     job: Job
     in_group: bool = False
     requested: bool = False
+    resumed: PendingJob | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreIntake:
+    """The poller's batch, to be made durable (jobs and the next offset) before it polls again."""
+    messages: tuple
+    next_offset: int
+    reply_to: object
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeStored:
+    """The batch is stored; `messages` are those to act on (redelivered recordings left out)."""
+    messages: tuple
+    next_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeFailed:
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +109,7 @@ class ChatAdminChecked:
 @dataclass(frozen=True, slots=True)
 class JobAdmitted:
     job: Job
+    status_message_id: int | None = None   # a status posted before a restart, to edit again
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +147,11 @@ class SendReply:
 
 @dataclass(frozen=True, slots=True)
 class PostStatus:
-    """A status reply to the voice message, remembered so the result can be edited into it."""
+    """A status reply to the voice message, remembered so the result can be edited into it;
+    with `message_id` (posted before a restart) that message is edited instead."""
     key: JobKey
     text: str
+    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +171,20 @@ class ShowProgress:
 @dataclass(frozen=True, slots=True)
 class DeliverResult:
     """The job's final text: edited into its status message, or sent as a reply if there is none;
-    continued in further replies past Telegram's limit, and also sent as a .txt file if asked."""
+    continued in further replies past Telegram's limit, and also sent as a .txt file if asked.
+    Once it is out, `outcome` goes to `report_to` with ResultDelivered."""
     key: JobKey
     text: str
     as_file: bool = False
+    outcome: object = None
+    report_to: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultDelivered:
+    """`outcome` (TranscriptReady or JobFailed) reached the user, or could not (`delivered` False)."""
+    outcome: object
+    delivered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +200,28 @@ class RecordUsage:
     status: str
     charged_seconds: float = 0.0
     transcript: Transcript | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobStarted:
+    key: JobKey
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPosted:
+    key: JobKey
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobClosed:
+    """The job ends without a transcription (refused, or not for the bot): not to be resumed."""
+    key: JobKey
+
+
+@dataclass(frozen=True, slots=True)
+class LoadIntakeState:
+    """Asked once at start: (the saved getUpdates offset, the unfinished jobs)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,12 @@
-"""TelegramPoller: long-polls getUpdates and turns each update into a message for the QuotaActor."""
+"""TelegramPoller: long-polls getUpdates and turns each update into a message for the QuotaActor.
+
+An update is confirmed to Telegram only by asking for the next offset, so the poller asks for
+it only after the StorageActor has stored the batch's recordings together with that offset:
+a crash at any moment loses no recording, and a redelivered one is recognised."""
 import logging
 
 from actors.base import SupervisedActor
-from actors.messages import PollNext
+from actors.messages import IntakeFailed, IntakeStored, PollNext, StoreIntake
 from voicebot.telegram import TelegramError
 from voicebot.updates import parse_update
 
@@ -14,15 +18,18 @@ _RETRY_DELAY_SECONDS = 2.0
 class TelegramPoller(SupervisedActor):
     """One poll per PollNext message to itself, so a stop request is handled between polls."""
 
-    def __init__(self, telegram, gatekeeper, poll_timeout: int, supervisor=None, name: str = "poller"):
+    def __init__(self, telegram, gatekeeper, storage, poll_timeout: int, offset: int | None = None,
+                 supervisor=None, name: str = "poller"):
         super().__init__(name, supervisor)
         self._telegram = telegram
         self._gatekeeper = gatekeeper
+        self._storage = storage
         self._poll_timeout = poll_timeout
-        self._offset: int | None = None
+        self._offset = offset
+        self._unstored: StoreIntake | None = None
         self._retry_timer = None
 
-    def on_start(self) -> None:
+    def prepare(self) -> None:
         self.actor_ref.tell(PollNext())
 
     def on_stop(self) -> None:
@@ -31,8 +38,19 @@ class TelegramPoller(SupervisedActor):
 
     def handle(self, message):
         match message:
+            case PollNext() if self._unstored is not None:
+                self._storage.tell(self._unstored)   # storing failed before: try again
             case PollNext():
                 self._poll()
+            case IntakeStored(messages, next_offset):
+                self._unstored, self._offset = None, next_offset
+                for incoming in messages:
+                    self._gatekeeper.tell(incoming)
+                self.actor_ref.tell(PollNext())
+            case IntakeFailed(reason):
+                log.error("could not store updates (%s); trying again in %.0f s, nothing is confirmed meanwhile",
+                          reason, _RETRY_DELAY_SECONDS)
+                self._retry_timer = self.tell_self_later(PollNext(), _RETRY_DELAY_SECONDS)
             case _:
                 return NotImplemented
 
@@ -45,17 +63,11 @@ class TelegramPoller(SupervisedActor):
             # A timer, not a sleep: the mailbox stays free for a stop request meanwhile.
             self._retry_timer = self.tell_self_later(PollNext(), _RETRY_DELAY_SECONDS)
             return
-        for update in updates:
-            self._accept(update)
-        self.actor_ref.tell(PollNext())
-
-    def _accept(self, update: dict) -> None:
-        update_id = update.get("update_id") if isinstance(update, dict) else None
-        if isinstance(update_id, int):
-            self._offset = max(self._offset or 0, update_id + 1)
-        incoming = parse_update(update)
-        if incoming is None:
-            log.info("ignored update %s: nothing to answer", update_id)
+        update_ids = [update["update_id"] for update in updates or ()
+                      if isinstance(update, dict) and isinstance(update.get("update_id"), int)]
+        if not update_ids:
+            self.actor_ref.tell(PollNext())
             return
-        self._gatekeeper.tell(incoming)
-
+        messages = tuple(incoming for incoming in map(parse_update, updates) if incoming is not None)
+        self._unstored = StoreIntake(messages, max(update_ids) + 1, self.actor_ref)
+        self._storage.tell(self._unstored)

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from actors.base import SupervisedActor
 from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, DescribeUser, ForgetUser,
-                             JobAdmitted, JobFailed, RecordUsage, RefreshUsers, SaveChatSettings, SaveUserSettings,
-                             SendReply, TextReceived, TranscriptReady, UnsupportedReceived, UserDescribed,
-                             UserForgotten, UsersLoaded, VoiceReceived)
+                             JobAdmitted, JobClosed, JobFailed, RecordUsage, RefreshUsers, ResultDelivered,
+                             SaveChatSettings, SaveUserSettings, SendReply, TextReceived, TranscriptReady,
+                             UnsupportedReceived, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
 from voicebot import replies
-from voicebot.domain import Job, UserState
+from voicebot.domain import Job, PendingJob, UserState
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,9 @@ class QuotaActor(SupervisedActor):
     Seconds are reserved at admission and charged (with the decoded duration) only on success."""
 
     def __init__(self, rules: QuotaRules, dispatcher, sender, storage, users: dict[int, UserState],
-                 on_request_chats: frozenset[int] = frozenset(), supervisor=None, name: str = "quota",
-                 now: Callable[[], datetime] = replies.utc_now, clock: Callable[[], float] = time.monotonic):
+                 on_request_chats: frozenset[int] = frozenset(), resumed: tuple[PendingJob, ...] = (),
+                 supervisor=None, name: str = "quota", now: Callable[[], datetime] = replies.utc_now,
+                 clock: Callable[[], float] = time.monotonic):
         super().__init__(name, supervisor)
         self._rules = rules
         self._zone = ZoneInfo(rules.timezone)
@@ -70,6 +71,7 @@ class QuotaActor(SupervisedActor):
         self._now = now
         self._clock = clock
         self._on_request_chats = set(on_request_chats)   # groups that transcribe only on /transcribe
+        self._resumed = resumed
         today = self._today()
         self._users: dict[int, _User] = {
             state.user_id: _User(state.unlimited, state.daily_seconds, state.language, state.timestamps, today,
@@ -77,22 +79,25 @@ class QuotaActor(SupervisedActor):
             for state in users.values()}
 
     def prepare(self) -> None:
+        for pending in self._resumed:  # stored before a restart and not answered yet
+            incoming = pending.incoming
+            self.actor_ref.tell(VoiceReceived(incoming.job, incoming.in_group, incoming.requested, pending))
         self.tell_self_later(RefreshUsers(self._today(), self.actor_ref), REFRESH_SECONDS)
 
     def handle(self, message):
         match message:
-            case VoiceReceived(job, in_group, requested):
+            case VoiceReceived(job, in_group, requested, resumed):
                 if requested or not in_group or job.chat_id not in self._on_request_chats:
-                    self.admit(job)
+                    self.admit(job, resumed)
+                else:
+                    self._storage.tell(JobClosed(job.key))  # not asked for in an on-request group
             case ChatAdminChecked(command, is_admin):
                 self._reply(command.chat_id, self._switch_group_mode(command, is_admin), command.message_id)
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._converse(message)
-            case TranscriptReady(job, transcript):
-                user = self._release(job)
-                user.charged += transcript.audio_seconds
-                self._storage.tell(RecordUsage(job, self._today(), "done", transcript.audio_seconds, transcript))
-            case JobFailed(job, reason):
+            case ResultDelivered(outcome, delivered):
+                self._settle(outcome, delivered)
+            case JobFailed(job, reason):  # refused as busy: it never started
                 self._release(job)
                 self._storage.tell(RecordUsage(job, self._today(), reason.value))
             case RefreshUsers():  # our own reminder; the StorageActor answers with UsersLoaded
@@ -109,27 +114,46 @@ class QuotaActor(SupervisedActor):
 
     # --- admission ------------------------------------------------------------------------
 
-    def admit(self, job: Job) -> None:
+    def admit(self, job: Job, resumed: PendingJob | None = None) -> None:
         user = self._user(job.user_id)
-        refusal = self._refusal(job, user)
+        refusal = self._refusal(job, user, rate_limited=resumed is None)
         if refusal is not None:
             log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id,
                      refusal.split(".")[0])
             self._reply(job.chat_id, refusal, job.message_id)
+            self._storage.tell(JobClosed(job.key))
             return
         user.reserved += job.media.duration or 0
         user.last_admitted = self._clock()
-        self._dispatcher.tell(JobAdmitted(dataclasses.replace(job, language=user.language,
-                                                              timestamps=user.timestamps)))
+        attempt = resumed.attempts + 1 if resumed else job.attempt
+        self._dispatcher.tell(JobAdmitted(
+            dataclasses.replace(job, language=user.language, timestamps=user.timestamps, attempt=attempt),
+            resumed.status_message_id if resumed else None))
 
-    def _refusal(self, job: Job, user: _User) -> str | None:
+    def _settle(self, outcome: TranscriptReady | JobFailed, delivered: bool) -> None:
+        """The user has the answer: charge a transcript, record either; the job is done then.
+        An answer that could not be delivered is not recorded: the job is resumed at next start."""
+        job = outcome.job
+        user = self._release(job)
+        if not delivered:
+            log.warning("job %s/%s: the answer could not be delivered; it stays for the next start",
+                        job.chat_id, job.message_id)
+            return
+        match outcome:
+            case TranscriptReady(_, transcript):
+                user.charged += transcript.audio_seconds
+                self._storage.tell(RecordUsage(job, self._today(), "done", transcript.audio_seconds, transcript))
+            case JobFailed(_, reason):
+                self._storage.tell(RecordUsage(job, self._today(), reason.value))
+
+    def _refusal(self, job: Job, user: _User, rate_limited: bool = True) -> str | None:
         """The reply that refuses this job, or None when it may go ahead."""
         rules, media = self._rules, job.media
         if media.duration is not None and media.duration > rules.max_duration_seconds:
             return replies.too_long(media.duration, rules.max_duration_seconds)
         if media.file_size is not None and media.file_size > rules.max_file_bytes:
             return replies.too_big(media.file_size, rules.max_file_mb)
-        if user.last_admitted is not None:
+        if rate_limited and user.last_admitted is not None:
             wait = user.last_admitted + rules.rate_limit_seconds - self._clock()
             if wait > 0:
                 return replies.rate_limited(wait)

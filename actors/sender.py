@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from actors.base import SupervisedActor
-from actors.messages import (ChatAdminChecked, CheckChatAdmin, DeliverResult, Drain, PostStatus, SendReply,
-                             ShowProgress, UpdateStatus)
+from actors.messages import (ChatAdminChecked, CheckChatAdmin, DeliverResult, Drain, PostStatus, ResultDelivered,
+                             SendReply, ShowProgress, StatusPosted, UpdateStatus)
 from voicebot.domain import JobKey
 from voicebot.telegram import TelegramError
 from voicebot.text import split_message
@@ -58,16 +58,18 @@ class _Outgoing:
     key: JobKey | None = None       # the job whose status message this is, or edits
     final: bool = False             # the job's result: falls back to a reply if the status is gone
     data: bytes | None = None
+    report: DeliverResult | None = None   # the last call of a result: tell who waits for it
 
 
 class TelegramSender(SupervisedActor):
     """Calls wait in a queue per chat, in order, and leave at the pace Telegram allows, so a
     burst is slowed down rather than refused. Waiting is a timer, never a sleep."""
 
-    def __init__(self, telegram, supervisor=None, name: str = "sender", pace: Pace = Pace(),
+    def __init__(self, telegram, storage=None, supervisor=None, name: str = "sender", pace: Pace = Pace(),
                  clock: Callable[[], float] = time.monotonic):
         super().__init__(name, supervisor)
         self._telegram = telegram
+        self._storage = storage
         self._pace = pace
         self._clock = clock
         self._overall = _Bucket(pace.overall_per_second, pace.overall_per_second)
@@ -76,20 +78,25 @@ class TelegramSender(SupervisedActor):
         self._status_messages: dict[JobKey, int] = {}
         self._shown: dict[JobKey, str] = {}
         self._progress_at: dict[int, float] = {}
+        self._delivered: dict[JobKey, bool] = {}   # whether a result's first part reached the user
         self._drain_due: float | None = None
 
     def handle(self, message):
         match message:
             case SendReply(chat_id, text, reply_to):
                 self._enqueue(_Outgoing("send", chat_id, text, reply_to))
-            case PostStatus(key, text):
+            case PostStatus(key, text, None):
                 self._enqueue(_Outgoing("send", key.chat_id, text, key.message_id, key))
+            case PostStatus(key, text, message_id):
+                # Posted before a restart: edit that one, so a resumed job repairs, not duplicates.
+                self._status_messages[key] = message_id
+                self._enqueue(_Outgoing("edit", key.chat_id, text, key=key))
             case UpdateStatus(key, text):
                 self._enqueue(_Outgoing("edit", key.chat_id, text, key=key))
             case ShowProgress(key, text):
                 self._show_progress(key, text)
-            case DeliverResult(key, text, as_file):
-                self._deliver(key, text, as_file)
+            case DeliverResult():
+                self._deliver(message)
             case CheckChatAdmin(command, reply_to):
                 reply_to.tell(ChatAdminChecked(command, self._is_chat_admin(command.chat_id, command.user_id)))
             case Drain():
@@ -106,17 +113,20 @@ class TelegramSender(SupervisedActor):
         self._progress_at[key.chat_id] = self._clock()
         self._enqueue(_Outgoing("edit", key.chat_id, text, key=key))
 
-    def _deliver(self, key: JobKey, text: str, as_file: bool) -> None:
+    def _deliver(self, result: DeliverResult) -> None:
+        key = result.key
         queue = self._queues.get(key.chat_id, ())
         for waiting in [item for item in queue if item.kind == "edit" and item.key == key]:
             queue.remove(waiting)  # the result supersedes progress not shown yet
-        first, *rest = split_message(text) or [text]
-        self._enqueue(_Outgoing("edit", key.chat_id, first, key.message_id, key, final=True))
-        for piece in rest:
-            self._enqueue(_Outgoing("send", key.chat_id, piece, key.message_id))
-        if as_file:
-            self._enqueue(_Outgoing("document", key.chat_id, "The whole transcript as a file.", key.message_id,
-                                    data=text.encode()))
+        first, *rest = split_message(result.text) or [result.text]
+        calls = [_Outgoing("edit", key.chat_id, first, key.message_id, key, final=True)]
+        calls += [_Outgoing("send", key.chat_id, piece, key.message_id) for piece in rest]
+        if result.as_file:
+            calls.append(_Outgoing("document", key.chat_id, "The whole transcript as a file.", key.message_id,
+                                   data=result.text.encode()))
+        calls[-1].report = result
+        for call in calls:
+            self._enqueue(call)
 
     def _enqueue(self, outgoing: _Outgoing) -> None:
         self._queues.setdefault(outgoing.chat_id, deque()).append(outgoing)
@@ -161,10 +171,16 @@ class TelegramSender(SupervisedActor):
                 if outgoing.key is not None and message_id is not None:
                     self._status_messages[outgoing.key] = message_id
                     self._shown[outgoing.key] = outgoing.text
+                    if self._storage is not None:
+                        self._storage.tell(StatusPosted(outgoing.key, message_id))
             case "edit":
                 self._edit_status(outgoing)
             case "document":
                 self._send_document(outgoing)
+        result = outgoing.report
+        if result is not None and result.report_to is not None:
+            delivered = self._delivered.pop(result.key, False)
+            result.report_to.tell(ResultDelivered(result.outcome, delivered))
 
     def _edit_status(self, outgoing: _Outgoing) -> None:
         key = outgoing.key
@@ -175,13 +191,17 @@ class TelegramSender(SupervisedActor):
         else:
             shown = self._shown.get(key)
         if status_id is not None and outgoing.text == shown:
+            if outgoing.final:
+                self._delivered[key] = True
             return  # Telegram refuses an edit that changes nothing
         if status_id is not None and self._edit(outgoing.chat_id, status_id, outgoing.text):
-            if not outgoing.final:
+            if outgoing.final:
+                self._delivered[key] = True
+            else:
                 self._shown[key] = outgoing.text
         elif outgoing.final:
             # No status message to edit (it failed or was deleted): the result goes out as a reply.
-            self._send(outgoing.chat_id, outgoing.text, outgoing.reply_to)
+            self._delivered[key] = self._send(outgoing.chat_id, outgoing.text, outgoing.reply_to) is not None
 
     def _send(self, chat_id: int, text: str, reply_to: int | None) -> int | None:
         try:

@@ -4,9 +4,11 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from actors.base import SupervisedActor
-from actors.messages import (DescribeUser, FlushWrites, ForgetUser, LoadOnRequestChats, LoadUsers,
-                             PruneTranscripts, RecordUsage, RefreshUsers, SaveChatSettings, SaveUserSettings,
-                             UserDescribed, UserForgotten, UsersLoaded)
+from actors.messages import (DescribeUser, FlushWrites, ForgetUser, IntakeFailed, IntakeStored, JobClosed,
+                             JobStarted, LoadIntakeState, LoadOnRequestChats, LoadUsers, PruneTranscripts,
+                             RecordUsage, RefreshUsers, SaveChatSettings, SaveUserSettings, StatusPosted,
+                             StoreIntake, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
+from voicebot.domain import IncomingJob
 from voicebot.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class StorageActor(SupervisedActor):
             return self._handle(message)
         except StorageError as error:
             log.error("database: %s failed: %s", type(message).__name__, error)
-            return self._answer_failure(message)
+            return self._answer_failure(message, error)
 
     def _flush(self) -> None:
         records, self._unwritten = self._unwritten, []
@@ -66,6 +68,16 @@ class StorageActor(SupervisedActor):
         match message:
             case FlushWrites():
                 pass  # handle() has flushed already
+            case StoreIntake(messages, next_offset, reply_to):
+                reply_to.tell(self._store_intake(messages, next_offset))
+            case JobStarted(key):
+                self._storage.job_started(key)
+            case StatusPosted(key, message_id):
+                self._storage.status_posted(key, message_id)
+            case JobClosed(key):
+                self._storage.job_finished(key)
+            case LoadIntakeState():
+                return self._storage.saved_offset(), self._storage.unfinished_jobs()
             case LoadUsers(day):
                 return self._storage.load_users(day)
             case RefreshUsers(day, reply_to):
@@ -86,18 +98,27 @@ class StorageActor(SupervisedActor):
             case _:
                 return NotImplemented
 
+    def _store_intake(self, messages: tuple, next_offset: int) -> IntakeStored:
+        voices = [message for message in messages if isinstance(message, VoiceReceived)]
+        new = self._storage.store_intake([IncomingJob(voice.job, voice.in_group, voice.requested)
+                                          for voice in voices], next_offset)
+        return IntakeStored(tuple(message for message in messages
+                                  if not isinstance(message, VoiceReceived) or message.job.key in new), next_offset)
+
     def _prune(self) -> None:
         self.tell_self_later(PruneTranscripts(), PRUNE_INTERVAL_SECONDS)
         cleared = self._storage.prune(self._today() - timedelta(days=self._retention_days))
         log.info("retention: deleted %d transcripts older than %d days", cleared, self._retention_days)
 
-    def _answer_failure(self, message):
+    def _answer_failure(self, message, error: StorageError):
         """Whoever waits for an answer gets one that says it failed, never silence."""
         match message:
             case ForgetUser(user_id, _, chat_id, message_id, reply_to):
                 reply_to.tell(UserForgotten(user_id, chat_id, message_id, None))
             case DescribeUser(user_id, _, chat_id, message_id, reply_to):
                 reply_to.tell(UserDescribed(user_id, None, chat_id, message_id))
-            case LoadUsers() | LoadOnRequestChats():
-                raise StorageError(f"cannot answer {type(message).__name__}")
+            case StoreIntake(_, _, reply_to):
+                reply_to.tell(IntakeFailed(str(error)))
+            case LoadUsers() | LoadOnRequestChats() | LoadIntakeState():
+                raise error  # an ask at start: the Supervisor reports it
         return None

@@ -58,8 +58,7 @@ def replies_to(sandbox: BotApiSandbox, chat_id: int, message_id: int) -> list[Bo
 
 def is_final(message: BotMessage | None) -> bool:
     """A reply that is no longer a status (received, queued, or text so far)."""
-    return message is not None and message.text is not None and not (
-        message.text.startswith(replies.PROCESSING) or message.text.startswith("Received."))
+    return message is not None and message.text is not None and not replies.is_status(message.text)
 
 
 def wait_final(sandbox: BotApiSandbox, chat_id: int, message_id: int, timeout: float = 180) -> BotMessage:

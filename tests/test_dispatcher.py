@@ -1,7 +1,9 @@
+import dataclasses
+
 import pytest
 
 from actors.dispatcher import Dispatcher
-from actors.messages import (DeliverResult, JobAdmitted, JobFailed, PostStatus, SendReply, Transcribe,
+from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, PostStatus, SendReply, Transcribe,
                              TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
 from helpers import make_job
 from mailbox import RecordingMailbox, deliver
@@ -12,16 +14,16 @@ from voicebot.domain import FailureReason, Transcript
 @pytest.fixture
 def fakes():
     workers = {name: RecordingMailbox(name) for name in ("w1", "w2")}
-    return workers, RecordingMailbox("quota"), RecordingMailbox("sender")
+    return workers, RecordingMailbox("quota"), RecordingMailbox("sender"), RecordingMailbox("storage")
 
 
-def start_dispatcher(fakes, max_pending=100):
-    workers, quota, sender = fakes
-    return Dispatcher.start(workers, quota, sender, max_pending, 300, 20)
+def start_dispatcher(fakes, max_pending=100, file_threshold_chars=8000):
+    workers, quota, sender, storage = fakes
+    return Dispatcher.start(workers, quota, sender, storage, max_pending, 300, 20, file_threshold_chars)
 
 
 def test_jobs_wait_for_a_ready_worker_and_get_a_status_reply_at_once(fakes):
-    workers, _, sender = fakes
+    workers, _, sender, _ = fakes
     dispatcher = start_dispatcher(fakes)
     job = make_job()
     deliver(dispatcher, JobAdmitted(job))
@@ -33,7 +35,7 @@ def test_jobs_wait_for_a_ready_worker_and_get_a_status_reply_at_once(fakes):
 
 
 def test_an_idle_worker_means_no_queue_position_and_busy_workers_mean_one(fakes):
-    workers, _, sender = fakes
+    workers, _, sender, _ = fakes
     dispatcher = start_dispatcher(fakes)
     jobs = [make_job(message_id=n) for n in (1, 2, 3, 4)]
     deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), *(JobAdmitted(job) for job in jobs))
@@ -45,7 +47,7 @@ def test_an_idle_worker_means_no_queue_position_and_busy_workers_mean_one(fakes)
 
 
 def test_a_transcript_over_the_file_threshold_is_also_sent_as_a_file(fakes):
-    workers, quota, sender = fakes
+    workers, quota, sender, _ = fakes
     dispatcher = Dispatcher.start(*fakes, 100, 300, 20, 50)
     short, long = make_job(message_id=1), make_job(message_id=2)
     deliver(dispatcher, WorkerReady("w1"), JobAdmitted(short),
@@ -55,7 +57,7 @@ def test_a_transcript_over_the_file_threshold_is_also_sent_as_a_file(fakes):
 
 
 def test_each_idle_worker_gets_one_job_and_the_next_waits_for_a_result(fakes):
-    workers, quota, sender = fakes
+    workers, quota, sender, _ = fakes
     dispatcher = start_dispatcher(fakes)
     jobs = [make_job(message_id=n) for n in (1, 2, 3)]
     deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), *(JobAdmitted(job) for job in jobs))
@@ -63,13 +65,12 @@ def test_each_idle_worker_gets_one_job_and_the_next_waits_for_a_result(fakes):
     assert workers["w2"].of(Transcribe) == [Transcribe(jobs[1])]
     done = TranscriptReady(jobs[0], Transcript("hi there", "en", 0.9, 5, 1), "w1")
     deliver(dispatcher, done)
-    assert sender.of(DeliverResult) == [DeliverResult(jobs[0].key, "hi there")]
-    assert quota.messages == [done]
+    assert sender.of(DeliverResult) == [DeliverResult(jobs[0].key, "hi there", False, done, quota)]
     assert workers["w1"].of(Transcribe) == [Transcribe(jobs[0]), Transcribe(jobs[2])]
 
 
 def test_past_max_pending_a_job_is_refused_politely_and_released(fakes):
-    _, quota, sender = fakes
+    _, quota, sender, _ = fakes
     dispatcher = start_dispatcher(fakes, max_pending=2)
     jobs = [make_job(message_id=n) for n in (1, 2, 3)]
     deliver(dispatcher, *(JobAdmitted(job) for job in jobs))
@@ -79,23 +80,38 @@ def test_past_max_pending_a_job_is_refused_politely_and_released(fakes):
 
 
 def test_a_failure_is_answered_in_plain_words_and_frees_the_worker(fakes):
-    workers, quota, sender = fakes
+    workers, quota, sender, _ = fakes
     dispatcher = start_dispatcher(fakes)
     job = make_job()
     deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), JobFailed(job, FailureReason.TOO_LONG, "w1"))
-    assert "5 min" in sender.of(DeliverResult)[0].text
-    assert [(m.job, m.reason) for m in quota.of(JobFailed)] == [(job, FailureReason.TOO_LONG)]
+    [result] = sender.of(DeliverResult)
+    assert "5 min" in result.text and result.report_to == quota
+    assert (result.outcome.job, result.outcome.reason) == (job, FailureReason.TOO_LONG)
     deliver(dispatcher, JobAdmitted(make_job(message_id=2)))
     assert len(workers["w1"].of(Transcribe)) == 2
 
 
 def test_a_job_whose_worker_died_is_retried_once_then_answered_with_a_failure(fakes):
-    workers, quota, sender = fakes
+    workers, quota, sender, _ = fakes
     dispatcher = start_dispatcher(fakes)
     job = make_job()
     deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), WorkerLost("w1"), WorkerReady("w1"))
     retried = workers["w1"].of(Transcribe)[-1].job
     assert (retried.key, retried.attempt) == (job.key, 2)
     deliver(dispatcher, WorkerLost("w1"))
-    assert sender.of(DeliverResult) == [DeliverResult(job.key, replies.failure(FailureReason.INTERNAL, 300, 20))]
-    assert quota.of(JobFailed)[0].reason is FailureReason.INTERNAL
+    [result] = sender.of(DeliverResult)
+    assert result.text == replies.failure(FailureReason.INTERNAL, 300, 20)
+    assert result.outcome.reason is FailureReason.INTERNAL and result.report_to == quota
+
+
+def test_each_start_is_recorded_and_a_job_started_twice_before_is_not_tried_again(fakes):
+    workers, quota, sender, storage = fakes
+    dispatcher = start_dispatcher(fakes)
+    fresh, resumed, hopeless = make_job(message_id=1), make_job(message_id=2), make_job(message_id=3)
+    deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), JobAdmitted(fresh),
+            JobAdmitted(dataclasses.replace(resumed, attempt=2), status_message_id=77),
+            JobAdmitted(dataclasses.replace(hopeless, attempt=3), status_message_id=78))
+    assert storage.of(JobStarted) == [JobStarted(fresh.key), JobStarted(resumed.key)]
+    assert sender.of(PostStatus)[1] == PostStatus(resumed.key, replies.PROCESSING, 77)   # edited, not re-sent
+    [failed] = sender.of(DeliverResult)
+    assert failed.key == hopeless.key and failed.outcome.reason is FailureReason.INTERNAL

@@ -1,6 +1,9 @@
-from actors.messages import CommandReceived, VoiceReceived
+import time
+
+from actors.messages import CommandReceived, IntakeFailed, IntakeStored, StoreIntake, VoiceReceived
 from actors.poller import TelegramPoller
 from mailbox import RecordingMailbox
+from voicebot.domain import JobKey
 from voicebot.telegram import TelegramError
 
 
@@ -14,11 +17,30 @@ class ScriptedTelegram:
     def get_updates(self, offset, timeout):
         self.offsets.append(offset)
         if not self.batches:
+            time.sleep(0.01)
             return []
         batch = self.batches.pop(0)
         if isinstance(batch, Exception):
             raise batch
         return batch
+
+
+class FakeStorage(RecordingMailbox):
+    """Stores intake as the StorageActor does: answers IntakeStored, or IntakeFailed while `down`."""
+
+    def __init__(self, down_for: int = 0, known: frozenset = frozenset()):
+        super().__init__("storage")
+        self.down_for = down_for
+        self.known = known
+
+    def tell(self, message):
+        super().tell(message)
+        if self.down_for:
+            self.down_for -= 1
+            message.reply_to.tell(IntakeFailed("database is locked"))
+            return
+        fresh = tuple(m for m in message.messages if not (isinstance(m, VoiceReceived) and m.job.key in self.known))
+        message.reply_to.tell(IntakeStored(fresh, message.next_offset))
 
 
 def message(update_id: int, **content) -> dict:
@@ -27,33 +49,51 @@ def message(update_id: int, **content) -> dict:
 
 
 def wait_until(condition, timeout=5.0):
-    import time
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.01)
     return condition()
 
 
-def test_updates_become_messages_and_the_offset_confirms_them():
+def test_a_batch_is_stored_before_its_offset_is_confirmed_and_then_acted_on():
     telegram = ScriptedTelegram(
         [message(7, text="/start"), message(8, voice={"file_id": "v", "duration": 3})],
         [message(9, text="/usage@sandbox_bot")])
-    gatekeeper = RecordingMailbox()
-    TelegramPoller.start(telegram, gatekeeper, 1)
-    assert wait_until(lambda: len(gatekeeper.messages) == 3)
+    gatekeeper, storage = RecordingMailbox(), FakeStorage()
+    TelegramPoller.start(telegram, gatekeeper, storage, 1, offset=7)
+    assert wait_until(lambda: len(gatekeeper.messages) == 3 and len(telegram.offsets) >= 3)
     first, voice, usage = gatekeeper.messages
     assert first == CommandReceived(5, 5, 70, "start")
     assert isinstance(voice, VoiceReceived) and voice.job.media.duration == 3
     assert usage.command == "usage"
-    assert wait_until(lambda: len(telegram.offsets) >= 3)
-    assert telegram.offsets[:3] == [None, 9, 10]
+    stored = storage.of(StoreIntake)
+    assert [(len(batch.messages), batch.next_offset) for batch in stored] == [(2, 9), (1, 10)]
+    assert telegram.offsets[:3] == [7, 9, 10]   # the saved offset first, then each stored one
+
+
+def test_while_the_database_is_down_nothing_is_confirmed_and_nothing_is_lost():
+    telegram = ScriptedTelegram([message(3, voice={"file_id": "v", "duration": 3})])
+    gatekeeper, storage = RecordingMailbox(), FakeStorage(down_for=2)
+    TelegramPoller.start(telegram, gatekeeper, storage, 1)
+    assert wait_until(lambda: len(gatekeeper.messages) == 1, timeout=10)
+    assert len(storage.of(StoreIntake)) == 3                       # two failures, then stored
+    assert telegram.offsets[:2] == [None, 4]                       # no poll past it until stored
+
+
+def test_a_redelivered_recording_is_not_acted_on_twice():
+    telegram = ScriptedTelegram([message(3, voice={"file_id": "v", "duration": 3}), message(4, text="/help")])
+    gatekeeper = RecordingMailbox()
+    TelegramPoller.start(telegram, gatekeeper, FakeStorage(known=frozenset({JobKey(5, 30)})), 1)
+    assert wait_until(lambda: len(gatekeeper.messages) == 1)
+    time.sleep(0.1)
+    assert [type(m) for m in gatekeeper.messages] == [CommandReceived]
 
 
 def test_a_failed_poll_is_retried_without_losing_the_offset():
     telegram = ScriptedTelegram([message(3, text="/help")], TelegramError("getUpdates", "Bad Gateway", 502),
                                 [message(4, text="/usage")])
     gatekeeper = RecordingMailbox()
-    poller = TelegramPoller.start(telegram, gatekeeper, 1)
+    poller = TelegramPoller.start(telegram, gatekeeper, FakeStorage(), 1)
     assert wait_until(lambda: len(gatekeeper.messages) == 2, timeout=10)
     assert telegram.offsets[:3] == [None, 4, 4]
     assert poller.is_alive()

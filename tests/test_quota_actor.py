@@ -2,13 +2,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, SaveChatSettings, DescribeUser, ForgetUser, JobAdmitted, JobFailed, RecordUsage,
+from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, JobClosed, ResultDelivered,
+                             SaveChatSettings, DescribeUser, ForgetUser, JobAdmitted, JobFailed, RecordUsage,
                              RefreshUsers, SaveUserSettings, SendReply, TextReceived, TranscriptReady,
                              UnsupportedReceived, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
 from actors.quota import QuotaActor, QuotaRules
 from helpers import make_job
+from actors.messages import Ping
 from mailbox import RecordingMailbox, deliver
-from voicebot.domain import FailureReason, Transcript, UserState, UserSummary
+from voicebot.domain import FailureReason, IncomingJob, PendingJob, Transcript, UserState, UserSummary
 
 RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20,
                    admin_user_ids=frozenset({1}), languages=frozenset({"en", "de", "ru"}))
@@ -28,11 +30,11 @@ def fakes():
     return RecordingMailbox("dispatcher"), RecordingMailbox("sender"), RecordingMailbox("storage"), FakeTime()
 
 
-def start_quota(fakes, rules=RULES, charged_today=None, users=(), on_request=frozenset()):
+def start_quota(fakes, rules=RULES, charged_today=None, users=(), on_request=frozenset(), resumed=()):
     dispatcher, sender, storage, time = fakes
     states = {user_id: UserState(user_id, charged_today=seconds) for user_id, seconds in (charged_today or {}).items()}
     states.update({state.user_id: state for state in users})
-    return QuotaActor.start(rules, dispatcher, sender, storage, states, on_request, now=time.now,
+    return QuotaActor.start(rules, dispatcher, sender, storage, states, on_request, resumed, now=time.now,
                             clock=lambda: time.monotonic)
 
 
@@ -90,7 +92,8 @@ def test_only_a_delivered_transcript_is_charged_with_the_decoded_duration(fakes)
     quota = start_quota(fakes)
     job, failed = make_job(message_id=1, duration=30), make_job(user_id=8, message_id=2, duration=30)
     deliver(quota, VoiceReceived(job), VoiceReceived(failed),
-            TranscriptReady(job, transcript(31.5)), JobFailed(failed, FailureReason.UNREADABLE_AUDIO))
+            ResultDelivered(TranscriptReady(job, transcript(31.5)), delivered=True),
+            ResultDelivered(JobFailed(failed, FailureReason.UNREADABLE_AUDIO), delivered=True))
     done, failure = storage.of(RecordUsage)
     assert (done.status, done.charged_seconds) == ("done", 31.5)
     assert (failure.status, failure.charged_seconds) == ("unreadable_audio", 0.0)
@@ -258,3 +261,34 @@ def test_only_group_admins_switch_a_group_to_on_request(fakes):
             VoiceReceived(make_job(chat_id=-100, message_id=6), in_group=True))
     assert storage.of(SaveChatSettings) == [SaveChatSettings(-100, False)]
     assert "reply /transcribe" in sender.of(SendReply)[-1].text and dispatcher.messages == []
+
+
+def test_an_answer_that_did_not_reach_the_user_is_neither_charged_nor_recorded(fakes):
+    dispatcher, _, storage, time = fakes
+    quota = start_quota(fakes)
+    job = make_job(duration=50)
+    deliver(quota, VoiceReceived(job), ResultDelivered(TranscriptReady(job, transcript(50)), delivered=False))
+    assert storage.of(RecordUsage) == []
+    time.monotonic += 10
+    deliver(quota, VoiceReceived(make_job(message_id=2, duration=60)))   # nothing was charged or kept reserved
+    assert len(dispatcher.of(JobAdmitted)) == 2
+
+
+def test_a_refused_or_passed_over_recording_closes_its_stored_job(fakes):
+    _, _, storage, _ = fakes
+    quota = start_quota(fakes, on_request=frozenset({-100}))
+    too_long, passed_over = make_job(message_id=1, duration=999), make_job(chat_id=-100, message_id=2)
+    deliver(quota, VoiceReceived(too_long), VoiceReceived(passed_over, in_group=True))
+    assert storage.of(JobClosed) == [JobClosed(too_long.key), JobClosed(passed_over.key)]
+
+
+def test_jobs_stored_before_a_restart_are_resumed_without_the_rate_limit(fakes):
+    dispatcher, _, _, _ = fakes
+    first, second = make_job(message_id=1), make_job(message_id=2)
+    resumed = (PendingJob(IncomingJob(first), status_message_id=None, attempts=0),
+               PendingJob(IncomingJob(second), status_message_id=88, attempts=1))
+    quota = start_quota(fakes, resumed=resumed)
+    quota.ask(Ping())
+    quota.ask(Ping())   # asked after on_start: behind the messages it told itself
+    deliver_all = [(m.job.key, m.job.attempt, m.status_message_id) for m in dispatcher.of(JobAdmitted)]
+    assert deliver_all == [(first.key, 1, None), (second.key, 2, 88)]

@@ -1,7 +1,9 @@
 import threading
 import time
 
-from actors.messages import DeliverResult, PostStatus, SendReply, ShowProgress, UpdateStatus
+from actors.messages import (DeliverResult, PostStatus, ResultDelivered, SendReply, ShowProgress, StatusPosted,
+                             UpdateStatus)
+from mailbox import RecordingMailbox
 from actors.sender import Pace, TelegramSender
 from mailbox import deliver
 from voicebot.domain import JobKey
@@ -47,8 +49,8 @@ class FakeTelegram:
 UNPACED = Pace(private_per_second=1000, group_per_second=1000, overall_per_second=1000, burst=1000)
 
 
-def start_sender(telegram, pace=UNPACED):
-    return TelegramSender.start(telegram, pace=pace)
+def start_sender(telegram, pace=UNPACED, storage=None):
+    return TelegramSender.start(telegram, storage, pace=pace)
 
 
 KEY = JobKey(chat_id=5, message_id=9)
@@ -119,3 +121,30 @@ def test_a_burst_to_a_group_is_paced_not_refused():
     assert telegram.sent.index((5, "private", None)) < 3   # other chats do not wait behind the group
     group_times = [at for (chat, _, _), at in zip(telegram.sent, telegram.times) if chat == -100]
     assert group_times[-1] - group_times[0] >= 4 / 20 * 0.9   # two at once, then one every 1/20 s
+
+
+def test_the_status_message_is_recorded_and_the_outcome_reported_once_delivered():
+    telegram, storage, quota = FakeTelegram(), RecordingMailbox(), RecordingMailbox()
+    outcome = object()
+    deliver(start_sender(telegram, storage=storage), PostStatus(KEY, "Processing…"),
+            DeliverResult(KEY, "word " * 1000, True, outcome, quota))
+    assert storage.messages == [StatusPosted(KEY, 101)]
+    assert quota.messages == [ResultDelivered(outcome, delivered=True)]   # after the last part went out
+    assert telegram.documents and len(telegram.sent) == 2
+
+
+def test_an_outcome_that_could_not_be_delivered_is_reported_as_such():
+    telegram, quota = FakeTelegram(), RecordingMailbox()
+    telegram.failing["sendMessage"] = TelegramError("sendMessage", "Bad Gateway", 502)
+    deliver(start_sender(telegram), DeliverResult(KEY, "the words", False, "outcome", quota))
+    assert quota.messages == [ResultDelivered("outcome", delivered=False)]
+
+
+def test_a_status_posted_before_a_restart_is_edited_not_sent_again():
+    telegram, quota = FakeTelegram(), RecordingMailbox()
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", message_id=55),
+            DeliverResult(KEY, "the words", False, "outcome", quota))
+    assert telegram.sent == []
+    assert [(message_id, text) for _, message_id, text in telegram.edited] == [(55, "Processing…"),
+                                                                              (55, "the words")]
+    assert quota.messages == [ResultDelivered("outcome", delivered=True)]

@@ -12,8 +12,9 @@ from playhouse.test_utils import count_queries
 
 from helpers import make_job
 from voicebot import storage as storage_module
-from voicebot.domain import DayStats, Transcript, UserState
-from voicebot.storage import MIGRATIONS, Chat, Storage, StorageError, Transaction, Usage, User
+from voicebot.domain import DayStats, IncomingJob, Transcript, UserState
+from voicebot.storage import (MIGRATIONS, BotState, Chat, JobRecord, Storage, StorageError, Transaction, Usage,
+                              User)
 
 pytest_plugins = ["databases"]
 
@@ -97,7 +98,7 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     storage.open(migrate=False)
     assert storage.schema_version() == 0
     assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
-                                 "3 timestamps and group modes"]
+                                 "3 timestamps and group modes", "4 durable intake"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -112,7 +113,8 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     storage = Storage(db_url)
     storage.open(migrate=False)
     assert storage.schema_version() == 1
-    assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes"]
+    assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes",
+                                 "4 durable intake"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -135,11 +137,12 @@ def test_migrating_version_1_and_an_empty_database_give_the_schema_the_models_de
     storage = Storage(db_url)
     storage.open()
     migrated = schema()
-    storage_module.database.drop_tables([User, Usage, Transaction, Chat, storage_module.SchemaVersion])
+    storage_module.database.drop_tables([User, Usage, Transaction, Chat, JobRecord, BotState,
+                                         storage_module.SchemaVersion])
     assert len(storage.migrate()) == LATEST
     assert schema() == migrated
 
-    for model in (User, Usage, Transaction, Chat):
+    for model in (User, Usage, Transaction, Chat, JobRecord, BotState):
         columns, keys, indexes = migrated[model._meta.table_name]
         fields = model._meta.sorted_fields
         assert {(name, null) for name, _, null in columns} == {(field.column_name, field.null)
@@ -354,7 +357,7 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
         released_at_version_2.setattr(storage_module, "MIGRATIONS", MIGRATIONS[:2])
         assert storage.migrate() == ["2 user language and billing kept on forget"]
     assert storage.schema_version() == 2
-    assert storage.migrate() == ["3 timestamps and group modes"]
+    assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake"]
     assert storage.load_users(DAY - timedelta(days=1))[42].timestamps is False
     storage.save_user_settings(42, True, 900, "de", timestamps=True)
     storage.save_chat_settings(-100, automatic=False)
@@ -363,3 +366,39 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
     assert storage.load_users(DAY)[42] == UserState(42, True, 900, "de", 0.0, timestamps=True)
     assert storage.on_request_chats() == frozenset({-100})
     storage.close()
+
+
+# --- durable intake -----------------------------------------------------------------------------
+
+def test_intake_and_offset_are_stored_together_and_a_redelivery_is_recognised(storage):
+    first, second = make_job(user_id=1, message_id=10), make_job(user_id=2, message_id=11)
+    assert storage.saved_offset() is None
+    assert storage.store_intake([IncomingJob(first), IncomingJob(second, in_group=True)], 501) == {first.key,
+                                                                                                  second.key}
+    assert storage.saved_offset() == 501
+    assert storage.store_intake([IncomingJob(first)], 502) == set()   # the same update again
+    assert [pending.incoming for pending in storage.unfinished_jobs()] == [
+        IncomingJob(first), IncomingJob(second, in_group=True)]
+
+
+def test_a_job_keeps_its_status_message_and_attempts_until_its_usage_is_recorded(storage):
+    job = make_job(user_id=1, message_id=10)
+    storage.store_intake([IncomingJob(job)], 7)
+    storage.status_posted(job.key, 900)
+    storage.job_started(job.key)
+    storage.job_started(job.key)
+    [pending] = storage.unfinished_jobs()
+    assert (pending.status_message_id, pending.attempts) == (900, 2)
+    storage.record_usage(job, DAY, "done", 5.0, transcript())
+    assert storage.unfinished_jobs() == []
+
+
+def test_a_refused_job_is_closed_and_transcribe_later_makes_a_new_one(storage):
+    voice = make_job(user_id=1, message_id=10, chat_id=-5)
+    storage.store_intake([IncomingJob(voice, in_group=True)], 1)
+    storage.job_finished(voice.key)
+    assert storage.unfinished_jobs() == []
+    asked = make_job(user_id=2, message_id=10, chat_id=-5)
+    assert storage.store_intake([IncomingJob(asked, True, requested=True)], 2) == {asked.key}
+    [pending] = storage.unfinished_jobs()
+    assert (pending.incoming.job.user_id, pending.incoming.requested, pending.attempts) == (2, True, 0)

@@ -2,9 +2,10 @@ from datetime import date
 
 import pytest
 
-from actors.messages import (DescribeUser, ForgetUser, LoadOnRequestChats, LoadUsers, Ping, RecordUsage,
-                             RefreshUsers, SaveChatSettings, SaveUserSettings, UserDescribed, UserForgotten,
-                             UsersLoaded)
+from actors.messages import (CommandReceived, DescribeUser, ForgetUser, IntakeFailed, IntakeStored, JobClosed,
+                             JobStarted, LoadIntakeState, LoadOnRequestChats, LoadUsers, Ping, RecordUsage,
+                             RefreshUsers, SaveChatSettings, SaveUserSettings, StatusPosted, StoreIntake,
+                             UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
 from actors.storage import StorageActor
 from helpers import make_job
 from mailbox import RecordingMailbox, deliver
@@ -90,3 +91,22 @@ def test_a_failed_query_still_answers_whoever_waits_and_the_actor_lives_on(caplo
     assert asker.messages == [UserDescribed(1, None, 1, 9), UserForgotten(1, 1, 10, None)]
     assert "could not record the usage of 1 jobs: server closed" in caplog.text
     assert storage.is_alive()
+
+
+def test_intake_is_stored_with_its_offset_and_redelivered_recordings_are_left_out(db_url):
+    storage = start_storage(db_url)
+    poller = RecordingMailbox()
+    voice, command = VoiceReceived(make_job(user_id=1, message_id=1)), CommandReceived(1, 1, 2, "help")
+    deliver(storage, StoreIntake((voice, command), 11, poller), StoreIntake((voice,), 12, poller),
+            StatusPosted(voice.job.key, 500), JobStarted(voice.job.key))
+    assert poller.messages == [IntakeStored((voice, command), 11), IntakeStored((), 12)]
+    offset, [pending] = storage.ask(LoadIntakeState())
+    assert (offset, pending.incoming.job, pending.status_message_id, pending.attempts) == (12, voice.job, 500, 1)
+    deliver(storage, JobClosed(voice.job.key))
+    assert storage.ask(LoadIntakeState()) == (12, [])
+
+
+def test_intake_that_cannot_be_stored_is_answered_with_a_failure():
+    poller = RecordingMailbox()
+    deliver(StorageActor.start(BrokenStorage(), lambda: DAY), StoreIntake((), 5, poller))
+    assert poller.messages == [IntakeFailed("server closed the connection unexpectedly")]

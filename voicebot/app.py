@@ -10,7 +10,7 @@ import pykka
 
 from actors.base import Address
 from actors.dispatcher import Dispatcher
-from actors.messages import LoadOnRequestChats, LoadUsers, Ping, WorkerLost
+from actors.messages import LoadIntakeState, LoadOnRequestChats, LoadUsers, Ping, WorkerLost
 from actors.poller import TelegramPoller
 from actors.quota import QuotaActor, QuotaRules
 from actors.sender import TelegramSender
@@ -111,7 +111,16 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str,
     def start_quota() -> pykka.ActorRef:
         users = storage.ask(LoadUsers(today()), timeout=60)
         on_request_chats = storage.ask(LoadOnRequestChats(), timeout=60)
-        return QuotaActor.start(rules, dispatcher, sender, storage, users, on_request_chats, supervisor)
+        _, unfinished = storage.ask(LoadIntakeState(), timeout=60)
+        if unfinished:
+            log.info("resuming %d jobs not answered before the last stop", len(unfinished))
+        return QuotaActor.start(rules, dispatcher, sender, storage, users, on_request_chats, tuple(unfinished),
+                                supervisor)
+
+    def start_poller() -> pykka.ActorRef:
+        offset, _ = storage.ask(LoadIntakeState(), timeout=60)
+        return TelegramPoller.start(telegram, quota, storage, settings.telegram.poll_timeout_seconds, offset,
+                                    supervisor)
 
     def whisper_spec(name: str, address: Address) -> ChildSpec:
         return ChildSpec(
@@ -125,15 +134,13 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str,
         [ChildSpec("storage", storage, lambda: StorageActor.start(
             Storage(settings.database.url, settings.storage.keep_transcripts), today,
             settings.storage.retention_days, supervisor))],
-        [ChildSpec("sender", sender, lambda: TelegramSender.start(telegram, supervisor))],
+        [ChildSpec("sender", sender, lambda: TelegramSender.start(telegram, storage, supervisor))],
         [ChildSpec("quota", quota, start_quota)],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
-            workers, quota, sender, settings.queue.max_pending, limits.max_duration_seconds, limits.max_file_mb,
+            workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds, limits.max_file_mb,
             settings.output.file_threshold_chars, supervisor))],
         [whisper_spec(name, address) for name, address in workers.items()],
-        [ChildSpec("poller", poller, lambda: TelegramPoller.start(
-            telegram, quota, settings.telegram.poll_timeout_seconds, supervisor),
-            stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
+        [ChildSpec("poller", poller, start_poller, stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
     ]
 
 

@@ -84,7 +84,7 @@ def _converse(sandbox: BotApiSandbox, user: SandboxUser, text: str) -> None:
 
 def _transcript(sandbox: BotApiSandbox, voice: SentVoice) -> str | None:
     for message in sandbox.messages(voice.user.id):
-        if message.reply_to == voice.message_id and message.text and message.text != replies.PROCESSING:
+        if message.reply_to == voice.message_id and message.text and not replies.is_status(message.text):
             return message.text
     return None
 

@@ -60,6 +60,22 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class IncomingJob:
+    """A recording as it arrived: in a group or not, sent or asked for with /transcribe."""
+    job: Job
+    in_group: bool = False
+    requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJob:
+    """A stored job not answered yet, found at start: resumed where it was."""
+    incoming: IncomingJob
+    status_message_id: int | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     start: float
     end: float

@@ -28,8 +28,16 @@ _FAILURES = {
 }
 
 
+QUEUED_PREFIX = "Received. #"
+
+
 def queued(position: int) -> str:
-    return f"Received. #{position} in queue; I'll start as soon as a worker is free."
+    return f"{QUEUED_PREFIX}{position} in queue; I'll start as soon as a worker is free."
+
+
+def is_status(text: str) -> bool:
+    """Whether a message of the bot's is still a job's status, not its answer."""
+    return text.startswith((PROCESSING, QUEUED_PREFIX))
 
 
 def in_progress(text_so_far: str) -> str:

@@ -7,11 +7,12 @@ from datetime import date, datetime, timezone
 
 from peewee import (BigIntegerField, BooleanField, Case, CharField, DatabaseProxy, DateField,
                     DateTimeField, DecimalField, FloatField, ForeignKeyField, IntegerField, Model,
-                    PeeweeException, TextField, fn)
+                    InterfaceError, OperationalError, PeeweeException, TextField, fn)
 from playhouse.db_url import connect
 from playhouse.migrate import SchemaMigrator, SqliteMigrator
 
-from voicebot.domain import DayStats, FailureReason, Job, Transcript, UserState, UserSummary
+from voicebot.domain import (DayStats, FailureReason, IncomingJob, Job, JobKey, Media, MediaKind, PendingJob,
+                             Transcript, UserState, UserSummary)
 
 database = DatabaseProxy()
 
@@ -84,6 +85,39 @@ class Transaction(BaseModel):
     seconds = FloatField()
     amount = DecimalField(max_digits=12, decimal_places=4, default=0)
     created_at = DateTimeField()
+
+
+class JobRecord(BaseModel):
+    """A recording accepted for transcription, stored before the update offset moves past it, so a
+    crash loses nothing and a redelivered update is recognised by (chat_id, message_id)."""
+    chat_id = BigIntegerField()
+    message_id = BigIntegerField()
+    user_id = BigIntegerField()
+    media_kind = CharField(max_length=16)
+    file_id = CharField(max_length=255)
+    file_size = BigIntegerField(null=True)
+    duration = IntegerField(null=True)
+    mime_type = CharField(max_length=100, null=True)
+    file_name = CharField(max_length=255, null=True)
+    in_group = BooleanField(default=False)
+    requested = BooleanField(default=False)
+    finished = BooleanField(default=False, index=True)
+    status_message_id = BigIntegerField(null=True)
+    attempts = IntegerField(default=0)
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "job"
+        indexes = ((("chat_id", "message_id"), True),)
+
+
+class BotState(BaseModel):
+    """Small named values the bot must keep across restarts, such as the getUpdates offset."""
+    name = CharField(max_length=32, primary_key=True)
+    value = BigIntegerField()
+
+    class Meta:
+        table_name = "bot_state"
 
 
 class SchemaVersion(BaseModel):
@@ -179,7 +213,44 @@ def _timestamps_and_group_modes(migrator: SchemaMigrator) -> None:
     migrator.database.create_tables([Chat])
 
 
-MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes)
+def _durable_intake(migrator: SchemaMigrator) -> None:
+    """Version 4: job (every accepted recording until it is answered) and bot_state (the offset)."""
+    class V4(Model):
+        class Meta:
+            database = migrator.database
+
+    class Job(V4):
+        chat_id = BigIntegerField()
+        message_id = BigIntegerField()
+        user_id = BigIntegerField()
+        media_kind = CharField(max_length=16)
+        file_id = CharField(max_length=255)
+        file_size = BigIntegerField(null=True)
+        duration = IntegerField(null=True)
+        mime_type = CharField(max_length=100, null=True)
+        file_name = CharField(max_length=255, null=True)
+        in_group = BooleanField(default=False)
+        requested = BooleanField(default=False)
+        finished = BooleanField(default=False, index=True)
+        status_message_id = BigIntegerField(null=True)
+        attempts = IntegerField(default=0)
+        created_at = DateTimeField()
+
+        class Meta:
+            indexes = ((("chat_id", "message_id"), True),)
+
+    class BotState(V4):
+        name = CharField(max_length=32, primary_key=True)
+        value = BigIntegerField()
+
+        class Meta:
+            table_name = "bot_state"
+
+    migrator.database.create_tables([Job, BotState])
+
+
+MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
+              _durable_intake)
 
 
 class Storage:
@@ -236,6 +307,58 @@ class Storage:
         with _database_errors(), database.atomic():
             yield
 
+    # --- durable intake ----------------------------------------------------------------------
+
+    def store_intake(self, intake: list[IncomingJob], next_offset: int | None) -> set[JobKey]:
+        """Stores new jobs and the offset that confirms their updates, in one transaction; the keys
+        of the jobs that were new (a redelivered update is recognised here)."""
+        now = _utc_now()
+        with _database_errors(), database.atomic():
+            new = set()
+            for incoming in intake:
+                media, key = incoming.job.media, incoming.job.key
+                known = JobRecord.get_or_none(_is_job(key))
+                if known is not None and not (incoming.requested and known.finished):
+                    continue  # a redelivered update: the job is known already
+                if known is not None:
+                    # /transcribe on a recording answered (or passed over) before: a new job for it.
+                    known.delete_instance()
+                new.add(key)
+                (JobRecord.insert(
+                    chat_id=key.chat_id, message_id=key.message_id, user_id=incoming.job.user_id,
+                    media_kind=media.kind.value, file_id=media.file_id, file_size=media.file_size,
+                    duration=media.duration, mime_type=media.mime_type, file_name=media.file_name,
+                    in_group=incoming.in_group, requested=incoming.requested, created_at=now)
+                    .on_conflict_ignore().execute())
+            if next_offset is not None:
+                (BotState.insert(name=_OFFSET, value=next_offset)
+                 .on_conflict(conflict_target=[BotState.name], update={BotState.value: next_offset}).execute())
+            return new
+
+    def saved_offset(self) -> int | None:
+        with _database_errors():
+            row = BotState.get_or_none(BotState.name == _OFFSET)
+            return row.value if row else None
+
+    def unfinished_jobs(self) -> list[PendingJob]:
+        with _database_errors():
+            return [_pending_job(row) for row in
+                    JobRecord.select().where(~JobRecord.finished).order_by(JobRecord.id)]
+
+    def job_started(self, key: JobKey) -> None:
+        with _database_errors(), database.atomic():
+            JobRecord.update(attempts=JobRecord.attempts + 1).where(_is_job(key)).execute()
+
+    def status_posted(self, key: JobKey, message_id: int) -> None:
+        with _database_errors(), database.atomic():
+            JobRecord.update(status_message_id=message_id).where(_is_job(key)).execute()
+
+    def job_finished(self, key: JobKey) -> None:
+        with _database_errors(), database.atomic():
+            JobRecord.update(finished=True).where(_is_job(key)).execute()
+
+    # --- usage --------------------------------------------------------------------------------
+
     def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
                      transcript: Transcript | None) -> None:
         now = _utc_now()
@@ -252,6 +375,8 @@ class Storage:
                 created_at=now)
             if charged_seconds > 0:
                 Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
+            # The usage row is the job's end: recorded with it, so a job is never answered twice.
+            JobRecord.update(finished=True).where(_is_job(job.key)).execute()
 
     def load_users(self, day: date) -> dict[int, UserState]:
         """Every user with a setting of their own or usage on `day`; the rest follow the defaults.
@@ -347,6 +472,20 @@ class Storage:
         return list(Usage.select().where(Usage.user == user_id).order_by(Usage.id))
 
 
+_OFFSET = "update_offset"
+
+
+def _is_job(key: JobKey):
+    return (JobRecord.chat_id == key.chat_id) & (JobRecord.message_id == key.message_id)
+
+
+def _pending_job(row: JobRecord) -> PendingJob:
+    media = Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type,
+                  row.file_name)
+    return PendingJob(IncomingJob(Job(JobKey(row.chat_id, row.message_id), row.user_id, media), row.in_group,
+                                  row.requested), row.status_message_id, row.attempts)
+
+
 def _count_where(condition):
     return fn.COUNT(Case(None, [(condition, 1)]))
 
@@ -360,7 +499,16 @@ def _database_errors(prefix: str = ""):
     try:
         yield
     except (PeeweeException, OSError) as error:
+        if isinstance(error, (OperationalError, InterfaceError)):
+            _drop_connection()  # it may be broken (a server restart): the next query connects anew
         raise StorageError(prefix + _first_line(error)) from None
+
+
+def _drop_connection() -> None:
+    try:
+        database.close()
+    except PeeweeException:
+        pass
 
 
 def _first_line(error: Exception) -> str:
