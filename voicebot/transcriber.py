@@ -1,5 +1,27 @@
-"""The faster-whisper adapter: the only module that imports faster_whisper."""
+"""The faster-whisper adapter: the only module that imports faster_whisper.
+
+Transcribes as WhisperModel.transcribe() does, with its options, but runs the encoder on the
+first 30 s window once instead of twice. transcribe() detects the language through
+WhisperModel.detect_language(), which encodes that window and throws the output away, and then
+generate_segments() encodes it again. Here the window generate_segments() decodes first is
+encoded once, the language is read from that output (CTranslate2's detect_language takes encoder
+output, as faster-whisper's own multilingual mode uses it), and the output is handed to
+generate_segments() through its `encoder_output` parameter, which it uses for that window only.
+
+The segments are those transcribe() gives for the same language. So are the language and its
+probability for audio of 30 s or more, where both windows are the first 3000 mel frames. Under
+30 s transcribe() detects on one mel frame more than it decodes (the last one, which
+generate_segments() does not count as content), so its probability differs a little (by 0.0006
+to 0.038 on the test clips) and in a near tie it could name the other language. Here the
+language is measured on exactly the window that is decoded: one window cannot serve both.
+
+This leans on faster-whisper internals (generate_segments, TranscriptionOptions, Tokenizer),
+hence the exact pin in pyproject.toml; tests/test_transcriber.py fails if an upgrade changes them.
+"""
+import dataclasses
+import inspect
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -7,6 +29,12 @@ from voicebot.audio import SAMPLE_RATE, decode
 from voicebot.domain import FailureReason, JobError, Segment, Transcript
 
 _WARM_UP_SECONDS = 1
+
+
+def supported_languages() -> tuple[str, ...]:
+    """The language codes Whisper knows, for validating what users pin."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+    return tuple(_LANGUAGE_CODES)
 
 
 class Transcriber:
@@ -40,25 +68,84 @@ class Transcriber:
         silence = np.zeros(_WARM_UP_SECONDS * SAMPLE_RATE, dtype=np.float32)
         self._transcribe_samples(silence, language="en")
 
-    def transcribe(self, audio: bytes, language: str | None = None) -> Transcript:
+    def transcribe(self, audio: bytes, language: str | None = None,
+                   on_segment: Callable[[Segment], None] | None = None) -> Transcript:
+        """`on_segment` is called with each segment as soon as it is decoded, for live progress."""
         samples = decode(audio, self._max_audio_seconds)
-        return self._transcribe_samples(samples, language or self._language)
+        return self._transcribe_samples(samples, language or self._language, on_segment)
 
-    def _transcribe_samples(self, samples: np.ndarray, language: str | None) -> Transcript:
+    def _transcribe_samples(self, samples: np.ndarray, language: str | None,
+                            on_segment: Callable[[Segment], None] | None = None) -> Transcript:
+        from faster_whisper.tokenizer import Tokenizer
+
         started = time.monotonic()
         deadline = started + self._timeout_seconds
-        pieces, info = self._model.transcribe(samples, beam_size=self._beam_size, language=language)
+        model = self._model
+        features = model.feature_extractor(samples)
+        encoder_output = None
+        # As transcribe(): an English-only model is English, a pinned language is taken as
+        # certain; only otherwise is the language detected, on the window decoded first.
+        if not model.model.is_multilingual:
+            language, probability = "en", 1.0
+        elif language:
+            probability = 1.0
+        else:
+            encoder_output = model.encode(_first_window(model, features))
+            language, probability = _detect_language(model, encoder_output)
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                              language=language)
+        options = _transcription_options(tokenizer, self._beam_size)
+        pieces = model.generate_segments(features, tokenizer, options, log_progress=False,
+                                         encoder_output=encoder_output)
         segments = []
-        # faster-whisper yields segments lazily: the deadline is checked between them.
+        # generate_segments yields segments lazily: the deadline is checked between them.
         for piece in pieces:
-            segments.append(Segment(piece.start, piece.end, piece.text))
+            segment = Segment(piece.start, piece.end, piece.text)
+            segments.append(segment)
+            if on_segment is not None:
+                on_segment(segment)
             if time.monotonic() > deadline:
                 raise JobError(FailureReason.TIMEOUT, f"over {self._timeout_seconds} s")
         return Transcript(
             text="".join(segment.text for segment in segments).strip(),
-            language=info.language,
-            language_probability=info.language_probability,
+            language=language,
+            language_probability=probability,
             audio_seconds=len(samples) / SAMPLE_RATE,
             processing_seconds=time.monotonic() - started,
             segments=tuple(segments),
         )
+
+
+def _first_window(model, features: np.ndarray) -> np.ndarray:
+    """The mel window generate_segments() decodes first (seek 0), padded to 30 s as it pads it.
+    Its content ends one frame before the features do, hence `- 1`, as in generate_segments()."""
+    from faster_whisper.audio import pad_or_trim
+
+    content_frames = features.shape[-1] - 1
+    return pad_or_trim(features[:, :min(model.feature_extractor.nb_max_frames, content_frames)])
+
+
+def _detect_language(model, encoder_output) -> tuple[str, float]:
+    """The most probable language, read as WhisperModel.detect_language() reads it for one window:
+    CTranslate2 ranks language tokens ("<|en|>") by probability."""
+    token, probability = model.model.detect_language(encoder_output)[0][0]
+    return token[2:-2], probability
+
+
+def _transcription_options(tokenizer, beam_size: int):
+    """TranscriptionOptions as WhisperModel.transcribe() builds them, from its own default
+    arguments, so temperature fallback, thresholds, prompting and suppressed tokens stay what
+    transcribe() would use, through upgrades too (an option transcribe() has no argument for
+    fails here with a KeyError)."""
+    from faster_whisper import WhisperModel
+    from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+
+    arguments = {name: parameter.default
+                 for name, parameter in inspect.signature(WhisperModel.transcribe).parameters.items()}
+    arguments["beam_size"] = beam_size
+    # The two options transcribe() does not pass through as they come: the temperature becomes
+    # a list to fall back along, and -1 in suppress_tokens the tokenizer's non-speech tokens.
+    arguments["temperatures"] = list(arguments["temperature"])
+    arguments["suppress_tokens"] = get_suppressed_tokens(tokenizer, list(arguments["suppress_tokens"]))
+    return TranscriptionOptions(**{field.name: arguments[field.name]
+                                   for field in dataclasses.fields(TranscriptionOptions)})
