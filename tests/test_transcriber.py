@@ -1,0 +1,201 @@
+"""Transcriber against faster-whisper's own WhisperModel.transcribe().
+
+The Transcriber encodes the first window once and drives faster-whisper's internals itself
+(voicebot/transcriber.py says how). These tests fail if a faster-whisper upgrade changes those
+internals so that its transcripts stop being transcribe()'s, segment for segment.
+"""
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import ctranslate2
+import numpy as np
+import pytest
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+
+from helpers import SHARED_AUDIO
+from voicebot.audio import SAMPLE_RATE, decode
+from voicebot.domain import FailureReason, JobError
+from voicebot.model_files import resolve_model
+from voicebot.speech import SpeechError, synthesize
+from voicebot.transcriber import Transcriber, _transcription_options
+
+BEAM_SIZE = 5
+THREADS = 2
+# Over 30 s: two windows, and a first window that is the same for language detection and decoding.
+LONG_TEXT = ("The weather service expects heavy rain tomorrow morning, so the school trip to the museum "
+             "has moved to Thursday. Parents should send a packed lunch, a coat and a signed form. The bus "
+             "leaves at half past eight from the main gate and returns around four. If your child needs "
+             "medicine during the day, please tell the class teacher before Wednesday evening. We will "
+             "share photographs from the visit on the school website next week. Thank you for your help, "
+             "and remember that the library is closed on Friday for the book fair.")
+SPOKEN = {  # clip name: (espeak-ng voice, text)
+    "espeak_short_en": ("en", "Please call Stella. Ask her to bring these things with her from the store."),
+    "espeak_german": ("de", "Guten Morgen. Heute ist ein schöner Tag, und wir gehen zusammen in den Park, "
+                            "um spazieren zu gehen."),
+    "espeak_long_en": ("en", LONG_TEXT),
+}
+CLIPS = ["jfk_flac", "jfk_opus", *SPOKEN]
+
+
+@dataclass
+class Models:
+    transcriber: Transcriber
+    reference: WhisperModel
+
+
+@pytest.fixture(scope="session")
+def models():
+    """The Transcriber and a plain WhisperModel loading the same model, seeded alike.
+
+    When a window fails transcribe()'s quality checks it is decoded again by sampling at a higher
+    temperature. CTranslate2 draws those numbers from a generator per worker thread, seeded from
+    the global seed on first use; each model has its own worker. With one seed, and every test
+    running the same audio through both models, both draw the same numbers and the comparison
+    stays exact even then."""
+    ctranslate2.set_random_seed(20240601)
+    path = resolve_model("base")
+    transcriber = Transcriber(path, cpu_threads=THREADS, beam_size=BEAM_SIZE)
+    transcriber.load()
+    loaded = Models(transcriber, WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=THREADS))
+    yield loaded
+    # CTranslate2 aborts the process if a model is still alive when the interpreter tears down.
+    loaded.transcriber.close()
+    loaded.reference = None
+
+
+@pytest.fixture(scope="session")
+def clip_files(tmp_path_factory) -> dict[str, bytes | str]:
+    """Each clip's bytes, or why it cannot be made here."""
+    folder = tmp_path_factory.mktemp("clips")
+    clips: dict[str, bytes | str] = {}
+    jfk = SHARED_AUDIO / "jfk.flac"
+    clips["jfk_flac"] = jfk.read_bytes() if jfk.is_file() else f"{jfk} is missing"
+    if not jfk.is_file():
+        clips["jfk_opus"] = f"{jfk} is missing"
+    elif shutil.which("ffmpeg") is None:
+        clips["jfk_opus"] = "ffmpeg is not installed"
+    else:
+        opus = folder / "jfk.ogg"
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(jfk), "-ac", "1", "-ar", "48000",
+                        "-c:a", "libopus", "-b:a", "24k", str(opus)], check=True)
+        clips["jfk_opus"] = opus.read_bytes()
+    for name, (voice, text) in SPOKEN.items():
+        try:
+            (folder / f"{name}.wav").write_bytes(synthesize(text, voice=voice, words_per_minute=150))
+            clips[name] = (folder / f"{name}.wav").read_bytes()
+        except SpeechError as error:
+            clips[name] = str(error)
+    return clips
+
+
+@pytest.fixture(params=CLIPS)
+def clip(request, clip_files) -> bytes:
+    made = clip_files[request.param]
+    if isinstance(made, str):
+        pytest.skip(f"clip {request.param}: {made}")
+    return made
+
+
+def run_both(models: Models, audio: bytes, language: str | None = None, on_segment=None):
+    """Our transcript and transcribe()'s (segments, info) for the same decoded samples, run back to
+    back so both models draw the same random numbers (see `models`)."""
+    samples = decode(audio, max_seconds=300)
+    pieces, info = models.reference.transcribe(samples, beam_size=BEAM_SIZE, language=language)
+    expected = [(piece.text, piece.start, piece.end) for piece in pieces]
+    transcript = models.transcriber.transcribe(audio, language, on_segment=on_segment)
+    return transcript, expected, info
+
+
+def test_same_transcript_as_faster_whispers_transcribe(models, clip):
+    heard = []
+    transcript, expected, info = run_both(models, clip, on_segment=heard.append)
+
+    assert [(segment.text, segment.start, segment.end) for segment in transcript.segments] == expected
+    # on_segment heard each segment once, in order (the long clip has several).
+    assert tuple(heard) == transcript.segments
+    assert transcript.text == "".join(text for text, _, _ in expected).strip()
+    assert transcript.language == info.language
+    # transcribe() detects the language on features[..., :3000] but decodes features[:, :len - 1],
+    # padded to 3000 frames: the same window from 30 s on, one frame apart below. Ours is
+    # measured on the decoded window, so it is transcribe()'s from 30 s on and close below.
+    if transcript.audio_seconds >= 30:
+        assert transcript.language_probability == pytest.approx(info.language_probability, abs=1e-6)
+    else:
+        assert transcript.language_probability == pytest.approx(info.language_probability, abs=0.05)
+    decoded_window = models.reference.feature_extractor(decode(clip, max_seconds=300))[:, :-1]
+    language, probability, _ = models.reference.detect_language(features=decoded_window)
+    assert transcript.language == language
+    assert transcript.language_probability == pytest.approx(probability, abs=1e-6)
+
+
+def test_same_decoding_options_as_faster_whispers_transcribe(models):
+    """Temperature fallback and the thresholds change nothing on clips that decode cleanly at
+    temperature 0, so the options themselves are compared too."""
+    tokenizer = Tokenizer(models.reference.hf_tokenizer, True, task="transcribe", language="en")
+    # transcribe() decodes lazily: its options come back before any window is decoded.
+    silence = np.zeros(SAMPLE_RATE, np.float32)
+    _, info = models.reference.transcribe(silence, beam_size=BEAM_SIZE, language="en")
+
+    assert _transcription_options(tokenizer, BEAM_SIZE) == info.transcription_options
+
+
+def test_the_first_window_is_encoded_once(models, clip_files, monkeypatch):
+    audio = _espeak(clip_files, "espeak_short_en")
+    model = models.transcriber._model
+    encoded = []
+
+    def counted_encode(features):
+        encoded.append(features.shape)
+        return WhisperModel.encode(model, features)
+
+    monkeypatch.setattr(model, "encode", counted_encode)
+
+    transcript, expected, _ = run_both(models, audio)
+
+    assert len(encoded) == 1
+    assert [(segment.text, segment.start, segment.end) for segment in transcript.segments] == expected
+
+
+def test_a_pinned_language_is_used_without_detection(models, clip_files, monkeypatch):
+    audio = _espeak(clip_files, "espeak_short_en")
+    model = models.transcriber._model
+    monkeypatch.setattr(model, "model", _NoLanguageDetection(model.model))
+
+    transcript, expected, _ = run_both(models, audio, language="en")
+
+    assert (transcript.language, transcript.language_probability) == ("en", 1.0)
+    assert [(segment.text, segment.start, segment.end) for segment in transcript.segments] == expected
+
+
+def test_running_past_the_timeout_is_a_timeout(clip_files):
+    # A Transcriber of its own: the timeout is fixed when it is built.
+    impatient = Transcriber(resolve_model("base"), cpu_threads=THREADS, timeout_seconds=0.001)
+    impatient.load()
+    try:
+        with pytest.raises(JobError) as raised:
+            impatient.transcribe(_espeak(clip_files, "espeak_short_en"))
+    finally:
+        impatient.close()
+    assert raised.value.reason is FailureReason.TIMEOUT
+
+
+def _espeak(clip_files, name: str) -> bytes:
+    made = clip_files[name]
+    if isinstance(made, str):
+        pytest.skip(f"clip {name}: {made}")
+    return made
+
+
+class _NoLanguageDetection:
+    """The CTranslate2 model, except that detecting a language fails the test."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def detect_language(self, *args, **kwargs):
+        raise AssertionError("a pinned language must not be detected")
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
