@@ -1,0 +1,112 @@
+"""WhisperModel.transcribe() against the Transcriber's encode-once path (a benchmark, not a test).
+
+    .venv/bin/python bench/encode_once.py [--repeats 3] [--threads 1] [--model base]
+
+Both run on one model instance, beam 5, on the clips tests/test_transcriber.py uses (JFK as FLAC
+and as OGG/Opus where /work/shared/audio/jfk.flac exists; espeak-ng speech of 5, 7 and 34 s),
+alternating, and the median of each is printed. "identical": every run gave transcribe()'s
+segment texts and times and its language. "Δ p": our language probability minus transcribe()'s,
+which differs under 30 s because transcribe() detects on one mel frame more than it decodes."""
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from voicebot.audio import decode  # noqa: E402
+from voicebot.model_files import resolve_model  # noqa: E402
+from voicebot.speech import SpeechError, synthesize  # noqa: E402
+from voicebot.transcriber import Transcriber  # noqa: E402
+
+JFK = Path(__file__).resolve().parents[2] / "shared" / "audio" / "jfk.flac"
+LONG_TEXT = ("The weather service expects heavy rain tomorrow morning, so the school trip to the museum "
+             "has moved to Thursday. Parents should send a packed lunch, a coat and a signed form. The bus "
+             "leaves at half past eight from the main gate and returns around four. If your child needs "
+             "medicine during the day, please tell the class teacher before Wednesday evening. We will "
+             "share photographs from the visit on the school website next week. Thank you for your help, "
+             "and remember that the library is closed on Friday for the book fair.")
+SPOKEN = {  # the test's espeak-ng clips: (voice, text)
+    "espeak_short_en": ("en", "Please call Stella. Ask her to bring these things with her from the store."),
+    "espeak_german": ("de", "Guten Morgen. Heute ist ein schöner Tag, und wir gehen zusammen in den Park, "
+                            "um spazieren zu gehen."),
+    "espeak_long_en": ("en", LONG_TEXT),
+}
+
+
+def clips(folder: Path) -> dict[str, bytes]:
+    made = {}
+    if JFK.is_file():
+        made["jfk_flac"] = JFK.read_bytes()
+        if shutil.which("ffmpeg"):
+            subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(JFK), "-ac", "1", "-ar", "48000",
+                            "-c:a", "libopus", "-b:a", "24k", str(folder / "jfk.ogg")], check=True)
+            made["jfk_opus"] = (folder / "jfk.ogg").read_bytes()
+    else:
+        print(f"skipping the JFK clips: {JFK} is missing")
+    for name, (voice, text) in SPOKEN.items():
+        try:
+            made[name] = synthesize(text, voice=voice, words_per_minute=150)
+        except SpeechError as error:
+            print(f"skipping {name}: {error}")
+    return made
+
+
+def timed(run) -> tuple[float, tuple]:
+    started = time.perf_counter()
+    outcome = run()
+    return time.perf_counter() - started, outcome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model", default="base")
+    args = parser.parse_args()
+    transcriber = Transcriber(resolve_model(args.model), cpu_threads=args.threads, beam_size=5)
+    transcriber.load()
+    model = transcriber._model  # the same instance for both, so only the path differs
+
+    def plain(samples):
+        pieces, info = model.transcribe(samples, beam_size=5)
+        segments = [(piece.text, piece.start, piece.end) for piece in pieces]
+        return segments, info.language, info.language_probability
+
+    def encode_once(samples):
+        # The decoded samples, not the file: both sides time transcription alone.
+        transcript = transcriber._transcribe_samples(samples, None)
+        segments = [(segment.text, segment.start, segment.end) for segment in transcript.segments]
+        return segments, transcript.language, transcript.language_probability
+
+    try:
+        transcriber.warm_up()
+        with tempfile.TemporaryDirectory() as folder:
+            audio = {name: decode(data, 300) for name, data in clips(Path(folder)).items()}
+        print(f"faster-whisper {args.model}, int8, beam 5, {args.threads} thread(s), "
+              f"median of {args.repeats}")
+        print(f"{'clip':<17}{'audio s':>8}{'transcribe() s':>16}{'encode-once s':>15}{'speed-up':>10}"
+              f"{'identical':>11}{'Δ p':>10}")
+        for name, samples in audio.items():
+            plain_times, ours_times, identical = [], [], True
+            for repeat in range(args.repeats):
+                # Alternating which goes first, so neither always finds the caches warm.
+                order = (plain, encode_once) if repeat % 2 == 0 else (encode_once, plain)
+                results = {run: timed(lambda: run(samples)) for run in order}
+                plain_times.append(results[plain][0])
+                ours_times.append(results[encode_once][0])
+                expected, got = results[plain][1], results[encode_once][1]
+                identical &= got[:2] == expected[:2]
+            before, after = statistics.median(plain_times), statistics.median(ours_times)
+            print(f"{name:<17}{len(samples) / 16000:>8.1f}{before:>16.2f}{after:>15.2f}"
+                  f"{before / after:>9.2f}x{'yes' if identical else 'no':>11}{got[2] - expected[2]:>+10.4f}")
+    finally:
+        transcriber.close()
+
+
+if __name__ == "__main__":
+    main()
