@@ -4,7 +4,7 @@ import threading
 
 import pykka
 
-from actors.messages import ChildFailed, Ping
+from actors.messages import ChildFailed, Ping, Stopping, SystemReady
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class SupervisedActor(pykka.ThreadingActor):
         if isinstance(message, Ping):
             return self.start_error
         answer = self.handle(message)
+        if answer is NotImplemented and isinstance(message, (SystemReady, Stopping)):
+            return None  # most actors have nothing to start or wind down
         if answer is NotImplemented:
             log.error("%s got a message it does not handle: %r", self.name, message)
             return None

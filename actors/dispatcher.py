@@ -4,7 +4,7 @@ import logging
 from collections import deque
 
 from actors.base import SupervisedActor
-from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, PostStatus, SendReply,
+from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, PostStatus, SendReply, Stopping,
                              Transcribe, TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
 from voicebot import replies
 from voicebot.domain import FailureReason, Job, JobKey
@@ -33,6 +33,7 @@ class Dispatcher(SupervisedActor):
         self._idle: deque[str] = deque()
         self._running: dict[str, Job] = {}
         self._queued_status: set[JobKey] = set()   # jobs whose status still says "in queue"
+        self._stopping = False   # then waiting jobs stay waiting: stored, they resume at next start
 
     def handle(self, message):
         match message:
@@ -50,6 +51,8 @@ class Dispatcher(SupervisedActor):
                 self._fail(job, reason)
             case WorkerLost(worker):
                 self._lost(worker)
+            case Stopping():
+                self._stopping = True
             case _:
                 return NotImplemented
         self._dispatch()
@@ -75,7 +78,7 @@ class Dispatcher(SupervisedActor):
         self._pending.append(job)
 
     def _dispatch(self) -> None:
-        while self._pending and self._idle:
+        while self._pending and self._idle and not self._stopping:
             worker, job = self._idle.popleft(), self._pending.popleft()
             if job.key in self._queued_status:
                 self._queued_status.remove(job.key)

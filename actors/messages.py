@@ -3,7 +3,7 @@ events in the past tense. Messages are shared between threads, not copied: keep 
 from dataclasses import dataclass
 from datetime import date
 
-from voicebot.domain import FailureReason, Job, JobKey, PendingJob, Transcript, UserState, UserSummary
+from voicebot.domain import FailureReason, Job, JobKey, Transcript, UserState, UserSummary
 
 
 # --- supervision -------------------------------------------------------------------------
@@ -26,6 +26,16 @@ class CheckChildren:
 
 
 @dataclass(frozen=True, slots=True)
+class SystemReady:
+    """Every actor has started: work that needs the others (resuming jobs) may begin."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stopping:
+    """The bot is shutting down: take no new work; what is under way may finish."""
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerLost:
     """A WhisperActor died; the Dispatcher retries or fails the job it held."""
     worker: str
@@ -39,12 +49,10 @@ class PollNext:
 
 @dataclass(frozen=True, slots=True)
 class VoiceReceived:
-    """A recording to transcribe; `requested`: someone asked with /transcribe in reply to it;
-    `resumed`: stored before a restart, with what was known of it then."""
+    """A recording to transcribe; `requested`: someone asked with /transcribe in reply to it."""
     job: Job
     in_group: bool = False
     requested: bool = False
-    resumed: PendingJob | None = None
 
 
 @dataclass(frozen=True, slots=True)

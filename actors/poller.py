@@ -6,7 +6,7 @@ a crash at any moment loses no recording, and a redelivered one is recognised.""
 import logging
 
 from actors.base import SupervisedActor
-from actors.messages import IntakeFailed, IntakeStored, PollNext, StoreIntake
+from actors.messages import IntakeFailed, IntakeStored, PollNext, Stopping, StoreIntake
 from voicebot.telegram import TelegramError
 from voicebot.updates import parse_update
 
@@ -28,6 +28,7 @@ class TelegramPoller(SupervisedActor):
         self._offset = offset
         self._unstored: StoreIntake | None = None
         self._retry_timer = None
+        self._stopping = False
 
     def prepare(self) -> None:
         self.actor_ref.tell(PollNext())
@@ -38,6 +39,10 @@ class TelegramPoller(SupervisedActor):
 
     def handle(self, message):
         match message:
+            case Stopping():
+                self._stopping = True
+            case PollNext() if self._stopping:
+                pass
             case PollNext() if self._unstored is not None:
                 self._storage.tell(self._unstored)   # storing failed before: try again
             case PollNext():

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 from actors.base import SupervisedActor
 from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, DescribeUser, ForgetUser,
                              JobAdmitted, JobClosed, JobFailed, RecordUsage, RefreshUsers, ResultDelivered,
-                             SaveChatSettings, SaveUserSettings, SendReply, TextReceived, TranscriptReady,
-                             UnsupportedReceived, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
+                             SaveChatSettings, SaveUserSettings, SendReply, SystemReady, TextReceived,
+                             TranscriptReady, UnsupportedReceived, UserDescribed, UserForgotten, UsersLoaded,
+                             VoiceReceived)
 from voicebot import replies
 from voicebot.domain import Job, PendingJob, UserState
 
@@ -79,22 +80,31 @@ class QuotaActor(SupervisedActor):
             for state in users.values()}
 
     def prepare(self) -> None:
-        for pending in self._resumed:  # stored before a restart and not answered yet
-            incoming = pending.incoming
-            self.actor_ref.tell(VoiceReceived(incoming.job, incoming.in_group, incoming.requested, pending))
         self.tell_self_later(RefreshUsers(self._today(), self.actor_ref), REFRESH_SECONDS)
+
+    def _resume(self) -> None:
+        """Jobs stored before a restart and not answered yet go ahead once every actor is up."""
+        for pending in self._resumed:
+            incoming = pending.incoming
+            self._consider(incoming.job, incoming.in_group, incoming.requested, pending)
+        self._resumed = ()
+
+    def _consider(self, job: Job, in_group: bool, requested: bool, resumed: PendingJob | None) -> None:
+        if requested or not in_group or job.chat_id not in self._on_request_chats:
+            self.admit(job, resumed)
+        else:
+            self._storage.tell(JobClosed(job.key))  # not asked for in an on-request group
 
     def handle(self, message):
         match message:
-            case VoiceReceived(job, in_group, requested, resumed):
-                if requested or not in_group or job.chat_id not in self._on_request_chats:
-                    self.admit(job, resumed)
-                else:
-                    self._storage.tell(JobClosed(job.key))  # not asked for in an on-request group
+            case VoiceReceived(job, in_group, requested):
+                self._consider(job, in_group, requested, None)
             case ChatAdminChecked(command, is_admin):
                 self._reply(command.chat_id, self._switch_group_mode(command, is_admin), command.message_id)
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._converse(message)
+            case SystemReady():
+                self._resume()
             case ResultDelivered(outcome, delivered):
                 self._settle(outcome, delivered)
             case JobFailed(job, reason):  # refused as busy: it never started

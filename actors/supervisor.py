@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pykka
 
 from actors.base import Address, one_line, tell_later
-from actors.messages import CheckChildren, ChildFailed, Ping
+from actors.messages import CheckChildren, ChildFailed, Ping, Stopping, SystemReady
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class Supervisor(pykka.ThreadingActor):
                     self._give_up(error)
                     return
         log.info("all actors ready: %s", ", ".join(self._refs))
+        for spec in self._specs.values():
+            spec.address.tell(SystemReady())
         self._schedule_check()
 
     def on_stop(self) -> None:
@@ -128,19 +130,21 @@ class Supervisor(pykka.ThreadingActor):
         self._on_give_up(reason)
 
     def _stop_children(self) -> None:
+        """Every child first hears that the system is stopping (the poller stops polling, the
+        dispatcher stops handing out work); then groups stop in reverse order, the members of a
+        group together, each within its stop_timeout: work under way may finish, the rest waits in
+        the database for the next start."""
+        for spec in self._specs.values():
+            spec.address.tell(Stopping())
         for group in reversed(self._groups):
-            for spec in reversed(group):
-                self._stop_child(spec)
-
-    def _stop_child(self, spec: ChildSpec) -> None:
-        ref = self._refs.pop(spec.name, None)
-        if ref is None:
-            return
-        try:
-            ref.stop(block=True, timeout=spec.stop_timeout)
-        except pykka.Timeout:
-            log.warning("%s did not stop within %.0f s; leaving it", spec.name, spec.stop_timeout)
-        spec.address.bind(None)
+            stopping = [(spec, self._refs.pop(spec.name)) for spec in group if spec.name in self._refs]
+            futures = [(spec, ref.stop(block=False)) for spec, ref in stopping]
+            for spec, future in futures:
+                try:
+                    future.get(timeout=spec.stop_timeout)
+                except pykka.Timeout:
+                    log.warning("%s did not stop within %.0f s; leaving it", spec.name, spec.stop_timeout)
+                spec.address.bind(None)
 
     def _schedule_check(self) -> None:
         if self._stopping:

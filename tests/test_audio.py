@@ -3,6 +3,7 @@ import io
 import av
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from voicebot.audio import SAMPLE_RATE, decode
 from voicebot.domain import FailureReason, JobError
@@ -61,3 +62,54 @@ def test_a_video_without_sound_is_reported_as_having_no_speech():
     with pytest.raises(JobError) as raised:
         decode(silent_video(), max_seconds=300)
     assert raised.value.reason is FailureReason.NO_SPEECH
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=4096))
+def test_any_bytes_at_all_decode_or_fail_with_a_job_error(data):
+    try:
+        samples = decode(data, max_seconds=30)
+    except JobError:
+        return
+    assert samples.dtype == np.float32 and len(samples) <= 30 * SAMPLE_RATE
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_damaged_voice_notes_decode_or_fail_with_a_job_error(data):
+    voice_note = _voice_note()
+    cut = data.draw(st.integers(0, len(voice_note)))
+    damaged = bytearray(voice_note[:cut])
+    for _ in range(data.draw(st.integers(0, 20))):
+        if damaged:
+            damaged[data.draw(st.integers(0, len(damaged) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        decode(bytes(damaged), max_seconds=30)
+    except JobError:
+        pass
+
+
+_VOICE_NOTES: list[bytes] = []
+
+
+def _voice_note() -> bytes:
+    if not _VOICE_NOTES:
+        _VOICE_NOTES.append(to_voice_note(wav(2.0))[0])
+    return _VOICE_NOTES[0]
+
+
+def test_a_decompression_bomb_is_stopped_at_the_cap():
+    # An hour of silence compresses to almost nothing; decoding must stop at the cap, not expand it.
+    silence = io.BytesIO()
+    with av.open(silence, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=SAMPLE_RATE, layout="mono")
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, SAMPLE_RATE * 60), dtype=np.int16), format="s16",
+                                           layout="mono")
+        chunk.rate = SAMPLE_RATE
+        for _ in range(60):
+            container.mux(stream.encode(chunk))
+        container.mux(stream.encode(None))
+    assert len(silence.getvalue()) < 2_000_000
+    with pytest.raises(JobError) as raised:
+        decode(silence.getvalue(), max_seconds=300)
+    assert raised.value.reason is FailureReason.TOO_LONG

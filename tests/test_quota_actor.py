@@ -8,7 +8,7 @@ from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, 
                              UnsupportedReceived, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
 from actors.quota import QuotaActor, QuotaRules
 from helpers import make_job
-from actors.messages import Ping
+from actors.messages import SystemReady
 from mailbox import RecordingMailbox, deliver
 from voicebot.domain import FailureReason, IncomingJob, PendingJob, Transcript, UserState, UserSummary
 
@@ -288,7 +288,8 @@ def test_jobs_stored_before_a_restart_are_resumed_without_the_rate_limit(fakes):
     resumed = (PendingJob(IncomingJob(first), status_message_id=None, attempts=0),
                PendingJob(IncomingJob(second), status_message_id=88, attempts=1))
     quota = start_quota(fakes, resumed=resumed)
-    quota.ask(Ping())
-    quota.ask(Ping())   # asked after on_start: behind the messages it told itself
+    deliver(quota)
+    assert dispatcher.messages == []   # not before every actor is up
+    deliver(quota, SystemReady())
     deliver_all = [(m.job.key, m.job.attempt, m.status_message_id) for m in dispatcher.of(JobAdmitted)]
     assert deliver_all == [(first.key, 1, None), (second.key, 2, 88)]

@@ -26,8 +26,6 @@ from voicebot.transcriber import Transcriber, supported_languages
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 30.0
-
 
 class StartupError(Exception):
     """The bot cannot start; the text is one line telling the operator what to do."""
@@ -128,7 +126,7 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str,
             lambda: WhisperActor.start(name, _transcriber(settings, model_path), telegram, dispatcher, sender,
                                        rules.max_file_bytes, supervisor),
             on_restart=lambda: dispatcher.tell(WorkerLost(name)),
-            stop_timeout=SHUTDOWN_GRACE_SECONDS)
+            stop_timeout=settings.shutdown.grace_seconds)
 
     return [
         [ChildSpec("storage", storage, lambda: StorageActor.start(

@@ -79,6 +79,11 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ShutdownSettings:
+    grace_seconds: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
 
@@ -94,6 +99,7 @@ class Settings:
     output: OutputSettings = field(default_factory=OutputSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, **sections: Mapping[str, object]) -> "Settings":
@@ -107,7 +113,7 @@ _POSITIVE = {
     "queue.max_pending", "limits.max_duration_seconds", "limits.max_file_mb", "output.file_threshold_chars",
 }
 _NOT_NEGATIVE = {"whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds",
-                 "storage.retention_days"}
+                 "storage.retention_days", "shutdown.grace_seconds"}
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
