@@ -13,7 +13,7 @@ from actors.dispatcher import Dispatcher
 from actors.messages import LoadIntakeState, LoadOnRequestChats, LoadUsers, Ping, WorkerLost
 from actors.poller import TelegramPoller
 from actors.quota import QuotaActor, QuotaRules
-from actors.sender import TelegramSender
+from actors.sender import Pace, TelegramSender
 from actors.storage import StorageActor
 from actors.supervisor import ChildSpec, Supervisor
 from actors.whisper import WhisperActor
@@ -132,7 +132,8 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str,
         [ChildSpec("storage", storage, lambda: StorageActor.start(
             Storage(settings.database.url, settings.storage.keep_transcripts), today,
             settings.storage.retention_days, supervisor))],
-        [ChildSpec("sender", sender, lambda: TelegramSender.start(telegram, storage, supervisor))],
+        [ChildSpec("sender", sender, lambda: TelegramSender.start(
+            telegram, storage, supervisor, pace=Pace(overall_per_second=settings.telegram.max_messages_per_second)))],
         [ChildSpec("quota", quota, start_quota)],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
             workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds, limits.max_file_mb,

@@ -24,6 +24,7 @@ class TelegramSettings:
     api_url: str = "https://api.telegram.org"
     token: str = field(default="", repr=False)
     poll_timeout_seconds: int = 10
+    max_messages_per_second: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ class Settings:
 
 
 _POSITIVE = {
-    "telegram.poll_timeout_seconds", "whisper.workers", "whisper.beam_size", "whisper.timeout_seconds",
+    "telegram.poll_timeout_seconds", "telegram.max_messages_per_second", "whisper.workers", "whisper.beam_size", "whisper.timeout_seconds",
     "queue.max_pending", "limits.max_duration_seconds", "limits.max_file_mb", "output.file_threshold_chars",
 }
 _NOT_NEGATIVE = {"whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds",
