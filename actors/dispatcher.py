@@ -8,6 +8,7 @@ from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, 
                              Transcribe, TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
 from voicebot import replies
 from voicebot.domain import FailureReason, Job, JobKey
+from voicebot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,8 @@ class Dispatcher(SupervisedActor):
     jobs, new ones are refused at once with a polite "busy" reply."""
 
     def __init__(self, workers: dict, quota, sender, storage, max_pending: int, max_duration_seconds: int,
-                 max_file_mb: int, file_threshold_chars: int = 8000, supervisor=None, name: str = "dispatcher"):
+                 max_file_mb: int, file_threshold_chars: int = 8000, supervisor=None, name: str = "dispatcher",
+                 metrics: Metrics | None = None):
         super().__init__(name, supervisor)
         self._workers = workers
         self._quota = quota
@@ -34,15 +36,19 @@ class Dispatcher(SupervisedActor):
         self._running: dict[str, Job] = {}
         self._queued_status: set[JobKey] = set()   # jobs whose status still says "in queue"
         self._stopping = False   # then waiting jobs stay waiting: stored, they resume at next start
+        self._metrics = metrics or Metrics()
+        self._metrics.queue_capacity.set(max_pending)
 
     def handle(self, message):
         match message:
             case JobAdmitted(job, status_message_id):
                 self._enqueue(job, status_message_id)
             case WorkerReady(worker):
+                self._metrics.worker_ready(worker, True)
                 self._mark_idle(worker)
             case TranscriptReady(job, transcript, worker):
                 self._finished(worker)
+                self._metrics.jobs.labels("done").inc()
                 text = replies.transcript(transcript, job.language, job.timestamps)
                 self._sender.tell(DeliverResult(job.key, text, len(text) > self._file_threshold_chars, message,
                                                 self._quota))
@@ -53,15 +59,19 @@ class Dispatcher(SupervisedActor):
                 self._lost(worker)
             case Stopping():
                 self._stopping = True
+                for worker in self._workers:
+                    self._metrics.worker_ready(worker, False)
             case _:
                 return NotImplemented
         self._dispatch()
+        self._metrics.queue_length.set(len(self._pending))
 
     def _enqueue(self, job: Job, status_message_id: int | None = None) -> None:
         if len(self._pending) >= self._max_pending:
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
             self._sender.tell(SendReply(job.chat_id, replies.BUSY, job.message_id))
+            self._metrics.jobs.labels(FailureReason.BUSY.value).inc()
             self._quota.tell(JobFailed(job, FailureReason.BUSY))
             return
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
@@ -96,6 +106,7 @@ class Dispatcher(SupervisedActor):
         self._mark_idle(worker)
 
     def _lost(self, worker: str) -> None:
+        self._metrics.worker_ready(worker, False)
         if worker in self._idle:
             self._idle.remove(worker)
         job = self._running.pop(worker, None)
@@ -109,6 +120,7 @@ class Dispatcher(SupervisedActor):
             self._fail(job, FailureReason.INTERNAL)
 
     def _fail(self, job: Job, reason: FailureReason) -> None:
+        self._metrics.jobs.labels(reason.value).inc()
         self._queued_status.discard(job.key)
         self._sender.tell(DeliverResult(job.key, replies.failure(reason, *self._limits),
                                         outcome=JobFailed(job, reason), report_to=self._quota))

@@ -7,6 +7,7 @@ import logging
 
 from actors.base import SupervisedActor
 from actors.messages import IntakeFailed, IntakeStored, PollNext, Stopping, StoreIntake
+from voicebot.metrics import Metrics
 from voicebot.telegram import TelegramError
 from voicebot.updates import parse_update
 
@@ -19,7 +20,7 @@ class TelegramPoller(SupervisedActor):
     """One poll per PollNext message to itself, so a stop request is handled between polls."""
 
     def __init__(self, telegram, gatekeeper, storage, poll_timeout: int, offset: int | None = None,
-                 supervisor=None, name: str = "poller"):
+                 supervisor=None, name: str = "poller", metrics: Metrics | None = None):
         super().__init__(name, supervisor)
         self._telegram = telegram
         self._gatekeeper = gatekeeper
@@ -29,6 +30,7 @@ class TelegramPoller(SupervisedActor):
         self._unstored: StoreIntake | None = None
         self._retry_timer = None
         self._stopping = False
+        self._metrics = metrics or Metrics()
 
     def prepare(self) -> None:
         self.actor_ref.tell(PollNext())
@@ -68,6 +70,7 @@ class TelegramPoller(SupervisedActor):
             # A timer, not a sleep: the mailbox stays free for a stop request meanwhile.
             self._retry_timer = self.tell_self_later(PollNext(), _RETRY_DELAY_SECONDS)
             return
+        self._metrics.polled()
         update_ids = [update["update_id"] for update in updates or ()
                       if isinstance(update, dict) and isinstance(update.get("update_id"), int)]
         if not update_ids:

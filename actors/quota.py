@@ -15,6 +15,7 @@ from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, 
                              VoiceReceived)
 from voicebot import replies
 from voicebot.domain import Job, PendingJob, UserState
+from voicebot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class QuotaActor(SupervisedActor):
     def __init__(self, rules: QuotaRules, dispatcher, sender, storage, users: dict[int, UserState],
                  on_request_chats: frozenset[int] = frozenset(), resumed: tuple[PendingJob, ...] = (),
                  supervisor=None, name: str = "quota", now: Callable[[], datetime] = replies.utc_now,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, metrics: Metrics | None = None):
         super().__init__(name, supervisor)
         self._rules = rules
         self._zone = ZoneInfo(rules.timezone)
@@ -73,6 +74,7 @@ class QuotaActor(SupervisedActor):
         self._clock = clock
         self._on_request_chats = set(on_request_chats)   # groups that transcribe only on /transcribe
         self._resumed = resumed
+        self._metrics = metrics or Metrics()
         today = self._today()
         self._users: dict[int, _User] = {
             state.user_id: _User(state.unlimited, state.daily_seconds, state.language, state.timestamps, today,
@@ -128,9 +130,10 @@ class QuotaActor(SupervisedActor):
         user = self._user(job.user_id)
         refusal = self._refusal(job, user, rate_limited=resumed is None)
         if refusal is not None:
-            log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id,
-                     refusal.split(".")[0])
-            self._reply(job.chat_id, refusal, job.message_id)
+            reason, text = refusal
+            log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
+            self._metrics.rejections.labels(reason).inc()
+            self._reply(job.chat_id, text, job.message_id)
             self._storage.tell(JobClosed(job.key))
             return
         user.reserved += job.media.duration or 0
@@ -156,22 +159,22 @@ class QuotaActor(SupervisedActor):
             case JobFailed(_, reason):
                 self._storage.tell(RecordUsage(job, self._today(), reason.value))
 
-    def _refusal(self, job: Job, user: _User, rate_limited: bool = True) -> str | None:
-        """The reply that refuses this job, or None when it may go ahead."""
+    def _refusal(self, job: Job, user: _User, rate_limited: bool = True) -> tuple[str, str] | None:
+        """(reason, reply) refusing this job, or None when it may go ahead."""
         rules, media = self._rules, job.media
         if media.duration is not None and media.duration > rules.max_duration_seconds:
-            return replies.too_long(media.duration, rules.max_duration_seconds)
+            return "too_long", replies.too_long(media.duration, rules.max_duration_seconds)
         if media.file_size is not None and media.file_size > rules.max_file_bytes:
-            return replies.too_big(media.file_size, rules.max_file_mb)
+            return "too_big", replies.too_big(media.file_size, rules.max_file_mb)
         if rate_limited and user.last_admitted is not None:
             wait = user.last_admitted + rules.rate_limit_seconds - self._clock()
             if wait > 0:
-                return replies.rate_limited(wait)
+                return "rate_limited", replies.rate_limited(wait)
         if self._is_unlimited(job.user_id, user):
             return None
         daily, used = self._daily_seconds(user), user.charged + user.reserved
         if used + (media.duration or 0) > daily or used >= daily:
-            return replies.quota_exceeded(daily - used, daily, media.duration, self._local_now())
+            return "quota", replies.quota_exceeded(daily - used, daily, media.duration, self._local_now())
         return None
 
     def _release(self, job: Job) -> _User:

@@ -9,6 +9,7 @@ from actors.messages import (DescribeUser, FlushWrites, ForgetUser, IntakeFailed
                              RecordUsage, RefreshUsers, SaveChatSettings, SaveUserSettings, StatusPosted,
                              StoreIntake, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
 from voicebot.domain import IncomingJob
+from voicebot.metrics import Metrics
 from voicebot.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -21,12 +22,13 @@ class StorageActor(SupervisedActor):
     A write that fails is logged and the bot carries on: the user already has their answer."""
 
     def __init__(self, storage, today: Callable[[], date], retention_days: int = 0, supervisor=None,
-                 name: str = "storage"):
+                 name: str = "storage", metrics: Metrics | None = None):
         super().__init__(name, supervisor)
         self._storage = storage
         self._today = today
         self._retention_days = retention_days
         self._unwritten: list[RecordUsage] = []
+        self._metrics = metrics or Metrics()
 
     def prepare(self) -> None:
         self._storage.open()
@@ -47,7 +49,8 @@ class StorageActor(SupervisedActor):
             return None
         self._flush()  # whatever reads or changes the database sees every record before it
         try:
-            return self._handle(message)
+            with self._metrics.database_seconds.labels(type(message).__name__).time():
+                return self._handle(message)
         except StorageError as error:
             log.error("database: %s failed: %s", type(message).__name__, error)
             return self._answer_failure(message, error)
@@ -57,7 +60,7 @@ class StorageActor(SupervisedActor):
         if not records:
             return
         try:
-            with self._storage.batch():
+            with self._metrics.database_seconds.labels("RecordUsage").time(), self._storage.batch():
                 for record in records:
                     self._storage.record_usage(record.job, record.day, record.status, record.charged_seconds,
                                                record.transcript)

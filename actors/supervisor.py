@@ -30,7 +30,8 @@ class Supervisor(pykka.ThreadingActor):
 
     def __init__(self, groups: Sequence[Sequence[ChildSpec]], on_give_up: Callable[[str], None],
                  address: Address | None = None, max_restarts: int = 5, window_seconds: float = 60.0, check_interval: float = 1.0,
-                 start_timeout: float = 300.0, clock: Callable[[], float] = time.monotonic):
+                 start_timeout: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 on_restarted: Callable[[str], None] | None = None):
         super().__init__()
         self._groups = groups
         self._address = address
@@ -41,6 +42,7 @@ class Supervisor(pykka.ThreadingActor):
         self._check_interval = check_interval
         self._start_timeout = start_timeout
         self._clock = clock
+        self._on_restarted = on_restarted
         self._refs: dict[str, pykka.ActorRef] = {}
         self._restarts: deque[float] = deque()
         self._stopping = False
@@ -122,6 +124,8 @@ class Supervisor(pykka.ThreadingActor):
             return
         if spec.on_restart is not None:
             spec.on_restart()
+        if self._on_restarted is not None:
+            self._on_restarted(name)
 
     def _give_up(self, reason: str) -> None:
         self._stopping = True

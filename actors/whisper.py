@@ -6,6 +6,7 @@ from actors.base import SupervisedActor, one_line
 from actors.messages import JobFailed, ShowProgress, Transcribe, TranscriptReady, WorkerReady
 from voicebot import replies
 from voicebot.domain import FailureReason, Job, JobError, Segment
+from voicebot.metrics import Metrics
 from voicebot.telegram import TelegramError
 
 log = logging.getLogger(__name__)
@@ -18,19 +19,22 @@ class WhisperActor(SupervisedActor):
     use_daemon_thread = True
 
     def __init__(self, name: str, transcriber, audio_source, dispatcher, sender, max_file_bytes: int,
-                 supervisor=None):
+                 supervisor=None, metrics: Metrics | None = None):
         super().__init__(name, supervisor)
         self._transcriber = transcriber
         self._audio_source = audio_source
         self._dispatcher = dispatcher
         self._sender = sender
         self._max_file_bytes = max_file_bytes
+        self._metrics = metrics or Metrics()
 
     def prepare(self) -> None:
         started = time.monotonic()
         self._transcriber.load()
         self._transcriber.warm_up()
-        log.info("%s ready: model loaded and warmed up in %.1f s", self.name, time.monotonic() - started)
+        loaded_in = time.monotonic() - started
+        self._metrics.model_load_seconds.observe(loaded_in)
+        log.info("%s ready: model loaded and warmed up in %.1f s", self.name, loaded_in)
         self._dispatcher.tell(WorkerReady(self.name))
 
     def on_stop(self) -> None:
@@ -42,6 +46,12 @@ class WhisperActor(SupervisedActor):
                 self._dispatcher.tell(self._transcribe(job))
             case _:
                 return NotImplemented
+
+    def _observe(self, transcript) -> None:
+        self._metrics.transcription_seconds.observe(transcript.processing_seconds)
+        self._metrics.audio_seconds.observe(transcript.audio_seconds)
+        if transcript.audio_seconds > 0:
+            self._metrics.real_time_factor.observe(transcript.processing_seconds / transcript.audio_seconds)
 
     def _progress_reporter(self, job: Job):
         """Shows the text so far in the chat while a long recording is transcribed; short ones
@@ -74,6 +84,7 @@ class WhisperActor(SupervisedActor):
             log.info("job %s/%s user %s: done, %.1f s of %s audio in %.2f s (%s)", job.chat_id, job.message_id,
                      job.user_id, transcript.audio_seconds, transcript.language, transcript.processing_seconds,
                      self.name)
+            self._observe(transcript)
             return TranscriptReady(job, transcript, self.name)
         log.info("job %s/%s user %s: failed (%s) after %.2f s: %s", job.chat_id, job.message_id, job.user_id,
                  outcome.reason.value, time.monotonic() - started, detail)

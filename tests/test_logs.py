@@ -1,6 +1,7 @@
+import json
 import logging
 
-from voicebot.logs import RedactingFilter
+from voicebot.logs import JsonFormatter, RedactingFilter
 
 TOKEN = "123456:AAH-secret_token"
 
@@ -15,3 +16,11 @@ def test_the_token_is_redacted_from_messages_arguments_and_tracebacks(caplog):
         logger.exception("poll failed")
     assert "secret_token" not in caplog.text
     assert caplog.text.count("<token>") == 2
+
+
+def test_json_lines_are_parseable_and_redacted(caplog):
+    record = logging.LogRecord("voicebot.test", logging.INFO, __file__, 1, "job %s: done with %s", (7, TOKEN), None)
+    RedactingFilter([TOKEN]).filter(record)
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["level"] == "INFO" and entry["logger"] == "voicebot.test"
+    assert entry["message"] == "job 7: done with <token>"

@@ -18,6 +18,7 @@ from actors.storage import StorageActor
 from actors.supervisor import ChildSpec, Supervisor
 from actors.whisper import WhisperActor
 from voicebot.config import Settings
+from voicebot.metrics import Metrics, MetricsServer
 from voicebot.model_files import ModelError, resolve_model
 from voicebot.replies import utc_now
 from voicebot.storage import Storage, StorageError
@@ -51,48 +52,66 @@ def worker_threads(settings: Settings) -> int:
     return max(1, (os.cpu_count() or 1) // settings.whisper.workers)
 
 
-def prepare(settings: Settings) -> tuple[TelegramClient, str]:
-    """Checks what can be checked before any actor starts: model, database, Bot API and token."""
-    if not settings.telegram.token:
-        raise StartupError("TELEGRAM_BOT_TOKEN is not set: export it (or set telegram.token) and run again")
-    try:
-        model_path = resolve_model(settings.whisper.model)
-        storage = Storage(settings.database.url)
-        storage.open()
-        storage.close()
-    except (ModelError, StorageError) as error:
-        raise StartupError(str(error)) from None
-    telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token)
-    try:
-        telegram.get_me()
-        telegram.delete_webhook()  # polling and a webhook exclude each other
-    except TelegramError as error:
-        hint = "check TELEGRAM_BOT_TOKEN" if error.status in (401, 404) else "check telegram.api_url"
-        raise StartupError(f"the Bot API at {settings.telegram.api_url} answered {error.description}: {hint}")
-    return telegram, model_path
+class Bot:
+    """The whole bot for one configuration: the checks before start, the actor system under its
+    Supervisor, and the metrics endpoint."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.metrics = Metrics()
+        self.outcome = Outcome()
+        self._supervisor: pykka.ActorRef | None = None
+        self._metrics_server: MetricsServer | None = None
+
+    def start(self) -> None:
+        """Checks, then starts every actor and waits until all are ready: StartupError if not."""
+        telegram, model_path = self._prepare()
+        if self.settings.metrics.listen:
+            self._metrics_server = MetricsServer(self.metrics, self.settings.metrics.listen,
+                                                 self.settings.telegram.poll_timeout_seconds + 30).start()
+        self._supervisor = Supervisor.start(
+            build_groups(self.settings, telegram, model_path, Address("supervisor"), self.metrics),
+            on_give_up=self.outcome.give_up,
+            on_restarted=lambda name: self.metrics.restarts.labels(name).inc())
+        try:
+            self._supervisor.ask(Ping())
+        except pykka.ActorDeadError:
+            pass
+        if self.outcome.reason is not None:
+            self.stop()
+            raise StartupError(self.outcome.reason)
+
+    def stop(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.stop(block=True)
+        pykka.ActorRegistry.stop_all()
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+
+    def _prepare(self) -> tuple[TelegramClient, str]:
+        """Checks what can be checked before any actor starts: model, database, Bot API and token."""
+        settings = self.settings
+        if not settings.telegram.token:
+            raise StartupError("TELEGRAM_BOT_TOKEN is not set: export it (or set telegram.token) and run again")
+        try:
+            model_path = resolve_model(settings.whisper.model)
+            storage = Storage(settings.database.url)
+            storage.open()
+            storage.close()
+        except (ModelError, StorageError) as error:
+            raise StartupError(str(error)) from None
+        telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token, metrics=self.metrics)
+        try:
+            telegram.get_me()
+            telegram.delete_webhook()  # polling and a webhook exclude each other
+        except TelegramError as error:
+            hint = "check TELEGRAM_BOT_TOKEN" if error.status in (401, 404) else "check telegram.api_url"
+            raise StartupError(f"the Bot API at {settings.telegram.api_url} answered {error.description}: {hint}")
+        return telegram, model_path
 
 
-def start_system(settings: Settings, telegram: TelegramClient, model_path: str, outcome: Outcome) -> pykka.ActorRef:
-    """Starts the Supervisor and waits until every actor is ready (or it gave up)."""
-    supervisor = Supervisor.start(build_groups(settings, telegram, model_path, Address("supervisor")),
-                                  on_give_up=outcome.give_up)
-    try:
-        supervisor.ask(Ping())
-    except pykka.ActorDeadError:
-        pass
-    if outcome.reason is not None:
-        stop_system(supervisor)
-        raise StartupError(outcome.reason)
-    return supervisor
-
-
-def stop_system(supervisor: pykka.ActorRef) -> None:
-    supervisor.stop(block=True)
-    pykka.ActorRegistry.stop_all()
-
-
-def build_groups(settings: Settings, telegram: TelegramClient, model_path: str,
-                 supervisor: Address) -> list[list[ChildSpec]]:
+def build_groups(settings: Settings, telegram: TelegramClient, model_path: str, supervisor: Address,
+                 metrics: Metrics) -> list[list[ChildSpec]]:
     storage, sender, quota, dispatcher, poller = (
         Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller"))
     workers = {f"whisper-{number}": Address(f"whisper-{number}")
@@ -113,31 +132,31 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str,
         if unfinished:
             log.info("resuming %d jobs not answered before the last stop", len(unfinished))
         return QuotaActor.start(rules, dispatcher, sender, storage, users, on_request_chats, tuple(unfinished),
-                                supervisor)
+                                supervisor, metrics=metrics)
 
     def start_poller() -> pykka.ActorRef:
         offset, _ = storage.ask(LoadIntakeState(), timeout=60)
         return TelegramPoller.start(telegram, quota, storage, settings.telegram.poll_timeout_seconds, offset,
-                                    supervisor)
+                                    supervisor, metrics=metrics)
 
     def whisper_spec(name: str, address: Address) -> ChildSpec:
         return ChildSpec(
             name, address,
             lambda: WhisperActor.start(name, _transcriber(settings, model_path), telegram, dispatcher, sender,
-                                       rules.max_file_bytes, supervisor),
+                                       rules.max_file_bytes, supervisor, metrics),
             on_restart=lambda: dispatcher.tell(WorkerLost(name)),
             stop_timeout=settings.shutdown.grace_seconds)
 
     return [
         [ChildSpec("storage", storage, lambda: StorageActor.start(
             Storage(settings.database.url, settings.storage.keep_transcripts), today,
-            settings.storage.retention_days, supervisor))],
+            settings.storage.retention_days, supervisor, metrics=metrics))],
         [ChildSpec("sender", sender, lambda: TelegramSender.start(
             telegram, storage, supervisor, pace=Pace(overall_per_second=settings.telegram.max_messages_per_second)))],
         [ChildSpec("quota", quota, start_quota)],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
-            workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds, limits.max_file_mb,
-            settings.output.file_threshold_chars, supervisor))],
+            workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds,
+            limits.max_file_mb, settings.output.file_threshold_chars, supervisor, metrics=metrics))],
         [whisper_spec(name, address) for name, address in workers.items()],
         [ChildSpec("poller", poller, start_poller, stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
     ]
@@ -153,15 +172,14 @@ def _transcriber(settings: Settings, model_path: str) -> Transcriber:
 
 def run_bot(settings: Settings) -> int:
     """`voicebot run`: 0 after a requested stop, 1 when the bot could not start or gave up."""
-    telegram, model_path = prepare(settings)
-    outcome = Outcome()
+    bot = Bot(settings)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: outcome.stop())
-    supervisor = start_system(settings, telegram, model_path, outcome)
+        signal.signal(signum, lambda *_: bot.outcome.stop())
+    bot.start()
     log.info("voicebot is running: polling %s with %d transcription workers", settings.telegram.api_url,
              settings.whisper.workers)
-    while not outcome.finished.wait(0.5):
+    while not bot.outcome.finished.wait(0.5):
         pass
-    log.info("stopping: %s", outcome.reason or "signal received")
-    stop_system(supervisor)
-    return 0 if outcome.reason is None else 1
+    log.info("stopping: %s", bot.outcome.reason or "signal received")
+    bot.stop()
+    return 0 if bot.outcome.reason is None else 1

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(settings: Settings, args) -> int:
     from voicebot.app import StartupError, run_bot
     from voicebot.logs import configure_logging
-    configure_logging(settings.logging.level, [settings.telegram.token])
+    configure_logging(settings.logging.level, [settings.telegram.token], json_lines=args.log_format == "json")
     try:
         return run_bot(settings)
     except StartupError as error:
@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="TOML config file (default: ./config.toml if present, else built-in defaults)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the bot (needs TELEGRAM_BOT_TOKEN)")
+    run.add_argument("--log-format", choices=("text", "json"), default="text",
+                     help="text: one readable line per event (default); json: one JSON object per line")
     run.set_defaults(command=_run)
     transcribe = commands.add_parser("transcribe", help="transcribe local files with the configured model")
     transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")

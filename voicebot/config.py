@@ -80,6 +80,11 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    listen: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ShutdownSettings:
     grace_seconds: int = 30
 
@@ -101,6 +106,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, **sections: Mapping[str, object]) -> "Settings":
@@ -187,6 +193,9 @@ def _check_value(dotted: str, value: object, kind: type) -> None:
         raise ConfigError(f"config key {dotted} must be {_describe(kind)}, got {value!r}")
     if dotted == "quota.timezone":
         _check_timezone(value)
+    if dotted == "metrics.listen" and value and not _is_host_port(value):
+        raise ConfigError(f"config key metrics.listen must be HOST:PORT like \"127.0.0.1:9464\" (or empty), "
+                          f"got {value!r}")
     if dotted in _POSITIVE and value < 1:
         raise ConfigError(f"config key {dotted} must be at least 1, got {value}")
     if dotted in _NOT_NEGATIVE and value < 0:
@@ -198,6 +207,11 @@ def _is_of(value: object, kind: type) -> bool:
         return isinstance(value, (list, tuple)) and all(_is_of(item, int) for item in value)
     # bool is a subclass of int, but `workers = true` is a mistake, not a number.
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def _is_host_port(value: str) -> bool:
+    _, colon, port = value.rpartition(":")
+    return bool(colon) and port.isdigit() and 0 < int(port) < 65536
 
 
 def _check_timezone(name: str) -> None:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from voicebot import replies
-from voicebot.app import Outcome, StartupError, prepare, start_system, stop_system
+from voicebot.app import Bot, StartupError
 from voicebot.config import Settings
 from voicebot.logs import configure_logging
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
@@ -53,8 +53,8 @@ def _play(settings: Settings, sandbox: BotApiSandbox, voices: list) -> int:
     print(f"voicebot demo: Bot API sandbox at {sandbox.url}; model {whisper.model} ({whisper.compute_type}), "
           f"{whisper.workers} transcription workers")
     started = time.monotonic()
-    telegram, model_path = prepare(settings)
-    supervisor = start_system(settings, telegram, model_path, Outcome())
+    bot = Bot(settings)
+    bot.start()
     print(f"bot ready in {time.monotonic() - started:.1f} s (models loaded and warmed up)\n")
     names = {user.id: user.first_name for user, *_ in voices}
     origin = time.monotonic()
@@ -69,7 +69,7 @@ def _play(settings: Settings, sandbox: BotApiSandbox, voices: list) -> int:
         finished = {voice.message_id: time.monotonic() for voice in sent if _transcript(sandbox, voice)}
         _converse(sandbox, alice, "/usage")
     finally:
-        stop_system(supervisor)
+        bot.stop()
     print()
     for voice in sent:
         took = f"{finished[voice.message_id] - voice.sent_at:.1f} s" if voice.message_id in finished else "missing"

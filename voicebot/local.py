@@ -1,13 +1,24 @@
-"""`voicebot transcribe`: the configured model on local files, as an operator's smoke test."""
+"""`voicebot transcribe`: the configured model on local files, as an operator's smoke test.
+
+Each file's line ends with its real-time factor (RTF): seconds spent decoding and transcribing
+per second of audio, the figure to size a machine by (under 1 keeps up with speech). Files over
+half a minute show a progress bar on stderr while they are transcribed, when stderr is a
+terminal; a log file gets only the result lines."""
+import importlib.util
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator, TextIO
 
+from voicebot.audio import SAMPLE_RATE, decode
 from voicebot.config import Settings
-from voicebot.domain import JobError
+from voicebot.domain import JobError, Segment
 from voicebot.model_files import ModelError, resolve_model
 from voicebot.transcriber import Transcriber
+
+PROGRESS_AFTER_SECONDS = 30
 
 
 def transcribe_files(settings: Settings, files: list[Path]) -> int:
@@ -17,26 +28,102 @@ def transcribe_files(settings: Settings, files: list[Path]) -> int:
     except ModelError as error:
         print(f"voicebot: {error}", file=sys.stderr)
         return 1
+    max_seconds = settings.limits.max_duration_seconds
     transcriber = Transcriber(model_path, device=whisper.device, compute_type=whisper.compute_type,
                               cpu_threads=whisper.cpu_threads or os.cpu_count() or 1, beam_size=whisper.beam_size,
                               language=whisper.language, timeout_seconds=whisper.timeout_seconds,
-                              max_audio_seconds=settings.limits.max_duration_seconds)
+                              max_audio_seconds=max_seconds)
     started = time.monotonic()
     transcriber.load()
     print(f"model {whisper.model} loaded in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    failures = sum(not _transcribe_one(transcriber, path) for path in files)
+    try:
+        failures = sum(not _transcribe_one(transcriber, path, max_seconds) for path in files)
+    finally:
+        transcriber.close()  # CTranslate2 aborts if a model outlives the interpreter
     return 1 if failures else 0
 
 
-def _transcribe_one(transcriber: Transcriber, path: Path) -> bool:
+def _transcribe_one(transcriber: Transcriber, path: Path, max_seconds: float) -> bool:
     try:
-        transcript = transcriber.transcribe(path.read_bytes())
+        audio = path.read_bytes()
+        with _progress(path, audio, max_seconds) as on_segment:
+            started = time.monotonic()
+            transcript = transcriber.transcribe(audio, on_segment=on_segment)
+            seconds = time.monotonic() - started  # decoding included, as in the bot's jobs
     except OSError as error:
         print(f"{path}: cannot read: {error.strerror}", file=sys.stderr)
         return False
     except JobError as error:
         print(f"{path}: {error.reason.value.replace('_', ' ')}", file=sys.stderr)
         return False
-    print(f"{path}: [{transcript.language}, {transcript.audio_seconds:.1f} s of audio in "
-          f"{transcript.processing_seconds:.1f} s] {transcript.text}")
+    print(f"{path}: [{transcript.language}, {transcript.audio_seconds:.1f} s of audio in {seconds:.1f} s, "
+          f"RTF {seconds / transcript.audio_seconds:.2f}] {transcript.text}")
     return True
+
+
+@contextmanager
+def _progress(path: Path, audio: bytes, max_seconds: float) -> Iterator[Callable[[Segment], None] | None]:
+    """An on_segment callback moving a bar over the seconds of audio done, or None when no bar is
+    wanted: stderr is no terminal, or the file is short enough to be done before one is read."""
+    stream = sys.stderr
+    if not stream.isatty():
+        yield None
+        return
+    try:
+        # The length is known only once decoded; decoding again costs about 1% of transcribing.
+        total = len(decode(audio, max_seconds)) / SAMPLE_RATE
+    except JobError:
+        total = 0.0  # transcribe() meets the same error and reports it
+    if total <= PROGRESS_AFTER_SECONDS:
+        yield None
+        return
+    bar = _bar(path.name, total, stream)
+    try:
+        yield lambda segment: bar.show(min(segment.end, total))
+    finally:
+        bar.close()
+
+
+def _bar(label: str, total: float, stream: TextIO):
+    return _TqdmBar(label, total, stream) if _has_tqdm() else _LineBar(label, total, stream)
+
+
+def _has_tqdm() -> bool:
+    # tqdm comes with faster-whisper today, but nothing here promises it stays.
+    return importlib.util.find_spec("tqdm") is not None
+
+
+class _TqdmBar:
+    def __init__(self, label: str, total: float, stream: TextIO):
+        from tqdm import tqdm
+        self._bar = tqdm(total=round(total, 1), desc=label, unit="s", file=stream, leave=False,
+                         mininterval=0,  # segments come seconds apart: show each
+                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio "
+                                    "[{elapsed}<{remaining}]")
+
+    def show(self, done: float) -> None:
+        self._bar.update(round(done, 1) - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class _LineBar:
+    """The plain fallback: one line rewritten in place with a carriage return."""
+
+    def __init__(self, label: str, total: float, stream: TextIO):
+        self._label = label
+        self._total = total
+        self._stream = stream
+        self._width = 0
+
+    def show(self, done: float) -> None:
+        line = f"{self._label}: {done / self._total:4.0%} ({done:.0f}/{self._total:.0f} s of audio)"
+        self._width = max(self._width, len(line))
+        self._stream.write(f"\r{line}")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._width:
+            self._stream.write("\r" + " " * self._width + "\r")  # leave the line clean for the result
+            self._stream.flush()

@@ -1,4 +1,5 @@
 """Logging set-up: one line per record, and secrets (the bot token) redacted on every handler."""
+import json
 import logging
 import sys
 import threading
@@ -33,10 +34,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> RedactingFilter:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_text or record.exc_info:
+            entry["error"] = record.exc_text or self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, secrets: Iterable[str], json_lines: bool = False) -> RedactingFilter:
     redaction = RedactingFilter(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(_FORMAT))
     handler.addFilter(redaction)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -5,12 +5,14 @@ Every call goes through `TelegramClient._call`: one place that retries transient
 exceptions into `TelegramError`, whose text never contains the token.
 """
 import logging
+import time
 
 import requests
 from telebot import apihelper, types
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from voicebot.domain import FailureReason, JobError
+from voicebot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,10 @@ class TelegramError(Exception):
 
 
 class TelegramClient:
-    def __init__(self, api_url: str, token: str, *, attempts: int = 5, max_backoff: float = 10.0):
+    def __init__(self, api_url: str, token: str, *, attempts: int = 5, max_backoff: float = 10.0,
+                 metrics: Metrics | None = None):
         self._token = token
+        self._metrics = metrics or Metrics()
         self._attempts = attempts
         self._backoff = wait_random_exponential(multiplier=0.5, max=max_backoff)
         base = api_url.rstrip("/")
@@ -94,6 +98,10 @@ class TelegramClient:
         return self._with_retry("download", lambda: self._fetch(info["file_path"], max_bytes))
 
     def _fetch(self, file_path: str, max_bytes: int) -> bytes:
+        with self._metrics.telegram_seconds.labels("download").time():
+            return self._fetch_unmeasured(file_path, max_bytes)
+
+    def _fetch_unmeasured(self, file_path: str, max_bytes: int) -> bytes:
         url = apihelper.FILE_URL.format(self._token, file_path)
         try:
             with requests.get(url, stream=True, timeout=_DOWNLOAD_TIMEOUT) as answer:
@@ -110,7 +118,7 @@ class TelegramClient:
 
     def _call(self, method: str, function, *args, retry: bool = True, **kwargs):
         def attempt():
-            return self._translate(method, function, *args, **kwargs)
+            return self._measured_call(method, function, *args, **kwargs)
         return self._with_retry(method, attempt) if retry else attempt()
 
     def _with_retry(self, method: str, attempt):
@@ -128,7 +136,17 @@ class TelegramClient:
             return float(error.retry_after)
         return self._backoff(retry_state)
 
-    def _translate(self, method: str, function, *args, **kwargs):
+    def _measured_call(self, method: str, function, *args, **kwargs):
+        started = time.monotonic()
+        try:
+            return self._translated_call(method, function, *args, **kwargs)
+        except TelegramError as error:
+            self._metrics.telegram_errors.labels(method, str(error.status or "none")).inc()
+            raise
+        finally:
+            self._metrics.telegram_seconds.labels(method).observe(time.monotonic() - started)
+
+    def _translated_call(self, method: str, function, *args, **kwargs):
         try:
             return function(self._token, *args, **kwargs)
         except apihelper.ApiTelegramException as error:

@@ -1,0 +1,117 @@
+"""Prometheus metrics and the health check: the only module that imports prometheus_client.
+
+Every collaborator that measures something gets the one Metrics object at start; each Metrics
+has its own registry, so tests and several bots in one process never share counters."""
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
+
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_AUDIO = (1, 5, 10, 20, 30, 60, 120, 300, 600)
+_RTF = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2)
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.queue_length = Gauge("voicebot_queue_length", "Jobs waiting for a worker", registry=registry)
+        self.queue_capacity = Gauge("voicebot_queue_capacity", "queue.max_pending", registry=registry)
+        self.workers_ready = Gauge("voicebot_workers_ready", "WhisperActors ready for work", registry=registry)
+        self.jobs = Counter("voicebot_jobs", "Jobs answered, by outcome", ["outcome"], registry=registry)
+        self.rejections = Counter("voicebot_rejections", "Recordings refused before any work, by reason",
+                                  ["reason"], registry=registry)
+        self.transcription_seconds = Histogram("voicebot_transcription_seconds", "Time to transcribe one job",
+                                               buckets=_SECONDS, registry=registry)
+        self.audio_seconds = Histogram("voicebot_audio_seconds", "Length of the audio transcribed",
+                                       buckets=_AUDIO, registry=registry)
+        self.real_time_factor = Histogram("voicebot_real_time_factor", "Transcription time / audio length",
+                                          buckets=_RTF, registry=registry)
+        self.telegram_seconds = Histogram("voicebot_telegram_call_seconds", "Bot API call latency, by method",
+                                          ["method"], buckets=_SECONDS, registry=registry)
+        self.telegram_errors = Counter("voicebot_telegram_errors", "Bot API calls that failed, by method",
+                                       ["method", "status"], registry=registry)
+        self.database_seconds = Histogram("voicebot_database_seconds", "Database operation latency",
+                                          ["operation"], buckets=_SECONDS, registry=registry)
+        self.model_load_seconds = Histogram("voicebot_model_load_seconds", "Time to load and warm up a model",
+                                            buckets=_SECONDS, registry=registry)
+        self.restarts = Counter("voicebot_actor_restarts", "Actors restarted by the supervisor, by actor",
+                                ["actor"], registry=registry)
+        self.last_poll = Gauge("voicebot_last_poll_timestamp_seconds", "When getUpdates last answered",
+                               registry=registry)
+        self._last_poll_at = 0.0
+        self._ready_workers: set[str] = set()
+        self._lock = threading.Lock()
+
+    # --- what the health check looks at ---------------------------------------------------------
+
+    def polled(self) -> None:
+        self._last_poll_at = time.monotonic()
+        self.last_poll.set_to_current_time()
+
+    def worker_ready(self, worker: str, ready: bool) -> None:
+        with self._lock:
+            (self._ready_workers.add if ready else self._ready_workers.discard)(worker)
+            self.workers_ready.set(len(self._ready_workers))
+
+    def healthy(self, poll_within_seconds: float) -> bool:
+        """Polling recently, and at least one WhisperActor ready for work."""
+        with self._lock:
+            workers = bool(self._ready_workers)
+        return workers and time.monotonic() - self._last_poll_at <= poll_within_seconds
+
+
+class MetricsServer:
+    """Serves /metrics (Prometheus text format) and /healthz (200 or 503) on metrics.listen."""
+
+    def __init__(self, metrics: Metrics, listen: str, poll_within_seconds: float):
+        host, _, port = listen.rpartition(":")
+        self._metrics = metrics
+        self._poll_within = poll_within_seconds
+        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+
+    @property
+    def address(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> "MetricsServer":
+        self._thread.start()
+        log.info("metrics on http://%s/metrics, health on http://%s/healthz", self.address, self.address)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?")[0] == "/healthz":
+                    healthy = server._metrics.healthy(server._poll_within)
+                    self._answer(200 if healthy else 503, b"ok\n" if healthy else b"unhealthy\n", "text/plain")
+                elif self.path.split("?")[0] == "/metrics":
+                    self._answer(200, generate_latest(server._metrics.registry), CONTENT_TYPE_LATEST)
+                else:
+                    self._answer(404, b"not found: try /metrics or /healthz\n", "text/plain")
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format, *args):
+                pass  # scrapes every few seconds would drown the job lines
+
+        return Handler
