@@ -1,6 +1,7 @@
 """The "mock mailbox": a recording stand-in for any actor Address, and a helper to drive a real
 actor message by message. See tests/README.md for the pattern."""
 import threading
+import time
 
 import pykka
 
@@ -34,3 +35,11 @@ def deliver(ref: pykka.ActorRef, *messages: object) -> None:
     for message in messages:
         ref.tell(message)
     ref.ask(Ping(), timeout=10)
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    """For actors that act on their own (pollers, timers): polls `condition` until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()

@@ -2,7 +2,7 @@ import time
 
 from actors.messages import CommandReceived, IntakeFailed, IntakeStored, StoreIntake, VoiceReceived
 from actors.poller import TelegramPoller
-from mailbox import RecordingMailbox
+from mailbox import RecordingMailbox, wait_until
 from voicebot.domain import JobKey
 from voicebot.telegram import TelegramError
 
@@ -46,13 +46,6 @@ class FakeStorage(RecordingMailbox):
 def message(update_id: int, **content) -> dict:
     return {"update_id": update_id, "message": {"message_id": update_id * 10, "date": 0,
                                                 "chat": {"id": 5, "type": "private"}, "from": {"id": 5}, **content}}
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return condition()
 
 
 def test_a_batch_is_stored_before_its_offset_is_confirmed_and_then_acted_on():

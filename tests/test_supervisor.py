@@ -4,6 +4,7 @@ import time
 from actors.base import Address, SupervisedActor
 from actors.messages import ChildFailed, Ping
 from actors.supervisor import ChildSpec, Supervisor
+from mailbox import wait_until
 
 
 class Child(SupervisedActor):
@@ -33,13 +34,6 @@ def specs(names, journal, supervisor, restarted=None, failing=()):
                       lambda name=name: Child.start(name, journal, supervisor, name in failing),
                       on_restart=(lambda name=name: restarted.append(name)) if restarted is not None else None)
             for name in names]
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return condition()
 
 
 def test_children_start_in_order_and_stop_in_reverse():
