@@ -15,6 +15,8 @@ from voicebot.storage import StorageError
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_SECONDS = 24 * 3600
+WRITE_RETRY_SECONDS = 2.0
+_WRITES = (RecordUsage, JobStarted, StatusPosted, JobClosed, SaveUserSettings, SaveChatSettings)
 
 
 class StorageActor(SupervisedActor):
@@ -40,14 +42,14 @@ class StorageActor(SupervisedActor):
         self._storage.close()
 
     def handle(self, message):
-        if isinstance(message, RecordUsage):
-            # Usage records are written together when the mailbox has had its say: every record
-            # told before the FlushWrites reminder goes into one transaction.
+        if isinstance(message, _WRITES):
+            # Changes nobody waits for are written together when the mailbox has had its say:
+            # every one told before the FlushWrites reminder goes into one transaction.
             if not self._unwritten:
                 self.actor_ref.tell(FlushWrites())
             self._unwritten.append(message)
             return None
-        self._flush()  # whatever reads or changes the database sees every record before it
+        self._flush()  # whatever reads the database sees every change told before
         try:
             with self._metrics.database_seconds.labels(type(message).__name__).time():
                 return self._handle(message)
@@ -56,16 +58,46 @@ class StorageActor(SupervisedActor):
             return self._answer_failure(message, error)
 
     def _flush(self) -> None:
-        records, self._unwritten = self._unwritten, []
-        if not records:
+        writes, self._unwritten = self._unwritten, []
+        if not writes:
             return
         try:
-            with self._metrics.database_seconds.labels("RecordUsage").time(), self._storage.batch():
-                for record in records:
-                    self._storage.record_usage(record.job, record.day, record.status, record.charged_seconds,
-                                               record.transcript)
+            with self._metrics.database_seconds.labels("write").time(), self._storage.batch():
+                for write in writes:
+                    self._write(write)
         except StorageError as error:
-            log.error("database: could not record the usage of %d jobs: %s", len(records), error)
+            if error.transient:
+                # Unreachable or busy: keep the changes, in order, and try again shortly.
+                log.error("database: %d changes wait to be written (%s); trying again in %.0f s", len(writes),
+                          error, WRITE_RETRY_SECONDS)
+                self._unwritten = writes + self._unwritten
+                self.tell_self_later(FlushWrites(), WRITE_RETRY_SECONDS)
+            else:
+                self._write_each(writes)
+
+    def _write_each(self, writes: list) -> None:
+        """One bad change must not take the others down with it: each on its own, the bad one logged."""
+        for write in writes:
+            try:
+                with self._storage.batch():
+                    self._write(write)
+            except StorageError as error:
+                log.error("database: dropped %r: %s", write, error)
+
+    def _write(self, write) -> None:
+        match write:
+            case RecordUsage(job, day, status, charged_seconds, transcript):
+                self._storage.record_usage(job, day, status, charged_seconds, transcript)
+            case JobStarted(key):
+                self._storage.job_started(key)
+            case StatusPosted(key, message_id):
+                self._storage.status_posted(key, message_id)
+            case JobClosed(key):
+                self._storage.job_finished(key)
+            case SaveUserSettings(user_id, unlimited, daily_seconds, language, timestamps):
+                self._storage.save_user_settings(user_id, unlimited, daily_seconds, language, timestamps)
+            case SaveChatSettings(chat_id, automatic):
+                self._storage.save_chat_settings(chat_id, automatic)
 
     def _handle(self, message):
         match message:
@@ -73,22 +105,12 @@ class StorageActor(SupervisedActor):
                 pass  # handle() has flushed already
             case StoreIntake(messages, next_offset, reply_to):
                 reply_to.tell(self._store_intake(messages, next_offset))
-            case JobStarted(key):
-                self._storage.job_started(key)
-            case StatusPosted(key, message_id):
-                self._storage.status_posted(key, message_id)
-            case JobClosed(key):
-                self._storage.job_finished(key)
             case LoadIntakeState():
                 return self._storage.saved_offset(), self._storage.unfinished_jobs()
             case LoadUsers(day):
                 return self._storage.load_users(day)
             case RefreshUsers(day, reply_to):
                 reply_to.tell(UsersLoaded(tuple(self._storage.load_users(day).values())))
-            case SaveUserSettings(user_id, unlimited, daily_seconds, language, timestamps):
-                self._storage.save_user_settings(user_id, unlimited, daily_seconds, language, timestamps)
-            case SaveChatSettings(chat_id, automatic):
-                self._storage.save_chat_settings(chat_id, automatic)
             case LoadOnRequestChats():
                 return self._storage.on_request_chats()
             case ForgetUser(user_id, day, chat_id, message_id, reply_to):

@@ -26,3 +26,20 @@ def video(source: Path, folder: Path, square: bool = False, with_sound: bool = T
     ffmpeg("-f", "lavfi", "-i", f"testsrc=size={size}:rate=10", *sound, "-c:v", "libx264", "-preset",
            "ultrafast", "-pix_fmt", "yuv420p", str(target))
     return target.read_bytes()
+
+
+_NAMES = ("Maria", "Peter", "the teacher", "my neighbour", "a young farmer", "the old captain", "our doctor")
+_VERBS = ("painted", "carried", "repaired", "found", "described", "cleaned", "sold", "measured", "opened")
+_THINGS = ("a wooden boat", "the red door", "a heavy box", "the garden fence", "a small radio", "the kitchen table",
+           "an old bicycle", "the blue window", "a broken clock", "the village bridge", "a long ladder")
+_WHEN = ("on Monday morning", "after lunch", "before the storm", "late in the evening", "during the holidays")
+
+
+def long_passage(characters: int) -> str:
+    """Plain English sentences, none repeated, adding up to about `characters` characters."""
+    sentences, number = [], 0
+    while sum(map(len, sentences)) < characters:
+        sentence = (f"{_NAMES[number % 7]} {_VERBS[number % 9]} {_THINGS[number % 11]} {_WHEN[number % 5]}.")
+        sentences.append(sentence[0].upper() + sentence[1:])
+        number += 1
+    return " ".join(sentences)

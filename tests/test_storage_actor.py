@@ -8,7 +8,7 @@ from actors.messages import (CommandReceived, DescribeUser, ForgetUser, IntakeFa
                              UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
 from actors.storage import StorageActor
 from helpers import make_job
-from mailbox import RecordingMailbox, deliver
+from mailbox import RecordingMailbox, deliver, wait_until
 from voicebot.domain import Transcript, UserState
 from voicebot.storage import Storage, StorageError
 
@@ -79,7 +79,7 @@ class BrokenStorage:
 
     def __getattr__(self, name):
         def fail(*args, **kwargs):
-            raise StorageError("server closed the connection unexpectedly")
+            raise StorageError("server closed the connection unexpectedly", transient=True)
         return fail
 
 
@@ -89,8 +89,42 @@ def test_a_failed_query_still_answers_whoever_waits_and_the_actor_lives_on(caplo
     deliver(storage, RecordUsage(make_job(), DAY, "done", 1.0, TRANSCRIPT), DescribeUser(1, DAY, 1, 9, asker),
             ForgetUser(1, DAY, 1, 10, asker))
     assert asker.messages == [UserDescribed(1, None, 1, 9), UserForgotten(1, 1, 10, None)]
-    assert "could not record the usage of 1 jobs: server closed" in caplog.text
+    assert "1 changes wait to be written (server closed the connection unexpectedly)" in caplog.text
     assert storage.is_alive()
+
+
+class FlakyStorage(Storage):
+    """A real database that is unreachable for the first `outages` transactions."""
+
+    def __init__(self, url: str, outages: int):
+        super().__init__(url)
+        self.outages = outages
+
+    def batch(self):
+        if self.outages:
+            self.outages -= 1
+            raise StorageError("could not connect to server", transient=True)
+        return super().batch()
+
+
+def test_changes_that_meet_an_outage_are_written_once_it_is_over(db_url, monkeypatch):
+    monkeypatch.setattr("actors.storage.WRITE_RETRY_SECONDS", 0.1)
+    storage = StorageActor.start(FlakyStorage(db_url, outages=3), lambda: DAY)
+    job = make_job(user_id=4, message_id=1)
+    deliver(storage, StoreIntake((VoiceReceived(job),), 2, RecordingMailbox()),
+            RecordUsage(job, DAY, "done", 5.0, TRANSCRIPT))
+    assert wait_until(lambda: storage.ask(LoadIntakeState()) == (2, []), timeout=10)
+    assert storage.ask(LoadUsers(DAY))[4].charged_today == 5.0
+
+
+def test_a_change_the_database_refuses_is_dropped_alone(db_url, caplog):
+    storage = start_storage(db_url)
+    deliver(storage, SaveUserSettings(1, False, None, "x" * 500),   # longer than the column allows
+            RecordUsage(make_job(user_id=2, message_id=1), DAY, "done", 5.0, TRANSCRIPT))
+    users = storage.ask(LoadUsers(DAY))
+    assert users[2].charged_today == 5.0
+    if db_url.startswith("postgresql"):  # SQLite does not enforce lengths: nothing to refuse there
+        assert 1 not in users and "dropped SaveUserSettings" in caplog.text
 
 
 def test_intake_is_stored_with_its_offset_and_redelivered_recordings_are_left_out(db_url):

@@ -29,7 +29,12 @@ _SQLITE_PARAMS = {
 }
 
 class StorageError(Exception):
-    """The database cannot be opened or written; the text says what the operator should check."""
+    """The database cannot be opened or written; the text says what the operator should check.
+    `transient`: the database was unreachable or busy, and the same change may work later."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 class BaseModel(Model):
@@ -499,9 +504,10 @@ def _database_errors(prefix: str = ""):
     try:
         yield
     except (PeeweeException, OSError) as error:
-        if isinstance(error, (OperationalError, InterfaceError)):
+        transient = isinstance(error, (OperationalError, InterfaceError))
+        if transient:
             _drop_connection()  # it may be broken (a server restart): the next query connects anew
-        raise StorageError(prefix + _first_line(error)) from None
+        raise StorageError(prefix + _first_line(error), transient) from None
 
 
 def _drop_connection() -> None:
