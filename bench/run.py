@@ -1,0 +1,802 @@
+"""voicebot against bare faster-whisper, side by side, on one machine (a benchmark, not a test).
+
+    .venv/bin/python bench/run.py [--quick]
+
+Everything runs in one go on this machine, with the same model (the bundled "base", int8, beam 5)
+and the same real speech (../shared/audio/jfk.flac, or espeak-ng speech where it is missing),
+sent as Telegram voice notes (OGG/Opus). The bot is `voicebot run` as a real process against
+the local Bot API sandbox, with its default whisper settings (but a longer timeout, see
+bot_config); the baselines are faster-whisper alone in this process, measured first, while no
+bot runs:
+
+  (a) the best bare setup: as many WhisperModels as the bot has workers, one CPU thread each,
+      files decoded with faster_whisper.decode_audio and fed to transcribe() from a thread pool;
+  (b) what most bots do: one WhisperModel with its default threads, one message after another.
+
+Measured: throughput on short voice notes sent at once by different users, a 60 s and a 5 min
+clip (--quick skips the 5 min one), latency on an idle bot, admission latency (bench/admission.py),
+commands answered per second, memory of the bot process over many messages, and start-up time.
+The bot's time for a workload runs from the first voice note sent to the last transcript
+received, as the senders see it. Speed-ups are a baseline's seconds over the bot's.
+Prints a table and writes bench/results/<timestamp>.json and .csv (and .png with matplotlib)."""
+import argparse
+import csv
+import gc
+import itertools
+import json
+import os
+import platform
+import queue
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import admission  # noqa: E402  (bench/admission.py: this script's folder is on sys.path)
+import ctranslate2  # noqa: E402
+import faster_whisper  # noqa: E402
+import numpy as np  # noqa: E402
+from faster_whisper import WhisperModel, decode_audio  # noqa: E402
+
+from voicebot import replies  # noqa: E402
+from voicebot.app import worker_threads  # noqa: E402
+from voicebot.config import Settings  # noqa: E402
+from voicebot.domain import FailureReason  # noqa: E402
+from voicebot.model_files import resolve_model  # noqa: E402
+from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser  # noqa: E402
+from voicebot.speech import SpeechError, synthesize  # noqa: E402
+
+JFK = ROOT.parent / "shared" / "audio" / "jfk.flac"
+FALLBACK_SPEECH = ("And so, my fellow citizens, ask not what your town can do for you; ask what you can do "
+                   "for your town. The library opens at nine and closes at six.")
+RESULTS = ROOT / "bench" / "results"
+TOKEN = "777000:bench-token"
+SETTLE_SECONDS = 1.5  # a transcript over 4096 characters comes as more messages, sent right after the first
+MEMORY_CHECKPOINT = 100
+MEMORY_WAVE = 25  # sent at once, well under queue.max_pending
+COMMAND_USERS = 500
+BOT_TIMEOUT_SECONDS = 600
+BOT_MAX_SECONDS = 600
+FAILURE_REPLIES = tuple(replies.failure(reason, BOT_MAX_SECONDS, Settings().limits.max_file_mb)
+                        for reason in FailureReason)
+STOP_SECONDS = 60  # SIGTERM first: running jobs get shutdown.grace_seconds (30 s) to finish
+
+
+# --- what is measured
+
+
+@dataclass
+class Machine:
+    cores: int
+    cpu_model: str
+    ram_gib: float
+    load_average_before: float  # the 1-minute load when the run started: other work skews everything
+    load_average_after: float = 0.0
+    python: str = platform.python_version()
+    faster_whisper: str = faster_whisper.__version__
+    ctranslate2: str = ctranslate2.__version__
+
+
+@dataclass
+class Setup:
+    model: str
+    compute_type: str
+    beam_size: int
+    bot_workers: int
+    bot_threads_per_worker: int
+    pool_models: int  # (a): one per bot worker, one thread each
+
+
+@dataclass
+class Comparison:
+    """One workload done three ways. Speed-ups are the baseline's seconds over the bot's."""
+    workload: str
+    messages: int
+    audio_seconds: float
+    bot_seconds: float
+    pool_seconds: float        # (a)
+    sequential_seconds: float  # (b)
+    same_words_as_pool: bool | None  # bot's transcripts word for word (a)'s, whitespace folded; None:
+    #                                  (a) sampled (see Text), so not even two runs of (a) need agree
+    bot_failures: int  # answered with a failure reply (timeout, unreadable ...) instead of a transcript
+
+    def per_minute(self, seconds: float) -> float:
+        return 60 * self.messages / seconds
+
+
+@dataclass
+class Latency:
+    """Seconds from the voice note reaching Telegram to what its sender sees."""
+    clip: str
+    audio_seconds: float
+    to_status: float | None
+    to_first_text: float | None  # the first "text so far" edit; only recordings over 20 s get them
+    to_final: float
+    bare_one_thread: float       # the same clip through one (a) model, alone
+    bare_default_threads: float  # ... and through (b)
+
+
+@dataclass
+class Commands:
+    users: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.users / self.seconds
+
+
+@dataclass
+class Memory:
+    """Resident memory of the bot process and its children, MiB, read from /proc."""
+    messages: int
+    idle_peak: float  # loading the models in parallel peaks higher than they stay
+    idle_rss: float
+    peak_at_checkpoint: float  # VmHWM after MEMORY_CHECKPOINT messages
+    rss_at_checkpoint: float
+    peak_at_end: float
+    rss_at_end: float
+
+    @property
+    def growth(self) -> float:
+        return self.rss_at_end - self.rss_at_checkpoint
+
+
+@dataclass
+class Results:
+    started_at: str
+    quick: bool
+    machine: Machine
+    setup: Setup
+    throughput: list[Comparison] = field(default_factory=list)
+    latency: list[Latency] = field(default_factory=list)
+    admission_us: dict[str, tuple[float, float]] = field(default_factory=dict)  # path -> (p50, p99)
+    commands: Commands | None = None
+    memory: Memory | None = None
+    startup_seconds: list[float] = field(default_factory=list)  # one per bot process started
+    transcripts: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # workload -> bot/pool texts
+    errors: dict[str, str] = field(default_factory=dict)  # part -> what went wrong; the other parts still ran
+
+
+# --- the machine and the clips
+
+
+def machine() -> Machine:
+    cpu = next((line.split(":", 1)[1].strip() for line in _proc_lines("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor() or "unknown")
+    ram_kib = next((int(line.split()[1]) for line in _proc_lines("/proc/meminfo")
+                    if line.startswith("MemTotal:")), 0)
+    return Machine(os.cpu_count() or 1, cpu, round(ram_kib / 2**20, 1), os.getloadavg()[0])
+
+
+def _proc_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    path: Path  # OGG/Opus 48 kHz mono, as Telegram voice notes are
+    seconds: float
+
+    @property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
+
+    @property
+    def duration(self) -> int:
+        """What the sender's app reports."""
+        return max(1, round(self.seconds))
+
+
+def speech_source(folder: Path) -> Path:
+    if JFK.is_file():
+        return JFK
+    print(f"{JFK} is missing: using espeak-ng speech instead", file=sys.stderr)
+    try:
+        spoken = synthesize(FALLBACK_SPEECH, words_per_minute=150)
+    except SpeechError as error:
+        sys.exit(f"bench: no speech to use: {error}")
+    source = folder / "speech.wav"
+    source.write_bytes(spoken)
+    return source
+
+
+def voice_note(source: Path, folder: Path, name: str, *, tempo: float = 1.0, seconds: float | None = None) -> Clip:
+    """The speech as a voice note: played at `tempo`, or looped and cut to `seconds`."""
+    target = folder / f"{name}.ogg"
+    shape = ["-stream_loop", "-1", "-i", str(source), "-t", str(seconds)] if seconds else [
+        "-i", str(source), "-filter:a", f"atempo={tempo}"]
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *shape, "-ac", "1", "-ar", "48000", "-c:a", "libopus",
+                    "-b:a", "24k", str(target)], check=True, timeout=300)
+    return Clip(name, target, len(decode_audio(str(target))) / 16000)
+
+
+# --- (a) and (b): faster-whisper on its own
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+    # A window failed transcribe()'s quality checks and was decoded again by random sampling
+    # (temperature fallback), as Whisper does on repeated speech: no two runs need agree then.
+    sampled: bool
+
+
+class BareWhisper:
+    """The baselines' models, loaded and warmed up before any timing, as the bot's are."""
+
+    def __init__(self, model_path: str, setup: Setup):
+        self._beam_size = setup.beam_size
+
+        def load(threads: int) -> WhisperModel:
+            return WhisperModel(model_path, device="cpu", compute_type=setup.compute_type, cpu_threads=threads)
+
+        self.pool = [load(1) for _ in range(setup.pool_models)]
+        self.default = load(0)  # 0: CTranslate2 picks the thread count, as WhisperModel's default does
+        silence = np.zeros(16000, dtype=np.float32)
+        for model in [*self.pool, self.default]:
+            list(model.transcribe(silence, beam_size=self._beam_size, language="en")[0])
+
+    def close(self) -> None:
+        # CTranslate2 aborts the process if a model is still alive when the interpreter tears down.
+        self.pool, self.default = [], None
+        gc.collect()
+
+    def transcribe(self, model: WhisperModel, clip: Clip) -> Text:
+        segments, _ = model.transcribe(decode_audio(str(clip.path)), beam_size=self._beam_size)
+        segments = list(segments)
+        return Text("".join(segment.text for segment in segments).strip(),
+                    any(segment.temperature > 0 for segment in segments))
+
+    def pooled(self, clips: list[Clip]) -> tuple[float, list[Text]]:
+        """(a): every clip submitted at once; each thread borrows an idle model."""
+        idle: queue.SimpleQueue = queue.SimpleQueue()
+        for model in self.pool:
+            idle.put(model)
+
+        def one(clip: Clip) -> Text:
+            model = idle.get()
+            try:
+                return self.transcribe(model, clip)
+            finally:
+                idle.put(model)
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(len(self.pool)) as threads:
+            texts = list(threads.map(one, clips))
+        return time.perf_counter() - started, texts
+
+    def sequential(self, clips: list[Clip]) -> tuple[float, list[Text]]:
+        """(b): one model, one message after another."""
+        started = time.perf_counter()
+        texts = [self.transcribe(self.default, clip) for clip in clips]
+        return time.perf_counter() - started, texts
+
+
+@dataclass
+class BareTimes:
+    """Everything the baselines are needed for, measured before any bot runs."""
+    batch: tuple[float, list[Text]]
+    batch_sequential: tuple[float, list[Text]]
+    single: dict[str, tuple[float, list[Text]]]             # clip name -> (a) with one model, one thread
+    single_default: dict[str, tuple[float, list[Text]]]     # clip name -> (b)
+
+
+def measure_bare(model_path: str, setup: Setup, batch: list[Clip], singles: list[Clip]) -> BareTimes:
+    bare = BareWhisper(model_path, setup)
+    try:
+        return BareTimes(bare.pooled(batch), bare.sequential(batch),
+                         {clip.name: bare.pooled([clip]) for clip in singles},
+                         {clip.name: bare.sequential([clip]) for clip in singles})
+    finally:
+        bare.close()
+
+
+# --- the bot: a process against the sandbox
+
+
+def bot_config(folder: Path, sandbox: BotApiSandbox) -> Path:
+    config = folder / "config.toml"
+    # Default whisper settings but the timeout, so that a slow machine still gives a time for the
+    # 5 min clip (the table notes when it ran over the default). No rate limit and no overall pace,
+    # which would measure Telegram's limits, not the bot; 600 s as the longest recording because
+    # the 5 min clip decodes to a few milliseconds over the default 300 s cap.
+    config.write_text(f"""
+[telegram]
+api_url = "{sandbox.url}"
+max_messages_per_second = 1000
+[database]
+url = "sqlite:///{folder / 'bot.db'}"
+[whisper]
+timeout_seconds = {BOT_TIMEOUT_SECONDS}
+[limits]
+rate_limit_seconds = 0
+max_duration_seconds = {BOT_MAX_SECONDS}
+""")
+    return config
+
+
+@contextmanager
+def running_bot(sandbox: BotApiSandbox, folder: Path) -> Iterator[subprocess.Popen]:
+    """`voicebot run` in its own folder; stopped however the block ends (SIGTERM, then kill)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VOICEBOT_")}
+    env["TELEGRAM_BOT_TOKEN"] = TOKEN
+    log_path = folder / "bot.log"
+    # The log goes to a file: a pipe nobody reads fills up and stalls the bot.
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "run", "--config",
+                                    str(bot_config(folder, sandbox))], cwd=folder, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        try:
+            yield process
+        except BaseException:
+            print(f"bench: the bot's log ends with:\n{_tail(log_path)}", file=sys.stderr)
+            raise
+        finally:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class ChatLog:
+    """What the sandbox saw happen, by chat, with times. The sandbox calls the listener under its
+    lock, so recording only appends; wait_for predicates run under the same lock."""
+
+    def __init__(self, sandbox: BotApiSandbox):
+        self._sandbox = sandbox
+        self._events: dict[int, list[SandboxEvent]] = {}
+        sandbox.add_listener(self._record)
+
+    def _record(self, event: SandboxEvent) -> None:
+        self._events.setdefault(event.chat_id, []).append(event)
+
+    def bot_events(self, chat_id: int, since: float) -> list[SandboxEvent]:
+        return [event for event in self._events.get(chat_id, ())
+                if event.at >= since and event.kind in ("bot_message", "bot_edit")]
+
+    def first_reply_at(self, chat_id: int, since: float) -> float | None:
+        return next((event.at for event in self.bot_events(chat_id, since)), None)
+
+    def wait(self, predicate, timeout: float, what: str) -> None:
+        if not self._sandbox.wait_for(predicate, timeout):
+            raise RuntimeError(f"gave up after {timeout:.0f} s waiting for {what}")
+
+
+@dataclass
+class Answer:
+    """A voice note's replies, as its sender saw them arrive."""
+    sent_at: float
+    status_at: float | None
+    first_text_at: float | None
+    final_at: float | None  # the last part of the transcript
+    text: str
+
+
+def answer(log: ChatLog, chat_id: int, sent_at: float) -> Answer:
+    events = log.bot_events(chat_id, sent_at)
+    status = next((event.at for event in events if replies.is_status(event.text)), None)
+    text_so_far = next((event.at for event in events if event.text.startswith(replies.PROCESSING + "\n")), None)
+    finals = [event for event in events if not replies.is_status(event.text)]
+    return Answer(sent_at, status, text_so_far, finals[-1].at if finals else None,
+                  " ".join(event.text for event in finals))
+
+
+class Users:
+    """A new user (and so a new private chat) for every message: no quota or pace is shared."""
+
+    def __init__(self):
+        self._ids = itertools.count(10_000)
+
+    def next(self) -> SandboxUser:
+        user_id = next(self._ids)
+        return SandboxUser(user_id, f"user{user_id}")
+
+
+def send_voices(sandbox: BotApiSandbox, log: ChatLog, users: Users, clips: list[Clip],
+                timeout: float) -> list[Answer]:
+    """Sends every clip at once, each from a new user; waits for every final transcript."""
+    sent = []
+    for clip in clips:
+        user = users.next()
+        sent.append((user.id, time.monotonic()))
+        sandbox.send_voice(user, clip.data, clip.duration)
+
+    def all_final() -> bool:
+        return all(answer(log, chat, at).final_at is not None for chat, at in sent)
+
+    log.wait(all_final, timeout, f"{len(clips)} transcripts")
+    time.sleep(SETTLE_SECONDS)
+    return [answer(log, chat, at) for chat, at in sent]
+
+
+@contextmanager
+def started_bot(sandbox: BotApiSandbox, log: ChatLog, users: Users,
+                folder: Path) -> Iterator[tuple[subprocess.Popen, float]]:
+    """The bot, started with a /start already waiting, and the seconds until it answered that:
+    imports, database, the workers' models loaded (in parallel) and warmed up, the first poll."""
+    user = users.next()
+    sandbox.send_text(user, "/start")
+    started = time.monotonic()
+    with running_bot(sandbox, folder) as process:
+        log.wait(lambda: log.first_reply_at(user.id, started) is not None or process.poll() is not None,
+                 300, "the answer to /start")
+        if process.poll() is not None:
+            raise RuntimeError(f"the bot exited with code {process.returncode}")
+        yield process, log.first_reply_at(user.id, started) - started
+
+
+# --- the measurements
+
+
+def bot_throughput(sandbox: BotApiSandbox, log: ChatLog, users: Users, workload: str, clips: list[Clip],
+                   pooled: tuple[float, list[Text]], sequential: tuple[float, list[Text]],
+                   results: Results) -> tuple[Comparison, list[Answer]]:
+    """The clips sent at once; the bot's time runs from the first send to the last final reply."""
+    answers = send_voices(sandbox, log, users, clips, timeout=120 + 3 * sum(clip.seconds for clip in clips))
+    bot_seconds = max(a.final_at for a in answers) - min(a.sent_at for a in answers)
+    bot_texts = [a.text for a in answers]
+    pool_texts = [text.text for text in pooled[1]]
+    results.transcripts[workload] = {"bot": bot_texts, "pool": pool_texts,
+                                     "sequential": [text.text for text in sequential[1]]}
+    same = None if any(text.sampled for text in pooled[1]) else (
+        [_words(text) for text in bot_texts] == [_words(text) for text in pool_texts])
+    failures = sum(text.startswith(FAILURE_REPLIES) for text in bot_texts)
+    comparison = Comparison(workload, len(clips), round(sum(clip.seconds for clip in clips), 1), bot_seconds,
+                            pooled[0], sequential[0], same, failures)
+    return comparison, answers
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def bot_latency(sent: Answer, clip: Clip, bare: BareTimes) -> Latency:
+    def since_sent(at: float | None) -> float | None:
+        return None if at is None else at - sent.sent_at
+
+    return Latency(f"{clip.seconds:.0f} s voice note", round(clip.seconds, 1), since_sent(sent.status_at),
+                   since_sent(sent.first_text_at), since_sent(sent.final_at),
+                   bare.single[clip.name][0], bare.single_default[clip.name][0])
+
+
+def commands_per_second(sandbox: BotApiSandbox, log: ChatLog, users: Users, count: int) -> Commands:
+    """`count` users send /usage at once: how fast the bot answers updates that need no model."""
+    senders = [users.next() for _ in range(count)]
+    started = time.monotonic()
+    for user in senders:
+        sandbox.send_text(user, "/usage")
+    log.wait(lambda: all(log.first_reply_at(user.id, started) is not None for user in senders), 300,
+             f"{count} answers to /usage")
+    return Commands(count, max(log.first_reply_at(user.id, started) for user in senders) - started)
+
+
+def admission_latency(quick: bool) -> dict[str, tuple[float, float]]:
+    random.seed(1)
+    users = admission.known_users(10_000)
+    decisions = 2_000 if quick else 20_000
+    return {"decision (QuotaActor.admit)": admission.percentiles(admission.direct(users, decisions)),
+            "mailbox trip (tell -> JobAdmitted)": admission.percentiles(admission.through_mailbox(users, decisions))}
+
+
+def resident_mib(pid: int) -> tuple[float, float]:
+    """(VmHWM, VmRSS) of a process plus its children, in MiB. The children's peaks are summed,
+    which overstates a peak they did not reach together; voicebot starts none today."""
+    peak = rss = 0.0
+    for process in [pid, *_descendants(pid)]:
+        fields = dict(line.split(":", 1) for line in _proc_lines(f"/proc/{process}/status") if ":" in line)
+        peak += int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
+        rss += int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+    return round(peak, 1), round(rss, 1)
+
+
+def _descendants(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass  # the thread ended meanwhile, or this is no Linux
+    return children + [grandchild for child in children for grandchild in _descendants(child)]
+
+
+def memory_over_messages(sandbox, log, users, process: subprocess.Popen, clip: Clip, total: int) -> Memory:
+    idle = resident_mib(process.pid)
+    at_checkpoint = None
+    for sent in range(0, total, MEMORY_WAVE):
+        wave = min(MEMORY_WAVE, total - sent)
+        send_voices(sandbox, log, users, [clip] * wave, timeout=60 + 10 * wave)
+        if at_checkpoint is None and sent + wave >= MEMORY_CHECKPOINT:
+            at_checkpoint = resident_mib(process.pid)
+        print(f"  memory: {sent + wave}/{total} messages", file=sys.stderr)
+    at_end = resident_mib(process.pid)
+    return Memory(total, *idle, *at_checkpoint, *at_end)
+
+
+# --- the run
+
+
+def run(quick: bool) -> Results:
+    settings = Settings()
+    whisper = settings.whisper
+    setup = Setup(whisper.model, whisper.compute_type, whisper.beam_size, whisper.workers, worker_threads(settings),
+                  whisper.workers)
+    results = Results(datetime.now().isoformat(timespec="seconds"), quick, machine(), setup)
+    with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as temporary:
+        folder = Path(temporary)
+        step("making the clips")
+        source = speech_source(folder)
+        # Different tempos give distinct clips of real speech; looping would repeat the words, and
+        # Whisper decodes repeated text by random sampling (see Text), which no two runs share.
+        short = [voice_note(source, folder, f"short-{tempo}", tempo=tempo) for tempo in (1.0, 0.8, 1.2, 0.9)]
+        once = short[0]
+        batch = [short[number % len(short)] for number in range(4 if quick else 12)]
+        long = [voice_note(source, folder, "60 s", seconds=60)]
+        if not quick:
+            long.append(voice_note(source, folder, "5 min", seconds=300))
+        tiny = voice_note(source, folder, "tiny", seconds=3)
+
+        step("bare faster-whisper: (a) a pool of one-thread models, (b) one model with default threads")
+        bare = measure_bare(resolve_model(whisper.model), setup, batch, [once, *long])
+        with part(results, "admission"):
+            step("admission latency (bench/admission.py)")
+            results.admission_us = admission_latency(quick)
+        with part(results, "bot"):
+            step("the bot: start-up, throughput, latency, commands")
+            bot_run(results, batch, once, long, bare, folder / "bot")
+        with part(results, "memory"):
+            step("the bot again: memory over many short messages")
+            memory_run(results, tiny, 120 if quick else 300, folder / "memory")
+    results.machine.load_average_after = os.getloadavg()[0]
+    return results
+
+
+@contextmanager
+def part(results: Results, name: str) -> Iterator[None]:
+    """A part that fails is reported, and the others still run: a long run is not lost to one."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001
+        results.errors[name] = f"{type(error).__name__}: {error}"
+        print(f"bench: {name} failed: {results.errors[name]}", file=sys.stderr)
+
+
+def bot_run(results: Results, batch: list[Clip], short: Clip, long: list[Clip], bare: BareTimes,
+            folder: Path) -> None:
+    folder.mkdir()
+    users = Users()
+    with BotApiSandbox(TOKEN) as sandbox:
+        log = ChatLog(sandbox)
+        with started_bot(sandbox, log, users, folder) as (_, startup):
+            results.startup_seconds.append(startup)
+            seconds = [clip.seconds for clip in batch]
+            workload = f"{len(batch)} voice notes of {min(seconds):.0f}-{max(seconds):.0f} s"
+            comparison, _ = bot_throughput(sandbox, log, users, workload, batch, bare.batch,
+                                           bare.batch_sequential, results)
+            results.throughput.append(comparison)
+            # Each of these starts on an idle bot: the one before it was answered.
+            [alone] = send_voices(sandbox, log, users, [short], timeout=120)
+            results.latency.append(bot_latency(alone, short, bare))
+            for clip in long:
+                comparison, [alone] = bot_throughput(sandbox, log, users, f"one {clip.name} clip", [clip],
+                                                     bare.single[clip.name], bare.single_default[clip.name],
+                                                     results)
+                results.throughput.append(comparison)
+                if clip is long[0]:
+                    results.latency.append(bot_latency(alone, clip, bare))
+            results.commands = commands_per_second(sandbox, log, users, COMMAND_USERS)
+
+
+def memory_run(results: Results, clip: Clip, total: int, folder: Path) -> None:
+    folder.mkdir()
+    users = Users()
+    with BotApiSandbox(TOKEN) as sandbox:
+        log = ChatLog(sandbox)
+        with started_bot(sandbox, log, users, folder) as (process, startup):
+            results.startup_seconds.append(startup)
+            results.memory = memory_over_messages(sandbox, log, users, process, clip, total)
+
+
+def step(what: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
+
+
+# --- the output
+
+
+def table(results: Results) -> str:
+    m, s = results.machine, results.setup
+    lines = [f"voicebot bench {results.started_at}{' (quick)' if results.quick else ''}: {m.cores} cores, "
+             f"{m.cpu_model}, {m.ram_gib} GiB; load average {m.load_average_before:.2f} before, "
+             f"{m.load_average_after:.2f} after",
+             f"model {s.model} {s.compute_type}, beam {s.beam_size}; bot: {s.bot_workers} workers x "
+             f"{s.bot_threads_per_worker} thread(s); (a) {s.pool_models} models x 1 thread, thread pool; "
+             f"(b) 1 model, default threads, one after another", ""]
+    lines += _throughput_table(results.throughput) + [""]
+    lines += _latency_table(results.latency) + [""]
+    if results.admission_us:
+        lines.append(f"{'admission, 10,000 known users':<40}{'p50 µs':>10}{'p99 µs':>10}")
+        lines += [f"  {path:<38}{p50:>10.1f}{p99:>10.1f}" for path, (p50, p99) in results.admission_us.items()]
+        lines.append("")
+    if results.commands:
+        c = results.commands
+        lines.append(f"commands: {c.users} users send /usage at once: all answered in {c.seconds:.2f} s, "
+                     f"{c.per_second:.0f} updates/s")
+    if results.memory:
+        mem = results.memory
+        lines.append(f"memory of `voicebot run` ({s.bot_workers} workers), MiB: started, peak {mem.idle_peak:.0f}, "
+                     f"resident {mem.idle_rss:.0f}; after "
+                     f"{MEMORY_CHECKPOINT} messages peak {mem.peak_at_checkpoint:.0f}, resident "
+                     f"{mem.rss_at_checkpoint:.0f}; after {mem.messages}: peak {mem.peak_at_end:.0f}, resident "
+                     f"{mem.rss_at_end:.0f} (growth {mem.growth:+.0f} MiB over {mem.messages - MEMORY_CHECKPOINT})")
+    if results.startup_seconds:
+        lines.append("start-up, process start to the answer to /start: "
+                     + ", ".join(f"{seconds:.1f} s" for seconds in results.startup_seconds))
+    lines += [f"FAILED {name}: {error}" for name, error in results.errors.items()]
+    return "\n".join(lines)
+
+
+def _throughput_table(comparisons: list[Comparison]) -> list[str]:
+    lines = [f"{'':<30}{'':>5}{'':>8}{'seconds':^24}{'messages/minute':^24}{'bot speed-up':^16}{'same words':>11}",
+             f"{'throughput':<30}{'msgs':>5}{'audio s':>8}" + f"{'bot':>8}{'(a)':>8}{'(b)':>8}" * 2
+             + f"{'vs (a)':>8}{'vs (b)':>8}{'as (a)':>11}"]
+    for c in comparisons:
+        seconds = (c.bot_seconds, c.pool_seconds, c.sequential_seconds)
+        lines.append(f"{c.workload:<30}{c.messages:>5}{c.audio_seconds:>8.0f}"
+                     + "".join(f"{value:>8.1f}" for value in seconds)
+                     + "".join(f"{c.per_minute(value):>8.1f}" for value in seconds)
+                     + f"{c.pool_seconds / c.bot_seconds:>7.2f}x{c.sequential_seconds / c.bot_seconds:>7.2f}x"
+                     + f"{_same(c.same_words_as_pool) if not c.bot_failures else f'{c.bot_failures} FAILED':>11}")
+    default_timeout = Settings().whisper.timeout_seconds
+    lines += [f"note: the bot took {c.bot_seconds:.0f} s on the {c.workload}, over the default "
+              f"whisper.timeout_seconds ({default_timeout} s, {BOT_TIMEOUT_SECONDS} s here): "
+              "with the defaults it would have answered with a timeout"
+              for c in comparisons if c.messages == 1 and c.bot_seconds > default_timeout]
+    return lines
+
+
+def _same(same: bool | None) -> str:
+    return "sampled" if same is None else "yes" if same else "NO"
+
+
+def _maybe(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.2f}"
+
+
+def _latency_table(latencies: list[Latency]) -> list[str]:
+    lines = [f"{'latency, idle bot, seconds':<30}{'audio s':>8}{'status':>8}{'1st text':>9}{'final':>8}"
+             f"{'bare (a)':>10}{'bare (b)':>10}"]
+    for lat in latencies:
+        lines.append(f"{lat.clip:<30}{lat.audio_seconds:>8.0f}{_maybe(lat.to_status):>8}{_maybe(lat.to_first_text):>9}"
+                     f"{lat.to_final:>8.2f}{lat.bare_one_thread:>10.2f}{lat.bare_default_threads:>10.2f}")
+    return lines
+
+
+def rows(results: Results) -> list[tuple[str, str, str, float | str]]:
+    """(section, item, measure, value): the CSV, one figure a row."""
+    out: list[tuple[str, str, str, float | str]] = []
+    for key, value in asdict(results.machine).items():
+        out.append(("machine", "", key, value))
+    for key, value in asdict(results.setup).items():
+        out.append(("setup", "", key, value))
+    for c in results.throughput:
+        for way, seconds in (("bot", c.bot_seconds), ("pool (a)", c.pool_seconds),
+                             ("sequential (b)", c.sequential_seconds)):
+            out += [("throughput", c.workload, f"{way} seconds", round(seconds, 3)),
+                    ("throughput", c.workload, f"{way} messages/minute", round(c.per_minute(seconds), 2))]
+        out += [("throughput", c.workload, "audio seconds", c.audio_seconds),
+                ("throughput", c.workload, "speed-up vs (a)", round(c.pool_seconds / c.bot_seconds, 3)),
+                ("throughput", c.workload, "speed-up vs (b)", round(c.sequential_seconds / c.bot_seconds, 3)),
+                ("throughput", c.workload, "same words as (a)", _same(c.same_words_as_pool)),
+                ("throughput", c.workload, "bot failure replies", c.bot_failures)]
+    for lat in results.latency:
+        for key, value in asdict(lat).items():
+            if key != "clip":
+                out.append(("latency", lat.clip, key, "" if value is None else round(value, 3)))
+    for path, (p50, p99) in results.admission_us.items():
+        out += [("admission", path, "p50 µs", round(p50, 1)), ("admission", path, "p99 µs", round(p99, 1))]
+    if results.commands:
+        out += [("commands", "/usage", "users", results.commands.users),
+                ("commands", "/usage", "seconds", round(results.commands.seconds, 3)),
+                ("commands", "/usage", "updates/s", round(results.commands.per_second, 1))]
+    if results.memory:
+        out += [("memory", "voicebot run", f"{key} MiB" if key != "messages" else key, value)
+                for key, value in asdict(results.memory).items()]
+        out.append(("memory", "voicebot run", "growth MiB", round(results.memory.growth, 1)))
+    out += [("startup", f"run {number}", "seconds", round(seconds, 2))
+            for number, seconds in enumerate(results.startup_seconds, 1)]
+    out += [("errors", name, "error", error) for name, error in results.errors.items()]
+    return out
+
+
+def write(results: Results, text: str) -> list[Path]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / datetime.now().strftime("%Y%m%d-%H%M%S")
+    document = asdict(results)
+    document["table"] = text.splitlines()
+    stem.with_suffix(".json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    with stem.with_suffix(".csv").open("w", newline="") as target:
+        writer = csv.writer(target)
+        writer.writerow(["section", "item", "measure", "value"])
+        writer.writerows(rows(results))
+    written = [stem.with_suffix(".json"), stem.with_suffix(".csv")]
+    if chart(results, stem.with_suffix(".png")):
+        written.append(stem.with_suffix(".png"))
+    return written
+
+
+def chart(results: Results, target: Path) -> bool:
+    """Seconds of audio done per second, three ways, per workload (messages per minute would put
+    a 5 min clip off the scale); False without matplotlib or anything to draw."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")  # no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    if not results.throughput:
+        return False
+    ways = (("bot", "bot_seconds"), ("(a) model pool", "pool_seconds"), ("(b) one model", "sequential_seconds"))
+    figure, axis = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / len(ways)
+    for index, (label, attribute) in enumerate(ways):
+        axis.bar([position + index * width for position in range(len(results.throughput))],
+                 [c.audio_seconds / getattr(c, attribute) for c in results.throughput], width, label=label)
+    axis.set_xticks([position + width for position in range(len(results.throughput))],
+                    [c.workload for c in results.throughput])
+    axis.set_ylabel("seconds of audio transcribed per second")
+    m = results.machine
+    axis.set_title(f"voicebot vs bare faster-whisper: {m.cores} cores, {m.cpu_model} ({results.started_at})")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(target, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="4 voice notes instead of 12, no 5 min clip, 120 messages for memory instead of 300")
+    args = parser.parse_args()
+    if shutil.which("ffmpeg") is None:
+        sys.exit("bench: ffmpeg is needed to make the clips (apt-get install ffmpeg)")
+    # A SIGTERM to the benchmark unwinds through the `finally`s, which stop the bots it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    results = run(args.quick)
+    text = table(results)
+    print(text)
+    for path in write(results, text):
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
