@@ -51,8 +51,7 @@ import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel, decode_audio  # noqa: E402
 
 from voicebot import replies  # noqa: E402
-from voicebot.app import worker_threads  # noqa: E402
-from voicebot.config import Settings  # noqa: E402
+from voicebot.config import Settings, worker_count, worker_threads  # noqa: E402
 from voicebot.domain import FailureReason  # noqa: E402
 from voicebot.model_files import resolve_model  # noqa: E402
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser  # noqa: E402
@@ -547,8 +546,8 @@ def memory_over_messages(sandbox, log, users, process: subprocess.Popen, clip: C
 def run(quick: bool) -> Results:
     settings = Settings()
     whisper = settings.whisper
-    setup = Setup(whisper.model, whisper.compute_type, whisper.beam_size, whisper.workers, worker_threads(settings),
-                  whisper.workers)
+    setup = Setup(whisper.model, whisper.compute_type, whisper.beam_size, worker_count(settings),
+                  worker_threads(settings), worker_count(settings))
     results = Results(datetime.now().isoformat(timespec="seconds"), quick, machine(), setup)
     with tempfile.TemporaryDirectory(prefix="voicebot-bench-") as temporary:
         folder = Path(temporary)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.config import ConfigError, Settings, load_settings
+from voicebot.config import ConfigError, Settings, load_settings, worker_count, worker_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,8 @@ def test_environment_overrides_every_key_and_the_token_has_its_own_name(tmp_path
     ("[whisperer]\n", "unknown config section [whisperer]"),
     ("[whisper]\nworkers = \"three\"\n", "config key whisper.workers must be a whole number"),
     ("[whisper]\nworkers = true\n", "config key whisper.workers must be a whole number"),
-    ("[whisper]\nworkers = 0\n", "config key whisper.workers must be at least 1"),
+    ("[whisper]\nworkers = -1\n", "config key whisper.workers must not be negative"),
+    ("[whisper]\nbeam_size = 0\n", "config key whisper.beam_size must be at least 1"),
     ("[telegram]\napi_url = 5\n", "config key telegram.api_url must be a string"),
     ("[queue\n", "is not valid TOML"),
 ])
@@ -69,3 +70,12 @@ def test_mistakes_are_refused_naming_the_key(tmp_path, text, message):
 def test_a_bad_environment_value_names_the_variable():
     with pytest.raises(ConfigError, match="VOICEBOT_QUEUE_MAX_PENDING must be a whole number"):
         load_settings(None, {"VOICEBOT_QUEUE_MAX_PENDING": "lots"})
+
+
+def test_workers_follow_the_cores_up_to_three_unless_set(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert (worker_count(Settings()), worker_threads(Settings())) == (2, 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert (worker_count(Settings()), worker_threads(Settings())) == (3, 5)
+    pinned = load_settings(None, {"VOICEBOT_WHISPER_WORKERS": "1", "VOICEBOT_WHISPER_CPU_THREADS": "2"})
+    assert (worker_count(pinned), worker_threads(pinned)) == (1, 2)

@@ -1,6 +1,5 @@
 """Wiring: builds the actor system from the settings, and runs it until a signal or a give-up."""
 import logging
-import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from actors.sender import Pace, TelegramSender
 from actors.storage import StorageActor
 from actors.supervisor import ChildSpec, Supervisor
 from actors.whisper import WhisperActor
-from voicebot.config import Settings
+from voicebot.config import Settings, worker_count, worker_threads
 from voicebot.metrics import Metrics, MetricsServer
 from voicebot.model_files import ModelError, resolve_model
 from voicebot.replies import utc_now
@@ -44,12 +43,6 @@ class Outcome:
     def give_up(self, reason: str) -> None:
         self.reason = reason
         self.finished.set()
-
-
-def worker_threads(settings: Settings) -> int:
-    if settings.whisper.cpu_threads:
-        return settings.whisper.cpu_threads
-    return max(1, (os.cpu_count() or 1) // settings.whisper.workers)
 
 
 class Bot:
@@ -115,7 +108,7 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str, 
     storage, sender, quota, dispatcher, poller = (
         Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller"))
     workers = {f"whisper-{number}": Address(f"whisper-{number}")
-               for number in range(1, settings.whisper.workers + 1)}
+               for number in range(1, worker_count(settings) + 1)}
     limits, quota_settings = settings.limits, settings.quota
     rules = QuotaRules(quota_settings.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
                        limits.max_file_mb, quota_settings.timezone, frozenset(quota_settings.unlimited_user_ids),
@@ -177,7 +170,7 @@ def run_bot(settings: Settings) -> int:
         signal.signal(signum, lambda *_: bot.outcome.stop())
     bot.start()
     log.info("voicebot is running: polling %s with %d transcription workers", settings.telegram.api_url,
-             settings.whisper.workers)
+             worker_count(settings))
     while not bot.outcome.finished.wait(0.5):
         pass
     log.info("stopping: %s", bot.outcome.reason or "signal received")

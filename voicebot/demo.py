@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from voicebot import replies
 from voicebot.app import Bot, StartupError
-from voicebot.config import Settings
+from voicebot.config import Settings, worker_count
 from voicebot.logs import configure_logging
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
 from voicebot.speech import SpeechError, synthesize, to_voice_note
@@ -51,7 +51,7 @@ def run_demo(settings: Settings) -> int:
 def _play(settings: Settings, sandbox: BotApiSandbox, voices: list) -> int:
     whisper = settings.whisper
     print(f"voicebot demo: Bot API sandbox at {sandbox.url}; model {whisper.model} ({whisper.compute_type}), "
-          f"{whisper.workers} transcription workers")
+          f"{worker_count(settings)} transcription workers")
     started = time.monotonic()
     bot = Bot(settings)
     bot.start()
