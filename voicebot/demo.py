@@ -58,21 +58,23 @@ def _play(settings: Settings, sandbox: BotApiSandbox, voices: list) -> int:
     print(f"bot ready in {time.monotonic() - started:.1f} s (models loaded and warmed up)\n")
     names = {user.id: user.first_name for user, *_ in voices}
     origin = time.monotonic()
+    answered: dict[int, float] = {}   # chat -> when its transcript arrived
     sandbox.add_listener(lambda event: _print_event(event, names, origin))
     try:
         alice = voices[0][0]
         _converse(sandbox, alice, "/start")
+        sandbox.add_listener(lambda event: _note_answer(event, answered))
         sent = [SentVoice(user, sandbox.send_voice(user, data, duration), time.monotonic())
                 for user, data, duration in voices]
         delivered = sandbox.wait_for(lambda: all(_transcript(sandbox, voice) for voice in sent),
                                      TRANSCRIPT_TIMEOUT_SECONDS)
-        finished = {voice.message_id: time.monotonic() for voice in sent if _transcript(sandbox, voice)}
         _converse(sandbox, alice, "/usage")
     finally:
         bot.stop()
     print()
     for voice in sent:
-        took = f"{finished[voice.message_id] - voice.sent_at:.1f} s" if voice.message_id in finished else "missing"
+        arrived = answered.get(voice.user.id)
+        took = f"{arrived - voice.sent_at:.1f} s" if arrived and _transcript(sandbox, voice) else "missing"
         print(f"{voice.user.first_name}: transcript after {took}")
     return 0 if delivered else 1
 
@@ -87,6 +89,11 @@ def _transcript(sandbox: BotApiSandbox, voice: SentVoice) -> str | None:
         if message.reply_to == voice.message_id and message.text and not replies.is_status(message.text):
             return message.text
     return None
+
+
+def _note_answer(event: SandboxEvent, answered: dict[int, float]) -> None:
+    if event.kind in ("bot_message", "bot_edit") and not replies.is_status(event.text):
+        answered.setdefault(event.chat_id, event.at)   # a voice's transcript comes before the /usage reply
 
 
 def _print_event(event: SandboxEvent, names: dict[int, str], origin: float) -> None:
