@@ -20,22 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from voicebot.audio import decode  # noqa: E402
 from voicebot.model_files import resolve_model  # noqa: E402
-from voicebot.speech import SpeechError, synthesize  # noqa: E402
+from voicebot.speech import SPOKEN_SAMPLES as SPOKEN, SpeechError, synthesize  # noqa: E402
 from voicebot.transcriber import Transcriber  # noqa: E402
 
 JFK = Path(__file__).resolve().parents[2] / "shared" / "audio" / "jfk.flac"
-LONG_TEXT = ("The weather service expects heavy rain tomorrow morning, so the school trip to the museum "
-             "has moved to Thursday. Parents should send a packed lunch, a coat and a signed form. The bus "
-             "leaves at half past eight from the main gate and returns around four. If your child needs "
-             "medicine during the day, please tell the class teacher before Wednesday evening. We will "
-             "share photographs from the visit on the school website next week. Thank you for your help, "
-             "and remember that the library is closed on Friday for the book fair.")
-SPOKEN = {  # the test's espeak-ng clips: (voice, text)
-    "espeak_short_en": ("en", "Please call Stella. Ask her to bring these things with her from the store."),
-    "espeak_german": ("de", "Guten Morgen. Heute ist ein schöner Tag, und wir gehen zusammen in den Park, "
-                            "um spazieren zu gehen."),
-    "espeak_long_en": ("en", LONG_TEXT),
-}
 
 
 def clips(folder: Path) -> dict[str, bytes]:

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import pytest
 
+from voicebot.storage import Storage
+
 SERVER_URL = os.environ.get("VOICEBOT_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -38,6 +40,15 @@ def db_url(request, tmp_path):
     finally:
         # FORCE: a failed test may have left its connection open.
         _administer(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def storage(db_url):
+    """An open Storage on each backend, migrated to the latest schema."""
+    storage = Storage(db_url)
+    storage.open()
+    yield storage
+    storage.close()
 
 
 def _administer(server: str, statement: str) -> None:

@@ -22,14 +22,6 @@ def config(db_url, tmp_path):
     return path
 
 
-@pytest.fixture
-def storage(db_url):
-    storage = Storage(db_url)
-    storage.open()
-    yield storage
-    storage.close()
-
-
 def today():
     return datetime.now(ZoneInfo(ZONE)).date()
 

@@ -26,14 +26,6 @@ def transcript(text="hello", seconds=12.5, processing=2.0) -> Transcript:
     return Transcript(text, "en", 0.9, seconds, processing)
 
 
-@pytest.fixture
-def storage(db_url):
-    storage = Storage(db_url)
-    storage.open()
-    yield storage
-    storage.close()
-
-
 # --- migrations ------------------------------------------------------------------------------
 
 def create_version_1(url: str) -> None:

@@ -18,24 +18,11 @@ from helpers import SHARED_AUDIO
 from voicebot.audio import SAMPLE_RATE, decode
 from voicebot.domain import FailureReason, JobError
 from voicebot.model_files import resolve_model
-from voicebot.speech import SpeechError, synthesize
+from voicebot.speech import SPOKEN_SAMPLES as SPOKEN, SpeechError, synthesize
 from voicebot.transcriber import Transcriber, _transcription_options
 
 BEAM_SIZE = 5
 THREADS = 2
-# Over 30 s: two windows, and a first window that is the same for language detection and decoding.
-LONG_TEXT = ("The weather service expects heavy rain tomorrow morning, so the school trip to the museum "
-             "has moved to Thursday. Parents should send a packed lunch, a coat and a signed form. The bus "
-             "leaves at half past eight from the main gate and returns around four. If your child needs "
-             "medicine during the day, please tell the class teacher before Wednesday evening. We will "
-             "share photographs from the visit on the school website next week. Thank you for your help, "
-             "and remember that the library is closed on Friday for the book fair.")
-SPOKEN = {  # clip name: (espeak-ng voice, text)
-    "espeak_short_en": ("en", "Please call Stella. Ask her to bring these things with her from the store."),
-    "espeak_german": ("de", "Guten Morgen. Heute ist ein schöner Tag, und wir gehen zusammen in den Park, "
-                            "um spazieren zu gehen."),
-    "espeak_long_en": ("en", LONG_TEXT),
-}
 CLIPS = ["jfk_flac", "jfk_opus", *SPOKEN]
 
 
