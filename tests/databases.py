@@ -1,4 +1,5 @@
-"""The `db_url` fixture: each test that takes it runs on SQLite and on PostgreSQL.
+"""The `db_url` fixture: each test that takes it runs on SQLite and on PostgreSQL; `postgres_url`: only on
+PostgreSQL.
 
 PostgreSQL tests get a database of their own, created on the server named by
 VOICEBOT_TEST_POSTGRESQL (default: postgres on 127.0.0.1:5432, trust auth) and dropped afterwards.
@@ -30,16 +31,20 @@ def postgres_server() -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'voicebot.db'}"
-        return
-    server = request.getfixturevalue("postgres_server")
+        return f"sqlite:///{tmp_path / 'voicebot.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh PostgreSQL database of the test's own, dropped afterwards."""
     name = f"voicebot_test_{secrets.token_hex(6)}"
-    _administer(server, f"CREATE DATABASE {name}")
+    _administer(postgres_server, f"CREATE DATABASE {name}")
     try:
-        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+        yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
     finally:
         # FORCE: a failed test may have left its connection open.
-        _administer(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _administer(postgres_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

@@ -44,9 +44,10 @@ def test_db_migrate_reports_what_it_applied_then_that_nothing_was_left(config, c
         "applied migration 2 user language and billing kept on forget\n"
         "applied migration 3 timestamps and group modes\n"
         "applied migration 4 durable intake\n"
-        "database is now at version 4\n"), "")
+        "applied migration 5 broker deliveries\n"
+        "database is now at version 5\n"), "")
     assert voicebot(capsys, "db", "migrate", "--config", str(config)) == (
-        0, "database is up to date (version 4)\n", "")
+        0, "database is up to date (version 5)\n", "")
 
 
 def test_users_show_describes_settings_today_and_totals(config, storage, capsys):

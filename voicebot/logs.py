@@ -53,10 +53,22 @@ def configure_logging(level: str, secrets: Iterable[str], json_lines: bool = Fal
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for chatty in ("urllib3", "faster_whisper"):  # one line per job is ours to write
+    for chatty in ("urllib3", "faster_whisper", "dramatiq"):  # one line per job is ours to write
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # pika logs every socket error with a traceback; dramatiq reconnects and says so in one line.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     # Uncaught exceptions in threads would otherwise be printed raw, URLs and all.
     threading.excepthook = lambda args: logging.getLogger("voicebot").error(
         "uncaught error in thread %s", args.thread.name if args.thread else "?",
         exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
     return redaction
+
+
+def without_password(url: str) -> str:
+    """A database or broker URL fit for a log line or an error: its password starred out."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, has_password, _ = credentials.partition(":")
+    return f"{scheme}{sep}{user}{':***' if has_password else ''}@{host}"

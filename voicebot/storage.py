@@ -13,6 +13,7 @@ from playhouse.migrate import SchemaMigrator, SqliteMigrator
 
 from voicebot.domain import (DayStats, FailureReason, IncomingJob, Job, JobKey, Media, MediaKind, PendingJob,
                              Transcript, UserState, UserSummary)
+from voicebot.logs import without_password
 
 database = DatabaseProxy()
 
@@ -109,6 +110,7 @@ class JobRecord(BaseModel):
     finished = BooleanField(default=False, index=True)
     status_message_id = BigIntegerField(null=True)
     attempts = IntegerField(default=0)
+    deliveries = IntegerField(default=0)    # times a worker node took the job off the broker
     created_at = DateTimeField()
 
     class Meta:
@@ -254,8 +256,13 @@ def _durable_intake(migrator: SchemaMigrator) -> None:
     migrator.database.create_tables([Job, BotState])
 
 
+def _broker_deliveries(migrator: SchemaMigrator) -> None:
+    """Version 5: job.deliveries, counted by worker nodes so a job that keeps killing them ends."""
+    migrator.migrate(migrator.add_column("job", "deliveries", IntegerField(default=0)))
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
-              _durable_intake)
+              _durable_intake, _broker_deliveries)
 
 
 class Storage:
@@ -274,7 +281,7 @@ class Storage:
             database.initialize(db)
             db.connect(reuse_if_open=True)
         except Exception as error:  # peewee and the drivers raise many types for one cause
-            raise StorageError(f"cannot open database.url {_without_password(self._url)}: "
+            raise StorageError(f"cannot open database.url {without_password(self._url)}: "
                                f"{_first_line(error)}") from None
         if migrate:
             self.migrate()
@@ -353,6 +360,16 @@ class Storage:
     def job_started(self, key: JobKey) -> None:
         with _database_errors(), database.atomic():
             JobRecord.update(attempts=JobRecord.attempts + 1).where(_is_job(key)).execute()
+
+    def take_delivery(self, key: JobKey) -> int | None:
+        """A worker node took the job off the broker: how many times that has happened now, or None
+        when the job is answered already (or unknown), so there is nothing left to do."""
+        with _database_errors(), database.atomic():
+            taken = (JobRecord.update(deliveries=JobRecord.deliveries + 1)
+                     .where(_is_job(key) & ~JobRecord.finished).execute())
+            if not taken:
+                return None
+            return JobRecord.select(JobRecord.deliveries).where(_is_job(key)).scalar()
 
     def status_posted(self, key: JobKey, message_id: int) -> None:
         with _database_errors(), database.atomic():
@@ -523,12 +540,3 @@ def _first_line(error: Exception) -> str:
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _without_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user, has_password, _ = credentials.partition(":")
-    return f"{scheme}{sep}{user}{':***' if has_password else ''}@{host}"
