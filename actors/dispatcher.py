@@ -5,7 +5,7 @@ from collections import deque
 
 from actors.base import SupervisedActor
 from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, PostStatus, SendReply, Stopping,
-                             Transcribe, TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
+                             Transcribe, TranscriptReady, UpdateStatus, WorkerGone, WorkerLost, WorkerReady)
 from voicebot import replies
 from voicebot.domain import FailureReason, Job, JobKey
 from voicebot.metrics import Metrics
@@ -18,13 +18,19 @@ MAX_ATTEMPTS = 2  # a job whose worker (or the whole process) died is retried on
 class Dispatcher(SupervisedActor):
     """Workers announce themselves with WorkerReady once their model is loaded, and again by
     returning a result; a job waits in `pending` until one is idle. Past `max_pending` waiting
-    jobs, new ones are refused at once with a polite "busy" reply."""
+    jobs, new ones are refused at once with a polite "busy" reply.
+
+    `workers` are the local WhisperActors by name. With a broker, `remote` (RemoteWorkers) reaches
+    every other worker slot it announces. An outcome is matched to its job by the job's key, so a
+    second outcome of the same job (the broker ran it twice) is dropped: one answer per job."""
 
     def __init__(self, workers: dict, quota, sender, storage, max_pending: int, max_duration_seconds: int,
                  max_file_mb: int, file_threshold_chars: int = 8000, supervisor=None, name: str = "dispatcher",
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, remote=None):
         super().__init__(name, supervisor)
         self._workers = workers
+        self._remote = remote
+        self._slots: set[str] = set()   # workers that said they are ready and are not lost or gone
         self._quota = quota
         self._sender = sender
         self._storage = storage
@@ -43,23 +49,27 @@ class Dispatcher(SupervisedActor):
         match message:
             case JobAdmitted(job, status_message_id):
                 self._enqueue(job, status_message_id)
-            case WorkerReady(worker):
+            case WorkerReady(worker) if worker in self._workers or self._remote is not None:
                 self._metrics.worker_ready(worker, True)
+                self._slots.add(worker)
                 self._mark_idle(worker)
-            case TranscriptReady(job, transcript, worker):
-                self._finished(worker)
+            case TranscriptReady(job, transcript) if self._finished(job):
                 self._metrics.jobs.labels("done").inc()
                 text = replies.transcript(transcript, job.language, job.timestamps)
                 self._sender.tell(DeliverResult(job.key, text, len(text) > self._file_threshold_chars, message,
                                                 self._quota))
-            case JobFailed(job, reason, worker):
-                self._finished(worker)
+            case JobFailed(job, reason) if self._finished(job):
                 self._fail(job, reason)
+            case TranscriptReady(job) | JobFailed(job):
+                log.info("job %s/%s: a second outcome arrived (the broker delivered it twice); dropped",
+                         job.chat_id, job.message_id)
             case WorkerLost(worker):
                 self._lost(worker)
+            case WorkerGone(worker):
+                self._gone(worker)
             case Stopping():
                 self._stopping = True
-                for worker in self._workers:
+                for worker in self._slots:
                     self._metrics.worker_ready(worker, False)
             case _:
                 return NotImplemented
@@ -76,7 +86,8 @@ class Dispatcher(SupervisedActor):
             return
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
         if self._pending or not self._idle:
-            self._sender.tell(PostStatus(job.key, replies.queued(len(self._pending) + 1), status_message_id))
+            position = replies.queued(len(self._pending) + 1, workers_online=bool(self._slots))
+            self._sender.tell(PostStatus(job.key, position, status_message_id))
             self._queued_status.add(job.key)
         else:
             self._sender.tell(PostStatus(job.key, replies.PROCESSING, status_message_id))
@@ -95,15 +106,27 @@ class Dispatcher(SupervisedActor):
                 self._sender.tell(UpdateStatus(job.key, replies.PROCESSING))
             self._running[worker] = job
             self._storage.tell(JobStarted(job.key))
-            self._workers[worker].tell(Transcribe(job))
+            self._workers.get(worker, self._remote).tell(Transcribe(job))
 
     def _mark_idle(self, worker: str) -> None:
-        if worker in self._workers and worker not in self._idle and worker not in self._running:
+        if worker in self._slots and worker not in self._idle and worker not in self._running:
             self._idle.append(worker)
 
-    def _finished(self, worker: str) -> None:
-        self._running.pop(worker, None)
+    def _finished(self, job: Job) -> bool:
+        """Frees the worker the job was given to; False if the job is not out (answered already)."""
+        worker = next((worker for worker, running in self._running.items() if running.key == job.key), None)
+        if worker is None:
+            return False
+        del self._running[worker]
         self._mark_idle(worker)
+        return True
+
+    def _gone(self, worker: str) -> None:
+        # Its job, if any, stays out: the broker gives it to another worker, whose outcome ends it.
+        self._metrics.worker_ready(worker, False)
+        self._slots.discard(worker)
+        if worker in self._idle:
+            self._idle.remove(worker)
 
     def _lost(self, worker: str) -> None:
         self._metrics.worker_ready(worker, False)

@@ -41,7 +41,7 @@ class WorkerLost:
     worker: str
 
 
-# --- intake: TelegramPoller -> QuotaActor ------------------------------------------------
+# --- intake: TelegramPoller or TelegramWebhook -> QuotaActor -----------------------------
 @dataclass(frozen=True, slots=True)
 class PollNext:
     pass
@@ -57,9 +57,10 @@ class VoiceReceived:
 
 @dataclass(frozen=True, slots=True)
 class StoreIntake:
-    """The poller's batch, to be made durable (jobs and the next offset) before it polls again."""
+    """The poller's batch, to be made durable (jobs and the next offset) before it polls again; or
+    one webhook update, whose `next_offset` is None: the saved offset stays as it is."""
     messages: tuple
-    next_offset: int
+    next_offset: int | None
     reply_to: object
 
 
@@ -67,12 +68,28 @@ class StoreIntake:
 class IntakeStored:
     """The batch is stored; `messages` are those to act on (redelivered recordings left out)."""
     messages: tuple
-    next_offset: int
+    next_offset: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class IntakeFailed:
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePosted:
+    """Telegram POSTed an update to the webhook. `incoming` is what it means (None: nothing for the
+    bot); `answer` (a pykka ThreadingFuture) gets the HTTP status the request is to be answered with."""
+    incoming: object
+    answer: object
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeAnswered:
+    """The StorageActor's answer (IntakeStored or IntakeFailed) to one webhook update's StoreIntake,
+    with that request's pending `answer`."""
+    outcome: object
+    answer: object
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +160,44 @@ class JobFailed:
     job: Job
     reason: FailureReason
     worker: str = ""
+
+
+# --- worker nodes: Dispatcher <-> RemoteWorkers <-> broker <-> NodeDispatcher <-> WhisperActor
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """A worker node's heartbeat: how many of its WhisperActors have a model loaded and take jobs."""
+    node: str
+    ready: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerGone:
+    """A remote worker slot is no longer there (its node stopped reporting). Unlike WorkerLost, the
+    job it held is not retried here: the broker gives it to another worker by itself."""
+    worker: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckNodes:
+    """RemoteWorkers' reminder to drop the slots of nodes that stopped reporting."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlushOutbox:
+    """RemoteWorkers' reminder to try again to hand jobs to the broker."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunJob:
+    """A job a worker node took off the broker; `done` (a concurrent.futures.Future) gets its outcome
+    once that is on its way back, and only then is the broker message acknowledged."""
+    job: Job
+    done: object
+
+
+@dataclass(frozen=True, slots=True)
+class ReportNode:
+    """NodeDispatcher's reminder to send its heartbeat (NodeStatus)."""
 
 
 # --- replies: anyone -> TelegramSender ---------------------------------------------------

@@ -23,11 +23,13 @@ def voicebot(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def write_config(path: Path, sandbox: BotApiSandbox, database: Path, extra: str = "") -> Path:
+def write_config(path: Path, sandbox: BotApiSandbox, database: Path, extra: str = "", telegram: str = "") -> Path:
+    """`extra`: further sections; `telegram`: further keys of [telegram]."""
     path.write_text(f"""
 [telegram]
 api_url = "{sandbox.url}"
 poll_timeout_seconds = 1
+{telegram}
 [database]
 url = "sqlite:///{database}"
 {extra}

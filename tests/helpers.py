@@ -1,6 +1,9 @@
 """Small factories shared by the tests."""
+import http.client
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from voicebot.domain import Job, JobKey, Media, MediaKind
 
@@ -23,3 +26,23 @@ def make_job(user_id: int = 7, message_id: int = 1, chat_id: int | None = None, 
 def normalized(text: str) -> str:
     """Lower case, punctuation dropped, spaces folded: for comparing transcripts by words."""
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, for a server a test configures by HOST:PORT."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def send_http(url: str, body: bytes = b"", headers: dict | None = None, method: str = "POST") -> tuple[int, dict]:
+    """One request straight to `url` (no proxy from the environment): (status, headers of the answer)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, parts.path or "/", body, headers or {})
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status, dict(answer.getheaders())
+    finally:
+        connection.close()

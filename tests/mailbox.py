@@ -5,7 +5,7 @@ import time
 
 import pykka
 
-from actors.messages import Ping
+from actors.messages import IntakeFailed, IntakeStored, Ping, VoiceReceived
 
 
 class RecordingMailbox:
@@ -27,6 +27,25 @@ class RecordingMailbox:
     def clear(self) -> None:
         with self._lock:
             self.messages.clear()
+
+
+class FakeStorage(RecordingMailbox):
+    """Stores intake as the StorageActor does: answers IntakeStored (without the recordings whose
+    keys are `known`: redelivered), or IntakeFailed for the first `down_for` batches."""
+
+    def __init__(self, down_for: int = 0, known: frozenset = frozenset()):
+        super().__init__("storage")
+        self.down_for = down_for
+        self.known = known
+
+    def tell(self, message):
+        super().tell(message)
+        if self.down_for:
+            self.down_for -= 1
+            message.reply_to.tell(IntakeFailed("database is locked"))
+            return
+        fresh = tuple(m for m in message.messages if not (isinstance(m, VoiceReceived) and m.job.key in self.known))
+        message.reply_to.tell(IntakeStored(fresh, message.next_offset))
 
 
 def deliver(ref: pykka.ActorRef, *messages: object) -> None:

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,53 @@ def test_a_bad_environment_value_names_the_variable():
         load_settings(None, {"VOICEBOT_QUEUE_MAX_PENDING": "lots"})
 
 
+WEBHOOK = """[telegram]
+mode = "webhook"
+webhook_url = "https://bot.example.com/tg"
+webhook_listen = "127.0.0.1:8443"
+"""
+WEBHOOK_SECRET = "s3cret_-Value"
+
+
+def test_webhook_mode_reads_its_keys_and_the_secret_from_the_environment(tmp_path):
+    settings = load_settings(write(tmp_path, WEBHOOK), {"VOICEBOT_TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                                                        "TELEGRAM_BOT_TOKEN": "123:abcDEF"})
+    telegram = settings.telegram
+    assert (telegram.mode, telegram.webhook_url, telegram.webhook_listen) == (
+        "webhook", "https://bot.example.com/tg", "127.0.0.1:8443")
+    assert telegram.webhook_secret == WEBHOOK_SECRET and WEBHOOK_SECRET not in repr(settings)
+
+
+@pytest.mark.parametrize("text, environ, message", [
+    ('[telegram]\nmode = "hook"\n', {}, 'telegram.mode must be "polling" or "webhook", got \'hook\''),
+    ('[telegram]\nmode = "webhook"\n', {},
+     "needs telegram.webhook_url, telegram.webhook_listen, telegram.webhook_secret: set them"),
+    (WEBHOOK, {}, 'needs telegram.webhook_secret: set it'),
+    (WEBHOOK.replace("https://bot.example.com/tg", "bot.example.com/tg"), {"VOICEBOT_TELEGRAM_WEBHOOK_SECRET": "s"},
+     "telegram.webhook_url must be the public URL Telegram posts updates to"),
+    (WEBHOOK.replace("/tg", "/bot123:abcDEF"), {"VOICEBOT_TELEGRAM_WEBHOOK_SECRET": "s"},
+     "telegram.webhook_url must not contain the bot token"),
+    (WEBHOOK.replace("/tg", "/abc%44EF"), {"VOICEBOT_TELEGRAM_WEBHOOK_SECRET": "s"},
+     "telegram.webhook_url must not contain the bot token"),
+    (WEBHOOK.replace("127.0.0.1:8443", "8443"), {"VOICEBOT_TELEGRAM_WEBHOOK_SECRET": "s"},
+     'telegram.webhook_listen must be HOST:PORT like "127.0.0.1:8443", got \'8443\''),
+    (WEBHOOK, {"VOICEBOT_TELEGRAM_WEBHOOK_SECRET": "has spaces"},
+     "telegram.webhook_secret must be 1 to 256 characters from A-Z, a-z, 0-9, _ and -"),
+    (WEBHOOK, {"VOICEBOT_TELEGRAM_WEBHOOK_SECRET": "x" * 257}, "telegram.webhook_secret must be 1 to 256"),
+])
+def test_webhook_mistakes_stop_the_bot_with_one_line_that_repeats_no_secret(tmp_path, text, environ, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        load_settings(write(tmp_path, text), {"TELEGRAM_BOT_TOKEN": "123:abcDEF", **environ})
+    assert "\n" not in str(refused.value)
+    assert "abcDEF" not in str(refused.value) and "has spaces" not in str(refused.value)
+
+
+def test_a_secret_of_the_wrong_type_is_not_repeated(tmp_path):
+    with pytest.raises(ConfigError, match="webhook_secret must be a string, got a value of type int") as refused:
+        load_settings(write(tmp_path, "[telegram]\nwebhook_secret = 987654321\n"), {})
+    assert "987654321" not in str(refused.value)
+
+
 def test_workers_follow_the_cores_up_to_three_unless_set(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert (worker_count(Settings()), worker_threads(Settings())) == (2, 1)
@@ -79,3 +127,13 @@ def test_workers_follow_the_cores_up_to_three_unless_set(monkeypatch):
     assert (worker_count(Settings()), worker_threads(Settings())) == (3, 5)
     pinned = load_settings(None, {"VOICEBOT_WHISPER_WORKERS": "1", "VOICEBOT_WHISPER_CPU_THREADS": "2"})
     assert (worker_count(pinned), worker_threads(pinned)) == (1, 2)
+
+
+def test_a_broker_needs_a_known_scheme_and_postgresql(tmp_path):
+    settings = load_settings(write(tmp_path, '[broker]\nurl = "amqp://guest:guest@127.0.0.1:5672/"\n'), {
+        "VOICEBOT_DATABASE_URL": "postgresql://postgres@127.0.0.1/voicebot"})
+    assert settings.broker.url.startswith("amqp://") and "guest" not in repr(settings)
+    with pytest.raises(ConfigError, match="must start with amqp:// .* or redis://"):
+        load_settings(write(tmp_path, '[broker]\nurl = "kafka://127.0.0.1"\n'), {})
+    with pytest.raises(ConfigError, match="database.url must be PostgreSQL.*SQLite works only on one host"):
+        load_settings(write(tmp_path, '[broker]\nurl = "redis://127.0.0.1:6379/0"\n'), {})

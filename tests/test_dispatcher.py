@@ -4,7 +4,7 @@ import pytest
 
 from actors.dispatcher import Dispatcher
 from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, PostStatus, SendReply, Transcribe,
-                             TranscriptReady, UpdateStatus, WorkerLost, WorkerReady)
+                             TranscriptReady, UpdateStatus, WorkerGone, WorkerLost, WorkerReady)
 from helpers import make_job
 from mailbox import RecordingMailbox, deliver
 from voicebot import replies
@@ -27,7 +27,8 @@ def test_jobs_wait_for_a_ready_worker_and_get_a_status_reply_at_once(fakes):
     dispatcher = start_dispatcher(fakes)
     job = make_job()
     deliver(dispatcher, JobAdmitted(job))
-    assert sender.messages == [PostStatus(job.key, replies.queued(1))]
+    assert sender.messages == [PostStatus(job.key, replies.queued(1, workers_online=False))]
+    assert "service is busy" in sender.messages[0].text
     assert workers["w1"].messages == []
     deliver(dispatcher, WorkerReady("w1"))
     assert workers["w1"].messages == [Transcribe(job)]
@@ -115,3 +116,30 @@ def test_each_start_is_recorded_and_a_job_started_twice_before_is_not_tried_agai
     assert sender.of(PostStatus)[1] == PostStatus(resumed.key, replies.PROCESSING, 77)   # edited, not re-sent
     [failed] = sender.of(DeliverResult)
     assert failed.key == hopeless.key and failed.outcome.reason is FailureReason.INTERNAL
+
+
+def test_a_second_outcome_of_the_same_job_is_dropped_so_the_user_gets_one_answer(fakes):
+    workers, quota, sender, _ = fakes
+    dispatcher = start_dispatcher(fakes)
+    job = make_job()
+    done = TranscriptReady(job, Transcript("once", "en", 0.9, 5, 1), "w1")
+    deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), done, done, JobFailed(job, FailureReason.INTERNAL))
+    assert [result.text for result in sender.of(DeliverResult)] == ["once"]
+
+
+def test_remote_slots_come_and_go_and_a_gone_slots_job_waits_for_the_broker_to_rerun_it():
+    quota, sender, storage, remote = (RecordingMailbox(name) for name in ("quota", "sender", "storage", "remote"))
+    dispatcher = Dispatcher.start({}, quota, sender, storage, 100, 300, 20, remote=remote)
+    jobs = [make_job(message_id=n) for n in (1, 2, 3)]
+    deliver(dispatcher, WorkerReady("node-a/1"), WorkerReady("node-b/1"), *(JobAdmitted(job) for job in jobs))
+    assert remote.of(Transcribe) == [Transcribe(jobs[0]), Transcribe(jobs[1])]   # one job per slot
+    deliver(dispatcher, WorkerGone("node-a/1"))
+    # The broker ran job 1 again on node-b after node-a died; its slot is gone, so job 3 still waits:
+    # node-b, the one slot left, is taken by job 2.
+    deliver(dispatcher, TranscriptReady(jobs[0], Transcript("first", "en", 0.9, 5, 1), "whisper-1"))
+    assert sender.of(DeliverResult)[0].text == "first" and len(remote.of(Transcribe)) == 2
+    deliver(dispatcher, TranscriptReady(jobs[1], Transcript("second", "en", 0.9, 5, 1), "whisper-1"))
+    assert remote.of(Transcribe)[-1] == Transcribe(jobs[2])
+    deliver(dispatcher, WorkerGone("node-b/1"), JobAdmitted(make_job(message_id=4)))
+    assert len(remote.of(Transcribe)) == 3
+    assert "service is busy" in sender.of(PostStatus)[-1].text

@@ -1,6 +1,5 @@
 """The operator's view of a running bot: /metrics moves with the work, /healthz tells the truth."""
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -8,7 +7,7 @@ import urllib.request
 import pytest
 
 from botprocess import TOKEN, RunningBot, wait_final, write_config
-from helpers import normalized
+from helpers import free_port, normalized
 from media import audio_file
 from voicebot import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
@@ -16,12 +15,6 @@ from voicebot.sandbox import BotApiSandbox, SandboxUser
 pytestmark = pytest.mark.e2e
 
 DORA = SandboxUser(801, "Dora")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:

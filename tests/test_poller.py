@@ -1,8 +1,8 @@
 import time
 
-from actors.messages import CommandReceived, IntakeFailed, IntakeStored, StoreIntake, VoiceReceived
+from actors.messages import CommandReceived, StoreIntake, VoiceReceived
 from actors.poller import TelegramPoller
-from mailbox import RecordingMailbox, wait_until
+from mailbox import FakeStorage, RecordingMailbox, wait_until
 from voicebot.domain import JobKey
 from voicebot.telegram import TelegramError
 
@@ -23,24 +23,6 @@ class ScriptedTelegram:
         if isinstance(batch, Exception):
             raise batch
         return batch
-
-
-class FakeStorage(RecordingMailbox):
-    """Stores intake as the StorageActor does: answers IntakeStored, or IntakeFailed while `down`."""
-
-    def __init__(self, down_for: int = 0, known: frozenset = frozenset()):
-        super().__init__("storage")
-        self.down_for = down_for
-        self.known = known
-
-    def tell(self, message):
-        super().tell(message)
-        if self.down_for:
-            self.down_for -= 1
-            message.reply_to.tell(IntakeFailed("database is locked"))
-            return
-        fresh = tuple(m for m in message.messages if not (isinstance(m, VoiceReceived) and m.job.key in self.known))
-        message.reply_to.tell(IntakeStored(fresh, message.next_offset))
 
 
 def message(update_id: int, **content) -> dict:

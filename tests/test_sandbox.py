@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telebot import TeleBot, apihelper, types
 
+from helpers import free_port
+from mailbox import wait_until
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
 
 TOKEN = "123456:sandbox-secret-token"
@@ -24,7 +27,7 @@ GROUP = -100
 @pytest.fixture
 def sandbox():
     saved = apihelper.API_URL, apihelper.FILE_URL
-    with BotApiSandbox(TOKEN) as running:
+    with BotApiSandbox(TOKEN, webhook_retry_seconds=0.1) as running:
         apihelper.API_URL = running.url + "/bot{0}/{1}"
         apihelper.FILE_URL = running.url + "/file/bot{0}/{1}"
         yield running
@@ -158,6 +161,109 @@ def test_stop_answers_a_long_poll_promptly_and_cleanly(sandbox):
     poller.join(timeout=5)
     assert answers == [[]], "an empty answer, not a broken connection"
     assert time.monotonic() - started < 2
+
+
+# --- webhook
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class WebhookEndpoint:
+    """A bot's webhook for the sandbox to POST to: keeps (path, secret header, update) of each request
+    and answers the statuses it is given, then 200."""
+
+    def __init__(self, *statuses: int):
+        self.statuses = list(statuses)
+        self.received: list[tuple[str, str | None, dict]] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                endpoint.received.append((self.path, self.headers.get(SECRET_HEADER), json.loads(body)))
+                self.send_response(endpoint.statuses.pop(0) if endpoint.statuses else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/telegram/updates"
+
+    def texts(self) -> list[str]:
+        return [update["message"]["text"] for _, _, update in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def endpoint():
+    running = WebhookEndpoint()
+    yield running
+    running.close()
+
+
+def test_a_webhook_gets_each_update_posted_once_in_order_with_its_secret(sandbox, bot, endpoint):
+    assert bot.set_webhook(endpoint.url, secret_token="s3cret_-X", allowed_updates=["message"]) is True
+    sandbox.send_text(ANN, "one")
+    sandbox.send_text(BOB, "two")
+    assert sandbox.wait_for(lambda: endpoint.texts() == ["one", "two"], timeout=5)
+    assert {(path, secret) for path, secret, _ in endpoint.received} == {("/telegram/updates", "s3cret_-X")}
+    assert [update["update_id"] for _, _, update in endpoint.received] == [1, 2]
+    info = bot.get_webhook_info()
+    assert (info.url, info.pending_update_count, info.allowed_updates) == (endpoint.url, 0, ["message"])
+    assert info.last_error_message is None
+    error = api_error(raw_updates)
+    assert (error.error_code, error.description) == (
+        409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the "
+             "webhook first")
+
+
+def test_without_a_secret_no_secret_header_is_sent(sandbox, bot, endpoint):
+    bot.set_webhook(endpoint.url)
+    sandbox.send_text(ANN, "hi")
+    assert sandbox.wait_for(lambda: endpoint.received, timeout=5)
+    assert endpoint.received[0][1] is None
+
+
+def test_a_refused_delivery_is_tried_again_and_reported(sandbox, bot):
+    endpoint = WebhookEndpoint(403, 500)
+    try:
+        bot.set_webhook(endpoint.url, secret_token="s")
+        sandbox.send_text(ANN, "again")
+        sandbox.send_text(ANN, "after")
+        assert sandbox.wait_for(lambda: len(endpoint.received) == 1, timeout=5)
+        info = bot.get_webhook_info()
+        assert info.pending_update_count == 2
+        assert info.last_error_message == "Wrong response from the webhook: 403 Forbidden"
+        assert sandbox.wait_for(lambda: len(endpoint.received) == 4, timeout=5)
+        assert endpoint.texts() == ["again", "again", "again", "after"], "one at a time, the first until taken"
+        assert bot.get_webhook_info().pending_update_count == 0
+    finally:
+        endpoint.close()
+
+
+def test_a_webhook_nobody_listens_on_keeps_the_updates_until_it_is_deleted(sandbox, bot):
+    bot.set_webhook(f"http://127.0.0.1:{free_port()}/updates")
+    sandbox.send_text(ANN, "anyone?")
+    assert wait_until(lambda: bot.get_webhook_info().last_error_message == "Connection refused")
+    assert bot.get_webhook_info().pending_update_count == 1
+    assert bot.remove_webhook() is True
+    assert bot.get_webhook_info().url == ""
+    assert [u.message.text for u in poll()] == ["anyone?"], "back to getUpdates, nothing lost"
+
+
+def test_set_webhook_checks_the_url_and_the_secret(bot):
+    error = api_error(bot.set_webhook, "not a url")
+    assert (error.error_code, error.description) == (
+        400, "Bad Request: bad webhook: Failed to resolve host: Name or service not known")
+    error = api_error(bot.set_webhook, "https://bot.example.com/updates", secret_token="no spaces")
+    assert (error.error_code, error.description) == (400, "Bad Request: secret token contains unallowed characters")
+    assert bot.get_webhook_info().url == ""
 
 
 # --- update shapes

@@ -1,5 +1,6 @@
 """The Bot API adapter against the sandbox, over real HTTP: retries, limits, and no token leaks."""
 import socket
+import time
 import traceback
 
 import pytest
@@ -32,6 +33,21 @@ def test_send_edit_and_download(sandbox, client):
     client.edit_message_text(USER.id, status, "the transcript")
     [message] = sandbox.messages(USER.id)
     assert (message.text, message.reply_to, message.edits) == ("the transcript", voice, ["Processing…"])
+
+
+def test_webhook_calls_register_report_and_confirm(sandbox, client):
+    client.set_webhook("https://bot.example.com/updates", "hook_secret", ("message",))
+    [call] = sandbox.calls("setWebhook")
+    assert (call.params["secret_token"], call.params["allowed_updates"]) == ("hook_secret", '["message"]')
+    assert client.webhook_url() == "https://bot.example.com/updates"
+    client.delete_webhook()
+    assert client.webhook_url() == ""
+    sandbox.send_text(USER, "one")
+    sandbox.send_text(USER, "two")
+    started = time.monotonic()
+    client.confirm_updates(2)   # the update_id of "two"
+    assert time.monotonic() - started < 2, "no long poll"
+    assert [update["message"]["text"] for update in client.get_updates(None, 0)] == ["two"]
 
 
 def test_transient_failures_are_retried_and_429_waits_retry_after(sandbox, client):

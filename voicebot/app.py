@@ -2,6 +2,7 @@
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -12,11 +13,14 @@ from actors.dispatcher import Dispatcher
 from actors.messages import LoadIntakeState, LoadOnRequestChats, LoadUsers, Ping, WorkerLost
 from actors.poller import TelegramPoller
 from actors.quota import QuotaActor, QuotaRules
+from actors.remote import RemoteWorkers
 from actors.sender import Pace, TelegramSender
 from actors.storage import StorageActor
 from actors.supervisor import ChildSpec, Supervisor
+from actors.webhook import TelegramWebhook
 from actors.whisper import WhisperActor
-from voicebot.config import Settings, worker_count, worker_threads
+from voicebot.broker import BrokerError, BrokerLink
+from voicebot.config import WEBHOOK_MODE, Settings, worker_count, worker_threads
 from voicebot.metrics import Metrics, MetricsServer
 from voicebot.model_files import ModelError, resolve_model
 from voicebot.replies import utc_now
@@ -55,6 +59,7 @@ class Bot:
         self.outcome = Outcome()
         self._supervisor: pykka.ActorRef | None = None
         self._metrics_server: MetricsServer | None = None
+        self._link: BrokerLink | None = None
 
     def start(self) -> None:
         """Checks, then starts every actor and waits until all are ready: StartupError if not."""
@@ -62,17 +67,16 @@ class Bot:
         if self.settings.metrics.listen:
             self._metrics_server = MetricsServer(self.metrics, self.settings.metrics.listen,
                                                  self.settings.telegram.poll_timeout_seconds + 30).start()
-        self._supervisor = Supervisor.start(
-            build_groups(self.settings, telegram, model_path, Address("supervisor"), self.metrics),
-            on_give_up=self.outcome.give_up,
-            on_restarted=lambda name: self.metrics.restarts.labels(name).inc())
-        try:
-            self._supervisor.ask(Ping())
-        except pykka.ActorDeadError:
-            pass
+        self._supervisor = start_supervised(
+            lambda supervisor: build_groups(self.settings, telegram, model_path, supervisor, self.metrics,
+                                            self._link),
+            self.outcome, self.metrics)
         if self.outcome.reason is not None:
             self.stop()
             raise StartupError(self.outcome.reason)
+        workers = (f"worker nodes through {self._link.address}" if self._link is not None else
+                   f"{worker_count(self.settings)} transcription workers")
+        log.info("voicebot is running: %s mode, %s", self.settings.telegram.mode, workers)
 
     def stop(self) -> None:
         if self._supervisor is not None:
@@ -80,6 +84,8 @@ class Bot:
         pykka.ActorRegistry.stop_all()
         if self._metrics_server is not None:
             self._metrics_server.stop()
+        if self._link is not None:
+            self._link.close()
 
     def _prepare(self) -> tuple[TelegramClient, str]:
         """Checks what can be checked before any actor starts: model, database, Bot API and token."""
@@ -87,28 +93,36 @@ class Bot:
         if not settings.telegram.token:
             raise StartupError("TELEGRAM_BOT_TOKEN is not set: export it (or set telegram.token) and run again")
         try:
-            model_path = resolve_model(settings.whisper.model)
+            # With a broker the worker nodes transcribe: this node loads no model.
+            model_path = None if settings.broker.url else resolve_model(settings.whisper.model)
             storage = Storage(settings.database.url)
             storage.open()
             storage.close()
-        except (ModelError, StorageError) as error:
+            if settings.broker.url:
+                self._link = BrokerLink(settings.broker.url, settings.whisper.timeout_seconds)
+                self._link.check()
+        except (ModelError, StorageError, BrokerError) as error:
             raise StartupError(str(error)) from None
         telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token, metrics=self.metrics)
         try:
             telegram.get_me()
-            telegram.delete_webhook()  # polling and a webhook exclude each other
+            # Polling and a webhook exclude each other: polling deletes any webhook; in webhook
+            # mode the TelegramWebhook registers it once its server listens.
+            if settings.telegram.mode != WEBHOOK_MODE:
+                telegram.delete_webhook()
         except TelegramError as error:
             hint = "check TELEGRAM_BOT_TOKEN" if error.status in (401, 404) else "check telegram.api_url"
             raise StartupError(f"the Bot API at {settings.telegram.api_url} answered {error.description}: {hint}")
         return telegram, model_path
 
 
-def build_groups(settings: Settings, telegram: TelegramClient, model_path: str, supervisor: Address,
-                 metrics: Metrics) -> list[list[ChildSpec]]:
-    storage, sender, quota, dispatcher, poller = (
-        Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller"))
-    workers = {f"whisper-{number}": Address(f"whisper-{number}")
-               for number in range(1, worker_count(settings) + 1)}
+def build_groups(settings: Settings, telegram: TelegramClient, model_path: str | None, supervisor: Address,
+                 metrics: Metrics, link: BrokerLink | None = None) -> list[list[ChildSpec]]:
+    """The actors in start order. With `link` (a broker), RemoteWorkers stands in for the WhisperActors."""
+    storage, sender, quota, dispatcher, poller, remote = (
+        Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller", "remote"))
+    workers = {} if link is not None else {f"whisper-{number}": Address(f"whisper-{number}")
+                                           for number in range(1, worker_count(settings) + 1)}
     limits, quota_settings = settings.limits, settings.quota
     rules = QuotaRules(quota_settings.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
                        limits.max_file_mb, quota_settings.timezone, frozenset(quota_settings.unlimited_user_ids),
@@ -132,10 +146,16 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str, 
         return TelegramPoller.start(telegram, quota, storage, settings.telegram.poll_timeout_seconds, offset,
                                     supervisor, metrics=metrics)
 
+    def start_webhook() -> pykka.ActorRef:
+        offset, _ = storage.ask(LoadIntakeState(), timeout=60)
+        return TelegramWebhook.start(telegram, quota, storage, settings.telegram.webhook_url,
+                                     settings.telegram.webhook_listen, settings.telegram.webhook_secret, offset,
+                                     supervisor, metrics=metrics)
+
     def whisper_spec(name: str, address: Address) -> ChildSpec:
         return ChildSpec(
             name, address,
-            lambda: WhisperActor.start(name, _transcriber(settings, model_path), telegram, dispatcher, sender,
+            lambda: WhisperActor.start(name, make_transcriber(settings, model_path), telegram, dispatcher, sender,
                                        rules.max_file_bytes, supervisor, metrics),
             on_restart=lambda: dispatcher.tell(WorkerLost(name)),
             stop_timeout=settings.shutdown.grace_seconds)
@@ -149,13 +169,30 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str, 
         [ChildSpec("quota", quota, start_quota)],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
             workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds,
-            limits.max_file_mb, settings.output.file_threshold_chars, supervisor, metrics=metrics))],
-        [whisper_spec(name, address) for name, address in workers.items()],
-        [ChildSpec("poller", poller, start_poller, stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
+            limits.max_file_mb, settings.output.file_threshold_chars, supervisor, metrics=metrics,
+            remote=remote if link is not None else None))],
+        [whisper_spec(name, address) for name, address in workers.items()] if link is None else
+        [ChildSpec("remote", remote, lambda: RemoteWorkers.start(link, dispatcher, sender, supervisor))],
+        [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else
+         ChildSpec("poller", poller, start_poller, stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
     ]
 
 
-def _transcriber(settings: Settings, model_path: str) -> Transcriber:
+def start_supervised(build_groups: Callable[[Address], list[list[ChildSpec]]], outcome: Outcome,
+                     metrics: Metrics) -> pykka.ActorRef:
+    """Starts a Supervisor over the groups `build_groups` makes for its address, and waits until every
+    child is ready or the Supervisor gave up (then `outcome.reason` says why)."""
+    address = Address("supervisor")
+    supervisor = Supervisor.start(build_groups(address), on_give_up=outcome.give_up, address=address,
+                                  on_restarted=lambda name: metrics.restarts.labels(name).inc())
+    try:
+        supervisor.ask(Ping())
+    except pykka.ActorDeadError:
+        pass
+    return supervisor
+
+
+def make_transcriber(settings: Settings, model_path: str) -> Transcriber:
     whisper = settings.whisper
     return Transcriber(model_path, device=whisper.device, compute_type=whisper.compute_type,
                        cpu_threads=worker_threads(settings), beam_size=whisper.beam_size,
@@ -165,14 +202,17 @@ def _transcriber(settings: Settings, model_path: str) -> Transcriber:
 
 def run_bot(settings: Settings) -> int:
     """`voicebot run`: 0 after a requested stop, 1 when the bot could not start or gave up."""
-    bot = Bot(settings)
+    return serve(Bot(settings))
+
+
+def serve(node) -> int:
+    """Starts `node` (a Bot or a WorkerNode), runs it until SIGINT/SIGTERM or until it gives up, and
+    stops it: 0 after a requested stop, 1 after a give-up. StartupError if it could not start."""
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: bot.outcome.stop())
-    bot.start()
-    log.info("voicebot is running: polling %s with %d transcription workers", settings.telegram.api_url,
-             worker_count(settings))
-    while not bot.outcome.finished.wait(0.5):
+        signal.signal(signum, lambda *_: node.outcome.stop())
+    node.start()
+    while not node.outcome.finished.wait(0.5):
         pass
-    log.info("stopping: %s", bot.outcome.reason or "signal received")
-    bot.stop()
-    return 0 if bot.outcome.reason is None else 1
+    log.info("stopping: %s", node.outcome.reason or "signal received")
+    node.stop()
+    return 0 if node.outcome.reason is None else 1

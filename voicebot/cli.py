@@ -3,6 +3,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from voicebot import operator
 from voicebot.config import ConfigError, Settings, load_settings
@@ -22,14 +23,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(settings: Settings, args) -> int:
-    from voicebot.app import StartupError, run_bot
+    from voicebot.app import run_bot
+    return _serve(settings, args, run_bot)
+
+
+def _worker(settings: Settings, args) -> int:
+    from voicebot.worker import run_worker
+    return _serve(settings, args, run_worker)
+
+
+def _serve(settings: Settings, args, runner) -> int:
+    from voicebot.app import StartupError
     from voicebot.logs import configure_logging
-    configure_logging(settings.logging.level, [settings.telegram.token], json_lines=args.log_format == "json")
+    configure_logging(settings.logging.level, _secrets(settings), json_lines=args.log_format == "json")
     try:
-        return run_bot(settings)
+        return runner(settings)
     except StartupError as error:
         logging.getLogger("voicebot").error("%s", error)
         return 1
+
+
+def _secrets(settings: Settings) -> list[str]:
+    """What no log line may show: the token, the webhook secret, and the passwords in URLs."""
+    passwords = [urlsplit(url).password or "" for url in (settings.database.url, settings.broker.url)]
+    return [settings.telegram.token, settings.telegram.webhook_secret, *passwords]
 
 
 def _transcribe(settings: Settings, args) -> int:
@@ -48,16 +65,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="TOML config file (default: ./config.toml if present, else built-in defaults)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the bot (needs TELEGRAM_BOT_TOKEN)")
-    run.add_argument("--log-format", choices=("text", "json"), default="text",
-                     help="text: one readable line per event (default); json: one JSON object per line")
     run.set_defaults(command=_run)
+    worker = commands.add_parser("worker", help="run a transcription node fed by broker.url (needs the token)")
+    worker.set_defaults(command=_worker)
     transcribe = commands.add_parser("transcribe", help="transcribe local files with the configured model")
     transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")
     transcribe.set_defaults(command=_transcribe)
     demo = commands.add_parser("demo", help="play a conversation through a local Bot API sandbox, offline")
     demo.set_defaults(command=_demo)
     operator_commands = operator.add_commands(commands)
-    for command in (run, transcribe, demo, *operator_commands):  # --config is accepted after the command too
+    for command in (run, worker):
+        command.add_argument("--log-format", choices=("text", "json"), default="text",
+                             help="text: one readable line per event (default); json: one JSON object per line")
+    for command in (run, worker, transcribe, demo, *operator_commands):  # --config is accepted after the command too
         command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 

@@ -5,10 +5,12 @@ Every key can be overridden by an environment variable named VOICEBOT_<SECTION>_
 """
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "VOICEBOT_"
@@ -26,6 +28,10 @@ class TelegramSettings:
     token: str = field(default="", repr=False)
     poll_timeout_seconds: int = 10
     max_messages_per_second: int = 30
+    mode: str = "polling"     # or "webhook": Telegram POSTs each update to webhook_url
+    webhook_url: str = ""
+    webhook_listen: str = ""
+    webhook_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,12 @@ class ShutdownSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    url: str = field(default="", repr=False)   # may hold a password
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
 
@@ -108,6 +120,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, **sections: Mapping[str, object]) -> "Settings":
@@ -118,8 +131,9 @@ class Settings:
 
 _POSITIVE = {
     "telegram.poll_timeout_seconds", "telegram.max_messages_per_second", "whisper.beam_size", "whisper.timeout_seconds",
-    "queue.max_pending", "limits.max_duration_seconds", "limits.max_file_mb", "output.file_threshold_chars",
+    "queue.max_pending", "broker.max_attempts", "limits.max_duration_seconds", "limits.max_file_mb", "output.file_threshold_chars",
 }
+_SECRET_KEYS = {"telegram.token", "telegram.webhook_secret"}   # never repeated in an error
 _NOT_NEGATIVE = {"whisper.workers", "whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds",
                  "storage.retention_days", "shutdown.grace_seconds"}
 
@@ -188,7 +202,61 @@ def _build(tables: Mapping[str, object]) -> Settings:
         if not isinstance(table, Mapping):
             raise ConfigError(f"config key {name} must be a table like [{name}]")
         built[name] = _build_section(name, sections[name].type, table)
-    return Settings(**built)
+    settings = Settings(**built)
+    _check_broker(settings)
+    _check_webhook(settings.telegram)
+    return settings
+
+
+WEBHOOK_MODE = "webhook"
+_MODES = ("polling", WEBHOOK_MODE)
+_WEBHOOK_KEYS = ("webhook_url", "webhook_listen", "webhook_secret")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")   # what Telegram accepts as secret_token
+
+
+def _check_webhook(telegram: TelegramSettings) -> None:
+    if telegram.mode not in _MODES:
+        raise ConfigError(f"config key telegram.mode must be \"polling\" or \"webhook\", got {telegram.mode!r}")
+    if telegram.mode != WEBHOOK_MODE:
+        return
+    missing = [f"telegram.{key}" for key in _WEBHOOK_KEYS if not getattr(telegram, key)]
+    if missing:
+        raise ConfigError(f"telegram.mode = \"webhook\" needs {', '.join(missing)}: set "
+                          f"{'them' if len(missing) > 1 else 'it'} (see config.toml), or use mode = \"polling\"")
+    _check_webhook_url(telegram.webhook_url, telegram.token)
+    if not _is_host_port(telegram.webhook_listen):
+        raise ConfigError(f"config key telegram.webhook_listen must be HOST:PORT like \"127.0.0.1:8443\", "
+                          f"got {telegram.webhook_listen!r}")
+    if not _WEBHOOK_SECRET.fullmatch(telegram.webhook_secret):
+        raise ConfigError("config key telegram.webhook_secret must be 1 to 256 characters from A-Z, a-z, 0-9, "
+                          "_ and - (Telegram's rule), e.g. the output of `openssl rand -hex 32`")
+
+
+def _check_webhook_url(url: str, token: str) -> None:
+    # The token's secret half in the URL would show in proxy logs and getWebhookInfo; the
+    # secret_token header is what proves a request comes from Telegram.
+    if token and (token.partition(":")[2] or token) in unquote(url):
+        raise ConfigError("config key telegram.webhook_url must not contain the bot token: choose a path of your "
+                          "own; telegram.webhook_secret is what proves a request comes from Telegram")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"config key telegram.webhook_url must be the public URL Telegram posts updates to, "
+                          f"like \"https://bot.example.com/telegram-updates\", got {url!r}")
+
+
+_BROKER_SCHEMES = ("amqp://", "amqps://", "redis://", "rediss://")
+
+
+def _check_broker(settings: Settings) -> None:
+    url = settings.broker.url
+    if not url:
+        return
+    if not url.startswith(_BROKER_SCHEMES):
+        raise ConfigError("config key broker.url must start with amqp:// (RabbitMQ) or redis:// (Redis), "
+                          "or be empty to run everything in one process")
+    if not settings.database.url.startswith(("postgres://", "postgresql://")):
+        raise ConfigError("with broker.url set, database.url must be PostgreSQL (postgresql://...): the bot "
+                          "node and the worker nodes share it, and SQLite works only on one host")
 
 
 def _build_section(section: str, kind: type, table: Mapping[str, object]):
@@ -203,7 +271,8 @@ def _build_section(section: str, kind: type, table: Mapping[str, object]):
 
 def _check_value(dotted: str, value: object, kind: type) -> None:
     if not _is_of(value, kind):
-        raise ConfigError(f"config key {dotted} must be {_describe(kind)}, got {value!r}")
+        got = f"a value of type {type(value).__name__}" if dotted in _SECRET_KEYS else repr(value)
+        raise ConfigError(f"config key {dotted} must be {_describe(kind)}, got {got}")
     if dotted == "quota.timezone":
         _check_timezone(value)
     if dotted == "metrics.listen" and value and not _is_host_port(value):

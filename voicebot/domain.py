@@ -21,6 +21,7 @@ class FailureReason(StrEnum):
     DOWNLOAD_FAILED = "download_failed"
     TIMEOUT = "timeout"
     INTERNAL = "internal"
+    WORKER_CRASHED = "worker_crashed"   # it took down a transcription worker every time it ran
     BUSY = "busy"
 
 

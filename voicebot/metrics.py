@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from voicebot.httpserver import BackgroundServer, bind_address
+
 log = logging.getLogger(__name__)
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -44,7 +46,10 @@ class Metrics:
                                 ["actor"], registry=registry)
         self.last_poll = Gauge("voicebot_last_poll_timestamp_seconds", "When getUpdates last answered",
                                registry=registry)
+        self.webhook_requests = Counter("voicebot_webhook_requests", "Webhook requests answered, by HTTP status",
+                                        ["status"], registry=registry)
         self._last_poll_at = 0.0
+        self._webhook_serving = False
         self._ready_workers: set[str] = set()
         self._lock = threading.Lock()
 
@@ -54,42 +59,35 @@ class Metrics:
         self._last_poll_at = time.monotonic()
         self.last_poll.set_to_current_time()
 
+    def webhook_serving(self, serving: bool) -> None:
+        """The webhook's HTTP server takes updates (in webhook mode, the counterpart of polled)."""
+        self._webhook_serving = serving
+
     def worker_ready(self, worker: str, ready: bool) -> None:
         with self._lock:
             (self._ready_workers.add if ready else self._ready_workers.discard)(worker)
             self.workers_ready.set(len(self._ready_workers))
 
     def healthy(self, poll_within_seconds: float) -> bool:
-        """Polling recently, and at least one WhisperActor ready for work."""
+        """Polling recently or serving the webhook, and at least one WhisperActor ready for work."""
         with self._lock:
             workers = bool(self._ready_workers)
-        return workers and time.monotonic() - self._last_poll_at <= poll_within_seconds
+        receiving = self._webhook_serving or time.monotonic() - self._last_poll_at <= poll_within_seconds
+        return workers and receiving
 
 
-class MetricsServer:
+class MetricsServer(BackgroundServer):
     """Serves /metrics (Prometheus text format) and /healthz (200 or 503) on metrics.listen."""
 
     def __init__(self, metrics: Metrics, listen: str, poll_within_seconds: float):
-        host, _, port = listen.rpartition(":")
         self._metrics = metrics
         self._poll_within = poll_within_seconds
-        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
-
-    @property
-    def address(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        super().__init__(ThreadingHTTPServer(bind_address(listen), self._handler()), "metrics")
 
     def start(self) -> "MetricsServer":
-        self._thread.start()
+        super().start()
         log.info("metrics on http://%s/metrics, health on http://%s/healthz", self.address, self.address)
         return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _handler(self):
         server = self

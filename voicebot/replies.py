@@ -24,6 +24,8 @@ _FAILURES = {
     FailureReason.DOWNLOAD_FAILED: "I couldn't download this file from Telegram. Please send it again.",
     FailureReason.TIMEOUT: "Transcribing this took too long, so I stopped. Please try a shorter recording.",
     FailureReason.INTERNAL: "Something went wrong on my side while transcribing this. Please send it again.",
+    FailureReason.WORKER_CRASHED: "Transcribing this recording failed several times, so I gave up on it. "
+                                  "Please try a different file or format.",
     FailureReason.BUSY: BUSY,
 }
 
@@ -31,7 +33,10 @@ _FAILURES = {
 QUEUED_PREFIX = "Received. #"
 
 
-def queued(position: int) -> str:
+def queued(position: int, workers_online: bool = True) -> str:
+    if not workers_online:
+        return (f"{QUEUED_PREFIX}{position} in queue. The transcription service is busy right now; your message "
+                f"is saved and I'll transcribe it as soon as a worker is back.")
     return f"{QUEUED_PREFIX}{position} in queue; I'll start as soon as a worker is free."
 
 

@@ -5,12 +5,17 @@ so end-to-end tests exercise the bot's real HTTP, JSON and polling code. Tests p
 (``send_text``, ``send_voice``, ...), observe what the bot did (``messages``, ``calls``, ``wait_for``) and
 inject faults (``inject_fault``). Answers and error texts copy Telegram's, because bots branch on them.
 
+Updates go out by ``getUpdates``, or, while a webhook is set (``setWebhook``), by POSTing them one at a time
+to its URL with the ``X-Telegram-Bot-Api-Secret-Token`` header, as Telegram does; a delivery that fails is
+tried again after ``webhook_retry_seconds``. Unlike Telegram, the sandbox also accepts an http:// URL.
+
 Run standalone with ``python -m voicebot.sandbox --port 8081 --token TOKEN``.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import http.client
 import itertools
 import json
 import mimetypes
@@ -38,6 +43,8 @@ GROUP_TITLE = "Sandbox group"
 # Stand-ins for content the sandbox makes up itself (photos, stickers): bots only ever see file ids.
 _PLACEHOLDER_JPEG = b"\xff\xd8\xff\xe0sandbox photo\xff\xd9"
 _PLACEHOLDER_WEBP = b"RIFF\x00\x00\x00\x00WEBPsandbox sticker"
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_WEBHOOK_TIMEOUT_SECONDS = 30
 
 _API_PATH = re.compile(r"/bot(?P<token>[^/]*)/(?P<name>[^/]*)")
 _FILE_PATH = re.compile(r"/file/bot(?P<token>[^/]*)/(?P<name>.+)")
@@ -98,6 +105,24 @@ class _Fault:
     remaining: int
 
 
+@dataclass
+class _Webhook:
+    url: str
+    secret_token: str | None
+    allowed_updates: list | None
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+    def info(self) -> dict:
+        """The webhook's part of getWebhookInfo, with Telegram's field names."""
+        info = {"url": self.url, "max_connections": 1}
+        if self.allowed_updates is not None:
+            info["allowed_updates"] = self.allowed_updates
+        if self.last_error_message is not None:
+            info.update(last_error_date=self.last_error_date, last_error_message=self.last_error_message)
+        return info
+
+
 @dataclass(frozen=True)
 class _StoredFile:
     file_id: str
@@ -155,13 +180,18 @@ class BotApiSandbox:
     """A fake Telegram for one bot token. All state is guarded by one condition variable, which also
     wakes long polls and ``wait_for`` whenever anything happens."""
 
-    def __init__(self, token: str, host: str = "127.0.0.1", port: int = 0, max_download_mb: int = 20):
+    def __init__(self, token: str, host: str = "127.0.0.1", port: int = 0, max_download_mb: int = 20,
+                 webhook_retry_seconds: float = 1.0):
         self._token = token
         self._address = (host, port)
         self._max_download_bytes = max_download_mb * 1024 * 1024
+        self._webhook_retry_seconds = webhook_retry_seconds
         self._cond = threading.Condition()  # reentrant, so observers can be called from predicates
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._delivery_thread: threading.Thread | None = None
+        self._delivering: http.client.HTTPConnection | None = None  # the webhook request in flight
+        self._webhook: _Webhook | None = None
         self._stopping = False
         self._updates: list[dict] = []  # pending, oldest first
         self._update_ids = itertools.count(1)
@@ -187,8 +217,8 @@ class BotApiSandbox:
                 "sendDocument": self._send_document,
                 "getFile": self._get_file,
                 "sendChatAction": self._send_chat_action,
-                "deleteWebhook": lambda request: True,
-                "setWebhook": lambda request: True,
+                "deleteWebhook": self._delete_webhook,
+                "setWebhook": self._set_webhook,
                 "setMyCommands": lambda request: True,
                 "getWebhookInfo": self._get_webhook_info,
                 "getChatMember": self._get_chat_member,
@@ -212,18 +242,25 @@ class BotApiSandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="bot-api-sandbox", daemon=True)
         self._thread.start()
+        self._delivery_thread = threading.Thread(target=self._deliver_to_webhook, name="bot-api-sandbox-webhook",
+                                                 daemon=True)
+        self._delivery_thread.start()
         return self
 
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
         with self._cond:
-            self._stopping = True  # ends long polls and injected delays early
+            self._stopping = True  # ends long polls, injected delays and webhook deliveries early
             self._cond.notify_all()
+            if self._delivering is not None and self._delivering.sock is not None:
+                _shutdown(self._delivering.sock)
         self._server.shutdown()
         self._server.close_connections()  # idle keep-alive connections would otherwise block the close
         self._server.server_close()
         self._thread.join()
+        if self._delivery_thread is not None:
+            self._delivery_thread.join()
 
     def __enter__(self) -> BotApiSandbox:
         return self.start()
@@ -481,6 +518,9 @@ class BotApiSandbox:
         limit = min(max(limit, 1), MAX_UPDATES_PER_POLL)
         timeout = max(_int_param(request, "timeout", default=0), 0)
         with self._cond:
+            if self._webhook is not None:
+                raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                     "use deleteWebhook to delete the webhook first")
             if self._polling:
                 raise _ApiError(409, "Conflict: terminated by other getUpdates request")
             self._polling = True
@@ -510,9 +550,60 @@ class BotApiSandbox:
             self._chat(request)
             return True
 
+    def _set_webhook(self, request: _Request) -> bool:
+        url = str(request.params.get("url") or "")
+        if not url:
+            return self._delete_webhook(request)  # as in Telegram: an empty URL removes the webhook
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _ApiError(400, "Bad Request: bad webhook: Failed to resolve host: Name or service not known")
+        secret = request.params.get("secret_token") or None
+        if secret is not None and not _WEBHOOK_SECRET.fullmatch(str(secret)):
+            raise _ApiError(400, "Bad Request: secret token contains unallowed characters")
+        allowed = _json_param(request, "allowed_updates")
+        with self._cond:
+            self._webhook = _Webhook(url, secret, allowed)
+            self._drop_pending_updates_if_asked(request)
+            self._cond.notify_all()
+        return True
+
+    def _delete_webhook(self, request: _Request) -> bool:
+        with self._cond:
+            self._webhook = None
+            self._drop_pending_updates_if_asked(request)
+            self._cond.notify_all()
+        return True
+
+    def _drop_pending_updates_if_asked(self, request: _Request) -> None:
+        if str(request.params.get("drop_pending_updates", "")).lower() == "true":
+            self._updates.clear()
+
     def _get_webhook_info(self, request: _Request) -> dict:
         with self._cond:
-            return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+            webhook = self._webhook.info() if self._webhook is not None else {"url": ""}
+            return {**webhook, "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+
+    # --- webhook delivery (its own thread)
+
+    def _deliver_to_webhook(self) -> None:
+        """While a webhook is set, POSTs the oldest pending update until it is answered 2xx, then the next."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping or (self._webhook is not None and self._updates))
+                if self._stopping:
+                    return
+                webhook, update = self._webhook, copy.deepcopy(self._updates[0])
+                self._delivering = _webhook_connection(webhook.url)
+            error = _post_update(self._delivering, webhook, update)
+            with self._cond:
+                self._delivering = None
+                if error is None:
+                    self._updates = [u for u in self._updates if u["update_id"] != update["update_id"]]
+                else:
+                    webhook.last_error_date, webhook.last_error_message = int(time.time()), error
+                self._cond.notify_all()
+                if error is not None:
+                    self._cond.wait_for(lambda: self._stopping, self._webhook_retry_seconds)
 
     def _send_message(self, request: _Request) -> dict:
         text = _checked_text(request)
@@ -829,6 +920,32 @@ def _utf16_length(text: str) -> int:
 
 def _extension(file_name: str, default: str) -> str:
     return file_name.rsplit(".", 1)[1] if "." in file_name else default
+
+
+def _webhook_connection(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return connection_type(parts.hostname, parts.port, timeout=_WEBHOOK_TIMEOUT_SECONDS)
+
+
+def _post_update(connection: http.client.HTTPConnection, webhook: _Webhook, update: dict) -> str | None:
+    """POSTs one update to the webhook; None when it was taken (2xx), else Telegram's last_error_message."""
+    parts = urlsplit(webhook.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/json"}
+    if webhook.secret_token is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = webhook.secret_token
+    try:
+        connection.request("POST", target, json.dumps(update, ensure_ascii=False).encode(), headers)
+        answer = connection.getresponse()
+        answer.read()
+    except (OSError, http.client.HTTPException) as error:
+        return getattr(error, "strerror", None) or str(error) or type(error).__name__
+    finally:
+        connection.close()
+    if 200 <= answer.status < 300:
+        return None
+    return f"Wrong response from the webhook: {answer.status} {answer.reason}"
 
 
 def _shutdown(connection: socket.socket) -> None:

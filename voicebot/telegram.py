@@ -6,6 +6,7 @@ exceptions into `TelegramError`, whose text never contains the token.
 """
 import logging
 import time
+from collections.abc import Sequence
 
 import requests
 from telebot import apihelper, types
@@ -13,6 +14,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from voicebot.domain import FailureReason, JobError
 from voicebot.metrics import Metrics
+from voicebot.updates import UPDATE_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +59,25 @@ class TelegramClient:
     def delete_webhook(self) -> None:
         self._call("deleteWebhook", apihelper.delete_webhook)
 
+    def set_webhook(self, url: str, secret_token: str, allowed_updates: Sequence[str]) -> None:
+        self._call("setWebhook", apihelper.set_webhook, url=url, secret_token=secret_token,
+                   allowed_updates=list(allowed_updates))
+
+    def webhook_url(self) -> str:
+        """The URL of the webhook Telegram has registered for the bot; empty when there is none."""
+        return self._call("getWebhookInfo", apihelper.get_webhook_info).get("url") or ""
+
     def get_updates(self, offset: int | None, timeout: int) -> list[dict]:
         # No retry here: the poller simply polls again, and must stay responsive to stop.
         return self._call("getUpdates", apihelper.get_updates, offset=offset, long_polling_timeout=timeout,
-                          allowed_updates=["message"],
+                          allowed_updates=list(UPDATE_TYPES),
                           retry=False)
+
+    def confirm_updates(self, offset: int) -> None:
+        """Confirms every update before `offset`, without waiting for new ones. (apihelper.get_updates
+        turns a timeout of 0 into its default long poll, hence the generic request.)"""
+        self._call("getUpdates", apihelper._make_request, "getUpdates",
+                   params={"offset": offset, "limit": 1, "long_polling_timeout": 0})
 
     def send_message(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
         sent = self._call("sendMessage", apihelper.send_message, chat_id, text,

@@ -8,6 +8,8 @@ _MEDIA_EXTENSIONS = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".
                      ".webm", ".mp4", ".mov", ".mkv", ".avi", ".3gp")
 _GROUP_TYPES = ("group", "supergroup")
 TRANSCRIBE_COMMAND = "transcribe"
+# The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
+UPDATE_TYPES = ("message",)
 
 Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived
 

@@ -1,0 +1,53 @@
+"""`voicebot run` and `voicebot worker` as real processes whose log lines a test can wait for."""
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from botprocess import TOKEN, environment, voicebot
+
+
+class LoggedProcess:
+    """A voicebot command whose stderr is read as it comes, line by line."""
+
+    def __init__(self, *args: str, cwd: Path):
+        self.process = voicebot(*args, env=environment(TELEGRAM_BOT_TOKEN=TOKEN), cwd=cwd)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_line(self, pattern: str, timeout: float, start: int = 0) -> re.Match:
+        """The first line from index `start` on that matches `pattern`; AssertionError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines[start:]:
+                    if match := re.search(pattern, line):
+                        return match
+                left = deadline - time.monotonic()
+                assert left > 0 and self.process.poll() is None, (
+                    f"no line matching {pattern!r} (exit code {self.process.poll()}):\n" + "\n".join(self.lines))
+                self._changed.wait(min(left, 0.5))
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self, timeout: float = 90) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)

@@ -1,0 +1,99 @@
+"""The webhook's HTTP server on its own: what reaches `receive`, and what is turned away before."""
+import json
+import logging
+from http import HTTPStatus
+
+import pytest
+
+from helpers import free_port, send_http
+from voicebot.metrics import Metrics
+from voicebot.webhook import MAX_BODY_BYTES, SECRET_HEADER, WebhookServer
+
+SECRET = "the-webhook_SECRET-42"
+UPDATE = {"update_id": 7, "message": {"message_id": 1, "chat": {"id": 5, "type": "private"}, "text": "hi"}}
+
+
+class Receiver:
+    """`receive` for the server: keeps each update and answers `status`."""
+
+    def __init__(self, status: HTTPStatus = HTTPStatus.OK):
+        self.status = status
+        self.updates: list[dict] = []
+
+    def __call__(self, update: dict) -> HTTPStatus:
+        self.updates.append(update)
+        return self.status
+
+
+@pytest.fixture
+def metrics():
+    return Metrics()
+
+
+@pytest.fixture
+def receiver():
+    return Receiver()
+
+
+@pytest.fixture
+def url(receiver, metrics):
+    listen = f"127.0.0.1:{free_port()}"
+    server = WebhookServer(listen, "/telegram/updates", SECRET, receiver, metrics).start()
+    yield f"http://{listen}/telegram/updates"
+    server.stop()
+
+
+def post(url: str, body: bytes = json.dumps(UPDATE).encode(), secret: str | None = SECRET, **headers) -> int:
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    return send_http(url, body, headers)[0]
+
+
+def test_an_update_with_the_secret_reaches_receive_and_gets_its_status(url, receiver, metrics):
+    assert post(url) == 200
+    assert receiver.updates == [UPDATE]
+    receiver.status = HTTPStatus.SERVICE_UNAVAILABLE
+    assert post(url) == 503
+    assert metrics.registry.get_sample_value("voicebot_webhook_requests_total", {"status": "200"}) == 1
+
+
+@pytest.mark.parametrize("secret", [None, "", "the-webhook_SECRET-43", SECRET + "x", "thé-secret"])
+def test_a_wrong_or_missing_secret_is_forbidden_and_nothing_is_received(url, receiver, secret, caplog):
+    assert post(url, secret=secret) == 403
+    assert receiver.updates == []
+    assert SECRET not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_only_posts_to_the_webhooks_path_are_served(url, receiver):
+    assert post(url.replace("/telegram/updates", "/telegram/other")) == 404
+    assert post(url.replace("/telegram/updates", "/")) == 404
+    status, headers = send_http(url, method="GET")
+    assert (status, headers["Allow"]) == (405, "POST")
+    assert send_http(url.replace("/updates", "/x"), method="GET")[0] == 404
+    assert receiver.updates == []
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"not json", 400),
+    (b"[1, 2, 3]", 400),
+    (b"\xff\xfe", 400),
+    (b"[" * 100_000, 400),   # deeper than Python's recursion limit
+])
+def test_a_body_that_is_not_one_json_object_is_a_bad_request(url, receiver, body, status, caplog):
+    assert post(url, body) == status
+    assert receiver.updates == []
+    assert "Traceback" not in caplog.text
+
+
+def test_a_body_over_the_cap_is_refused_unread(url, receiver):
+    assert post(url, b"", **{"Content-Length": str(MAX_BODY_BYTES + 1)}) == 413
+    assert receiver.updates == []
+
+
+def test_refusals_are_logged_in_one_line_without_the_secret(url, caplog):
+    caplog.set_level(logging.WARNING)
+    post(url, secret="guess")
+    post(url, secret=None)
+    assert [record.getMessage().split(": ", 2)[-1] for record in caplog.records] == [
+        f"wrong {SECRET_HEADER} header", f"no {SECRET_HEADER} header"]
+    assert "guess" not in caplog.text and SECRET not in caplog.text

@@ -1,0 +1,142 @@
+"""A bot node and `voicebot worker` nodes as real processes, joined by a real broker (RabbitMQ and
+Redis on this machine) and a PostgreSQL database, with real speech through the sandbox."""
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+from botprocess import TOKEN, is_final, replies_to, wait_final
+from helpers import normalized
+from nodes import LoggedProcess
+from voicebot import replies
+from voicebot.broker import BrokerLink
+from voicebot.domain import FailureReason
+from voicebot.sandbox import BotApiSandbox, SandboxUser
+
+pytest_plugins = ["databases"]
+pytestmark = pytest.mark.e2e
+
+BROKERS = {"rabbitmq": "amqp://guest:guest@127.0.0.1:5672/", "redis": "redis://127.0.0.1:6379/0"}
+USERS = [SandboxUser(801 + number, name) for number, name in enumerate(("Ada", "Ben", "Cleo"))]
+STARTED = r"job (-?\d+)/(\d+) started on"
+# Redis notices a dead worker only after broker.REDIS_DEAD_WORKER_MS of silence: allow for it.
+WAIT_SECONDS = 120
+
+
+@pytest.fixture(params=list(BROKERS))
+def broker_url(request):
+    url = BROKERS[request.param]
+    address = urlsplit(url)
+    try:
+        socket.create_connection((address.hostname, address.port), timeout=3).close()
+    except OSError as error:
+        pytest.skip(f"no {request.param} at {address.hostname}:{address.port} ({error}); .ci/run starts it")
+    return url
+
+
+@pytest.fixture
+def sandbox():
+    with BotApiSandbox(TOKEN) as running:
+        yield running
+
+
+@pytest.fixture
+def cluster(tmp_path, sandbox, broker_url, postgres_url):
+    """Starts nodes sharing one config; stops whatever is left at the end."""
+    started: list[LoggedProcess] = []
+
+    def config(max_attempts: int = 3):
+        path = tmp_path / "config.toml"
+        path.write_text(f"""
+[telegram]
+api_url = "{sandbox.url}"
+poll_timeout_seconds = 1
+[database]
+url = "{postgres_url}"
+[broker]
+url = "{broker_url}"
+max_attempts = {max_attempts}
+[whisper]
+workers = 1
+cpu_threads = 1
+beam_size = 1
+[limits]
+rate_limit_seconds = 0
+[shutdown]
+grace_seconds = 10
+""")
+        return path
+
+    def start(command: str, max_attempts: int = 3) -> LoggedProcess:
+        node = LoggedProcess(command, "--config", str(config(max_attempts)), cwd=tmp_path)
+        started.append(node)
+        ready = "voicebot is running" if command == "run" else "is taking jobs"
+        node.wait_for_line(ready, WAIT_SECONDS)
+        return node
+
+    yield start
+    for number, node in enumerate(started):
+        node.stop()
+        print(f"--- node {number}: voicebot {node.process.args[3]}\n{node.log}")   # shown if the test failed
+
+
+def dead_letters(broker_url: str) -> int:
+    link = BrokerLink(broker_url, 60)
+    try:
+        return link.dead_letters()
+    finally:
+        link.close()
+
+
+def assert_one_transcript(sandbox, user, message_id, words):
+    """The voice got one reply, its status edited into the transcript, and no transcript before it."""
+    [answer] = replies_to(sandbox, user.id, message_id)
+    assert words in normalized(answer.text), answer.text
+    assert not any(words in normalized(text) and not replies.is_status(text) for text in answer.edits), answer
+
+
+def test_workers_transcribe_a_batch_and_a_job_of_a_killed_worker_runs_again_once(cluster, sandbox, speech):
+    bot = cluster("run")
+    first, second = cluster("worker"), cluster("worker")
+    assert "worker nodes through" in bot.log and "model loaded" not in bot.log   # the bot node loads no model
+    voices = [(user, sandbox.send_voice(user, speech.voice_note, speech.duration))
+              for user in USERS for _ in range(2)]
+    victim = first
+    killed_job = victim.wait_for_line(STARTED, WAIT_SECONDS)
+    victim.kill()   # SIGKILL, in the middle of that job
+    for user, message_id in voices:
+        wait_final(sandbox, user.id, message_id, timeout=WAIT_SECONDS)
+    for user, message_id in voices:
+        assert_one_transcript(sandbox, user, message_id, speech.words)
+    chat_id, message_id = map(int, killed_job.groups())
+    assert (chat_id, message_id) in {(user.id, message_id) for user, message_id in voices}
+    second.wait_for_line(rf"job {chat_id}/{message_id} started on", 5)   # it ran again, on the other worker
+    assert bot.stop() == 0 and second.stop() == 0
+    assert "Traceback" not in bot.log + second.log
+
+
+def test_a_job_that_kills_every_worker_is_dead_lettered_and_its_user_told(cluster, sandbox, speech, broker_url):
+    dead_before = dead_letters(broker_url)
+    bot = cluster("run", max_attempts=2)
+    user = USERS[0]
+    message_id = sandbox.send_voice(user, speech.voice_note, speech.duration)
+    # No worker is up yet: the bot node does not block; the user is told and the job waits.
+    assert sandbox.wait_for(lambda: any("service is busy" in (m.text or "")
+                                        for m in replies_to(sandbox, user.id, message_id)), 30)
+    start = sandbox.send_text(user, "/start")
+    assert sandbox.wait_for(lambda: replies_to(sandbox, user.id, start), 10)
+    for _ in range(2):   # each worker that takes it dies
+        worker = cluster("worker", max_attempts=2)
+        worker.wait_for_line(rf"job {user.id}/{message_id} started on", WAIT_SECONDS)
+        worker.kill()
+    last = cluster("worker", max_attempts=2)
+    answer = wait_final(sandbox, user.id, message_id, timeout=WAIT_SECONDS)
+    assert answer.text == replies.failure(FailureReason.WORKER_CRASHED, 300, 20)
+    assert len(replies_to(sandbox, user.id, message_id)) == 1
+    last.wait_for_line("dead-lettered", 5)
+    assert dead_letters(broker_url) == dead_before + 1
+    # The failure is not charged, and the worker left takes new work.
+    again = sandbox.send_voice(user, speech.voice_note, speech.duration)
+    assert is_final(wait_final(sandbox, user.id, again, timeout=WAIT_SECONDS))
+    assert_one_transcript(sandbox, user, again, speech.words)
+    assert bot.stop() == 0 and last.stop() == 0

@@ -1,0 +1,123 @@
+"""The webhook's HTTP side: a standard-library server taking the updates Telegram POSTs.
+
+An update goes no further unless the request is a POST to the path of telegram.webhook_url, carries
+the secret in X-Telegram-Bot-Api-Secret-Token (compared in constant time) and holds one JSON object
+of at most MAX_BODY_BYTES. What a well-formed request is answered is up to `receive`: a 2xx tells
+Telegram the update is taken, anything else makes it send the update again later. The server
+speaks plain HTTP: TLS is the job of the operator's proxy in front of it."""
+import hmac
+import json
+import logging
+import sys
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from voicebot.httpserver import BackgroundServer, bind_address
+from voicebot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY_BYTES = 1024 * 1024    # an update is a few KB: a larger body is not from Telegram
+_READ_TIMEOUT_SECONDS = 10      # a client stalling mid-request gives its thread back after this
+
+
+class WebhookServer(BackgroundServer):
+    """Serves `path` on `listen` (HOST:PORT). `receive(update)` runs on the request's own thread and
+    returns the status to answer; it may wait (for the update to be stored) without holding up others."""
+
+    def __init__(self, listen: str, path: str, secret: str, receive: Callable[[dict], HTTPStatus],
+                 metrics: Metrics):
+        self._path = path or "/"
+        super().__init__(_Server(bind_address(listen), self._path, secret, receive, metrics), "webhook",
+                         poll_seconds=0.1)
+
+    def start(self) -> "WebhookServer":
+        super().start()
+        log.info("webhook: taking updates at http://%s%s", self.address, self._path)
+        return self
+
+
+class _Refused(Exception):
+    """A request turned away before its update reached `receive`; the text is for the log."""
+
+    def __init__(self, status: HTTPStatus, reason: str):
+        super().__init__(reason)
+        self.status = status
+
+
+class _Server(ThreadingHTTPServer):
+    def __init__(self, address: tuple[str, int], path: str, secret: str, receive: Callable[[dict], HTTPStatus],
+                 metrics: Metrics):
+        self.path = path
+        self.secret = secret.encode()
+        self.receive = receive
+        self.metrics = metrics
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address) -> None:
+        # What fails here is the client's connection (reset, timed out): one line, no traceback.
+        error = sys.exc_info()[1]
+        log.warning("webhook: a request from %s failed: %s: %s", client_address[0], type(error).__name__, error)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = _READ_TIMEOUT_SECONDS
+
+    def do_POST(self) -> None:
+        try:
+            update = self._authenticated_update()
+        except _Refused as refused:
+            log.warning("webhook: refused a request from %s: %s", self.client_address[0], refused)
+            self._answer(refused.status)
+            return
+        self._answer(self.server.receive(update))
+
+    def _not_post(self) -> None:
+        self._answer(HTTPStatus.METHOD_NOT_ALLOWED if self._path_is_served() else HTTPStatus.NOT_FOUND)
+
+    do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_post
+
+    def _authenticated_update(self) -> dict:
+        if not self._path_is_served():
+            raise _Refused(HTTPStatus.NOT_FOUND, "not the webhook's path")
+        given = self.headers.get(SECRET_HEADER, "")
+        # Constant time, and a missing header compared too, so timing tells nothing about the secret.
+        if not hmac.compare_digest(given.encode(), self.server.secret):
+            raise _Refused(HTTPStatus.FORBIDDEN, f"{'wrong' if given else 'no'} {SECRET_HEADER} header")
+        return self._read_update()
+
+    def _path_is_served(self) -> bool:
+        return urlsplit(self.path).path == self.server.path
+
+    def _read_update(self) -> dict:
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit():
+            raise _Refused(HTTPStatus.LENGTH_REQUIRED, "no Content-Length")
+        if int(length) > MAX_BODY_BYTES:
+            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a body of {length} bytes")
+        try:
+            update = json.loads(self.rfile.read(int(length)))
+        except (ValueError, RecursionError):   # RecursionError: JSON nested deeper than Python's stack
+            update = None
+        if not isinstance(update, dict):
+            raise _Refused(HTTPStatus.BAD_REQUEST, "the body is not a JSON object")
+        return update
+
+    def _answer(self, status: HTTPStatus) -> None:
+        body = f"{status.value} {status.phrase}\n".encode()
+        self.send_response(status)
+        if status == HTTPStatus.METHOD_NOT_ALLOWED:
+            self.send_header("Allow", "POST")
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.server.metrics.webhook_requests.labels(str(status.value)).inc()
+
+    def log_message(self, format, *args) -> None:
+        pass  # refusals get their own line above; one line per update would drown the job lines
