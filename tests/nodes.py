@@ -15,6 +15,7 @@ class LoggedProcess:
     def __init__(self, *args: str, cwd: Path):
         self.process = voicebot(*args, env=environment(TELEGRAM_BOT_TOKEN=TOKEN), cwd=cwd)
         self.lines: list[str] = []
+        self.arrived: list[float] = []   # time.monotonic() as each line was read
         self._changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -22,6 +23,7 @@ class LoggedProcess:
         for line in self.process.stderr:
             with self._changed:
                 self.lines.append(line.rstrip("\n"))
+                self.arrived.append(time.monotonic())
                 self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()
@@ -38,6 +40,10 @@ class LoggedProcess:
                 assert left > 0 and self.process.poll() is None, (
                     f"no line matching {pattern!r} (exit code {self.process.poll()}):\n" + "\n".join(self.lines))
                 self._changed.wait(min(left, 0.5))
+
+    def arrival(self, pattern: str) -> float:
+        """When the first line matching `pattern` was read (it must be there)."""
+        return next(at for at, line in zip(self.arrived, self.lines) if re.search(pattern, line))
 
     def kill(self) -> None:
         self.process.kill()

@@ -1,6 +1,7 @@
 """A bot node and `voicebot worker` nodes as real processes, joined by a real broker (RabbitMQ and
 Redis on this machine) and a PostgreSQL database, with real speech through the sandbox."""
 import socket
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -101,16 +102,21 @@ def test_workers_transcribe_a_batch_and_a_job_of_a_killed_worker_runs_again_once
     assert "worker nodes through" in bot.log and "model loaded" not in bot.log   # the bot node loads no model
     voices = [(user, sandbox.send_voice(user, speech.voice_note, speech.duration))
               for user in USERS for _ in range(2)]
-    victim = first
-    killed_job = victim.wait_for_line(STARTED, WAIT_SECONDS)
-    victim.kill()   # SIGKILL, in the middle of that job
+    killed_job = first.wait_for_line(STARTED, WAIT_SECONDS)
+    first.kill()   # SIGKILL, in the middle of that job
+    killed_at = time.monotonic()
     for user, message_id in voices:
         wait_final(sandbox, user.id, message_id, timeout=WAIT_SECONDS)
+    all_answered = time.monotonic()
     for user, message_id in voices:
         assert_one_transcript(sandbox, user, message_id, speech.words)
     chat_id, message_id = map(int, killed_job.groups())
     assert (chat_id, message_id) in {(user.id, message_id) for user, message_id in voices}
-    second.wait_for_line(rf"job {chat_id}/{message_id} started on", 5)   # it ran again, on the other worker
+    again = rf"job {chat_id}/{message_id} started on"
+    second.wait_for_line(again, 5)   # it ran again, on the other worker
+    print(f"killed mid-job {chat_id}/{message_id}; it started again on the other worker "
+          f"{second.arrival(again) - killed_at:.1f} s later; all {len(voices)} voices answered once, "
+          f"{all_answered - killed_at:.1f} s after the kill")
     assert bot.stop() == 0 and second.stop() == 0
     assert "Traceback" not in bot.log + second.log
 
@@ -131,6 +137,7 @@ def test_a_job_that_kills_every_worker_is_dead_lettered_and_its_user_told(cluste
         worker.kill()
     last = cluster("worker", max_attempts=2)
     answer = wait_final(sandbox, user.id, message_id, timeout=WAIT_SECONDS)
+    print(f"dead-lettered after 2 killed workers: {answer.text!r}")
     assert answer.text == replies.failure(FailureReason.WORKER_CRASHED, 300, 20)
     assert len(replies_to(sandbox, user.id, message_id)) == 1
     last.wait_for_line("dead-lettered", 5)

@@ -1,0 +1,149 @@
+"""Throughput of one `voicebot worker` process, against the same batch in one process (a benchmark).
+
+    .venv/bin/python bench/workers.py [--broker URL] [--voices N] [--seconds S] [--rounds R]
+
+Sends N voice notes of S seconds (default 12 of 30 s: the README's capacity table assumes 30 s
+on average), each from its own user, all at once, to two set-ups in turn on this machine:
+
+  one process:   `voicebot run` with its own WhisperActors (broker.url empty);
+  broker:        `voicebot run` as a bot node (no model) and one `voicebot worker` process,
+                 joined by the broker (default RabbitMQ on 127.0.0.1:5672).
+
+Both use the default whisper settings (workers and threads by the cores) and a fresh PostgreSQL
+database, and run R times each (default 2), in turns. Time runs from the first voice sent to the
+last transcript received. Prints a table and writes bench/results/workers-<timestamp>.json."""
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench  # noqa: E402  (bench/run.py: the clips, the chat log and the bot's answers)
+
+from voicebot.config import Settings, worker_count  # noqa: E402
+from voicebot.sandbox import BotApiSandbox  # noqa: E402
+
+POSTGRES = os.environ.get("VOICEBOT_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    name = f"voicebot_bench_{secrets.token_hex(4)}"
+    _administer(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(POSTGRES)._replace(path=f"/{name}"))
+    finally:
+        _administer(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _administer(statement: str) -> None:
+    connection = psycopg2.connect(POSTGRES)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+def write_config(folder: Path, sandbox: BotApiSandbox, database: str, broker: str) -> Path:
+    config = folder / "config.toml"
+    config.write_text(f"""
+[telegram]
+api_url = "{sandbox.url}"
+max_messages_per_second = 1000
+[database]
+url = "{database}"
+[broker]
+url = "{broker}"
+[limits]
+rate_limit_seconds = 0
+""")
+    return config
+
+
+@contextmanager
+def process(folder: Path, config: Path, command: str, ready: str) -> Iterator[subprocess.Popen]:
+    """`voicebot COMMAND`, its log in a file, once the log says `ready`; stopped at the end."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VOICEBOT_")}
+    env["TELEGRAM_BOT_TOKEN"] = bench.TOKEN
+    log_path = folder / f"{command}.log"
+    with open(log_path, "w") as log:
+        started = subprocess.Popen([sys.executable, "-m", "voicebot.cli", command, "--config", str(config)],
+                                   cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 300
+            while ready not in log_path.read_text(errors="replace"):
+                if started.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"voicebot {command} did not start:\n{bench._tail(log_path)}")
+                time.sleep(0.2)
+            yield started
+        finally:
+            bench._stop(started)
+
+
+def measure(label: str, broker: str, clips: list, folder: Path) -> dict:
+    with fresh_database() as database, BotApiSandbox(bench.TOKEN) as sandbox:
+        log, users = bench.ChatLog(sandbox), bench.Users()
+        config = write_config(folder, sandbox, database, broker)
+        with process(folder, config, "run", "voicebot is running"):
+            if broker:
+                with process(folder, config, "worker", "is taking jobs"):
+                    answers = bench.send_voices(sandbox, log, users, clips, timeout=1800)
+            else:
+                answers = bench.send_voices(sandbox, log, users, clips, timeout=1800)
+    wall = max(a.final_at for a in answers) - min(a.sent_at for a in answers)
+    audio = sum(clip.seconds for clip in clips)
+    failures = sum(text.startswith(bench.FAILURE_REPLIES) for text in (a.text for a in answers))
+    return {"setup": label, "voices": len(clips), "audio_seconds": round(audio, 1), "wall_seconds": round(wall, 2),
+            "audio_seconds_per_second": round(audio / wall, 2),
+            "voices_per_hour": round(len(clips) / wall * 3600),
+            "median_seconds_to_transcript": round(sorted(a.final_at - a.sent_at for a in answers)[len(answers) // 2], 2),
+            "failures": failures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--voices", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="voicebot-workers-") as temp:
+        folder = Path(temp)
+        clip = bench.voice_note(bench.speech_source(folder), folder, "voice", seconds=args.seconds)
+        clips = [clip] * args.voices
+        setups = [("one process", ""), (f"bot node + 1 worker ({urlsplit(args.broker).scheme})", args.broker)]
+        rows = []
+        for round_number in range(args.rounds):   # A B, then B A: neither set-up always runs first
+            for label, broker in setups if round_number % 2 == 0 else reversed(setups):
+                rows.append(measure(label, broker, clips, folder))
+    workers = worker_count(Settings())
+    print(f"{args.voices} voice notes of {args.seconds:.0f} s at once; {os.cpu_count()} cores, "
+          f"{workers} WhisperActors per process (whisper.workers = 0)")
+    print(f"{'set-up':36} {'wall s':>8} {'audio s/s':>10} {'voices/h':>9} {'median s':>9} {'failed':>7}")
+    for row in rows:
+        print(f"{row['setup']:36} {row['wall_seconds']:8.1f} {row['audio_seconds_per_second']:10.2f} "
+              f"{row['voices_per_hour']:9d} {row['median_seconds_to_transcript']:9.1f} {row['failures']:7d}")
+    totals = {label: sum(row["wall_seconds"] for row in rows if row["setup"] == label) for label, _ in setups}
+    (one, _), (remote, _) = setups
+    print(f"broker / one process, all rounds: {totals[remote] / totals[one]:.3f} of the time")
+    bench.RESULTS.mkdir(parents=True, exist_ok=True)
+    target = bench.RESULTS / f"workers-{datetime.now():%Y%m%d-%H%M%S}.json"
+    target.write_text(json.dumps({"machine": bench.machine().__dict__, "rows": rows}, indent=2))
+    print(f"written: {target}")
+
+
+if __name__ == "__main__":
+    main()
