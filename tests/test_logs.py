@@ -15,7 +15,7 @@ def test_the_token_is_redacted_from_messages_arguments_and_tracebacks(caplog):
     except ConnectionError:
         logger.exception("poll failed")
     assert "secret_token" not in caplog.text
-    assert caplog.text.count("<token>") == 2
+    assert caplog.text.count("<secret>") == 2
 
 
 def test_json_lines_are_parseable_and_redacted(caplog):
@@ -23,4 +23,4 @@ def test_json_lines_are_parseable_and_redacted(caplog):
     RedactingFilter([TOKEN]).filter(record)
     entry = json.loads(JsonFormatter().format(record))
     assert entry["level"] == "INFO" and entry["logger"] == "voicebot.test"
-    assert entry["message"] == "job 7: done with <token>"
+    assert entry["message"] == "job 7: done with <secret>"

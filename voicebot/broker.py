@@ -69,7 +69,8 @@ class BrokerLink:
             else:
                 self._broker.get_queue_message_counts(JOBS_QUEUE)
         except Exception as error:  # pika and redis raise many types for "not reachable"
-            raise BrokerError(f"cannot reach broker.url {self.address}: {one_line(error)}") from None
+            raise BrokerError(f"cannot reach broker.url {self.address} ({one_line(error)}): check that the "
+                              f"broker runs there and that the URL and its credentials are right") from None
 
     def send_job(self, payload: dict) -> None:
         self._send(self._jobs, payload, None)

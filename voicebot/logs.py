@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-REDACTED = "<token>"
+REDACTED = "<secret>"
 
 
 class RedactingFilter(logging.Filter):
