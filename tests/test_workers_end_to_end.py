@@ -147,3 +147,16 @@ def test_a_job_that_kills_every_worker_is_dead_lettered_and_its_user_told(cluste
     assert is_final(wait_final(sandbox, user.id, again, timeout=WAIT_SECONDS))
     assert_one_transcript(sandbox, user, again, speech.words)
     assert bot.stop() == 0 and last.stop() == 0
+
+
+def test_a_bot_node_killed_mid_batch_and_restarted_answers_every_voice_once(cluster, sandbox, speech):
+    bot = cluster("run")
+    worker = cluster("worker")
+    voices = [(user, sandbox.send_voice(user, speech.voice_note, speech.duration)) for user in USERS]
+    worker.wait_for_line(STARTED, WAIT_SECONDS)
+    bot.kill()   # SIGKILL while jobs are out on the broker: their outcomes come back to nobody
+    restarted = cluster("run")
+    for user, message_id in voices:
+        wait_final(sandbox, user.id, message_id, timeout=WAIT_SECONDS)
+        assert_one_transcript(sandbox, user, message_id, speech.words)
+    assert "resuming" in restarted.log
