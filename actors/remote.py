@@ -4,8 +4,13 @@ worker nodes' heartbeats and outcomes as they come back.
 
 A slot is named after its node ("host-pid/2"). The broker, not the Dispatcher, picks the worker
 that runs a job, so a slot is a unit of capacity, not an address: the Dispatcher never has more
-jobs out than there are slots, and the broker hands each to whichever worker is free."""
+jobs out than there are slots, and the broker hands each to whichever worker is free.
+
+Outcomes and live text go from the broker's thread straight to the Dispatcher and the sender,
+which stop after this actor: on shutdown it waits (up to the grace period) for the outcomes of
+the jobs it handed out, so that they are delivered, as the local WhisperActors' are."""
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -15,7 +20,7 @@ import pykka
 from actors.base import SupervisedActor
 from actors.messages import (CheckNodes, FlushOutbox, JobFailed, NodeStatus, ShowProgress, Transcribe,
                              TranscriptReady, WorkerGone, WorkerReady)
-from voicebot.broker import BrokerError, TryLater
+from voicebot.broker import BrokerError
 from voicebot.wire import event_from_wire, job_to_wire
 
 log = logging.getLogger(__name__)
@@ -25,15 +30,40 @@ RETRY_SECONDS = 2.0
 STOP_GRACE_SECONDS = 5.0        # handing an event to an actor takes no time: this is for the threads to end
 
 
+class JobsOut:
+    """The keys of jobs handed to the broker and not answered yet, shared with the broker's thread."""
+
+    def __init__(self):
+        self._keys: set = set()
+        self._changed = threading.Condition()
+
+    def add(self, key) -> None:
+        with self._changed:
+            self._keys.add(key)
+
+    def answered(self, key) -> None:
+        with self._changed:
+            self._keys.discard(key)
+            self._changed.notify_all()
+
+    def wait_until_none(self, timeout: float) -> int:
+        """Waits up to `timeout` seconds for every job to be answered; how many are still out."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._keys, timeout)
+            return len(self._keys)
+
+
 class RemoteWorkers(SupervisedActor):
 
     def __init__(self, link, dispatcher, sender, supervisor=None, name: str = "remote",
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, grace_seconds: float = 0.0):
         super().__init__(name, supervisor)
         self._link = link
         self._dispatcher = dispatcher
         self._sender = sender
         self._clock = clock
+        self._grace_seconds = grace_seconds
+        self._out = JobsOut()
         self._nodes: dict[str, tuple[int, float]] = {}   # node -> (ready slots, last heard of)
         self._outbox: deque = deque()
         self._flush_timer = None
@@ -47,6 +77,11 @@ class RemoteWorkers(SupervisedActor):
         for timer in (self._flush_timer, self._check_timer):
             if timer is not None:
                 timer.cancel()
+        if self._out.wait_until_none(0) and self._grace_seconds:
+            log.info("waiting up to %.0f s for the jobs out on worker nodes", self._grace_seconds)
+            left = self._out.wait_until_none(self._grace_seconds)
+            if left:
+                log.warning("%d jobs still out on worker nodes; they are answered after the next start", left)
         self._link.stop_consuming(STOP_GRACE_SECONDS)
 
     def _on_event(self, payload: dict) -> None:
@@ -56,10 +91,17 @@ class RemoteWorkers(SupervisedActor):
         except ValueError as error:
             log.error("dropped an event from the broker that does not decode: %s", error)
             return
-        try:
-            self.actor_ref.tell(event)
-        except pykka.ActorDeadError:
-            raise TryLater("the bot node is stopping") from None
+        match event:
+            case TranscriptReady(job) | JobFailed(job):
+                self._dispatcher.tell(event)
+                self._out.answered(job.key)
+            case ShowProgress():
+                self._sender.tell(event)
+            case NodeStatus():
+                try:
+                    self.actor_ref.tell(event)
+                except pykka.ActorDeadError:
+                    pass   # stopping: heartbeats no longer matter
 
     def handle(self, message):
         match message:
@@ -71,10 +113,6 @@ class RemoteWorkers(SupervisedActor):
                 self._flush()
             case NodeStatus(node, ready):
                 self._node_reports(node, ready)
-            case TranscriptReady() | JobFailed():
-                self._dispatcher.tell(message)
-            case ShowProgress():
-                self._sender.tell(message)
             case CheckNodes():
                 self._forget_silent_nodes()
                 self._check_timer = self.tell_self_later(CheckNodes(), NODE_TIMEOUT_SECONDS / 2)
@@ -92,6 +130,7 @@ class RemoteWorkers(SupervisedActor):
                               job.message_id, error, RETRY_SECONDS)
                     self._flush_timer = self.tell_self_later(FlushOutbox(), RETRY_SECONDS)
                 return
+            self._out.add(job.key)
             self._outbox.popleft()
 
     def _node_reports(self, node: str, ready: int) -> None:

@@ -1,3 +1,6 @@
+import pykka
+import pytest
+
 from actors.messages import (CheckNodes, JobFailed, NodeStatus, ShowProgress, Transcribe, TranscriptReady,
                              WorkerGone, WorkerReady)
 from actors.remote import NODE_TIMEOUT_SECONDS, RemoteWorkers
@@ -58,3 +61,18 @@ def test_events_from_the_broker_reach_the_dispatcher_and_the_sender_and_garbage_
     assert dispatcher.messages == [done, failed] and sender.messages == [progress]
     remote.stop()
     assert not link.consuming
+
+
+def test_on_stop_it_waits_for_the_outcomes_of_jobs_out_so_they_are_delivered():
+    link = FakeLink()
+    dispatcher, sender = RecordingMailbox("dispatcher"), RecordingMailbox("sender")
+    remote = RemoteWorkers.start(link, dispatcher, sender, grace_seconds=30)
+    job = make_job()
+    deliver(remote, Transcribe(job))
+    stopped = remote.stop(block=False)
+    done = TranscriptReady(job, Transcript("in time", "en", 0.9, 5.0, 1.0), "whisper-1")
+    with pytest.raises(pykka.Timeout):
+        stopped.get(timeout=0.3)                # still waiting for the job's outcome
+    link.event_handler(event_to_wire(done))   # arrives while it is stopping
+    stopped.get(timeout=5)
+    assert dispatcher.messages == [done] and not link.consuming

@@ -160,3 +160,14 @@ def test_a_bot_node_killed_mid_batch_and_restarted_answers_every_voice_once(clus
         wait_final(sandbox, user.id, message_id, timeout=WAIT_SECONDS)
         assert_one_transcript(sandbox, user, message_id, speech.words)
     assert "resuming" in restarted.log
+
+
+def test_sigterm_on_the_bot_node_waits_for_the_job_out_on_a_worker_and_delivers_it(cluster, sandbox, speech):
+    bot = cluster("run")
+    worker = cluster("worker")
+    user = USERS[0]
+    message_id = sandbox.send_voice(user, speech.voice_note, speech.duration)
+    worker.wait_for_line(STARTED, WAIT_SECONDS)
+    assert bot.stop() == 0
+    [answer] = replies_to(sandbox, user.id, message_id)   # delivered before the bot node exited
+    assert speech.words in normalized(answer.text)

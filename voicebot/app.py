@@ -172,7 +172,9 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str |
             limits.max_file_mb, settings.output.file_threshold_chars, supervisor, metrics=metrics,
             remote=remote if link is not None else None))],
         [whisper_spec(name, address) for name, address in workers.items()] if link is None else
-        [ChildSpec("remote", remote, lambda: RemoteWorkers.start(link, dispatcher, sender, supervisor))],
+        [ChildSpec("remote", remote, lambda: RemoteWorkers.start(
+            link, dispatcher, sender, supervisor, grace_seconds=settings.shutdown.grace_seconds),
+            stop_timeout=settings.shutdown.grace_seconds + 10)],
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else
          ChildSpec("poller", poller, start_poller, stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
     ]
