@@ -11,6 +11,7 @@ from actors.base import SupervisedActor
 from actors.messages import (JobFailed, NodeStatus, ReportNode, RunJob, ShowProgress, Stopping, Transcribe,
                              TranscriptReady, WorkerLost, WorkerReady)
 from voicebot.broker import BrokerError
+from voicebot.metrics import Metrics
 from voicebot.wire import event_to_wire
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,11 @@ class WorkerDied(Exception):
 
 class NodeDispatcher(SupervisedActor):
 
-    def __init__(self, node: str, workers: dict, link, supervisor=None, name: str = "node"):
+    def __init__(self, node: str, workers: dict, link, supervisor=None, name: str = "node",
+                 metrics: Metrics | None = None):
         super().__init__(name, supervisor)
         self._node = node
+        self._metrics = metrics or Metrics()
         self._workers = workers
         self._link = link
         self._ready: set[str] = set()
@@ -49,6 +52,7 @@ class NodeDispatcher(SupervisedActor):
             case RunJob():
                 self._pending.append(message)
             case WorkerReady(worker):
+                self._metrics.worker_ready(worker, True)
                 self._ready.add(worker)
                 self._mark_idle(worker)
                 self._report()
@@ -63,6 +67,8 @@ class NodeDispatcher(SupervisedActor):
                 self._timer = self.tell_self_later(ReportNode(), HEARTBEAT_SECONDS)
             case Stopping():
                 self._stopping = True
+                for worker in self._ready:
+                    self._metrics.worker_ready(worker, False)
                 self._report()
             case _:
                 return NotImplemented
@@ -92,6 +98,7 @@ class NodeDispatcher(SupervisedActor):
             run.done.set_result(outcome)
 
     def _lost(self, worker: str) -> None:
+        self._metrics.worker_ready(worker, False)
         self._ready.discard(worker)
         if worker in self._idle:
             self._idle.remove(worker)

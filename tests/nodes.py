@@ -12,8 +12,9 @@ from botprocess import TOKEN, environment, voicebot
 class LoggedProcess:
     """A voicebot command whose stderr is read as it comes, line by line."""
 
-    def __init__(self, *args: str, cwd: Path):
-        self.process = voicebot(*args, env=environment(TELEGRAM_BOT_TOKEN=TOKEN), cwd=cwd)
+    def __init__(self, *args: str, cwd: Path, **settings: str):
+        """`settings`: extra environment variables, such as VOICEBOT_METRICS_LISTEN."""
+        self.process = voicebot(*args, env=environment(TELEGRAM_BOT_TOKEN=TOKEN, **settings), cwd=cwd)
         self.lines: list[str] = []
         self.arrived: list[float] = []   # time.monotonic() as each line was read
         self._changed = threading.Condition()

@@ -1,13 +1,15 @@
 """A bot node and `voicebot worker` nodes as real processes, joined by a real broker (RabbitMQ and
 Redis on this machine) and a PostgreSQL database, with real speech through the sandbox."""
+import re
 import socket
 import time
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from botprocess import TOKEN, is_final, replies_to, wait_final
-from helpers import normalized
+from helpers import free_port, normalized, send_http
 from nodes import LoggedProcess
 from voicebot import replies
 from voicebot.broker import BrokerLink
@@ -68,8 +70,8 @@ grace_seconds = 10
 """)
         return path
 
-    def start(command: str, max_attempts: int = 3) -> LoggedProcess:
-        node = LoggedProcess(command, "--config", str(config(max_attempts)), cwd=tmp_path)
+    def start(command: str, max_attempts: int = 3, **settings: str) -> LoggedProcess:
+        node = LoggedProcess(command, "--config", str(config(max_attempts)), cwd=tmp_path, **settings)
         started.append(node)
         ready = "voicebot is running" if command == "run" else "is taking jobs"
         node.wait_for_line(ready, WAIT_SECONDS)
@@ -98,7 +100,9 @@ def assert_one_transcript(sandbox, user, message_id, words):
 
 def test_workers_transcribe_a_batch_and_a_job_of_a_killed_worker_runs_again_once(cluster, sandbox, speech):
     bot = cluster("run")
-    first, second = cluster("worker"), cluster("worker")
+    metrics = f"127.0.0.1:{free_port()}"
+    first, second = cluster("worker"), cluster("worker", VOICEBOT_METRICS_LISTEN=metrics)
+    assert send_http(f"http://{metrics}/healthz", method="GET")[0] == 200   # its WhisperActor is ready
     assert "worker nodes through" in bot.log and "model loaded" not in bot.log   # the bot node loads no model
     voices = [(user, sandbox.send_voice(user, speech.voice_note, speech.duration))
               for user in USERS for _ in range(2)]
@@ -117,6 +121,9 @@ def test_workers_transcribe_a_batch_and_a_job_of_a_killed_worker_runs_again_once
     print(f"killed mid-job {chat_id}/{message_id}; it started again on the other worker "
           f"{second.arrival(again) - killed_at:.1f} s later; all {len(voices)} voices answered once, "
           f"{all_answered - killed_at:.1f} s after the kill")
+    exposed = requests.get(f"http://{metrics}/metrics", timeout=10).text
+    transcribed = re.search(r"^voicebot_transcription_seconds_count (\S+)$", exposed, re.MULTILINE)
+    assert float(transcribed.group(1)) >= 1   # the worker node measures its own work
     assert bot.stop() == 0 and second.stop() == 0
     assert "Traceback" not in bot.log + second.log
 

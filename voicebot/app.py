@@ -65,8 +65,9 @@ class Bot:
         """Checks, then starts every actor and waits until all are ready: StartupError if not."""
         telegram, model_path = self._prepare()
         if self.settings.metrics.listen:
+            poll_within = self.settings.telegram.poll_timeout_seconds + 30
             self._metrics_server = MetricsServer(self.metrics, self.settings.metrics.listen,
-                                                 self.settings.telegram.poll_timeout_seconds + 30).start()
+                                                 lambda: self.metrics.healthy(poll_within)).start()
         self._supervisor = start_supervised(
             lambda supervisor: build_groups(self.settings, telegram, model_path, supervisor, self.metrics,
                                             self._link),

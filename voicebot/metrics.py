@@ -5,6 +5,7 @@ has its own registry, so tests and several bots in one process never share count
 import logging
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -69,19 +70,23 @@ class Metrics:
             self.workers_ready.set(len(self._ready_workers))
 
     def healthy(self, poll_within_seconds: float) -> bool:
-        """Polling recently or serving the webhook, and at least one WhisperActor ready for work."""
-        with self._lock:
-            workers = bool(self._ready_workers)
+        """The bot node: polling recently or serving the webhook, and at least one worker ready."""
         receiving = self._webhook_serving or time.monotonic() - self._last_poll_at <= poll_within_seconds
-        return workers and receiving
+        return self.any_worker_ready() and receiving
+
+    def any_worker_ready(self) -> bool:
+        """A worker node's health: at least one of its WhisperActors ready for work."""
+        with self._lock:
+            return bool(self._ready_workers)
 
 
 class MetricsServer(BackgroundServer):
-    """Serves /metrics (Prometheus text format) and /healthz (200 or 503) on metrics.listen."""
+    """Serves /metrics (Prometheus text format) and /healthz (200 when `healthy()`, else 503) on
+    metrics.listen."""
 
-    def __init__(self, metrics: Metrics, listen: str, poll_within_seconds: float):
+    def __init__(self, metrics: Metrics, listen: str, healthy: Callable[[], bool]):
         self._metrics = metrics
-        self._poll_within = poll_within_seconds
+        self._healthy = healthy
         super().__init__(ThreadingHTTPServer(bind_address(listen), self._handler()), "metrics")
 
     def start(self) -> "MetricsServer":
@@ -95,7 +100,7 @@ class MetricsServer(BackgroundServer):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path.split("?")[0] == "/healthz":
-                    healthy = server._metrics.healthy(server._poll_within)
+                    healthy = server._healthy()
                     self._answer(200 if healthy else 503, b"ok\n" if healthy else b"unhealthy\n", "text/plain")
                 elif self.path.split("?")[0] == "/metrics":
                     self._answer(200, generate_latest(server._metrics.registry), CONTENT_TYPE_LATEST)

@@ -20,7 +20,7 @@ from voicebot.app import Outcome, StartupError, make_transcriber, serve, start_s
 from voicebot.broker import BrokerError, BrokerLink, DeadLetter, TryLater
 from voicebot.config import Settings, worker_count
 from voicebot.domain import FailureReason, Job
-from voicebot.metrics import Metrics
+from voicebot.metrics import Metrics, MetricsServer
 from voicebot.model_files import ModelError, resolve_model
 from voicebot.storage import MIGRATIONS, Storage, StorageError
 from voicebot.telegram import TelegramClient, TelegramError
@@ -94,11 +94,16 @@ class WorkerNode:
         self._link: BrokerLink | None = None
         self._supervisor: pykka.ActorRef | None = None
         self._node = Address("node")
+        self._metrics = Metrics()
+        self._metrics_server: MetricsServer | None = None
 
     def start(self) -> None:
         telegram, model_path = self._prepare()
+        if self.settings.metrics.listen:
+            self._metrics_server = MetricsServer(self._metrics, self.settings.metrics.listen,
+                                                 self._metrics.any_worker_ready).start()
         self._supervisor = start_supervised(lambda supervisor: self._groups(telegram, model_path, supervisor),
-                                            self.outcome, Metrics())
+                                            self.outcome, self._metrics)
         if self.outcome.reason is not None:
             self.stop()
             raise StartupError(self.outcome.reason)
@@ -116,6 +121,8 @@ class WorkerNode:
         pykka.ActorRegistry.stop_all()
         if self._link is not None:
             self._link.close()
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
         self._storage.close()
 
     def _prepare(self) -> tuple[TelegramClient, str]:
@@ -133,7 +140,7 @@ class WorkerNode:
             self._link.check()
         except (ModelError, StorageError, BrokerError) as error:
             raise StartupError(str(error)) from None
-        telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token)
+        telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token, metrics=self._metrics)
         try:
             telegram.get_me()
         except TelegramError as error:
@@ -158,12 +165,13 @@ class WorkerNode:
             return ChildSpec(
                 name, address,
                 lambda: WhisperActor.start(name, make_transcriber(settings, model_path), telegram, node, node,
-                                           max_file_bytes, supervisor),
+                                           max_file_bytes, supervisor, self._metrics),
                 on_restart=lambda: node.tell(WorkerLost(name)),
                 stop_timeout=settings.shutdown.grace_seconds)
 
         return [
-            [ChildSpec("node", node, lambda: NodeDispatcher.start(self.name, workers, self._link, supervisor))],
+            [ChildSpec("node", node, lambda: NodeDispatcher.start(self.name, workers, self._link, supervisor,
+                                                                  metrics=self._metrics))],
             [whisper_spec(name, address) for name, address in workers.items()],
         ]
 
