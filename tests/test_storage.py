@@ -2,6 +2,7 @@
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -404,3 +405,15 @@ def test_worker_deliveries_are_counted_until_the_job_is_answered(storage):
     assert [storage.take_delivery(job.key) for _ in range(3)] == [1, 2, 3]
     storage.record_usage(job, DAY, "done", 5.0, transcript())
     assert storage.take_delivery(job.key) is None   # answered: a late redelivery does no work
+
+
+def test_nodes_migrating_at_once_take_turns_and_the_schema_is_made_once(postgres_url):
+    storage = Storage(postgres_url)
+    storage.open(migrate=False)
+    try:
+        with ThreadPoolExecutor(3) as pool:   # peewee gives each thread its own connection
+            applied = sorted(pool.map(lambda _: storage.migrate(), range(3)), key=len)
+        assert applied[:2] == [[], []] and len(applied[2]) == LATEST
+        assert storage.schema_version() == LATEST
+    finally:
+        storage.close()

@@ -130,10 +130,12 @@ def test_workers_transcribe_a_batch_and_a_job_of_a_killed_worker_runs_again_once
 
 def test_a_job_that_kills_every_worker_is_dead_lettered_and_its_user_told(cluster, sandbox, speech, broker_url):
     dead_before = dead_letters(broker_url)
+    # Nodes start in any order: a worker first, on an empty database, migrates it.
+    assert cluster("worker", max_attempts=2).stop() == 0
     bot = cluster("run", max_attempts=2)
     user = USERS[0]
     message_id = sandbox.send_voice(user, speech.voice_note, speech.duration)
-    # No worker is up yet: the bot node does not block; the user is told and the job waits.
+    # No worker is up: the bot node does not block; the user is told and the job waits.
     assert sandbox.wait_for(lambda: any("service is busy" in (m.text or "")
                                         for m in replies_to(sandbox, user.id, message_id)), 30)
     start = sandbox.send_text(user, "/start")

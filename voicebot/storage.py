@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 from peewee import (BigIntegerField, BooleanField, Case, CharField, DatabaseProxy, DateField,
                     DateTimeField, DecimalField, FloatField, ForeignKeyField, IntegerField, Model,
-                    InterfaceError, OperationalError, PeeweeException, TextField, fn)
+                    InterfaceError, OperationalError, PeeweeException, PostgresqlDatabase, TextField, fn)
 from playhouse.db_url import connect
 from playhouse.migrate import SchemaMigrator, SqliteMigrator
 
@@ -16,6 +16,7 @@ from voicebot.domain import (DayStats, FailureReason, IncomingJob, Job, JobKey, 
 from voicebot.logs import without_password
 
 database = DatabaseProxy()
+_MIGRATION_LOCK = 0x766F696365626F74   # "voicebot": the PostgreSQL advisory lock held while migrating
 
 _SQLITE_PARAMS = {
     "pragmas": {
@@ -297,7 +298,26 @@ class Storage:
             return 1 if User.table_exists() else 0
 
     def migrate(self) -> list[str]:
-        """Apply the migrations the database lacks, each in its own transaction; their names."""
+        """Apply the migrations the database lacks, each in its own transaction; their names.
+        Nodes that start together (a bot node and its workers) take turns: on PostgreSQL the first
+        migrates, the others wait for it and then find nothing left to do."""
+        with self._migration_lock():
+            return self._migrate()
+
+    @contextmanager
+    def _migration_lock(self):
+        if isinstance(database.obj, PostgresqlDatabase):
+            with _database_errors():
+                database.execute_sql("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                yield
+            finally:
+                with _database_errors():
+                    database.execute_sql("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+        else:
+            yield   # SQLite: one host, and a write transaction locks the whole file anyway
+
+    def _migrate(self) -> list[str]:
         current = self.schema_version()
         if current > len(MIGRATIONS):
             raise StorageError(f"the database has schema version {current}, newer than this voicebot "

@@ -22,7 +22,7 @@ from voicebot.config import Settings, worker_count
 from voicebot.domain import FailureReason, Job
 from voicebot.metrics import Metrics, MetricsServer
 from voicebot.model_files import ModelError, resolve_model
-from voicebot.storage import MIGRATIONS, Storage, StorageError
+from voicebot.storage import Storage, StorageError
 from voicebot.telegram import TelegramClient, TelegramError
 from voicebot.wire import event_to_wire, job_from_wire
 
@@ -134,8 +134,7 @@ class WorkerNode:
                                "token; export it and run again")
         try:
             model_path = resolve_model(settings.whisper.model)
-            self._storage.open(migrate=False)
-            self._check_schema()
+            self._storage.open()   # migrates if this node is the first to start
             self._link = BrokerLink(settings.broker.url, self._job_seconds + 60)
             self._link.check()
         except (ModelError, StorageError, BrokerError) as error:
@@ -147,13 +146,6 @@ class WorkerNode:
             raise StartupError(f"the Bot API at {settings.telegram.api_url} answered {error.description}: "
                                f"check TELEGRAM_BOT_TOKEN and telegram.api_url") from None
         return telegram, model_path
-
-    def _check_schema(self) -> None:
-        version = self._storage.schema_version()
-        if version != len(MIGRATIONS):
-            raise StorageError(f"the database has schema version {version}, this worker needs {len(MIGRATIONS)}: "
-                               f"start the bot node of the same voicebot version first (it migrates the "
-                               f"database) or run `voicebot db migrate`")
 
     def _groups(self, telegram: TelegramClient, model_path: str, supervisor: Address) -> list[list[ChildSpec]]:
         settings, node = self.settings, self._node
