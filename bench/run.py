@@ -334,21 +334,32 @@ max_duration_seconds = {BOT_MAX_SECONDS}
 @contextmanager
 def running_bot(sandbox: BotApiSandbox, folder: Path) -> Iterator[subprocess.Popen]:
     """`voicebot run` in its own folder; stopped however the block ends (SIGTERM, then kill)."""
+    with voicebot_process(folder, bot_config(folder, sandbox), "run") as process:
+        yield process
+
+
+@contextmanager
+def voicebot_process(folder: Path, config: Path, command: str) -> Iterator[subprocess.Popen]:
+    """`voicebot COMMAND --config CONFIG` with the bench token, its log in FOLDER/COMMAND.log;
+    stopped however the block ends (SIGTERM, then kill)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VOICEBOT_")}
     env["TELEGRAM_BOT_TOKEN"] = TOKEN
-    log_path = folder / "bot.log"
+    log_path = log_file(folder, command)
     # The log goes to a file: a pipe nobody reads fills up and stalls the bot.
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "run", "--config",
-                                    str(bot_config(folder, sandbox))], cwd=folder, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "voicebot.cli", command, "--config", str(config)],
+                                   cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             yield process
         except BaseException:
-            print(f"bench: the bot's log ends with:\n{_tail(log_path)}", file=sys.stderr)
+            print(f"bench: the log of voicebot {command} ends with:\n{_tail(log_path)}", file=sys.stderr)
             raise
         finally:
             _stop(process)
+
+
+def log_file(folder: Path, command: str) -> Path:
+    return folder / f"{command}.log"
 
 
 def _stop(process: subprocess.Popen) -> None:

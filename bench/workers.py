@@ -75,22 +75,14 @@ rate_limit_seconds = 0
 
 @contextmanager
 def process(folder: Path, config: Path, command: str, ready: str) -> Iterator[subprocess.Popen]:
-    """`voicebot COMMAND`, its log in a file, once the log says `ready`; stopped at the end."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VOICEBOT_")}
-    env["TELEGRAM_BOT_TOKEN"] = bench.TOKEN
-    log_path = folder / f"{command}.log"
-    with open(log_path, "w") as log:
-        started = subprocess.Popen([sys.executable, "-m", "voicebot.cli", command, "--config", str(config)],
-                                   cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 300
-            while ready not in log_path.read_text(errors="replace"):
-                if started.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"voicebot {command} did not start:\n{bench._tail(log_path)}")
-                time.sleep(0.2)
-            yield started
-        finally:
-            bench._stop(started)
+    """`voicebot COMMAND`, once its log says `ready`; stopped at the end."""
+    with bench.voicebot_process(folder, config, command) as started:
+        log_path, deadline = bench.log_file(folder, command), time.monotonic() + 300
+        while ready not in log_path.read_text(errors="replace"):
+            if started.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"voicebot {command} did not start")
+            time.sleep(0.2)
+        yield started
 
 
 def measure(label: str, broker: str, clips: list, folder: Path) -> dict:
