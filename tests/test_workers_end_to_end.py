@@ -84,7 +84,7 @@ grace_seconds = 10
 
 
 def dead_letters(broker_url: str) -> int:
-    link = BrokerLink(broker_url, 60)
+    link = BrokerLink(broker_url)
     try:
         return link.dead_letters()
     finally:

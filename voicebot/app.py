@@ -100,7 +100,7 @@ class Bot:
             storage.open()
             storage.close()
             if settings.broker.url:
-                self._link = BrokerLink(settings.broker.url, settings.whisper.timeout_seconds)
+                self._link = BrokerLink(settings.broker.url)
                 self._link.check()
         except (ModelError, StorageError, BrokerError) as error:
             raise StartupError(str(error)) from None

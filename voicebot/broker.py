@@ -41,7 +41,7 @@ class TryLater(Exception):
 class BrokerLink:
     """One process's connection to the broker: sends jobs and events, and consumes one of the queues."""
 
-    def __init__(self, url: str, job_time_limit_seconds: float):
+    def __init__(self, url: str):
         self._url = url
         self._broker = _connect(url)
         self._job_handler: Callable[[dict], None] | None = None
@@ -50,8 +50,7 @@ class BrokerLink:
         # the worker node counts deliveries itself (DeadLetter past broker.max_attempts).
         self._jobs = dramatiq.Actor(
             self._on_job, broker=self._broker, actor_name="transcribe", queue_name=JOBS_QUEUE, priority=0,
-            options={"throws": (DeadLetter,), "max_retries": 1000, "min_backoff": 1000, "max_backoff": 10_000,
-                     "time_limit": int(job_time_limit_seconds * 1000)})
+            options={"throws": (DeadLetter,), "max_retries": 1000, "min_backoff": 1000, "max_backoff": 10_000})
         self._events = dramatiq.Actor(
             self._on_event, broker=self._broker, actor_name="event", queue_name=EVENTS_QUEUE, priority=0,
             options={"max_retries": EVENT_RETRIES, "min_backoff": 500, "max_backoff": 5000})
@@ -79,7 +78,9 @@ class BrokerLink:
         """`max_age_seconds`: the event is dropped unread past that age (heartbeats, live text)."""
         self._send(self._events, payload, max_age_seconds)
 
-    def consume_jobs(self, handler: Callable[[dict], None], threads: int) -> None:
+    def consume_jobs(self, handler: Callable[[dict], None], threads: int, time_limit_seconds: float) -> None:
+        """`time_limit_seconds`: Dramatiq interrupts a handler that runs longer (and retries the job)."""
+        self._jobs.options["time_limit"] = int(time_limit_seconds * 1000)
         self._job_handler = handler
         self._start_worker(JOBS_QUEUE, threads)
 

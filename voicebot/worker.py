@@ -109,7 +109,7 @@ class WorkerNode:
             raise StartupError(self.outcome.reason)
         intake = JobIntake(self._storage, self._link, self._node, self.settings.broker.max_attempts,
                            self._job_seconds, self.name)
-        self._link.consume_jobs(intake.take, worker_count(self.settings))
+        self._link.consume_jobs(intake.take, worker_count(self.settings), self._job_seconds + 60)
         log.info("worker node %s is taking jobs from %s with %d transcription workers", self.name,
                  self._link.address, worker_count(self.settings))
 
@@ -135,7 +135,7 @@ class WorkerNode:
         try:
             model_path = resolve_model(settings.whisper.model)
             self._storage.open()   # migrates if this node is the first to start
-            self._link = BrokerLink(settings.broker.url, self._job_seconds + 60)
+            self._link = BrokerLink(settings.broker.url)
             self._link.check()
         except (ModelError, StorageError, BrokerError) as error:
             raise StartupError(str(error)) from None
