@@ -10,11 +10,13 @@ import requests
 
 from botprocess import TOKEN, is_final, replies_to, wait_final
 from helpers import free_port, normalized, send_http
+from mailbox import wait_until
 from nodes import LoggedProcess
 from voicebot import replies
 from voicebot.broker import BrokerLink
 from voicebot.domain import FailureReason
 from voicebot.sandbox import BotApiSandbox, SandboxUser
+from voicebot.storage import Storage
 
 pytest_plugins = ["databases"]
 pytestmark = pytest.mark.e2e
@@ -91,6 +93,16 @@ def dead_letters(broker_url: str) -> int:
         link.close()
 
 
+def statuses_recorded(database_url: str) -> bool:
+    """Whether the bot node has stored the status message id of every job not answered yet."""
+    storage = Storage(database_url)
+    storage.open(migrate=False)
+    try:
+        return all(job.status_message_id is not None for job in storage.unfinished_jobs())
+    finally:
+        storage.close()
+
+
 def assert_one_transcript(sandbox, user, message_id, words):
     """The voice got one reply, its status edited into the transcript, and no transcript before it."""
     [answer] = replies_to(sandbox, user.id, message_id)
@@ -158,11 +170,15 @@ def test_a_job_that_kills_every_worker_is_dead_lettered_and_its_user_told(cluste
     assert bot.stop() == 0 and last.stop() == 0
 
 
-def test_a_bot_node_killed_mid_batch_and_restarted_answers_every_voice_once(cluster, sandbox, speech):
+def test_a_bot_node_killed_mid_batch_and_restarted_answers_every_voice_once(cluster, sandbox, speech,
+                                                                            postgres_url):
     bot = cluster("run")
     worker = cluster("worker")
     voices = [(user, sandbox.send_voice(user, speech.voice_note, speech.duration)) for user in USERS]
     worker.wait_for_line(STARTED, WAIT_SECONDS)
+    # Killed once every status message is recorded: a crash between posting a status and storing
+    # its id (milliseconds) would leave that status behind, a window no design closes.
+    assert wait_until(lambda: statuses_recorded(postgres_url), timeout=30)
     bot.kill()   # SIGKILL while jobs are out on the broker: their outcomes come back to nobody
     restarted = cluster("run")
     for user, message_id in voices:
