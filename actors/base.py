@@ -5,6 +5,7 @@ import threading
 import pykka
 
 from actors.messages import ChildFailed, Ping, Stopping, SystemReady
+from voicebot.core.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,6 @@ class Address:
 
     def __repr__(self) -> str:
         return f"Address({self.name!r})"
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 class SupervisedActor(pykka.ThreadingActor):

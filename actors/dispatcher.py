@@ -4,11 +4,24 @@ import logging
 from collections import deque
 
 from actors.base import SupervisedActor
-from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, PostStatus, SendReply, Stopping,
-                             Transcribe, TranscriptReady, UpdateStatus, WorkerGone, WorkerLost, WorkerReady)
-from voicebot import replies
-from voicebot.domain import FailureReason, Job, JobKey
-from voicebot.metrics import Metrics
+from actors.messages import (
+    DeliverResult,
+    JobAdmitted,
+    JobFailed,
+    JobStarted,
+    PostStatus,
+    SendReply,
+    Stopping,
+    Transcribe,
+    TranscriptReady,
+    UpdateStatus,
+    WorkerGone,
+    WorkerLost,
+    WorkerReady,
+)
+from voicebot.adapters.metrics import Metrics
+from voicebot.core import replies
+from voicebot.core.domain import FailureReason, Job, JobKey
 
 log = logging.getLogger(__name__)
 

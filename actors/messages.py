@@ -3,7 +3,11 @@ events in the past tense. Messages are shared between threads, not copied: keep 
 from dataclasses import dataclass
 from datetime import date
 
-from voicebot.domain import FailureReason, Job, JobKey, Transcript, UserState, UserSummary
+from voicebot.core.domain import CommandReceived as CommandReceived
+from voicebot.core.domain import FailureReason, Job, JobKey, Transcript, UserState, UserSummary
+from voicebot.core.domain import TextReceived as TextReceived
+from voicebot.core.domain import UnsupportedReceived as UnsupportedReceived
+from voicebot.core.domain import VoiceReceived as VoiceReceived
 
 
 # --- supervision -------------------------------------------------------------------------
@@ -48,14 +52,6 @@ class PollNext:
 
 
 @dataclass(frozen=True, slots=True)
-class VoiceReceived:
-    """A recording to transcribe; `requested`: someone asked with /transcribe in reply to it."""
-    job: Job
-    in_group: bool = False
-    requested: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class StoreIntake:
     """The poller's batch, to be made durable (jobs and the next offset) before it polls again; or
     one webhook update, whose `next_offset` is None: the saved offset stays as it is."""
@@ -90,30 +86,6 @@ class IntakeAnswered:
     with that request's pending `answer`."""
     outcome: object
     answer: object
-
-
-@dataclass(frozen=True, slots=True)
-class CommandReceived:
-    chat_id: int
-    user_id: int
-    message_id: int
-    command: str
-    argument: str = ""
-    in_group: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TextReceived:
-    chat_id: int
-    user_id: int
-    message_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class UnsupportedReceived:
-    chat_id: int
-    user_id: int
-    message_id: int
 
 
 @dataclass(frozen=True, slots=True)

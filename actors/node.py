@@ -8,11 +8,21 @@ import logging
 from collections import deque
 
 from actors.base import SupervisedActor
-from actors.messages import (JobFailed, NodeStatus, ReportNode, RunJob, ShowProgress, Stopping, Transcribe,
-                             TranscriptReady, WorkerLost, WorkerReady)
-from voicebot.broker import BrokerError
-from voicebot.metrics import Metrics
-from voicebot.wire import event_to_wire
+from actors.messages import (
+    JobFailed,
+    NodeStatus,
+    ReportNode,
+    RunJob,
+    ShowProgress,
+    Stopping,
+    Transcribe,
+    TranscriptReady,
+    WorkerLost,
+    WorkerReady,
+)
+from actors.wire import event_to_wire
+from voicebot.adapters.metrics import Metrics
+from voicebot.core.errors import BrokerError
 
 log = logging.getLogger(__name__)
 

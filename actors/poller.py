@@ -7,9 +7,9 @@ import logging
 
 from actors.base import SupervisedActor
 from actors.messages import IntakeFailed, IntakeStored, PollNext, Stopping, StoreIntake
-from voicebot.metrics import Metrics
-from voicebot.telegram import TelegramError
-from voicebot.updates import parse_update
+from voicebot.adapters.metrics import Metrics
+from voicebot.core.errors import TelegramError
+from voicebot.core.intake import parse_update
 
 log = logging.getLogger(__name__)
 

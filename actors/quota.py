@@ -8,14 +8,33 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from actors.base import SupervisedActor
-from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, DescribeUser, ForgetUser,
-                             JobAdmitted, JobClosed, JobFailed, RecordUsage, RefreshUsers, ResultDelivered,
-                             SaveChatSettings, SaveUserSettings, SendReply, SystemReady, TextReceived,
-                             TranscriptReady, UnsupportedReceived, UserDescribed, UserForgotten, UsersLoaded,
-                             VoiceReceived)
-from voicebot import replies
-from voicebot.domain import Job, PendingJob, UserState
-from voicebot.metrics import Metrics
+from actors.messages import (
+    ChatAdminChecked,
+    CheckChatAdmin,
+    CommandReceived,
+    DescribeUser,
+    ForgetUser,
+    JobAdmitted,
+    JobClosed,
+    JobFailed,
+    RecordUsage,
+    RefreshUsers,
+    ResultDelivered,
+    SaveChatSettings,
+    SaveUserSettings,
+    SendReply,
+    SystemReady,
+    TextReceived,
+    TranscriptReady,
+    UnsupportedReceived,
+    UserDescribed,
+    UserForgotten,
+    UsersLoaded,
+    VoiceReceived,
+)
+from voicebot.adapters.metrics import Metrics
+from voicebot.core import replies
+from voicebot.core.domain import Job, PendingJob, UserState
 
 log = logging.getLogger(__name__)
 

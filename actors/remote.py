@@ -18,10 +18,19 @@ from collections.abc import Callable
 import pykka
 
 from actors.base import SupervisedActor
-from actors.messages import (CheckNodes, FlushOutbox, JobFailed, NodeStatus, ShowProgress, Transcribe,
-                             TranscriptReady, WorkerGone, WorkerReady)
-from voicebot.broker import BrokerError
-from voicebot.wire import event_from_wire, job_to_wire
+from actors.messages import (
+    CheckNodes,
+    FlushOutbox,
+    JobFailed,
+    NodeStatus,
+    ShowProgress,
+    Transcribe,
+    TranscriptReady,
+    WorkerGone,
+    WorkerReady,
+)
+from actors.wire import event_from_wire, job_to_wire
+from voicebot.core.errors import BrokerError
 
 log = logging.getLogger(__name__)
 

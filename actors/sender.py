@@ -6,11 +6,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from actors.base import SupervisedActor
-from actors.messages import (ChatAdminChecked, CheckChatAdmin, DeliverResult, Drain, PostStatus, ResultDelivered,
-                             SendReply, ShowProgress, StatusPosted, UpdateStatus)
-from voicebot.domain import JobKey
-from voicebot.telegram import TelegramError
-from voicebot.text import split_message
+from actors.messages import (
+    ChatAdminChecked,
+    CheckChatAdmin,
+    DeliverResult,
+    Drain,
+    PostStatus,
+    ResultDelivered,
+    SendReply,
+    ShowProgress,
+    StatusPosted,
+    UpdateStatus,
+)
+from voicebot.core.domain import JobKey
+from voicebot.core.errors import TelegramError
+from voicebot.core.text import split_message
 
 log = logging.getLogger(__name__)
 

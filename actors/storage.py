@@ -4,13 +4,31 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from actors.base import SupervisedActor
-from actors.messages import (DescribeUser, FlushWrites, ForgetUser, IntakeFailed, IntakeStored, JobClosed,
-                             JobStarted, LoadIntakeState, LoadOnRequestChats, LoadUsers, PruneTranscripts,
-                             RecordUsage, RefreshUsers, SaveChatSettings, SaveUserSettings, StatusPosted,
-                             StoreIntake, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
-from voicebot.domain import IncomingJob
-from voicebot.metrics import Metrics
-from voicebot.storage import StorageError
+from actors.messages import (
+    DescribeUser,
+    FlushWrites,
+    ForgetUser,
+    IntakeFailed,
+    IntakeStored,
+    JobClosed,
+    JobStarted,
+    LoadIntakeState,
+    LoadOnRequestChats,
+    LoadUsers,
+    PruneTranscripts,
+    RecordUsage,
+    RefreshUsers,
+    SaveChatSettings,
+    SaveUserSettings,
+    StatusPosted,
+    StoreIntake,
+    UserDescribed,
+    UserForgotten,
+    UsersLoaded,
+    VoiceReceived,
+)
+from voicebot.adapters.metrics import Metrics
+from voicebot.core.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +143,7 @@ class StorageActor(SupervisedActor):
 
     def _store_intake(self, messages: tuple, next_offset: int) -> IntakeStored:
         voices = [message for message in messages if isinstance(message, VoiceReceived)]
-        new = self._storage.store_intake([IncomingJob(voice.job, voice.in_group, voice.requested)
-                                          for voice in voices], next_offset)
+        new = self._storage.store_intake(voices, next_offset)
         return IntakeStored(tuple(message for message in messages
                                   if not isinstance(message, VoiceReceived) or message.job.key in new), next_offset)
 

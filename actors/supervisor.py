@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pykka
 
-from actors.base import Address, one_line, tell_later
+from actors.base import Address, tell_later
 from actors.messages import CheckChildren, ChildFailed, Ping, Stopping, SystemReady
+from voicebot.core.errors import one_line
 
 log = logging.getLogger(__name__)
 

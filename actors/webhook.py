@@ -19,10 +19,10 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import IntakeAnswered, IntakeFailed, IntakeStored, Stopping, StoreIntake, UpdatePosted
-from voicebot.metrics import Metrics
-from voicebot.telegram import TelegramError
-from voicebot.updates import UPDATE_TYPES, parse_update
-from voicebot.webhook import WebhookServer
+from voicebot.adapters.metrics import Metrics
+from voicebot.adapters.webhook import WebhookServer
+from voicebot.core.errors import TelegramError
+from voicebot.core.intake import UPDATE_TYPES, parse_update
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 import logging
 import time
 
-from actors.base import SupervisedActor, one_line
+from actors.base import SupervisedActor
 from actors.messages import JobFailed, ShowProgress, Transcribe, TranscriptReady, WorkerReady
-from voicebot import replies
-from voicebot.domain import FailureReason, Job, JobError, Segment
-from voicebot.metrics import Metrics
-from voicebot.telegram import TelegramError
+from voicebot.adapters.metrics import Metrics
+from voicebot.core import replies
+from voicebot.core.domain import FailureReason, Job, Segment
+from voicebot.core.errors import JobError, TelegramError, one_line
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.messages import JobAdmitted, VoiceReceived  # noqa: E402
 from actors.quota import QuotaActor, QuotaRules  # noqa: E402
-from voicebot.domain import Job, JobKey, Media, MediaKind, UserState  # noqa: E402
+from voicebot.core.domain import Job, JobKey, Media, MediaKind, UserState  # noqa: E402
 
 RULES = QuotaRules(daily_seconds=10**9, rate_limit_seconds=0, max_duration_seconds=300, max_file_mb=20,
                    unlimited_user_ids=frozenset(range(0, 10_000, 97)))

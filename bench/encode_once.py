@@ -18,10 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicebot.audio import decode  # noqa: E402
-from voicebot.model_files import resolve_model  # noqa: E402
-from voicebot.speech import SPOKEN_SAMPLES as SPOKEN, SpeechError, synthesize  # noqa: E402
-from voicebot.transcriber import Transcriber  # noqa: E402
+from voicebot.adapters.audio import decode  # noqa: E402
+from voicebot.adapters.model_files import resolve_model  # noqa: E402
+from voicebot.adapters.speech import SPOKEN_SAMPLES as SPOKEN
+from voicebot.adapters.speech import synthesize
+from voicebot.adapters.transcriber import Transcriber  # noqa: E402
+from voicebot.core.errors import SpeechError
 
 JFK = Path(__file__).resolve().parents[2] / "shared" / "audio" / "jfk.flac"
 

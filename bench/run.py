@@ -34,12 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,11 +51,12 @@ import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel, decode_audio  # noqa: E402
 
 from voicebot import replies  # noqa: E402
-from voicebot.config import Settings, worker_count, worker_threads  # noqa: E402
-from voicebot.domain import FailureReason  # noqa: E402
-from voicebot.model_files import resolve_model  # noqa: E402
+from voicebot.adapters.model_files import resolve_model  # noqa: E402
+from voicebot.adapters.speech import synthesize
+from voicebot.app.config import Settings, worker_count, worker_threads  # noqa: E402
+from voicebot.core.domain import FailureReason  # noqa: E402
+from voicebot.core.errors import SpeechError
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser  # noqa: E402
-from voicebot.speech import SpeechError, synthesize  # noqa: E402
 
 JFK = ROOT.parent / "shared" / "audio" / "jfk.flac"
 FALLBACK_SPEECH = ("And so, my fellow citizens, ask not what your town can do for you; ask what you can do "
@@ -347,7 +348,7 @@ def voicebot_process(folder: Path, config: Path, command: str) -> Iterator[subpr
     log_path = log_file(folder, command)
     # The log goes to a file: a pipe nobody reads fills up and stalls the bot.
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "voicebot.cli", command, "--config", str(config)],
+        process = subprocess.Popen([sys.executable, "-m", "voicebot.app.cli", command, "--config", str(config)],
                                    cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             yield process

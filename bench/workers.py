@@ -20,10 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
@@ -31,7 +31,7 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (bench/run.py: the clips, the chat log and the bot's answers)
 
-from voicebot.config import Settings, worker_count  # noqa: E402
+from voicebot.app.config import Settings, worker_count  # noqa: E402
 from voicebot.sandbox import BotApiSandbox  # noqa: E402
 
 POSTGRES = os.environ.get("VOICEBOT_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from voicebot import replies
+from voicebot.core import replies
 from voicebot.sandbox import BotApiSandbox, BotMessage
 
 TOKEN = "424242:e2e-SECRET-token_value"
@@ -19,7 +19,7 @@ def environment(**extra: str) -> dict:
 
 
 def voicebot(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "voicebot.cli", *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "voicebot.app.cli", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pykka
 import pytest
-
 from helpers import SHARED_AUDIO, SpeechSample
-from voicebot.speech import synthesize
+
+from voicebot.adapters.speech import synthesize
 
 FALLBACK_SENTENCE = "Thank you for the lovely dinner last night."
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import pytest
 
-from voicebot.storage import Storage
+from voicebot.adapters.storage import Storage
 
 SERVER_URL = os.environ.get("VOICEBOT_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

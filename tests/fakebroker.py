@@ -1,5 +1,5 @@
-"""A recording stand-in for voicebot.broker.BrokerLink, for the actors that talk to the broker."""
-from voicebot.broker import BrokerError
+"""A recording stand-in for voicebot.adapters.broker.BrokerLink, for the actors that talk to the broker."""
+from voicebot.core.errors import BrokerError
 
 
 class FakeLink:

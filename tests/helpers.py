@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from voicebot.domain import Job, JobKey, Media, MediaKind
+from voicebot.core.domain import Job, JobKey, Media, MediaKind
 
 SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
 

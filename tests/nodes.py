@@ -1,7 +1,6 @@
 """`voicebot run` and `voicebot worker` as real processes whose log lines a test can wait for."""
 import re
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path

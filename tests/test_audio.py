@@ -3,11 +3,13 @@ import io
 import av
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from voicebot.audio import SAMPLE_RATE, decode
-from voicebot.domain import FailureReason, JobError
-from voicebot.speech import to_voice_note
+from voicebot.adapters.audio import SAMPLE_RATE, decode
+from voicebot.adapters.speech import to_voice_note
+from voicebot.core.domain import FailureReason
+from voicebot.core.errors import JobError
 
 
 def wav(seconds: float, frequency: float = 440.0) -> bytes:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.config import ConfigError, Settings, load_settings, worker_count, worker_threads
+from voicebot.app.config import ConfigError, Settings, load_settings, worker_count, worker_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 

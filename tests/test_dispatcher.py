@@ -1,14 +1,26 @@
 import dataclasses
+from mailbox import RecordingMailbox, deliver
 
 import pytest
+from helpers import make_job
 
 from actors.dispatcher import Dispatcher
-from actors.messages import (DeliverResult, JobAdmitted, JobFailed, JobStarted, PostStatus, SendReply, Transcribe,
-                             TranscriptReady, UpdateStatus, WorkerGone, WorkerLost, WorkerReady)
-from helpers import make_job
-from mailbox import RecordingMailbox, deliver
-from voicebot import replies
-from voicebot.domain import FailureReason, Transcript
+from actors.messages import (
+    DeliverResult,
+    JobAdmitted,
+    JobFailed,
+    JobStarted,
+    PostStatus,
+    SendReply,
+    Transcribe,
+    TranscriptReady,
+    UpdateStatus,
+    WorkerGone,
+    WorkerLost,
+    WorkerReady,
+)
+from voicebot.core import replies
+from voicebot.core.domain import FailureReason, Transcript
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 import re
 
 import pytest
-
 from botprocess import TOKEN, RunningBot, environment, reply_to, voicebot, wait_final, write_config
 from helpers import normalized
-from voicebot import replies
+
+from voicebot.core import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 pytestmark = pytest.mark.e2e

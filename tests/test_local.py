@@ -1,4 +1,4 @@
-"""`voicebot transcribe` on local files, through `voicebot.cli.main`, with the bundled model."""
+"""`voicebot transcribe` on local files, through `voicebot.app.cli.main`, with the bundled model."""
 import io
 import os
 import re
@@ -7,10 +7,11 @@ import wave
 import numpy as np
 import pytest
 
-from voicebot import local
-from voicebot.cli import main
-from voicebot.domain import Segment
-from voicebot.speech import SpeechError, synthesize
+from voicebot.adapters.speech import synthesize
+from voicebot.app import local
+from voicebot.app.cli import main
+from voicebot.core.domain import Segment
+from voicebot.core.errors import SpeechError
 
 SENTENCE = "Please call Stella. Ask her to bring these things with her from the store."
 RESULT_LINE = re.compile(r"^(?P<path>.+): \[en, (?P<audio>[0-9.]+) s of audio in [0-9.]+ s, "

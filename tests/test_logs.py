@@ -1,7 +1,7 @@
 import json
 import logging
 
-from voicebot.logs import JsonFormatter, RedactingFilter
+from voicebot.app.logs import JsonFormatter, RedactingFilter
 
 TOKEN = "123456:AAH-secret_token"
 

@@ -3,12 +3,12 @@
 One `voicebot run` process serves the whole module (two workers, no rate limit), against the
 sandbox, with the bundled model and real speech."""
 import pytest
-
-from botprocess import TOKEN, RunningBot, is_final, replies_to, reply_to, wait_final, write_config
+from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
 from helpers import normalized
 from media import audio_file, long_passage, video
-from voicebot.speech import synthesize
-from voicebot import replies
+
+from voicebot.adapters.speech import synthesize
+from voicebot.core import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 pytestmark = pytest.mark.e2e

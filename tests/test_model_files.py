@@ -1,6 +1,7 @@
 import pytest
 
-from voicebot.model_files import ModelError, assemble_bundled_model, resolve_model
+from voicebot.adapters.model_files import assemble_bundled_model, resolve_model
+from voicebot.core.errors import ModelError
 
 
 def test_the_bundled_model_is_assembled_once_and_reused(tmp_path):

@@ -1,16 +1,24 @@
 import concurrent.futures
+from mailbox import RecordingMailbox, deliver
 
 import pytest
-
-from actors.messages import (JobFailed, RunJob, ShowProgress, Stopping, Transcribe, TranscriptReady, WorkerLost,
-                             WorkerReady)
-from actors.node import NodeDispatcher, WorkerDied
 from fakebroker import FakeLink
 from helpers import make_job
-from mailbox import RecordingMailbox, deliver
-from voicebot.broker import BrokerError
-from voicebot.domain import FailureReason, Transcript
-from voicebot.wire import event_from_wire
+
+from actors.messages import (
+    JobFailed,
+    RunJob,
+    ShowProgress,
+    Stopping,
+    Transcribe,
+    TranscriptReady,
+    WorkerLost,
+    WorkerReady,
+)
+from actors.node import NodeDispatcher, WorkerDied
+from actors.wire import event_from_wire
+from voicebot.core.domain import FailureReason, Transcript
+from voicebot.core.errors import BrokerError
 
 
 def start(link=None):

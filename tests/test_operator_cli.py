@@ -1,13 +1,13 @@
-"""The operator commands, run through `voicebot.cli.main` on SQLite and PostgreSQL."""
+"""The operator commands, run through `voicebot.app.cli.main` on SQLite and PostgreSQL."""
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from helpers import make_job
-from voicebot.cli import main
-from voicebot.domain import Transcript, UserState
-from voicebot.storage import Storage
+
+from voicebot.adapters.storage import Storage
+from voicebot.app.cli import main
+from voicebot.core.domain import Transcript, UserState
 
 pytest_plugins = ["databases"]
 

@@ -1,10 +1,10 @@
 import time
+from mailbox import FakeStorage, RecordingMailbox, wait_until
 
 from actors.messages import CommandReceived, StoreIntake, VoiceReceived
 from actors.poller import TelegramPoller
-from mailbox import FakeStorage, RecordingMailbox, wait_until
-from voicebot.domain import JobKey
-from voicebot.telegram import TelegramError
+from voicebot.core.domain import JobKey
+from voicebot.core.errors import TelegramError
 
 
 class ScriptedTelegram:

@@ -1,16 +1,35 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from mailbox import RecordingMailbox, deliver
 
 import pytest
-
-from actors.messages import (ChatAdminChecked, CheckChatAdmin, CommandReceived, JobClosed, ResultDelivered,
-                             SaveChatSettings, DescribeUser, ForgetUser, JobAdmitted, JobFailed, RecordUsage,
-                             RefreshUsers, SaveUserSettings, SendReply, TextReceived, TranscriptReady,
-                             UnsupportedReceived, UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
-from actors.quota import QuotaActor, QuotaRules
 from helpers import make_job
-from actors.messages import SystemReady
-from mailbox import RecordingMailbox, deliver
-from voicebot.domain import FailureReason, IncomingJob, PendingJob, Transcript, UserState, UserSummary
+
+from actors.messages import (
+    ChatAdminChecked,
+    CheckChatAdmin,
+    CommandReceived,
+    DescribeUser,
+    ForgetUser,
+    JobAdmitted,
+    JobClosed,
+    JobFailed,
+    RecordUsage,
+    RefreshUsers,
+    ResultDelivered,
+    SaveChatSettings,
+    SaveUserSettings,
+    SendReply,
+    SystemReady,
+    TextReceived,
+    TranscriptReady,
+    UnsupportedReceived,
+    UserDescribed,
+    UserForgotten,
+    UsersLoaded,
+    VoiceReceived,
+)
+from actors.quota import QuotaActor, QuotaRules
+from voicebot.core.domain import FailureReason, PendingJob, Transcript, UserState, UserSummary
 
 RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20,
                    admin_user_ids=frozenset({1}), languages=frozenset({"en", "de", "ru"}))
@@ -19,7 +38,7 @@ RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds
 class FakeTime:
     def __init__(self):
         self.monotonic = 1000.0
-        self.wall = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+        self.wall = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.wall
@@ -117,7 +136,7 @@ def test_usage_starts_afresh_when_the_utc_day_turns(fakes):
     quota = start_quota(fakes, charged_today={7: 60})
     deliver(quota, VoiceReceived(make_job(message_id=1, duration=5)))
     assert dispatcher.messages == []
-    time.wall = datetime(2026, 11, 29, 0, 0, 1, tzinfo=timezone.utc)
+    time.wall = datetime(2026, 11, 29, 0, 0, 1, tzinfo=UTC)
     time.monotonic += 60
     deliver(quota, VoiceReceived(make_job(message_id=2, duration=5)))
     assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [2]
@@ -151,11 +170,11 @@ def test_usage_shows_today_from_memory_and_totals_from_storage(fakes):
 def test_the_day_turns_at_midnight_in_the_configured_time_zone(fakes):
     dispatcher, sender, _, time = fakes
     rules = QuotaRules(60, 0, 300, 20, timezone="Asia/Tokyo")  # UTC+9
-    time.wall = datetime(2026, 11, 28, 14, 59, tzinfo=timezone.utc)   # 23:59 in Tokyo
+    time.wall = datetime(2026, 11, 28, 14, 59, tzinfo=UTC)   # 23:59 in Tokyo
     quota = start_quota(fakes, rules, charged_today={7: 60})
     deliver(quota, VoiceReceived(make_job(message_id=1, duration=5)))
     assert dispatcher.messages == [] and "resets at 00:00 Asia/Tokyo, in 1 min" in sender.of(SendReply)[0].text
-    time.wall = datetime(2026, 11, 28, 15, 0, 1, tzinfo=timezone.utc)  # 00:00:01 in Tokyo, still the 28th in UTC
+    time.wall = datetime(2026, 11, 28, 15, 0, 1, tzinfo=UTC)  # 00:00:01 in Tokyo, still the 28th in UTC
     deliver(quota, VoiceReceived(make_job(message_id=2, duration=5)))
     assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [2]
 
@@ -285,8 +304,8 @@ def test_a_refused_or_passed_over_recording_closes_its_stored_job(fakes):
 def test_jobs_stored_before_a_restart_are_resumed_without_the_rate_limit(fakes):
     dispatcher, _, _, _ = fakes
     first, second = make_job(message_id=1), make_job(message_id=2)
-    resumed = (PendingJob(IncomingJob(first), status_message_id=None, attempts=0),
-               PendingJob(IncomingJob(second), status_message_id=88, attempts=1))
+    resumed = (PendingJob(VoiceReceived(first), status_message_id=None, attempts=0),
+               PendingJob(VoiceReceived(second), status_message_id=88, attempts=1))
     quota = start_quota(fakes, resumed=resumed)
     deliver(quota)
     assert dispatcher.messages == []   # not before every actor is up

@@ -1,14 +1,23 @@
+from mailbox import RecordingMailbox, deliver, wait_until
+
 import pykka
 import pytest
-
-from actors.messages import (CheckNodes, JobFailed, NodeStatus, ShowProgress, Transcribe, TranscriptReady,
-                             WorkerGone, WorkerReady)
-from actors.remote import NODE_TIMEOUT_SECONDS, RemoteWorkers
 from fakebroker import FakeLink
 from helpers import make_job
-from mailbox import RecordingMailbox, deliver, wait_until
-from voicebot.domain import FailureReason, Transcript
-from voicebot.wire import event_to_wire, job_from_wire
+
+from actors.messages import (
+    CheckNodes,
+    JobFailed,
+    NodeStatus,
+    ShowProgress,
+    Transcribe,
+    TranscriptReady,
+    WorkerGone,
+    WorkerReady,
+)
+from actors.remote import NODE_TIMEOUT_SECONDS, RemoteWorkers
+from actors.wire import event_to_wire, job_from_wire
+from voicebot.core.domain import FailureReason, Transcript
 
 
 class Clock:

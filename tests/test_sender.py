@@ -1,13 +1,19 @@
 import threading
 import time
+from mailbox import RecordingMailbox, deliver
 
-from actors.messages import (DeliverResult, PostStatus, ResultDelivered, SendReply, ShowProgress, StatusPosted,
-                             UpdateStatus)
-from mailbox import RecordingMailbox
+from actors.messages import (
+    DeliverResult,
+    PostStatus,
+    ResultDelivered,
+    SendReply,
+    ShowProgress,
+    StatusPosted,
+    UpdateStatus,
+)
 from actors.sender import Pace, TelegramSender
-from mailbox import deliver
-from voicebot.domain import JobKey
-from voicebot.telegram import TelegramError
+from voicebot.core.domain import JobKey
+from voicebot.core.errors import TelegramError
 
 
 class FakeTelegram:

@@ -3,19 +3,32 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from peewee import (BigIntegerField, BooleanField, CharField, DateField, DateTimeField, DecimalField,
-                    FloatField, ForeignKeyField, IntegerField, Model, TextField)
+from helpers import make_job
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
 from playhouse.db_url import connect
 from playhouse.test_utils import count_queries
 
-from helpers import make_job
-from voicebot import storage as storage_module
-from voicebot.domain import DayStats, IncomingJob, Transcript, UserState
-from voicebot.storage import (MIGRATIONS, BotState, Chat, JobRecord, Storage, StorageError, Transaction, Usage,
-                              User)
+from voicebot.adapters.storage import Storage
+from voicebot.adapters.storage import migrations as storage_module
+from voicebot.adapters.storage.migrations import MIGRATIONS
+from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Transaction, Usage, User
+from voicebot.core.domain import DayStats, Transcript, UserState, VoiceReceived
+from voicebot.core.errors import StorageError
 
 pytest_plugins = ["databases"]
 
@@ -221,11 +234,11 @@ def test_load_users_reads_ten_thousand_users_in_two_queries(storage):
 
 
 def test_settings_create_the_user_and_none_restores_the_default(storage):
-    before = datetime.now(timezone.utc).replace(tzinfo=None)
+    before = datetime.now(UTC).replace(tzinfo=None)
     storage.set_daily_seconds(9, 120)
     storage.set_unlimited(9, True)
     storage.set_language(9, "uk")
-    after = datetime.now(timezone.utc).replace(tzinfo=None)
+    after = datetime.now(UTC).replace(tzinfo=None)
     summary = storage.user_summary(9, DAY)
     assert (summary.unlimited, summary.daily_seconds, summary.language) == (True, 120, "uk")
     assert before - timedelta(seconds=1) <= summary.first_seen <= after
@@ -367,17 +380,17 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
 def test_intake_and_offset_are_stored_together_and_a_redelivery_is_recognised(storage):
     first, second = make_job(user_id=1, message_id=10), make_job(user_id=2, message_id=11)
     assert storage.saved_offset() is None
-    assert storage.store_intake([IncomingJob(first), IncomingJob(second, in_group=True)], 501) == {first.key,
+    assert storage.store_intake([VoiceReceived(first), VoiceReceived(second, in_group=True)], 501) == {first.key,
                                                                                                   second.key}
     assert storage.saved_offset() == 501
-    assert storage.store_intake([IncomingJob(first)], 502) == set()   # the same update again
+    assert storage.store_intake([VoiceReceived(first)], 502) == set()   # the same update again
     assert [pending.incoming for pending in storage.unfinished_jobs()] == [
-        IncomingJob(first), IncomingJob(second, in_group=True)]
+        VoiceReceived(first), VoiceReceived(second, in_group=True)]
 
 
 def test_a_job_keeps_its_status_message_and_attempts_until_its_usage_is_recorded(storage):
     job = make_job(user_id=1, message_id=10)
-    storage.store_intake([IncomingJob(job)], 7)
+    storage.store_intake([VoiceReceived(job)], 7)
     storage.status_posted(job.key, 900)
     storage.job_started(job.key)
     storage.job_started(job.key)
@@ -389,11 +402,11 @@ def test_a_job_keeps_its_status_message_and_attempts_until_its_usage_is_recorded
 
 def test_a_refused_job_is_closed_and_transcribe_later_makes_a_new_one(storage):
     voice = make_job(user_id=1, message_id=10, chat_id=-5)
-    storage.store_intake([IncomingJob(voice, in_group=True)], 1)
+    storage.store_intake([VoiceReceived(voice, in_group=True)], 1)
     storage.job_finished(voice.key)
     assert storage.unfinished_jobs() == []
     asked = make_job(user_id=2, message_id=10, chat_id=-5)
-    assert storage.store_intake([IncomingJob(asked, True, requested=True)], 2) == {asked.key}
+    assert storage.store_intake([VoiceReceived(asked, True, requested=True)], 2) == {asked.key}
     [pending] = storage.unfinished_jobs()
     assert (pending.incoming.job.user_id, pending.incoming.requested, pending.attempts) == (2, True, 0)
 
@@ -401,7 +414,7 @@ def test_a_refused_job_is_closed_and_transcribe_later_makes_a_new_one(storage):
 def test_worker_deliveries_are_counted_until_the_job_is_answered(storage):
     job = make_job(user_id=1, message_id=10)
     assert storage.take_delivery(job.key) is None   # not stored: nothing to do
-    storage.store_intake([IncomingJob(job)], 1)
+    storage.store_intake([VoiceReceived(job)], 1)
     assert [storage.take_delivery(job.key) for _ in range(3)] == [1, 2, 3]
     storage.record_usage(job, DAY, "done", 5.0, transcript())
     assert storage.take_delivery(job.key) is None   # answered: a late redelivery does no work

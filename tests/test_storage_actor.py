@@ -1,16 +1,35 @@
 from datetime import date
-
-import pytest
-
-from actors.messages import (CommandReceived, DescribeUser, ForgetUser, IntakeFailed, IntakeStored, JobClosed,
-                             JobStarted, LoadIntakeState, LoadOnRequestChats, LoadUsers, Ping, RecordUsage,
-                             RefreshUsers, SaveChatSettings, SaveUserSettings, StatusPosted, StoreIntake,
-                             UserDescribed, UserForgotten, UsersLoaded, VoiceReceived)
-from actors.storage import StorageActor
-from helpers import make_job
 from mailbox import RecordingMailbox, deliver, wait_until
-from voicebot.domain import Transcript, UserState
-from voicebot.storage import Storage, StorageError
+
+from helpers import make_job
+
+from actors.messages import (
+    CommandReceived,
+    DescribeUser,
+    ForgetUser,
+    IntakeFailed,
+    IntakeStored,
+    JobClosed,
+    JobStarted,
+    LoadIntakeState,
+    LoadOnRequestChats,
+    LoadUsers,
+    Ping,
+    RecordUsage,
+    RefreshUsers,
+    SaveChatSettings,
+    SaveUserSettings,
+    StatusPosted,
+    StoreIntake,
+    UserDescribed,
+    UserForgotten,
+    UsersLoaded,
+    VoiceReceived,
+)
+from actors.storage import StorageActor
+from voicebot.adapters.storage import Storage
+from voicebot.core.domain import Transcript, UserState
+from voicebot.core.errors import StorageError
 
 pytest_plugins = ["databases"]
 

@@ -5,9 +5,10 @@ import traceback
 
 import pytest
 
-from voicebot.domain import FailureReason, JobError
+from voicebot.adapters.telegram import TelegramClient
+from voicebot.core.domain import FailureReason
+from voicebot.core.errors import JobError, TelegramError
 from voicebot.sandbox import BotApiSandbox, SandboxUser
-from voicebot.telegram import TelegramClient, TelegramError
 
 TOKEN = "777:client-SECRET"
 USER = SandboxUser(9, "Dana")

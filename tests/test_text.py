@@ -1,6 +1,7 @@
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from voicebot.text import TELEGRAM_LIMIT, split_message
+from voicebot.core.text import TELEGRAM_LIMIT, split_message
 
 
 def test_short_text_stays_whole():

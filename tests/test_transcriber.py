@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
-
 from helpers import SHARED_AUDIO
-from voicebot.audio import SAMPLE_RATE, decode
-from voicebot.domain import FailureReason, JobError
-from voicebot.model_files import resolve_model
-from voicebot.speech import SPOKEN_SAMPLES as SPOKEN, SpeechError, synthesize
-from voicebot.transcriber import Transcriber, _transcription_options
+
+from voicebot.adapters.audio import SAMPLE_RATE, decode
+from voicebot.adapters.model_files import resolve_model
+from voicebot.adapters.speech import SPOKEN_SAMPLES as SPOKEN
+from voicebot.adapters.speech import synthesize
+from voicebot.adapters.transcriber import Transcriber, _transcription_options
+from voicebot.core.domain import FailureReason
+from voicebot.core.errors import JobError, SpeechError
 
 BEAM_SIZE = 5
 THREADS = 2

@@ -1,8 +1,9 @@
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.messages import CommandReceived, TextReceived, UnsupportedReceived, VoiceReceived
-from voicebot.domain import MediaKind
-from voicebot.updates import parse_update
+from voicebot.core.domain import MediaKind
+from voicebot.core.intake import parse_update
 
 
 def update(chat_type="private", **content):

@@ -2,18 +2,17 @@
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from mailbox import FakeStorage, RecordingMailbox, deliver, wait_until
 
 import pytest
-
-from actors.messages import (CommandReceived, IntakeFailed, IntakeStored, Ping, Stopping, StoreIntake,
-                             VoiceReceived)
-from actors.webhook import TelegramWebhook
 from helpers import free_port, send_http
-from mailbox import FakeStorage, RecordingMailbox, deliver, wait_until
-from voicebot.domain import JobKey
-from voicebot.metrics import Metrics
-from voicebot.telegram import TelegramError
-from voicebot.webhook import SECRET_HEADER
+
+from actors.messages import CommandReceived, IntakeFailed, IntakeStored, Ping, Stopping, StoreIntake, VoiceReceived
+from actors.webhook import TelegramWebhook
+from voicebot.adapters.metrics import Metrics
+from voicebot.adapters.webhook import SECRET_HEADER
+from voicebot.core.domain import JobKey
+from voicebot.core.errors import TelegramError
 
 SECRET = "right_secret-123"
 

@@ -1,11 +1,12 @@
+from mailbox import RecordingMailbox, deliver
+
 import pytest
+from helpers import make_job
 
 from actors.messages import JobFailed, Ping, ShowProgress, Transcribe, TranscriptReady, WorkerReady
 from actors.whisper import WhisperActor
-from helpers import make_job
-from mailbox import RecordingMailbox, deliver
-from voicebot.domain import FailureReason, JobError, Segment, Transcript
-from voicebot.telegram import TelegramError
+from voicebot.core.domain import FailureReason, Segment, Transcript
+from voicebot.core.errors import JobError, TelegramError
 
 
 class FakeTranscriber:

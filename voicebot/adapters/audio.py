@@ -8,7 +8,8 @@ import io
 import av
 import numpy as np
 
-from voicebot.domain import FailureReason, JobError
+from voicebot.core.domain import FailureReason
+from voicebot.core.errors import JobError
 
 SAMPLE_RATE = 16000
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from voicebot.httpserver import BackgroundServer, bind_address
+from voicebot.adapters.httpserver import BackgroundServer, bind_address
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The project's own types: what actors say to each other, independent of any library."""
+"""The project's own values: recordings, jobs, transcripts, users, and what an update from Telegram means.
+Every layer speaks in these; none of them belongs to a library."""
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -61,17 +62,45 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
-class IncomingJob:
-    """A recording as it arrived: in a group or not, sent or asked for with /transcribe."""
+class VoiceReceived:
+    """A recording to transcribe, as it arrived; `requested`: someone asked with /transcribe in reply to it."""
     job: Job
     in_group: bool = False
     requested: bool = False
 
 
 @dataclass(frozen=True, slots=True)
+class CommandReceived:
+    chat_id: int
+    user_id: int
+    message_id: int
+    command: str
+    argument: str = ""
+    in_group: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TextReceived:
+    chat_id: int
+    user_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnsupportedReceived:
+    chat_id: int
+    user_id: int
+    message_id: int
+
+
+# What one update means to the bot.
+Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived
+
+
+@dataclass(frozen=True, slots=True)
 class PendingJob:
     """A stored job not answered yet, found at start: resumed where it was."""
-    incoming: IncomingJob
+    incoming: VoiceReceived
     status_message_id: int | None
     attempts: int
 
@@ -91,14 +120,6 @@ class Transcript:
     audio_seconds: float
     processing_seconds: float
     segments: tuple[Segment, ...] = ()
-
-
-class JobError(Exception):
-    """A job cannot be completed for a reason the user should be told about."""
-
-    def __init__(self, reason: FailureReason, detail: str = ""):
-        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,11 +64,3 @@ def configure_logging(level: str, secrets: Iterable[str], json_lines: bool = Fal
     return redaction
 
 
-def without_password(url: str) -> str:
-    """A database or broker URL fit for a log line or an error: its password starred out."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user, has_password, _ = credentials.partition(":")
-    return f"{scheme}{sep}{user}{':***' if has_password else ''}@{host}"

@@ -8,15 +8,17 @@ import importlib.util
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import TextIO
 
-from voicebot.audio import SAMPLE_RATE, decode
-from voicebot.config import Settings
-from voicebot.domain import JobError, Segment
-from voicebot.model_files import ModelError, resolve_model
-from voicebot.transcriber import Transcriber
+from voicebot.adapters.audio import SAMPLE_RATE, decode
+from voicebot.adapters.model_files import resolve_model
+from voicebot.adapters.transcriber import Transcriber
+from voicebot.app.config import Settings
+from voicebot.core.domain import Segment
+from voicebot.core.errors import JobError, ModelError
 
 PROGRESS_AFTER_SECONDS = 30
 

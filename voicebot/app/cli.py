@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from voicebot import operator
-from voicebot.config import ConfigError, Settings, load_settings
+from voicebot.app import operator
+from voicebot.app.config import ConfigError, Settings, load_settings
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -23,18 +23,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(settings: Settings, args) -> int:
-    from voicebot.app import run_bot
+    from voicebot.app.bootstrap import run_bot
     return _serve(settings, args, run_bot)
 
 
 def _worker(settings: Settings, args) -> int:
-    from voicebot.worker import run_worker
+    from voicebot.app.worker import run_worker
     return _serve(settings, args, run_worker)
 
 
 def _serve(settings: Settings, args, runner) -> int:
-    from voicebot.app import StartupError
-    from voicebot.logs import configure_logging
+    from voicebot.app.bootstrap import StartupError
+    from voicebot.app.logs import configure_logging
     configure_logging(settings.logging.level, _secrets(settings), json_lines=args.log_format == "json")
     try:
         return runner(settings)
@@ -50,12 +50,12 @@ def _secrets(settings: Settings) -> list[str]:
 
 
 def _transcribe(settings: Settings, args) -> int:
-    from voicebot.local import transcribe_files
+    from voicebot.app.local import transcribe_files
     return transcribe_files(settings, args.files)
 
 
 def _demo(settings: Settings, args) -> int:
-    from voicebot.demo import run_demo
+    from voicebot.app.demo import run_demo
     return run_demo(settings)
 
 

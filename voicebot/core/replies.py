@@ -1,7 +1,7 @@
 """Everything the bot says to users, in one place, in plain words."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from voicebot.domain import FailureReason, Transcript, UserSummary
+from voicebot.core.domain import FailureReason, Transcript, UserSummary
 
 PROCESSING = "Processing…"
 UNCERTAIN_LANGUAGE_PROBABILITY = 0.5
@@ -174,8 +174,8 @@ def user_changed(user_id: int, unlimited: bool, daily_seconds: int) -> str:
 def _reset(local_now: datetime) -> str:
     midnight = (local_now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     # Aware datetimes in one zone subtract as wall-clock times: compare in UTC for real time.
-    minutes_left = max(1, round((midnight.astimezone(timezone.utc)
-                                 - local_now.astimezone(timezone.utc)).total_seconds() / 60))
+    minutes_left = max(1, round((midnight.astimezone(UTC)
+                                 - local_now.astimezone(UTC)).total_seconds() / 60))
     return f"It resets at 00:00 {local_now.tzinfo}, in {_duration(minutes_left * 60)}."
 
 
@@ -188,4 +188,4 @@ def _duration(seconds: float | None) -> str:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -8,9 +8,10 @@ import sys
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from voicebot.config import Settings
-from voicebot.domain import DayStats
-from voicebot.storage import Storage, StorageError
+from voicebot.adapters.storage import Storage
+from voicebot.app.config import Settings
+from voicebot.core.domain import DayStats
+from voicebot.core.errors import StorageError
 
 
 def add_commands(commands) -> list[argparse.ArgumentParser]:

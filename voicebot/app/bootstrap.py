@@ -19,14 +19,15 @@ from actors.storage import StorageActor
 from actors.supervisor import ChildSpec, Supervisor
 from actors.webhook import TelegramWebhook
 from actors.whisper import WhisperActor
-from voicebot.broker import BrokerError, BrokerLink
-from voicebot.config import WEBHOOK_MODE, Settings, worker_count, worker_threads
-from voicebot.metrics import Metrics, MetricsServer
-from voicebot.model_files import ModelError, resolve_model
-from voicebot.replies import utc_now
-from voicebot.storage import Storage, StorageError
-from voicebot.telegram import TelegramClient, TelegramError
-from voicebot.transcriber import Transcriber, supported_languages
+from voicebot.adapters.broker import BrokerLink
+from voicebot.adapters.metrics import Metrics, MetricsServer
+from voicebot.adapters.model_files import resolve_model
+from voicebot.adapters.storage import Storage
+from voicebot.adapters.telegram import TelegramClient
+from voicebot.adapters.transcriber import Transcriber, supported_languages
+from voicebot.app.config import WEBHOOK_MODE, Settings, worker_count, worker_threads
+from voicebot.core.errors import BrokerError, ModelError, StorageError, TelegramError
+from voicebot.core.replies import utc_now
 
 log = logging.getLogger(__name__)
 

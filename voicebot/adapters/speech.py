@@ -6,6 +6,7 @@ import subprocess
 
 import av
 
+from voicebot.core.errors import SpeechError
 
 # Clips the transcriber's equivalence test and bench/encode_once.py speak: name -> (espeak-ng voice,
 # text). The long one runs over 30 s: two windows, and a first window that is the same for language
@@ -22,10 +23,6 @@ SPOKEN_SAMPLES = {
                             "um spazieren zu gehen."),
     "espeak_long_en": ("en", _LONG_TEXT),
 }
-
-
-class SpeechError(Exception):
-    """Speech cannot be synthesized here; the text says what to install."""
 
 
 def synthesize(text: str, voice: str = "en", words_per_minute: int = 130) -> bytes:

@@ -1,15 +1,14 @@
 """The job broker between the bot node and the worker nodes, through Dramatiq: the only module that
 imports dramatiq. Two queues: jobs (bot node -> workers) and events (outcomes, live text and
-heartbeats, workers -> bot node). Payloads are JSON-ready dicts (see voicebot.wire)."""
+heartbeats, workers -> bot node). Payloads are JSON-ready dicts (see actors.wire)."""
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 
-from actors.base import one_line
-from voicebot.logs import without_password
+from voicebot.core.errors import BrokerError, DeadLetter, TryLater, one_line, without_password
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +22,6 @@ POLL_MS = 250               # how long an idle consumer waits for news; bounds t
 EVENT_RETRIES = 5
 RETRY_DELAY_MS = 2000
 CLOSE_GRACE_SECONDS = 5     # for the consumer threads to let go of their connections before they close
-
-
-class BrokerError(Exception):
-    """The broker cannot be reached or refused a message; one line, without the password."""
-
-
-class DeadLetter(Exception):
-    """Raised by a job handler to move the job to the dead-letter queue instead of retrying it."""
-
-
-class TryLater(Exception):
-    """Raised by a handler that cannot deal with the message now (database away, worker crashed,
-    process stopping): it goes back on the queue and is delivered again after a short delay."""
 
 
 class BrokerLink:

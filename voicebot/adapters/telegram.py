@@ -12,30 +12,15 @@ import requests
 from telebot import apihelper, types
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from voicebot.domain import FailureReason, JobError
-from voicebot.metrics import Metrics
-from voicebot.updates import UPDATE_TYPES
+from voicebot.adapters.metrics import Metrics
+from voicebot.core.domain import FailureReason
+from voicebot.core.errors import JobError, TelegramError
+from voicebot.core.intake import UPDATE_TYPES
 
 log = logging.getLogger(__name__)
 
 _DOWNLOAD_CHUNK = 64 * 1024
 _DOWNLOAD_TIMEOUT = (15, 60)
-
-
-class TelegramError(Exception):
-    """A Bot API call failed. `status` is None when no HTTP answer came back at all."""
-
-    def __init__(self, method: str, description: str, status: int | None = None,
-                 retry_after: float | None = None):
-        super().__init__(f"{method} failed: {description}")
-        self.method = method
-        self.description = description
-        self.status = status
-        self.retry_after = retry_after
-
-    @property
-    def transient(self) -> bool:
-        return self.status is None or self.status == 429 or self.status >= 500
 
 
 class TelegramClient:

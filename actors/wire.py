@@ -1,7 +1,7 @@
 """What crosses the broker between the bot node and the worker nodes, as JSON-ready dicts: jobs one
 way; outcomes, live text and heartbeats the other. A payload that does not decode raises ValueError."""
 from actors.messages import JobFailed, NodeStatus, ShowProgress, TranscriptReady
-from voicebot.domain import FailureReason, Job, JobKey, Media, MediaKind, Segment, Transcript
+from voicebot.core.domain import FailureReason, Job, JobKey, Media, MediaKind, Segment, Transcript
 
 
 def job_to_wire(job: Job) -> dict:

@@ -1,6 +1,15 @@
-"""Turning raw Bot API updates (JSON dicts, trusted in nothing) into the actors' messages."""
-from actors.messages import CommandReceived, TextReceived, UnsupportedReceived, VoiceReceived
-from voicebot.domain import Job, JobKey, Media, MediaKind
+"""Turning raw Bot API updates (JSON dicts, trusted in nothing) into what they mean to the bot."""
+from voicebot.core.domain import (
+    CommandReceived,
+    Incoming,
+    Job,
+    JobKey,
+    Media,
+    MediaKind,
+    TextReceived,
+    UnsupportedReceived,
+    VoiceReceived,
+)
 
 _MEDIA_FIELDS = (("voice", MediaKind.VOICE), ("audio", MediaKind.AUDIO),
                  ("video_note", MediaKind.VIDEO_NOTE), ("video", MediaKind.VIDEO))
@@ -10,9 +19,6 @@ _GROUP_TYPES = ("group", "supergroup")
 TRANSCRIBE_COMMAND = "transcribe"
 # The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
 UPDATE_TYPES = ("message",)
-
-Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived
-
 
 def parse_update(update: object) -> Incoming | None:
     """The message an update means, or None when there is nobody to answer or nothing to say."""

@@ -14,8 +14,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from voicebot.httpserver import BackgroundServer, bind_address
-from voicebot.metrics import Metrics
+from voicebot.adapters.httpserver import BackgroundServer, bind_address
+from voicebot.adapters.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,13 @@ hence the exact pin in pyproject.toml; tests/test_transcriber.py fails if an upg
 import dataclasses
 import inspect
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from voicebot.audio import SAMPLE_RATE, decode
-from voicebot.domain import FailureReason, JobError, Segment, Transcript
+from voicebot.adapters.audio import SAMPLE_RATE, decode
+from voicebot.core.domain import FailureReason, Segment, Transcript
+from voicebot.core.errors import JobError
 
 _WARM_UP_SECONDS = 1
 

@@ -7,12 +7,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from voicebot import replies
-from voicebot.app import Bot, StartupError
-from voicebot.config import Settings, worker_count
-from voicebot.logs import configure_logging
+from voicebot.adapters.speech import synthesize, to_voice_note
+from voicebot.app.bootstrap import Bot, StartupError
+from voicebot.app.config import Settings, worker_count
+from voicebot.app.logs import configure_logging
+from voicebot.core import replies
+from voicebot.core.errors import SpeechError
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
-from voicebot.speech import SpeechError, synthesize, to_voice_note
 
 DEMO_TOKEN = "123456:demo-token-for-the-local-sandbox"
 TRANSCRIPT_TIMEOUT_SECONDS = 300

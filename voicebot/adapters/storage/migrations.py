@@ -1,0 +1,197 @@
+"""Numbered schema migrations, applied in order on start and by `voicebot db migrate`."""
+from contextlib import contextmanager
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    PostgresqlDatabase,
+    TextField,
+    fn,
+)
+from playhouse.migrate import SchemaMigrator, SqliteMigrator
+
+from voicebot.adapters.storage.models import SchemaVersion, User, database, database_errors, utc_now
+from voicebot.core.errors import StorageError
+
+_MIGRATION_LOCK = 0x766F696365626F74   # "voicebot": the PostgreSQL advisory lock held while migrating
+
+# Migrations are small functions over playhouse.migrate, which ships with peewee, speaks SQLite and
+# PostgreSQL alike, and rebuilds a SQLite table where ALTER TABLE cannot change a column. peewee-migrate
+# and playhouse.migrations both load migration scripts from a folder and key their history by file name;
+# here the schema has a version number, and a database from before versions existed has to count as 1.
+# The models above are today's schema: a migration never uses them, it describes the tables it changes.
+
+def _initial_schema(migrator: SchemaMigrator) -> None:
+    """Version 1, as first released (without schema_version): a frozen copy of the models of the time."""
+    class V1(Model):
+        class Meta:
+            database = migrator.database
+
+    class User(V1):
+        id = BigIntegerField(primary_key=True)
+        first_seen = DateTimeField()
+        unlimited = BooleanField(default=False)
+        daily_seconds = IntegerField(null=True)
+
+    class Usage(V1):
+        user = ForeignKeyField(User, on_delete="CASCADE")
+        chat_id = BigIntegerField()
+        message_id = BigIntegerField()
+        day = DateField(index=True)
+        media_kind = CharField(max_length=16)
+        status = CharField(max_length=32)
+        audio_seconds = FloatField(default=0.0)
+        charged_seconds = FloatField(default=0.0)
+        processing_seconds = FloatField(default=0.0)
+        language = CharField(max_length=8, null=True)
+        transcript = TextField(null=True)
+        created_at = DateTimeField()
+
+        class Meta:
+            indexes = ((("user", "day"), False),)
+
+    class Transaction(V1):
+        user = ForeignKeyField(User, on_delete="CASCADE")
+        usage = ForeignKeyField(Usage, on_delete="CASCADE")
+        seconds = FloatField()
+        amount = DecimalField(max_digits=12, decimal_places=4, default=0)
+        created_at = DateTimeField()
+
+    migrator.database.create_tables([User, Usage, Transaction])
+
+
+def _user_language_and_billing_kept_on_forget(migrator: SchemaMigrator) -> None:
+    """Version 2: user.language; transaction.usage nullable, ON DELETE SET NULL.
+
+    usage(day) is indexed since version 1 (usage_day), which is what stats and prune filter on.
+    """
+    migrator.migrate(migrator.add_column("user", "language", CharField(max_length=8, null=True)))
+    if isinstance(migrator, SqliteMigrator):
+        # SQLite cannot alter a foreign key: move the column to a new one with the new constraint,
+        # then drop the old one by rebuilding the table (legacy=True; DROP COLUMN refuses keys).
+        migrator.migrate(
+            migrator.sql('ALTER TABLE "transaction" ADD COLUMN "usage_new" INTEGER '
+                         'REFERENCES "usage" ("id") ON DELETE SET NULL'),
+            migrator.sql('UPDATE "transaction" SET "usage_new" = "usage_id"'),
+            migrator.drop_column("transaction", "usage_id", legacy=True),
+            migrator.rename_column("transaction", "usage_new", "usage_id"),
+            migrator.add_index("transaction", ("usage_id",)))
+    else:
+        migrator.migrate(
+            migrator.drop_foreign_key_constraint("transaction", "usage_id"),
+            migrator.drop_not_null("transaction", "usage_id"),
+            migrator.add_foreign_key_constraint(
+                "transaction", "usage_id", "usage", "id", on_delete="SET NULL",
+                constraint_name="transaction_usage_id_fkey"))  # the name peewee gives it in version 1
+
+
+def _timestamps_and_group_modes(migrator: SchemaMigrator) -> None:
+    """Version 3: user.timestamps ([mm:ss] marks in transcripts) and chat (a group's mode)."""
+    class Chat(Model):
+        id = BigIntegerField(primary_key=True)
+        automatic = BooleanField(default=True)
+
+        class Meta:
+            database = migrator.database
+
+    migrator.migrate(migrator.add_column("user", "timestamps", BooleanField(default=False)))
+    migrator.database.create_tables([Chat])
+
+
+def _durable_intake(migrator: SchemaMigrator) -> None:
+    """Version 4: job (every accepted recording until it is answered) and bot_state (the offset)."""
+    class V4(Model):
+        class Meta:
+            database = migrator.database
+
+    class Job(V4):
+        chat_id = BigIntegerField()
+        message_id = BigIntegerField()
+        user_id = BigIntegerField()
+        media_kind = CharField(max_length=16)
+        file_id = CharField(max_length=255)
+        file_size = BigIntegerField(null=True)
+        duration = IntegerField(null=True)
+        mime_type = CharField(max_length=100, null=True)
+        file_name = CharField(max_length=255, null=True)
+        in_group = BooleanField(default=False)
+        requested = BooleanField(default=False)
+        finished = BooleanField(default=False, index=True)
+        status_message_id = BigIntegerField(null=True)
+        attempts = IntegerField(default=0)
+        created_at = DateTimeField()
+
+        class Meta:
+            indexes = ((("chat_id", "message_id"), True),)
+
+    class BotState(V4):
+        name = CharField(max_length=32, primary_key=True)
+        value = BigIntegerField()
+
+        class Meta:
+            table_name = "bot_state"
+
+    migrator.database.create_tables([Job, BotState])
+
+
+def _broker_deliveries(migrator: SchemaMigrator) -> None:
+    """Version 5: job.deliveries, counted by worker nodes so a job that keeps killing them ends."""
+    migrator.migrate(migrator.add_column("job", "deliveries", IntegerField(default=0)))
+
+
+MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
+              _durable_intake, _broker_deliveries)
+
+
+def schema_version() -> int:
+    with database_errors():
+        if SchemaVersion.table_exists():
+            return SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar() or 0
+        return 1 if User.table_exists() else 0
+
+
+def migrate() -> list[str]:
+    """Apply the migrations the database lacks, each in its own transaction; their names.
+    Nodes that start together (a bot node and its workers) take turns: on PostgreSQL the first
+    migrates, the others wait for it and then find nothing left to do."""
+    with _migration_lock():
+        return _migrate()
+
+
+@contextmanager
+def _migration_lock():
+    if isinstance(database.obj, PostgresqlDatabase):
+        with database_errors():
+            database.execute_sql("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            yield
+        finally:
+            with database_errors():
+                database.execute_sql("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+    else:
+        yield   # SQLite: one host, and a write transaction locks the whole file anyway
+
+
+def _migrate() -> list[str]:
+    current = schema_version()
+    if current > len(MIGRATIONS):
+        raise StorageError(f"the database has schema version {current}, newer than this voicebot "
+                           f"knows ({len(MIGRATIONS)}): upgrade voicebot")
+    migrator = SchemaMigrator.from_database(database)
+    applied = []
+    for version, migration in enumerate(MIGRATIONS[current:], start=current + 1):
+        name = f"{version} {migration.__name__.strip('_').replace('_', ' ')}"
+        with database_errors(f"migration {name} failed: "), migrator.migration_context():
+            migration(migrator)
+            SchemaVersion.create_table()
+            SchemaVersion.create(version=version, name=name, applied_at=utc_now())
+        applied.append(name)
+    return applied

@@ -1,0 +1,148 @@
+"""Today's schema as peewee models, the one database proxy they use, and how peewee's errors become
+StorageError."""
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    InterfaceError,
+    Model,
+    OperationalError,
+    PeeweeException,
+    TextField,
+)
+
+from voicebot.core.domain import FailureReason
+from voicebot.core.errors import StorageError, one_line
+
+database = DatabaseProxy()
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+
+
+class User(BaseModel):
+    id = BigIntegerField(primary_key=True)
+    first_seen = DateTimeField()
+    unlimited = BooleanField(default=False)
+    daily_seconds = IntegerField(null=True)
+    language = CharField(max_length=8, null=True)
+    timestamps = BooleanField(default=False)
+
+
+class Chat(BaseModel):
+    """A group's own settings; groups without a row transcribe every recording."""
+    id = BigIntegerField(primary_key=True)
+    automatic = BooleanField(default=True)
+
+
+class Usage(BaseModel):
+    """One row per transcription attempt, successful or not."""
+    user = ForeignKeyField(User, backref="usages", on_delete="CASCADE")
+    chat_id = BigIntegerField()
+    message_id = BigIntegerField()
+    day = DateField(index=True)
+    media_kind = CharField(max_length=16)
+    status = CharField(max_length=32)
+    audio_seconds = FloatField(default=0.0)
+    charged_seconds = FloatField(default=0.0)
+    processing_seconds = FloatField(default=0.0)
+    language = CharField(max_length=8, null=True)
+    transcript = TextField(null=True)
+    created_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("user", "day"), False),)
+
+
+# status is "done" for a delivered transcript, else a FailureReason. A "busy" refusal is no
+# failure of the bot: the job never started.
+DONE = Usage.status == "done"
+FAILED = Usage.status.not_in(("done", FailureReason.BUSY.value))
+
+
+class Transaction(BaseModel):
+    """Billing stub: what each successful transcription would cost, in audio seconds."""
+    user = ForeignKeyField(User, backref="transactions", on_delete="CASCADE")
+    # Billing outlives the usage history a user asks to forget.
+    usage = ForeignKeyField(Usage, null=True, on_delete="SET NULL")
+    seconds = FloatField()
+    amount = DecimalField(max_digits=12, decimal_places=4, default=0)
+    created_at = DateTimeField()
+
+
+class JobRecord(BaseModel):
+    """A recording accepted for transcription, stored before the update offset moves past it, so a
+    crash loses nothing and a redelivered update is recognised by (chat_id, message_id)."""
+    chat_id = BigIntegerField()
+    message_id = BigIntegerField()
+    user_id = BigIntegerField()
+    media_kind = CharField(max_length=16)
+    file_id = CharField(max_length=255)
+    file_size = BigIntegerField(null=True)
+    duration = IntegerField(null=True)
+    mime_type = CharField(max_length=100, null=True)
+    file_name = CharField(max_length=255, null=True)
+    in_group = BooleanField(default=False)
+    requested = BooleanField(default=False)
+    finished = BooleanField(default=False, index=True)
+    status_message_id = BigIntegerField(null=True)
+    attempts = IntegerField(default=0)
+    deliveries = IntegerField(default=0)    # times a worker node took the job off the broker
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "job"
+        indexes = ((("chat_id", "message_id"), True),)
+
+
+class BotState(BaseModel):
+    """Small named values the bot must keep across restarts, such as the getUpdates offset."""
+    name = CharField(max_length=32, primary_key=True)
+    value = BigIntegerField()
+
+    class Meta:
+        table_name = "bot_state"
+
+
+class SchemaVersion(BaseModel):
+    """One row per migration applied; the highest version is the schema's."""
+    version = IntegerField(primary_key=True)
+    name = CharField(max_length=100)
+    applied_at = DateTimeField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+@contextmanager
+def database_errors(prefix: str = ""):
+    try:
+        yield
+    except (PeeweeException, OSError) as error:
+        transient = isinstance(error, (OperationalError, InterfaceError))
+        if transient:
+            _drop_connection()  # it may be broken (a server restart): the next query connects anew
+        raise StorageError(prefix + one_line(error), transient) from None
+
+
+def _drop_connection() -> None:
+    try:
+        database.close()
+    except PeeweeException:
+        pass
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,286 @@
+"""The repository: every query and change the bot and the operator commands make, each logical change
+in one transaction. Used by the StorageActor (the only writer while the bot runs) and by operator commands.
+"""
+from contextlib import contextmanager
+from datetime import date
+
+from peewee import (
+    Case,
+    fn,
+)
+from playhouse.db_url import connect
+
+from voicebot.adapters.storage import migrations
+from voicebot.adapters.storage.models import (
+    DONE,
+    FAILED,
+    BotState,
+    Chat,
+    JobRecord,
+    Transaction,
+    Usage,
+    User,
+    database,
+    database_errors,
+    utc_now,
+)
+from voicebot.core.domain import (
+    DayStats,
+    Job,
+    JobKey,
+    Media,
+    MediaKind,
+    PendingJob,
+    Transcript,
+    UserState,
+    UserSummary,
+    VoiceReceived,
+)
+from voicebot.core.errors import StorageError, one_line, without_password
+
+_SQLITE_PARAMS = {
+    "pragmas": {
+        "journal_mode": "wal",        # readers (operator commands) never block the bot's writes
+        "synchronous": "normal",      # durable across process crashes, the risk WAL accepts
+        "foreign_keys": 1,
+        "busy_timeout": 5000,
+    },
+    # Transactions take the write lock as they begin, so one that meets another writer (the bot and an
+    # operator command) waits busy_timeout for it instead of failing when its read lock cannot upgrade.
+    "lock_type": "IMMEDIATE",
+}
+
+
+class Storage:
+    """Opens the database named by a peewee URL and keeps each logical change in one transaction."""
+
+    def __init__(self, url: str, keep_transcripts: bool = True):
+        self._url = url
+        self._keep_transcripts = keep_transcripts
+
+    def open(self, migrate: bool = True) -> None:
+        """Connect, and bring the schema up to date unless told not to (`voicebot db migrate` reports
+        what it applies, so it migrates on its own)."""
+        try:
+            params = _SQLITE_PARAMS if self._url.startswith("sqlite") else {}
+            db = connect(self._url, **params)
+            database.initialize(db)
+            db.connect(reuse_if_open=True)
+        except Exception as error:  # peewee and the drivers raise many types for one cause
+            raise StorageError(f"cannot open database.url {without_password(self._url)}: "
+                               f"{one_line(error)}") from None
+        if migrate:
+            self.migrate()
+
+    def close(self) -> None:
+        if not database.is_closed():
+            database.close()
+
+    def schema_version(self) -> int:
+        return migrations.schema_version()
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations the database lacks, each in its own transaction; their names."""
+        return migrations.migrate()
+
+    @contextmanager
+    def batch(self):
+        """Several changes in one transaction: one commit (one fsync) instead of one each."""
+        with database_errors(), database.atomic():
+            yield
+
+    # --- durable intake ----------------------------------------------------------------------
+
+    def store_intake(self, intake: list[VoiceReceived], next_offset: int | None) -> set[JobKey]:
+        """Stores new jobs and the offset that confirms their updates, in one transaction; the keys
+        of the jobs that were new (a redelivered update is recognised here)."""
+        now = utc_now()
+        with database_errors(), database.atomic():
+            new = set()
+            for incoming in intake:
+                media, key = incoming.job.media, incoming.job.key
+                known = JobRecord.get_or_none(_is_job(key))
+                if known is not None and not (incoming.requested and known.finished):
+                    continue  # a redelivered update: the job is known already
+                if known is not None:
+                    # /transcribe on a recording answered (or passed over) before: a new job for it.
+                    known.delete_instance()
+                new.add(key)
+                (JobRecord.insert(
+                    chat_id=key.chat_id, message_id=key.message_id, user_id=incoming.job.user_id,
+                    media_kind=media.kind.value, file_id=media.file_id, file_size=media.file_size,
+                    duration=media.duration, mime_type=media.mime_type, file_name=media.file_name,
+                    in_group=incoming.in_group, requested=incoming.requested, created_at=now)
+                    .on_conflict_ignore().execute())
+            if next_offset is not None:
+                (BotState.insert(name=_OFFSET, value=next_offset)
+                 .on_conflict(conflict_target=[BotState.name], update={BotState.value: next_offset}).execute())
+            return new
+
+    def saved_offset(self) -> int | None:
+        with database_errors():
+            row = BotState.get_or_none(BotState.name == _OFFSET)
+            return row.value if row else None
+
+    def unfinished_jobs(self) -> list[PendingJob]:
+        with database_errors():
+            return [_pending_job(row) for row in
+                    JobRecord.select().where(~JobRecord.finished).order_by(JobRecord.id)]
+
+    def job_started(self, key: JobKey) -> None:
+        with database_errors(), database.atomic():
+            JobRecord.update(attempts=JobRecord.attempts + 1).where(_is_job(key)).execute()
+
+    def take_delivery(self, key: JobKey) -> int | None:
+        """A worker node took the job off the broker: how many times that has happened now, or None
+        when the job is answered already (or unknown), so there is nothing left to do."""
+        with database_errors(), database.atomic():
+            taken = (JobRecord.update(deliveries=JobRecord.deliveries + 1)
+                     .where(_is_job(key) & ~JobRecord.finished).execute())
+            if not taken:
+                return None
+            return JobRecord.select(JobRecord.deliveries).where(_is_job(key)).scalar()
+
+    def status_posted(self, key: JobKey, message_id: int) -> None:
+        with database_errors(), database.atomic():
+            JobRecord.update(status_message_id=message_id).where(_is_job(key)).execute()
+
+    def job_finished(self, key: JobKey) -> None:
+        with database_errors(), database.atomic():
+            JobRecord.update(finished=True).where(_is_job(key)).execute()
+
+    # --- usage --------------------------------------------------------------------------------
+
+    def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
+                     transcript: Transcript | None) -> None:
+        now = utc_now()
+        with database_errors(), database.atomic():
+            user, _ = User.get_or_create(id=job.user_id, defaults={"first_seen": now})
+            usage = Usage.create(
+                user=user, chat_id=job.chat_id, message_id=job.message_id, day=day,
+                media_kind=job.media.kind.value, status=status,
+                audio_seconds=transcript.audio_seconds if transcript else 0.0,
+                charged_seconds=charged_seconds,
+                processing_seconds=transcript.processing_seconds if transcript else 0.0,
+                language=transcript.language if transcript else None,
+                transcript=transcript.text if transcript and self._keep_transcripts else None,
+                created_at=now)
+            if charged_seconds > 0:
+                Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
+            # The usage row is the job's end: recorded with it, so a job is never answered twice.
+            JobRecord.update(finished=True).where(_is_job(job.key)).execute()
+
+    def load_users(self, day: date) -> dict[int, UserState]:
+        """Every user with a setting of their own or usage on `day`; the rest follow the defaults.
+
+        Two queries however many users there are, read as tuples: no model object per row."""
+        with database_errors():
+            charged = dict(Usage.select(Usage.user, fn.SUM(Usage.charged_seconds))
+                           .where(Usage.day == day).group_by(Usage.user).tuples())
+            users = {user_id: UserState(user_id, charged_today=float(seconds))
+                     for user_id, seconds in charged.items()}
+            with_settings = (User.select(User.id, User.unlimited, User.daily_seconds, User.language,
+                                         User.timestamps)
+                             .where(User.unlimited | User.daily_seconds.is_null(False)
+                                    | User.language.is_null(False) | User.timestamps)
+                             .tuples())
+            for user_id, unlimited, daily_seconds, language, timestamps in with_settings:
+                users[user_id] = UserState(user_id, unlimited, daily_seconds, language,
+                                           float(charged.get(user_id, 0.0)), timestamps)
+            return users
+
+    def set_language(self, user_id: int, language: str | None) -> None:
+        self._set_user(user_id, language=language)
+
+    def set_unlimited(self, user_id: int, unlimited: bool) -> None:
+        self._set_user(user_id, unlimited=unlimited)
+
+    def set_daily_seconds(self, user_id: int, seconds: int | None) -> None:
+        """None: back to the configured quota.daily_seconds."""
+        self._set_user(user_id, daily_seconds=seconds)
+
+    def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
+                           language: str | None, timestamps: bool = False) -> None:
+        """All settings at once, as the QuotaActor holds them."""
+        self._set_user(user_id, unlimited=unlimited, daily_seconds=daily_seconds, language=language,
+                       timestamps=timestamps)
+
+    def save_chat_settings(self, chat_id: int, automatic: bool) -> None:
+        with database_errors(), database.atomic():
+            (Chat.insert(id=chat_id, automatic=automatic)
+             .on_conflict(conflict_target=[Chat.id], update={Chat.automatic: automatic}).execute())
+
+    def on_request_chats(self) -> frozenset[int]:
+        """Groups where only recordings asked for with /transcribe are transcribed."""
+        with database_errors():
+            return frozenset(chat.id for chat in Chat.select(Chat.id).where(~Chat.automatic))
+
+    def _set_user(self, user_id: int, **values) -> None:
+        with database_errors(), database.atomic():
+            (User.insert(id=user_id, first_seen=utc_now(), **values)
+             .on_conflict(conflict_target=[User.id], update={getattr(User, name): value
+                                                              for name, value in values.items()})
+             .execute())
+
+    def user_summary(self, user_id: int, day: date) -> UserSummary | None:
+        """The user's settings, what they used on `day`, and totals over the usage history still kept."""
+        with database_errors():
+            user = User.get_or_none(User.id == user_id)
+            if user is None:
+                return None
+            charged_today, total_seconds, transcriptions, failures = (
+                Usage.select(_sum_where(Usage.day == day, Usage.charged_seconds),
+                             fn.SUM(Usage.charged_seconds), _count_where(DONE), _count_where(FAILED))
+                .where(Usage.user == user_id).tuples().get())
+            return UserSummary(user.id, user.first_seen, user.unlimited, user.daily_seconds, user.language,
+                               float(charged_today or 0), float(total_seconds or 0), transcriptions, failures)
+
+    def forget(self, user_id: int, day: date) -> int:
+        """Delete the user's history except `day`'s rows, which today's quota still counts: those only
+        lose their text. Billing rows stay, unlinked from their usage. Returns rows deleted or cleared."""
+        with database_errors(), database.atomic():
+            deleted = Usage.delete().where((Usage.user == user_id) & (Usage.day != day)).execute()
+            return deleted + self._clear_transcripts((Usage.user == user_id) & (Usage.day == day))
+
+    def prune(self, before: date) -> int:
+        """Delete the text of transcripts from days before `before`; returns how many."""
+        with database_errors(), database.atomic():
+            return self._clear_transcripts(Usage.day < before)
+
+    def _clear_transcripts(self, where) -> int:
+        return Usage.update(transcript=None).where(where & Usage.transcript.is_null(False)).execute()
+
+    def stats(self, first_day: date, last_day: date) -> list[DayStats]:
+        """One entry per day with usage, oldest first."""
+        rows = (Usage.select(Usage.day, fn.COUNT(Usage.user.distinct()), _count_where(DONE),
+                             _sum_where(DONE, Usage.audio_seconds), _count_where(FAILED),
+                             fn.AVG(Case(None, [(DONE, Usage.processing_seconds)])))
+                .where(Usage.day.between(first_day, last_day)).group_by(Usage.day).order_by(Usage.day))
+        with database_errors():
+            return [DayStats(day, users, transcriptions, float(audio), failures, float(processing or 0))
+                    for day, users, transcriptions, audio, failures, processing in rows.tuples()]
+
+    def usages(self, user_id: int) -> list[Usage]:
+        return list(Usage.select().where(Usage.user == user_id).order_by(Usage.id))
+
+
+_OFFSET = "update_offset"
+
+
+def _is_job(key: JobKey):
+    return (JobRecord.chat_id == key.chat_id) & (JobRecord.message_id == key.message_id)
+
+
+def _pending_job(row: JobRecord) -> PendingJob:
+    media = Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type,
+                  row.file_name)
+    return PendingJob(VoiceReceived(Job(JobKey(row.chat_id, row.message_id), row.user_id, media), row.in_group,
+                                  row.requested), row.status_message_id, row.attempts)
+
+
+def _count_where(condition):
+    return fn.COUNT(Case(None, [(condition, 1)]))
+
+
+def _sum_where(condition, value):
+    return fn.SUM(Case(None, [(condition, value)], 0))
