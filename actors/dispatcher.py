@@ -19,9 +19,10 @@ from actors.messages import (
     WorkerLost,
     WorkerReady,
 )
-from voicebot.adapters.metrics import Metrics
+from actors.pool import WorkerPool
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason, Job, JobKey
+from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,18 @@ class Dispatcher(SupervisedActor):
     jobs, new ones are refused at once with a polite "busy" reply.
 
     `workers` are the local WhisperActors by name. With a broker, `remote` (RemoteWorkers) reaches
-    every other worker slot it announces. An outcome is matched to its job by the job's key, so a
-    second outcome of the same job (the broker ran it twice) is dropped: one answer per job."""
+    every other worker slot it announces; the worker nodes then count each job's attempts and give
+    up on it themselves. An outcome is matched to its job by the job's key, so a second outcome of
+    the same job (the broker ran it twice) is dropped: one answer per job."""
 
-    def __init__(self, workers: dict, quota, sender, storage, max_pending: int, max_duration_seconds: int,
-                 max_file_mb: int, file_threshold_chars: int = 8000, supervisor=None, name: str = "dispatcher",
-                 metrics: Metrics | None = None, remote=None):
+    def __init__(self, workers: dict[str, Mailbox], quota: Mailbox, sender: Mailbox, storage: Mailbox,
+                 max_pending: int, max_duration_seconds: int, max_file_mb: int, file_threshold_chars: int = 8000,
+                 supervisor: Mailbox | None = None, name: str = "dispatcher", metrics: Metrics = NO_METRICS,
+                 remote: Mailbox | None = None):
         super().__init__(name, supervisor)
         self._workers = workers
         self._remote = remote
-        self._slots: set[str] = set()   # workers that said they are ready and are not lost or gone
+        self._pool: WorkerPool[Job] = WorkerPool()
         self._quota = quota
         self._sender = sender
         self._storage = storage
@@ -51,12 +54,9 @@ class Dispatcher(SupervisedActor):
         self._limits = (max_duration_seconds, max_file_mb)
         self._file_threshold_chars = file_threshold_chars
         self._pending: deque[Job] = deque()
-        self._idle: deque[str] = deque()
-        self._running: dict[str, Job] = {}
         self._queued_status: set[JobKey] = set()   # jobs whose status still says "in queue"
         self._stopping = False   # then waiting jobs stay waiting: stored, they resume at next start
-        self._metrics = metrics or Metrics()
-        self._metrics.queue_capacity.set(max_pending)
+        self._metrics = metrics
 
     def handle(self, message):
         match message:
@@ -64,10 +64,9 @@ class Dispatcher(SupervisedActor):
                 self._enqueue(job, status_message_id)
             case WorkerReady(worker) if worker in self._workers or self._remote is not None:
                 self._metrics.worker_ready(worker, True)
-                self._slots.add(worker)
-                self._mark_idle(worker)
+                self._pool.add(worker)
             case TranscriptReady(job, transcript) if self._finished(job):
-                self._metrics.jobs.labels("done").inc()
+                self._metrics.job_finished("done")
                 text = replies.transcript(transcript, job.language, job.timestamps)
                 self._sender.tell(DeliverResult(job.key, text, len(text) > self._file_threshold_chars, message,
                                                 self._quota))
@@ -79,32 +78,34 @@ class Dispatcher(SupervisedActor):
             case WorkerLost(worker):
                 self._lost(worker)
             case WorkerGone(worker):
-                self._gone(worker)
+                # Its job, if any, stays out: the broker gives it to another worker, whose outcome ends it.
+                self._metrics.worker_ready(worker, False)
+                self._pool.gone(worker)
             case Stopping():
                 self._stopping = True
-                for worker in self._slots:
+                for worker in self._pool.ready:
                     self._metrics.worker_ready(worker, False)
             case _:
                 return NotImplemented
         self._dispatch()
-        self._metrics.queue_length.set(len(self._pending))
+        self._metrics.queue_changed(len(self._pending), self._max_pending)
 
     def _enqueue(self, job: Job, status_message_id: int | None = None) -> None:
         if len(self._pending) >= self._max_pending:
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
             self._sender.tell(SendReply(job.chat_id, replies.BUSY, job.message_id))
-            self._metrics.jobs.labels(FailureReason.BUSY.value).inc()
+            self._metrics.job_finished(FailureReason.BUSY.value)
             self._quota.tell(JobFailed(job, FailureReason.BUSY))
             return
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
-        if self._pending or not self._idle:
-            position = replies.queued(len(self._pending) + 1, workers_online=bool(self._slots))
+        if self._pending or not self._pool.has_idle:
+            position = replies.queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
             self._sender.tell(PostStatus(job.key, position, status_message_id))
             self._queued_status.add(job.key)
         else:
             self._sender.tell(PostStatus(job.key, replies.PROCESSING, status_message_id))
-        if job.attempt > MAX_ATTEMPTS:
+        if self._remote is None and job.attempt > MAX_ATTEMPTS:
             log.error("job %s/%s was started %d times without an answer; giving up on it", job.chat_id,
                       job.message_id, job.attempt - 1)
             self._fail(job, FailureReason.INTERNAL)
@@ -112,40 +113,25 @@ class Dispatcher(SupervisedActor):
         self._pending.append(job)
 
     def _dispatch(self) -> None:
-        while self._pending and self._idle and not self._stopping:
-            worker, job = self._idle.popleft(), self._pending.popleft()
+        while self._pending and self._pool.has_idle and not self._stopping:
+            job = self._pending.popleft()
+            worker = self._pool.assign(job)
             if job.key in self._queued_status:
                 self._queued_status.remove(job.key)
                 self._sender.tell(UpdateStatus(job.key, replies.PROCESSING))
-            self._running[worker] = job
-            self._storage.tell(JobStarted(job.key))
-            self._workers.get(worker, self._remote).tell(Transcribe(job))
-
-    def _mark_idle(self, worker: str) -> None:
-        if worker in self._slots and worker not in self._idle and worker not in self._running:
-            self._idle.append(worker)
+            if worker in self._workers:
+                self._storage.tell(JobStarted(job.key))   # a worker node counts the attempts it starts itself
+                self._workers[worker].tell(Transcribe(job))
+            else:
+                self._remote.tell(Transcribe(job))
 
     def _finished(self, job: Job) -> bool:
         """Frees the worker the job was given to; False if the job is not out (answered already)."""
-        worker = next((worker for worker, running in self._running.items() if running.key == job.key), None)
-        if worker is None:
-            return False
-        del self._running[worker]
-        self._mark_idle(worker)
-        return True
-
-    def _gone(self, worker: str) -> None:
-        # Its job, if any, stays out: the broker gives it to another worker, whose outcome ends it.
-        self._metrics.worker_ready(worker, False)
-        self._slots.discard(worker)
-        if worker in self._idle:
-            self._idle.remove(worker)
+        return self._pool.finished_where(lambda running: running.key == job.key) is not None
 
     def _lost(self, worker: str) -> None:
         self._metrics.worker_ready(worker, False)
-        if worker in self._idle:
-            self._idle.remove(worker)
-        job = self._running.pop(worker, None)
+        job = self._pool.lost(worker)
         if job is None:
             return
         if job.attempt < MAX_ATTEMPTS:
@@ -156,7 +142,7 @@ class Dispatcher(SupervisedActor):
             self._fail(job, FailureReason.INTERNAL)
 
     def _fail(self, job: Job, reason: FailureReason) -> None:
-        self._metrics.jobs.labels(reason.value).inc()
+        self._metrics.job_finished(reason.value)
         self._queued_status.discard(job.key)
         self._sender.tell(DeliverResult(job.key, replies.failure(reason, *self._limits),
                                         outcome=JobFailed(job, reason), report_to=self._quota))

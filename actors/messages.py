@@ -1,13 +1,19 @@
 """Every message the actors exchange: small frozen dataclasses, commands in the imperative,
 events in the past tense. Messages are shared between threads, not copied: keep them immutable."""
+from __future__ import annotations
+
+import concurrent.futures
 from dataclasses import dataclass
 from datetime import date
 
+import pykka
+
 from voicebot.core.domain import CommandReceived as CommandReceived
-from voicebot.core.domain import FailureReason, Job, JobKey, Transcript, UserState, UserSummary
+from voicebot.core.domain import FailureReason, Incoming, Job, JobKey, Transcript, UserState, UserSummary
 from voicebot.core.domain import TextReceived as TextReceived
 from voicebot.core.domain import UnsupportedReceived as UnsupportedReceived
 from voicebot.core.domain import VoiceReceived as VoiceReceived
+from voicebot.core.ports import Mailbox
 
 
 # --- supervision -------------------------------------------------------------------------
@@ -55,15 +61,15 @@ class PollNext:
 class StoreIntake:
     """The poller's batch, to be made durable (jobs and the next offset) before it polls again; or
     one webhook update, whose `next_offset` is None: the saved offset stays as it is."""
-    messages: tuple
+    messages: tuple[Incoming, ...]
     next_offset: int | None
-    reply_to: object
+    reply_to: Mailbox
 
 
 @dataclass(frozen=True, slots=True)
 class IntakeStored:
     """The batch is stored; `messages` are those to act on (redelivered recordings left out)."""
-    messages: tuple
+    messages: tuple[Incoming, ...]
     next_offset: int | None
 
 
@@ -76,16 +82,16 @@ class IntakeFailed:
 class UpdatePosted:
     """Telegram POSTed an update to the webhook. `incoming` is what it means (None: nothing for the
     bot); `answer` (a pykka ThreadingFuture) gets the HTTP status the request is to be answered with."""
-    incoming: object
-    answer: object
+    incoming: Incoming | None
+    answer: pykka.Future
 
 
 @dataclass(frozen=True, slots=True)
 class IntakeAnswered:
     """The StorageActor's answer (IntakeStored or IntakeFailed) to one webhook update's StoreIntake,
     with that request's pending `answer`."""
-    outcome: object
-    answer: object
+    outcome: IntakeStored | IntakeFailed
+    answer: pykka.Future
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +99,7 @@ class CheckChatAdmin:
     """Asks the TelegramSender (the one that calls the Bot API) whether the command's sender
     administers its group; answered with ChatAdminChecked."""
     command: CommandReceived
-    reply_to: object
+    reply_to: Mailbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +170,7 @@ class RunJob:
     """A job a worker node took off the broker; `done` (a concurrent.futures.Future) gets its outcome
     once that is on its way back, and only then is the broker message acknowledged."""
     job: Job
-    done: object
+    done: concurrent.futures.Future
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,14 +217,14 @@ class DeliverResult:
     key: JobKey
     text: str
     as_file: bool = False
-    outcome: object = None
-    report_to: object = None
+    outcome: TranscriptReady | JobFailed | None = None
+    report_to: Mailbox | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ResultDelivered:
     """`outcome` (TranscriptReady or JobFailed) reached the user, or could not (`delivered` False)."""
-    outcome: object
+    outcome: TranscriptReady | JobFailed
     delivered: bool
 
 
@@ -255,8 +261,13 @@ class JobClosed:
 
 
 @dataclass(frozen=True, slots=True)
-class LoadIntakeState:
-    """Asked once at start: (the saved getUpdates offset, the unfinished jobs)."""
+class LoadOffset:
+    """Asked by the poller (or webhook) as it starts: the saved getUpdates offset, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadUnfinishedJobs:
+    """Asked by the QuotaActor as it starts: the stored jobs not answered yet (PendingJob), to resume."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,10 +287,15 @@ class FlushWrites:
 
 
 @dataclass(frozen=True, slots=True)
+class RefreshDue:
+    """The QuotaActor's reminder to re-read user settings (an operator may have changed them with the CLI)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RefreshUsers:
-    """Re-reads user settings (an operator may have changed them with the CLI); answered with UsersLoaded."""
+    """Asks the StorageActor for every user's settings; answered with UsersLoaded."""
     day: date
-    reply_to: object
+    reply_to: Mailbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +324,7 @@ class ForgetUser:
     day: date
     chat_id: int
     message_id: int
-    reply_to: object
+    reply_to: Mailbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +342,7 @@ class DescribeUser:
     day: date
     chat_id: int
     message_id: int
-    reply_to: object
+    reply_to: Mailbox
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,10 @@ from actors.messages import (
     WorkerLost,
     WorkerReady,
 )
+from actors.pool import WorkerPool
 from actors.wire import event_to_wire
-from voicebot.adapters.metrics import Metrics
 from voicebot.core.errors import BrokerError
+from voicebot.core.ports import NO_METRICS, BrokerLink, Mailbox, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +32,21 @@ LIVE_TEXT_MAX_AGE_SECONDS = 30.0   # live text older than this is no news to any
 
 
 class WorkerDied(Exception):
-    """The WhisperActor holding the job crashed; the broker should deliver the job again."""
+    """The job cannot finish here (its WhisperActor crashed, or the node is stopping); the broker should
+    deliver it again."""
 
 
 class NodeDispatcher(SupervisedActor):
 
-    def __init__(self, node: str, workers: dict, link, supervisor=None, name: str = "node",
-                 metrics: Metrics | None = None):
+    def __init__(self, node: str, workers: dict[str, Mailbox], link: BrokerLink, supervisor: Mailbox | None = None,
+                 name: str = "node", metrics: Metrics = NO_METRICS):
         super().__init__(name, supervisor)
         self._node = node
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
         self._workers = workers
         self._link = link
-        self._ready: set[str] = set()
-        self._idle: deque[str] = deque()
+        self._pool: WorkerPool[RunJob] = WorkerPool()
         self._pending: deque[RunJob] = deque()
-        self._running: dict[str, RunJob] = {}
         self._stopping = False
         self._timer = None
 
@@ -59,14 +59,15 @@ class NodeDispatcher(SupervisedActor):
 
     def handle(self, message):
         match message:
+            case RunJob() if self._stopping:
+                message.done.set_exception(WorkerDied(f"{self._node} is stopping"))
             case RunJob():
                 self._pending.append(message)
             case WorkerReady(worker):
                 self._metrics.worker_ready(worker, True)
-                self._ready.add(worker)
-                self._mark_idle(worker)
+                self._pool.add(worker)
                 self._report()
-            case TranscriptReady(job, _, worker) | JobFailed(job, _, worker):
+            case TranscriptReady(_, _, worker) | JobFailed(_, _, worker):
                 self._finished(worker, message)
             case ShowProgress():
                 self._send(message, LIVE_TEXT_MAX_AGE_SECONDS)
@@ -76,28 +77,30 @@ class NodeDispatcher(SupervisedActor):
                 self._report()
                 self._timer = self.tell_self_later(ReportNode(), HEARTBEAT_SECONDS)
             case Stopping():
-                self._stopping = True
-                for worker in self._ready:
-                    self._metrics.worker_ready(worker, False)
-                self._report()
+                self._stop_taking_jobs()
             case _:
                 return NotImplemented
         self._dispatch()
 
     def _dispatch(self) -> None:
-        while self._pending and self._idle:
-            worker, run = self._idle.popleft(), self._pending.popleft()
-            self._running[worker] = run
+        while self._pending and self._pool.has_idle and not self._stopping:
+            run = self._pending.popleft()
+            worker = self._pool.assign(run)
             log.info("job %s/%s started on %s", run.job.chat_id, run.job.message_id, worker)
             self._workers[worker].tell(Transcribe(run.job))
 
-    def _mark_idle(self, worker: str) -> None:
-        if worker in self._ready and worker not in self._idle and worker not in self._running:
-            self._idle.append(worker)
+    def _stop_taking_jobs(self) -> None:
+        """As the bot node's Dispatcher: jobs under way may finish; those not started go back to the
+        broker at once, for another worker node, instead of waiting for this one to stop."""
+        self._stopping = True
+        for worker in self._pool.ready:
+            self._metrics.worker_ready(worker, False)
+        while self._pending:
+            self._pending.popleft().done.set_exception(WorkerDied(f"{self._node} is stopping"))
+        self._report()
 
     def _finished(self, worker: str, outcome: TranscriptReady | JobFailed) -> None:
-        run = self._running.pop(worker, None)
-        self._mark_idle(worker)
+        run = self._pool.finished(worker)
         if run is None:
             return
         try:
@@ -109,16 +112,13 @@ class NodeDispatcher(SupervisedActor):
 
     def _lost(self, worker: str) -> None:
         self._metrics.worker_ready(worker, False)
-        self._ready.discard(worker)
-        if worker in self._idle:
-            self._idle.remove(worker)
-        run = self._running.pop(worker, None)
+        run = self._pool.lost(worker)
         if run is not None:
             run.done.set_exception(WorkerDied(f"{worker} crashed on job {run.job.chat_id}/{run.job.message_id}"))
         self._report()
 
     def _report(self) -> None:
-        self._send(NodeStatus(self._node, 0 if self._stopping else len(self._ready)), HEARTBEAT_SECONDS * 3)
+        self._send(NodeStatus(self._node, 0 if self._stopping else len(self._pool.ready)), HEARTBEAT_SECONDS * 3)
 
     def _send(self, event, max_age_seconds: float) -> None:
         try:

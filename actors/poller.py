@@ -7,9 +7,9 @@ import logging
 
 from actors.base import SupervisedActor
 from actors.messages import IntakeFailed, IntakeStored, PollNext, Stopping, StoreIntake
-from voicebot.adapters.metrics import Metrics
 from voicebot.core.errors import TelegramError
 from voicebot.core.intake import parse_update
+from voicebot.core.ports import NO_METRICS, BotApi, Mailbox, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -19,18 +19,19 @@ _RETRY_DELAY_SECONDS = 2.0
 class TelegramPoller(SupervisedActor):
     """One poll per PollNext message to itself, so a stop request is handled between polls."""
 
-    def __init__(self, telegram, gatekeeper, storage, poll_timeout: int, offset: int | None = None,
-                 supervisor=None, name: str = "poller", metrics: Metrics | None = None):
+    def __init__(self, telegram: BotApi, quota: Mailbox, storage: Mailbox, poll_timeout: int,
+                 offset: int | None = None, supervisor: Mailbox | None = None, name: str = "poller",
+                 metrics: Metrics = NO_METRICS):
         super().__init__(name, supervisor)
         self._telegram = telegram
-        self._gatekeeper = gatekeeper
+        self._quota = quota
         self._storage = storage
         self._poll_timeout = poll_timeout
         self._offset = offset
         self._unstored: StoreIntake | None = None
         self._retry_timer = None
         self._stopping = False
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
 
     def prepare(self) -> None:
         self.actor_ref.tell(PollNext())
@@ -52,7 +53,7 @@ class TelegramPoller(SupervisedActor):
             case IntakeStored(messages, next_offset):
                 self._unstored, self._offset = None, next_offset
                 for incoming in messages:
-                    self._gatekeeper.tell(incoming)
+                    self._quota.tell(incoming)
                 self.actor_ref.tell(PollNext())
             case IntakeFailed(reason):
                 log.error("could not store updates (%s); trying again in %.0f s, nothing is confirmed meanwhile",

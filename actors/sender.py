@@ -1,4 +1,6 @@
-"""TelegramSender: owns every outgoing Bot API call, so pacing and retries live in one place."""
+"""TelegramSender: sends every message the bot writes to a chat (replies, statuses, results, files) and
+asks whether a user administers a group, so the pacing of chats lives in one place. (Polling, the webhook
+registration and downloads are the poller's, the webhook actor's and the WhisperActors' own calls.)"""
 import logging
 import time
 from collections import deque
@@ -73,7 +75,7 @@ class _Outgoing:
 
 class TelegramSender(SupervisedActor):
     """Calls wait in a queue per chat, in order, and leave at the pace Telegram allows, so a
-    burst is slowed down rather than refused. Waiting is a timer, never a sleep."""
+    burst is slowed down rather than refused. Waiting for a chat's turn is a timer, never a sleep."""
 
     def __init__(self, telegram, storage=None, supervisor=None, name: str = "sender", pace: Pace = Pace(),
                  clock: Callable[[], float] = time.monotonic):

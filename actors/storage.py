@@ -12,8 +12,9 @@ from actors.messages import (
     IntakeStored,
     JobClosed,
     JobStarted,
-    LoadIntakeState,
+    LoadOffset,
     LoadOnRequestChats,
+    LoadUnfinishedJobs,
     LoadUsers,
     PruneTranscripts,
     RecordUsage,
@@ -27,8 +28,8 @@ from actors.messages import (
     UsersLoaded,
     VoiceReceived,
 )
-from voicebot.adapters.metrics import Metrics
 from voicebot.core.errors import StorageError
+from voicebot.core.ports import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,13 @@ class StorageActor(SupervisedActor):
     A write that fails is logged and the bot carries on: the user already has their answer."""
 
     def __init__(self, storage, today: Callable[[], date], retention_days: int = 0, supervisor=None,
-                 name: str = "storage", metrics: Metrics | None = None):
+                 name: str = "storage", metrics: Metrics = NO_METRICS):
         super().__init__(name, supervisor)
         self._storage = storage
         self._today = today
         self._retention_days = retention_days
         self._unwritten: list[RecordUsage] = []
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
 
     def prepare(self) -> None:
         self._storage.open()
@@ -69,7 +70,7 @@ class StorageActor(SupervisedActor):
             return None
         self._flush()  # whatever reads the database sees every change told before
         try:
-            with self._metrics.database_seconds.labels(type(message).__name__).time():
+            with self._metrics.database_operation(type(message).__name__):
                 return self._handle(message)
         except StorageError as error:
             log.error("database: %s failed: %s", type(message).__name__, error)
@@ -80,7 +81,7 @@ class StorageActor(SupervisedActor):
         if not writes:
             return
         try:
-            with self._metrics.database_seconds.labels("write").time(), self._storage.batch():
+            with self._metrics.database_operation("write"), self._storage.batch():
                 for write in writes:
                     self._write(write)
         except StorageError as error:
@@ -123,8 +124,10 @@ class StorageActor(SupervisedActor):
                 pass  # handle() has flushed already
             case StoreIntake(messages, next_offset, reply_to):
                 reply_to.tell(self._store_intake(messages, next_offset))
-            case LoadIntakeState():
-                return self._storage.saved_offset(), self._storage.unfinished_jobs()
+            case LoadOffset():
+                return self._storage.saved_offset()
+            case LoadUnfinishedJobs():
+                return self._storage.unfinished_jobs()
             case LoadUsers(day):
                 return self._storage.load_users(day)
             case RefreshUsers(day, reply_to):
@@ -161,6 +164,6 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UserDescribed(user_id, None, chat_id, message_id))
             case StoreIntake(_, _, reply_to):
                 reply_to.tell(IntakeFailed(str(error)))
-            case LoadUsers() | LoadOnRequestChats() | LoadIntakeState():
+            case LoadUsers() | LoadOnRequestChats() | LoadOffset() | LoadUnfinishedJobs():
                 raise error  # an ask at start: the Supervisor reports it
         return None

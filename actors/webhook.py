@@ -13,16 +13,14 @@ import functools
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import urlsplit
 
 import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import IntakeAnswered, IntakeFailed, IntakeStored, Stopping, StoreIntake, UpdatePosted
-from voicebot.adapters.metrics import Metrics
-from voicebot.adapters.webhook import WebhookServer
 from voicebot.core.errors import TelegramError
 from voicebot.core.intake import UPDATE_TYPES, parse_update
+from voicebot.core.ports import NO_METRICS, BotApi, Mailbox, Metrics, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -30,36 +28,35 @@ STORE_TIMEOUT_SECONDS = 20.0
 
 
 class TelegramWebhook(SupervisedActor):
-    """Owns the HTTP server: starts it, registers the webhook once it listens, and stops it. Each
+    """Owns the HTTP server it is given: starts it, registers the webhook once it listens, and stops it. Each
     request's thread hands its update over with UpdatePosted and waits for the status decided here."""
 
-    def __init__(self, telegram, gatekeeper, storage, url: str, listen: str, secret: str, offset: int | None = None,
-                 supervisor=None, name: str = "webhook", metrics: Metrics | None = None,
-                 store_timeout: float = STORE_TIMEOUT_SECONDS):
+    def __init__(self, telegram: BotApi, quota: Mailbox, storage: Mailbox, endpoint: WebhookEndpoint, url: str,
+                 secret: str, offset: int | None = None, supervisor: Mailbox | None = None, name: str = "webhook",
+                 metrics: Metrics = NO_METRICS, store_timeout: float = STORE_TIMEOUT_SECONDS):
         super().__init__(name, supervisor)
         self._telegram = telegram
-        self._gatekeeper = gatekeeper
+        self._quota = quota
         self._storage = storage
+        self._endpoint = endpoint
         self._url = url
-        self._listen = listen
         self._secret = secret
         self._offset = offset
         self._store_timeout = store_timeout
-        self._metrics = metrics or Metrics()
-        self._server: WebhookServer | None = None
+        self._metrics = metrics
+        self._serving = False
         self._stopping = False
 
     def prepare(self) -> None:
         self._confirm_polled_updates()
-        receive = functools.partial(_hand_over, self.actor_ref, self._store_timeout)
-        server = WebhookServer(self._listen, urlsplit(self._url).path, self._secret, receive, self._metrics).start()
+        self._endpoint.start(functools.partial(_hand_over, self.actor_ref, self._store_timeout))
+        self._serving = True
         try:
             # Registered only now that the server listens, so Telegram's first delivery finds it.
             self._telegram.set_webhook(self._url, self._secret, UPDATE_TYPES)
         except TelegramError:
-            server.stop()   # free the port at once: a restarted actor binds it again
+            self._stop_server()   # free the port at once: a restarted actor binds it again
             raise
-        self._server = server
         self._metrics.webhook_serving(True)
 
     def on_stop(self) -> None:
@@ -82,7 +79,7 @@ class TelegramWebhook(SupervisedActor):
                 self._storage.tell(StoreIntake((incoming,), None, _IntakeReply(self.actor_ref, answer)))
             case IntakeAnswered(IntakeStored(messages), answer):
                 for incoming in messages:
-                    self._gatekeeper.tell(incoming)
+                    self._quota.tell(incoming)
                 answer.set(HTTPStatus.OK)
             case IntakeAnswered(IntakeFailed(reason), answer):
                 log.error("could not store an update from the webhook (%s); answered 500, Telegram sends it again",
@@ -102,9 +99,9 @@ class TelegramWebhook(SupervisedActor):
 
     def _stop_server(self) -> None:
         self._metrics.webhook_serving(False)
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self._serving:
+            self._endpoint.stop()
+            self._serving = False
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ import time
 
 from actors.base import SupervisedActor
 from actors.messages import JobFailed, ShowProgress, Transcribe, TranscriptReady, WorkerReady
-from voicebot.adapters.metrics import Metrics
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason, Job, Segment
 from voicebot.core.errors import JobError, TelegramError, one_line
+from voicebot.core.ports import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -19,21 +19,21 @@ class WhisperActor(SupervisedActor):
     use_daemon_thread = True
 
     def __init__(self, name: str, transcriber, audio_source, dispatcher, sender, max_file_bytes: int,
-                 supervisor=None, metrics: Metrics | None = None):
+                 supervisor=None, metrics: Metrics = NO_METRICS):
         super().__init__(name, supervisor)
         self._transcriber = transcriber
         self._audio_source = audio_source
         self._dispatcher = dispatcher
         self._sender = sender
         self._max_file_bytes = max_file_bytes
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
 
     def prepare(self) -> None:
         started = time.monotonic()
         self._transcriber.load()
         self._transcriber.warm_up()
         loaded_in = time.monotonic() - started
-        self._metrics.model_load_seconds.observe(loaded_in)
+        self._metrics.model_loaded(loaded_in)
         log.info("%s ready: model loaded and warmed up in %.1f s", self.name, loaded_in)
         self._dispatcher.tell(WorkerReady(self.name))
 
@@ -46,12 +46,6 @@ class WhisperActor(SupervisedActor):
                 self._dispatcher.tell(self._transcribe(job))
             case _:
                 return NotImplemented
-
-    def _observe(self, transcript) -> None:
-        self._metrics.transcription_seconds.observe(transcript.processing_seconds)
-        self._metrics.audio_seconds.observe(transcript.audio_seconds)
-        if transcript.audio_seconds > 0:
-            self._metrics.real_time_factor.observe(transcript.processing_seconds / transcript.audio_seconds)
 
     def _progress_reporter(self, job: Job):
         """Shows the text so far in the chat while a long recording is transcribed; short ones
@@ -84,7 +78,7 @@ class WhisperActor(SupervisedActor):
             log.info("job %s/%s user %s: done, %.1f s of %s audio in %.2f s (%s)", job.chat_id, job.message_id,
                      job.user_id, transcript.audio_seconds, transcript.language, transcript.processing_seconds,
                      self.name)
-            self._observe(transcript)
+            self._metrics.transcribed(transcript.audio_seconds, transcript.processing_seconds)
             return TranscriptReady(job, transcript, self.name)
         log.info("job %s/%s user %s: failed (%s) after %.2f s: %s", job.chat_id, job.message_id, job.user_id,
                  outcome.reason.value, time.monotonic() - started, detail)

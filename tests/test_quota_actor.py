@@ -14,6 +14,7 @@ from actors.messages import (
     JobClosed,
     JobFailed,
     RecordUsage,
+    RefreshDue,
     RefreshUsers,
     ResultDelivered,
     SaveChatSettings,
@@ -242,7 +243,7 @@ def test_settings_changed_by_the_operator_cli_are_picked_up_on_refresh(fakes):
     deliver(quota, VoiceReceived(make_job(user_id=7, message_id=1, duration=30)),
             VoiceReceived(make_job(user_id=8, message_id=2, duration=61)))
     assert [m.job.user_id for m in dispatcher.of(JobAdmitted)] == [7]
-    deliver(quota, RefreshUsers(None, None))
+    deliver(quota, RefreshDue())
     assert storage.of(RefreshUsers)[0].reply_to == quota
 
 

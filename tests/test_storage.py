@@ -104,7 +104,7 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     storage.open(migrate=False)
     assert storage.schema_version() == 0
     assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
-                                 "3 timestamps and group modes", "4 durable intake", "5 broker deliveries"]
+                                 "3 timestamps and group modes", "4 durable intake", "5 broker deliveries", "6 attempts counted once"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -120,7 +120,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     storage.open(migrate=False)
     assert storage.schema_version() == 1
     assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes",
-                                 "4 durable intake", "5 broker deliveries"]
+                                 "4 durable intake", "5 broker deliveries", "6 attempts counted once"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -364,7 +364,7 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
         assert storage.migrate() == ["2 user language and billing kept on forget"]
     assert storage.schema_version() == 2
     assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake",
-                                 "5 broker deliveries"]
+                                 "5 broker deliveries", "6 attempts counted once"]
     assert storage.load_users(DAY - timedelta(days=1))[42].timestamps is False
     storage.save_user_settings(42, True, 900, "de", timestamps=True)
     storage.save_chat_settings(-100, automatic=False)
@@ -411,13 +411,13 @@ def test_a_refused_job_is_closed_and_transcribe_later_makes_a_new_one(storage):
     assert (pending.incoming.job.user_id, pending.incoming.requested, pending.attempts) == (2, True, 0)
 
 
-def test_worker_deliveries_are_counted_until_the_job_is_answered(storage):
+def test_every_start_is_counted_until_the_job_is_answered(storage):
     job = make_job(user_id=1, message_id=10)
-    assert storage.take_delivery(job.key) is None   # not stored: nothing to do
+    assert storage.job_started(job.key) is None   # not stored: nothing to do
     storage.store_intake([VoiceReceived(job)], 1)
-    assert [storage.take_delivery(job.key) for _ in range(3)] == [1, 2, 3]
+    assert [storage.job_started(job.key) for _ in range(3)] == [1, 2, 3]
     storage.record_usage(job, DAY, "done", 5.0, transcript())
-    assert storage.take_delivery(job.key) is None   # answered: a late redelivery does no work
+    assert storage.job_started(job.key) is None   # answered: a late redelivery does no work
 
 
 def test_nodes_migrating_at_once_take_turns_and_the_schema_is_made_once(postgres_url):

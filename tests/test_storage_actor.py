@@ -11,7 +11,8 @@ from actors.messages import (
     IntakeStored,
     JobClosed,
     JobStarted,
-    LoadIntakeState,
+    LoadOffset,
+    LoadUnfinishedJobs,
     LoadOnRequestChats,
     LoadUsers,
     Ping,
@@ -132,7 +133,7 @@ def test_changes_that_meet_an_outage_are_written_once_it_is_over(db_url, monkeyp
     job = make_job(user_id=4, message_id=1)
     deliver(storage, StoreIntake((VoiceReceived(job),), 2, RecordingMailbox()),
             RecordUsage(job, DAY, "done", 5.0, TRANSCRIPT))
-    assert wait_until(lambda: storage.ask(LoadIntakeState()) == (2, []), timeout=10)
+    assert wait_until(lambda: (storage.ask(LoadOffset()), storage.ask(LoadUnfinishedJobs())) == (2, []), timeout=10)
     assert storage.ask(LoadUsers(DAY))[4].charged_today == 5.0
 
 
@@ -153,10 +154,10 @@ def test_intake_is_stored_with_its_offset_and_redelivered_recordings_are_left_ou
     deliver(storage, StoreIntake((voice, command), 11, poller), StoreIntake((voice,), 12, poller),
             StatusPosted(voice.job.key, 500), JobStarted(voice.job.key))
     assert poller.messages == [IntakeStored((voice, command), 11), IntakeStored((), 12)]
-    offset, [pending] = storage.ask(LoadIntakeState())
+    offset, [pending] = storage.ask(LoadOffset()), storage.ask(LoadUnfinishedJobs())
     assert (offset, pending.incoming.job, pending.status_message_id, pending.attempts) == (12, voice.job, 500, 1)
     deliver(storage, JobClosed(voice.job.key))
-    assert storage.ask(LoadIntakeState()) == (12, [])
+    assert (storage.ask(LoadOffset()), storage.ask(LoadUnfinishedJobs())) == (12, [])
 
 
 def test_intake_that_cannot_be_stored_is_answered_with_a_failure():

@@ -38,7 +38,7 @@ def receiver():
 @pytest.fixture
 def url(receiver, metrics):
     listen = f"127.0.0.1:{free_port()}"
-    server = WebhookServer(listen, "/telegram/updates", SECRET, receiver, metrics).start()
+    server = WebhookServer(listen, "/telegram/updates", SECRET, metrics).start(receiver)
     yield f"http://{listen}/telegram/updates"
     server.stop()
 

@@ -10,7 +10,7 @@ from helpers import free_port, send_http
 from actors.messages import CommandReceived, IntakeFailed, IntakeStored, Ping, Stopping, StoreIntake, VoiceReceived
 from actors.webhook import TelegramWebhook
 from voicebot.adapters.metrics import Metrics
-from voicebot.adapters.webhook import SECRET_HEADER
+from voicebot.adapters.webhook import SECRET_HEADER, WebhookServer
 from voicebot.core.domain import JobKey
 from voicebot.core.errors import TelegramError
 
@@ -48,8 +48,9 @@ class Webhook:
         self.quota = RecordingMailbox("quota")
         self.storage = storage if storage is not None else FakeStorage()
         self.metrics = Metrics()
-        self.ref = TelegramWebhook.start(self.telegram, self.quota, self.storage, self.url, f"127.0.0.1:{port}",
-                                         SECRET, offset, metrics=self.metrics, store_timeout=store_timeout)
+        endpoint = WebhookServer(f"127.0.0.1:{port}", "/telegram/updates", SECRET, self.metrics)
+        self.ref = TelegramWebhook.start(self.telegram, self.quota, self.storage, endpoint, self.url, SECRET, offset,
+                                         metrics=self.metrics, store_timeout=store_timeout)
         self.start_error = self.ref.ask(Ping(), timeout=10)   # once answered, the server listens
 
     def post(self, update: dict, secret: str | None = SECRET) -> int:

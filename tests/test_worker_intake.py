@@ -5,20 +5,20 @@ from helpers import make_job
 from actors.messages import RunJob, TranscriptReady
 from actors.node import WorkerDied
 from actors.wire import event_from_wire, job_to_wire
-from voicebot.app.worker import JobIntake
+from voicebot.app.job_intake import JobIntake
 from voicebot.core.domain import FailureReason, Transcript
 from voicebot.core.errors import DeadLetter, StorageError, TryLater
 
 
 class CountingStorage:
-    """take_delivery as the database answers it: None once answered, else the running count."""
+    """job_started as the database answers it: None once answered, else the running count."""
 
     def __init__(self, answered=False, down=False):
         self.counts: dict = {}
         self.answered = answered
         self.down = down
 
-    def take_delivery(self, key):
+    def job_started(self, key):
         if self.down:
             raise StorageError("could not connect to server", transient=True)
         if self.answered:

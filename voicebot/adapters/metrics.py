@@ -1,7 +1,7 @@
 """Prometheus metrics and the health check: the only module that imports prometheus_client.
 
-Every collaborator that measures something gets the one Metrics object at start; each Metrics
-has its own registry, so tests and several bots in one process never share counters."""
+Metrics implements the core Metrics port. Every collaborator that measures something gets the one
+Metrics object at start; each Metrics has its own registry, so tests and several bots in one process never share counters."""
 import logging
 import threading
 import time
@@ -53,6 +53,41 @@ class Metrics:
         self._webhook_serving = False
         self._ready_workers: set[str] = set()
         self._lock = threading.Lock()
+
+    # --- the Metrics port: what the actors and adapters report ------------------------------------
+
+    def queue_changed(self, waiting: int, capacity: int) -> None:
+        self.queue_length.set(waiting)
+        self.queue_capacity.set(capacity)
+
+    def job_finished(self, outcome: str) -> None:
+        self.jobs.labels(outcome).inc()
+
+    def job_refused(self, reason: str) -> None:
+        self.rejections.labels(reason).inc()
+
+    def model_loaded(self, seconds: float) -> None:
+        self.model_load_seconds.observe(seconds)
+
+    def transcribed(self, audio_seconds: float, processing_seconds: float) -> None:
+        self.transcription_seconds.observe(processing_seconds)
+        self.audio_seconds.observe(audio_seconds)
+        if audio_seconds > 0:
+            self.real_time_factor.observe(processing_seconds / audio_seconds)
+
+    def webhook_answered(self, status: int) -> None:
+        self.webhook_requests.labels(str(status)).inc()
+
+    def database_operation(self, operation: str):
+        return self.database_seconds.labels(operation).time()
+
+    def bot_api_called(self, method: str, seconds: float, error: str | None = None) -> None:
+        self.telegram_seconds.labels(method).observe(seconds)
+        if error is not None:
+            self.telegram_errors.labels(method, error).inc()
+
+    def actor_restarted(self, actor: str) -> None:
+        self.restarts.labels(actor).inc()
 
     # --- what the health check looks at ---------------------------------------------------------
 

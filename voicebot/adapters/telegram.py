@@ -12,8 +12,8 @@ import requests
 from telebot import apihelper, types
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from voicebot.adapters.metrics import Metrics
 from voicebot.core.domain import FailureReason
+from voicebot.core.ports import NO_METRICS, Metrics
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.core.intake import UPDATE_TYPES
 
@@ -25,9 +25,9 @@ _DOWNLOAD_TIMEOUT = (15, 60)
 
 class TelegramClient:
     def __init__(self, api_url: str, token: str, *, attempts: int = 5, max_backoff: float = 10.0,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics = NO_METRICS):
         self._token = token
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
         self._attempts = attempts
         self._backoff = wait_random_exponential(multiplier=0.5, max=max_backoff)
         base = api_url.rstrip("/")
@@ -99,8 +99,7 @@ class TelegramClient:
         return self._with_retry("download", lambda: self._fetch(info["file_path"], max_bytes))
 
     def _fetch(self, file_path: str, max_bytes: int) -> bytes:
-        with self._metrics.telegram_seconds.labels("download").time():
-            return self._fetch_unmeasured(file_path, max_bytes)
+        return self._measured("download", self._fetch_unmeasured, file_path, max_bytes)
 
     def _fetch_unmeasured(self, file_path: str, max_bytes: int) -> bytes:
         url = apihelper.FILE_URL.format(self._token, file_path)
@@ -119,7 +118,7 @@ class TelegramClient:
 
     def _call(self, method: str, function, *args, retry: bool = True, **kwargs):
         def attempt():
-            return self._measured_call(method, function, *args, **kwargs)
+            return self._measured(method, self._translated_call, method, function, *args, **kwargs)
         return self._with_retry(method, attempt) if retry else attempt()
 
     def _with_retry(self, method: str, attempt):
@@ -137,15 +136,15 @@ class TelegramClient:
             return float(error.retry_after)
         return self._backoff(retry_state)
 
-    def _measured_call(self, method: str, function, *args, **kwargs):
-        started = time.monotonic()
+    def _measured(self, method: str, function, *args, **kwargs):
+        started, error = time.monotonic(), None
         try:
-            return self._translated_call(method, function, *args, **kwargs)
-        except TelegramError as error:
-            self._metrics.telegram_errors.labels(method, str(error.status or "none")).inc()
+            return function(*args, **kwargs)
+        except TelegramError as failure:
+            error = str(failure.status or "none")
             raise
         finally:
-            self._metrics.telegram_seconds.labels(method).observe(time.monotonic() - started)
+            self._metrics.bot_api_called(method, time.monotonic() - started, error)
 
     def _translated_call(self, method: str, function, *args, **kwargs):
         try:

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from voicebot.adapters.httpserver import BackgroundServer, bind_address
-from voicebot.adapters.metrics import Metrics
+from voicebot.core.ports import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +24,32 @@ MAX_BODY_BYTES = 1024 * 1024    # an update is a few KB: a larger body is not fr
 _READ_TIMEOUT_SECONDS = 10      # a client stalling mid-request gives its thread back after this
 
 
-class WebhookServer(BackgroundServer):
-    """Serves `path` on `listen` (HOST:PORT). `receive(update)` runs on the request's own thread and
-    returns the status to answer; it may wait (for the update to be stored) without holding up others."""
+class WebhookServer:
+    """Serves `path` on `listen` (HOST:PORT) between start() and stop(), as often as asked (a restarted
+    webhook actor starts it again). `receive(update)` runs on the request's own thread and returns the
+    status to answer; it may wait (for the update to be stored) without holding up others."""
 
-    def __init__(self, listen: str, path: str, secret: str, receive: Callable[[dict], HTTPStatus],
-                 metrics: Metrics):
+    def __init__(self, listen: str, path: str, secret: str, metrics: Metrics):
+        self._listen = listen
         self._path = path or "/"
-        super().__init__(_Server(bind_address(listen), self._path, secret, receive, metrics), "webhook",
-                         poll_seconds=0.1)
+        self._secret = secret
+        self._metrics = metrics
+        self._serving: BackgroundServer | None = None
 
-    def start(self) -> "WebhookServer":
-        super().start()
+    @property
+    def address(self) -> str:
+        return self._serving.address if self._serving is not None else self._listen
+
+    def start(self, receive: Callable[[dict], HTTPStatus]) -> "WebhookServer":
+        server = _Server(bind_address(self._listen), self._path, self._secret, receive, self._metrics)
+        self._serving = BackgroundServer(server, "webhook", poll_seconds=0.1).start()
         log.info("webhook: taking updates at http://%s%s", self.address, self._path)
         return self
+
+    def stop(self) -> None:
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
 
 class _Refused(Exception):
@@ -117,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self.server.metrics.webhook_requests.labels(str(status.value)).inc()
+        self.server.metrics.webhook_answered(status.value)
 
     def log_message(self, format, *args) -> None:
         pass  # refusals get their own line above; one line per update would drown the job lines

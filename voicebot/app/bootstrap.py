@@ -1,22 +1,30 @@
-"""Wiring: builds the actor system from the settings, and runs it until a signal or a give-up."""
+"""The one bootstrap: builds a node from the settings, wiring the actors to the adapters, and runs it
+until a signal or a give-up. A node is a bot node (`voicebot run`: intake, users, dispatch, replies,
+and with no broker the WhisperActors too) or a worker node (`voicebot worker`: WhisperActors fed by
+the broker). Both are started, checked, supervised and stopped the same way."""
 import logging
+import os
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pykka
 
 from actors.base import Address
 from actors.dispatcher import Dispatcher
-from actors.messages import LoadIntakeState, LoadOnRequestChats, LoadUsers, Ping, WorkerLost
+from actors.messages import LoadOffset, LoadOnRequestChats, LoadUnfinishedJobs, LoadUsers, Ping, WorkerLost
+from actors.node import NodeDispatcher
 from actors.poller import TelegramPoller
-from actors.quota import QuotaActor, QuotaRules
+from actors.quota import QuotaActor
 from actors.remote import RemoteWorkers
 from actors.sender import Pace, TelegramSender
 from actors.storage import StorageActor
 from actors.supervisor import ChildSpec, Supervisor
+from actors.users import QuotaRules
 from actors.webhook import TelegramWebhook
 from actors.whisper import WhisperActor
 from voicebot.adapters.broker import BrokerLink
@@ -25,20 +33,25 @@ from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.storage import Storage
 from voicebot.adapters.telegram import TelegramClient
 from voicebot.adapters.transcriber import Transcriber, supported_languages
+from voicebot.adapters.webhook import WebhookServer
 from voicebot.app.config import WEBHOOK_MODE, Settings, worker_count, worker_threads
+from voicebot.app.job_intake import JobIntake
 from voicebot.core.errors import BrokerError, ModelError, StorageError, TelegramError
 from voicebot.core.replies import utc_now
 
 log = logging.getLogger(__name__)
 
+DOWNLOAD_ALLOWANCE_SECONDS = 120   # on top of whisper.timeout_seconds, before a worker node's job counts as stuck
+BOT, WORKER = "bot", "worker"
+
 
 class StartupError(Exception):
-    """The bot cannot start; the text is one line telling the operator what to do."""
+    """The node cannot start; the text is one line telling the operator what to do."""
 
 
 @dataclass
 class Outcome:
-    """How the bot ended: stopped on request (reason None) or given up (reason says why)."""
+    """How the node ended: stopped on request (reason None) or given up (reason says why)."""
     finished: threading.Event = field(default_factory=threading.Event)
     reason: str | None = None
 
@@ -50,37 +63,39 @@ class Outcome:
         self.finished.set()
 
 
-class Bot:
-    """The whole bot for one configuration: the checks before start, the actor system under its
-    Supervisor, and the metrics endpoint."""
+class Node:
+    """One voicebot process for one configuration: the checks before start, the actor system under its
+    Supervisor, the broker link (when there is one) and the metrics endpoint."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, kind: str = BOT):
         self.settings = settings
+        self.kind = kind
+        self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = Metrics()
         self.outcome = Outcome()
+        self._storage = Storage(settings.database.url)
+        self._link: BrokerLink | None = None
         self._supervisor: pykka.ActorRef | None = None
         self._metrics_server: MetricsServer | None = None
-        self._link: BrokerLink | None = None
+        self._node = Address("node")   # a worker node's NodeDispatcher, which its broker intake tells each job
 
     def start(self) -> None:
         """Checks, then starts every actor and waits until all are ready: StartupError if not."""
         telegram, model_path = self._prepare()
         if self.settings.metrics.listen:
-            poll_within = self.settings.telegram.poll_timeout_seconds + 30
-            self._metrics_server = MetricsServer(self.metrics, self.settings.metrics.listen,
-                                                 lambda: self.metrics.healthy(poll_within)).start()
+            self._metrics_server = MetricsServer(self.metrics, self.settings.metrics.listen, self._healthy).start()
         self._supervisor = start_supervised(
-            lambda supervisor: build_groups(self.settings, telegram, model_path, supervisor, self.metrics,
-                                            self._link),
-            self.outcome, self.metrics)
+            lambda supervisor: self._groups(telegram, model_path, supervisor), self.outcome, self.metrics)
         if self.outcome.reason is not None:
             self.stop()
             raise StartupError(self.outcome.reason)
-        workers = (f"worker nodes through {self._link.address}" if self._link is not None else
-                   f"{worker_count(self.settings)} transcription workers")
-        log.info("voicebot is running: %s mode, %s", self.settings.telegram.mode, workers)
+        if self.kind == WORKER:
+            self._take_jobs()
+        log.info("%s", self._running_line())
 
     def stop(self) -> None:
+        if self._link is not None and self.kind == WORKER:
+            self._link.stop_consuming(self.settings.shutdown.grace_seconds)   # running jobs may finish first
         if self._supervisor is not None:
             self._supervisor.stop(block=True)
         pykka.ActorRegistry.stop_all()
@@ -88,43 +103,81 @@ class Bot:
             self._metrics_server.stop()
         if self._link is not None:
             self._link.close()
+        self._storage.close()
 
-    def _prepare(self) -> tuple[TelegramClient, str]:
-        """Checks what can be checked before any actor starts: model, database, Bot API and token."""
+    def _prepare(self) -> tuple[TelegramClient, str | None]:
+        """Checks what can be checked before any actor starts: model, database, broker, Bot API and token."""
         settings = self.settings
+        if self.kind == WORKER and not settings.broker.url:
+            raise StartupError("broker.url is not set: a worker node takes its jobs from the bot node's broker")
         if not settings.telegram.token:
-            raise StartupError("TELEGRAM_BOT_TOKEN is not set: export it (or set telegram.token) and run again")
+            needed = ("" if self.kind == BOT else
+                      ": the worker downloads recordings with the bot's token")
+            raise StartupError(f"TELEGRAM_BOT_TOKEN is not set{needed}; export it (or set telegram.token) and "
+                               f"run again")
         try:
-            # With a broker the worker nodes transcribe: this node loads no model.
-            model_path = None if settings.broker.url else resolve_model(settings.whisper.model)
-            storage = Storage(settings.database.url)
-            storage.open()
-            storage.close()
+            # With a broker the worker nodes transcribe: a bot node loads no model then.
+            transcribes = self.kind == WORKER or not settings.broker.url
+            model_path = resolve_model(settings.whisper.model) if transcribes else None
+            self._storage.open()   # migrates if this node is the first to start
+            if self.kind == BOT:
+                self._storage.close()   # the StorageActor opens its own connection on its own thread
             if settings.broker.url:
                 self._link = BrokerLink(settings.broker.url)
                 self._link.check()
         except (ModelError, StorageError, BrokerError) as error:
             raise StartupError(str(error)) from None
+        return self._check_bot_api(), model_path
+
+    def _check_bot_api(self) -> TelegramClient:
+        settings = self.settings
         telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token, metrics=self.metrics)
         try:
             telegram.get_me()
             # Polling and a webhook exclude each other: polling deletes any webhook; in webhook
             # mode the TelegramWebhook registers it once its server listens.
-            if settings.telegram.mode != WEBHOOK_MODE:
+            if self.kind == BOT and settings.telegram.mode != WEBHOOK_MODE:
                 telegram.delete_webhook()
         except TelegramError as error:
             hint = "check TELEGRAM_BOT_TOKEN" if error.status in (401, 404) else "check telegram.api_url"
-            raise StartupError(f"the Bot API at {settings.telegram.api_url} answered {error.description}: {hint}")
-        return telegram, model_path
+            raise StartupError(f"the Bot API at {settings.telegram.api_url} answered {error.description}: "
+                               f"{hint}") from None
+        return telegram
+
+    def _groups(self, telegram: TelegramClient, model_path: str | None, supervisor: Address) -> list[list[ChildSpec]]:
+        if self.kind == BOT:
+            return bot_groups(self.settings, telegram, model_path, supervisor, self.metrics, self._link)
+        return worker_groups(self.settings, telegram, model_path, supervisor, self.metrics, self._link, self.name,
+                             self._node)
+
+    def _take_jobs(self) -> None:
+        settings = self.settings
+        job_seconds = settings.whisper.timeout_seconds + DOWNLOAD_ALLOWANCE_SECONDS
+        intake = JobIntake(self._storage, self._link, self._node, settings.broker.max_attempts, job_seconds, self.name)
+        self._link.consume_jobs(intake.take, worker_count(settings), job_seconds + 60)
+
+    def _healthy(self) -> bool:
+        if self.kind == WORKER:
+            return self.metrics.any_worker_ready()
+        return self.metrics.healthy(self.settings.telegram.poll_timeout_seconds + 30)
+
+    def _running_line(self) -> str:
+        workers = worker_count(self.settings)
+        if self.kind == WORKER:
+            return (f"worker node {self.name} is taking jobs from {self._link.address} with {workers} "
+                    f"transcription workers")
+        where = (f"worker nodes through {self._link.address}" if self._link is not None else
+                 f"{workers} transcription workers")
+        return f"voicebot is running: {self.settings.telegram.mode} mode, {where}"
 
 
-def build_groups(settings: Settings, telegram: TelegramClient, model_path: str | None, supervisor: Address,
-                 metrics: Metrics, link: BrokerLink | None = None) -> list[list[ChildSpec]]:
-    """The actors in start order. With `link` (a broker), RemoteWorkers stands in for the WhisperActors."""
+def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | None, supervisor: Address,
+               metrics: Metrics, link: BrokerLink | None) -> list[list[ChildSpec]]:
+    """The bot node's actors in start order. With `link` (a broker), RemoteWorkers stands in for the
+    WhisperActors."""
     storage, sender, quota, dispatcher, poller, remote = (
         Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller", "remote"))
-    workers = {} if link is not None else {f"whisper-{number}": Address(f"whisper-{number}")
-                                           for number in range(1, worker_count(settings) + 1)}
+    workers = {} if link is not None else _worker_addresses(settings)
     limits, quota_settings = settings.limits, settings.quota
     rules = QuotaRules(quota_settings.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
                        limits.max_file_mb, quota_settings.timezone, frozenset(quota_settings.unlimited_user_ids),
@@ -137,31 +190,30 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str |
     def start_quota() -> pykka.ActorRef:
         users = storage.ask(LoadUsers(today()), timeout=60)
         on_request_chats = storage.ask(LoadOnRequestChats(), timeout=60)
-        _, unfinished = storage.ask(LoadIntakeState(), timeout=60)
+        unfinished = storage.ask(LoadUnfinishedJobs(), timeout=60)
         if unfinished:
             log.info("resuming %d jobs not answered before the last stop", len(unfinished))
         return QuotaActor.start(rules, dispatcher, sender, storage, users, on_request_chats, tuple(unfinished),
                                 supervisor, metrics=metrics)
 
     def start_poller() -> pykka.ActorRef:
-        offset, _ = storage.ask(LoadIntakeState(), timeout=60)
-        return TelegramPoller.start(telegram, quota, storage, settings.telegram.poll_timeout_seconds, offset,
-                                    supervisor, metrics=metrics)
+        return TelegramPoller.start(telegram, quota, storage, settings.telegram.poll_timeout_seconds,
+                                    storage.ask(LoadOffset(), timeout=60), supervisor, metrics=metrics)
 
     def start_webhook() -> pykka.ActorRef:
-        offset, _ = storage.ask(LoadIntakeState(), timeout=60)
-        return TelegramWebhook.start(telegram, quota, storage, settings.telegram.webhook_url,
-                                     settings.telegram.webhook_listen, settings.telegram.webhook_secret, offset,
+        telegram_settings = settings.telegram
+        endpoint = WebhookServer(telegram_settings.webhook_listen, urlsplit(telegram_settings.webhook_url).path,
+                                 telegram_settings.webhook_secret, metrics)
+        return TelegramWebhook.start(telegram, quota, storage, endpoint, telegram_settings.webhook_url,
+                                     telegram_settings.webhook_secret, storage.ask(LoadOffset(), timeout=60),
                                      supervisor, metrics=metrics)
 
-    def whisper_spec(name: str, address: Address) -> ChildSpec:
-        return ChildSpec(
-            name, address,
-            lambda: WhisperActor.start(name, make_transcriber(settings, model_path), telegram, dispatcher, sender,
-                                       rules.max_file_bytes, supervisor, metrics),
-            on_restart=lambda: dispatcher.tell(WorkerLost(name)),
-            stop_timeout=settings.shutdown.grace_seconds)
-
+    transcription = (
+        [whisper_spec(name, address, settings, model_path, telegram, dispatcher, sender, supervisor, metrics)
+         for name, address in workers.items()] if link is None else
+        [ChildSpec("remote", remote, lambda: RemoteWorkers.start(
+            link, dispatcher, sender, supervisor, grace_seconds=settings.shutdown.grace_seconds),
+            stop_timeout=settings.shutdown.grace_seconds + 10)])
     return [
         [ChildSpec("storage", storage, lambda: StorageActor.start(
             Storage(settings.database.url, settings.storage.keep_transcripts), today,
@@ -173,13 +225,43 @@ def build_groups(settings: Settings, telegram: TelegramClient, model_path: str |
             workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds,
             limits.max_file_mb, settings.output.file_threshold_chars, supervisor, metrics=metrics,
             remote=remote if link is not None else None))],
-        [whisper_spec(name, address) for name, address in workers.items()] if link is None else
-        [ChildSpec("remote", remote, lambda: RemoteWorkers.start(
-            link, dispatcher, sender, supervisor, grace_seconds=settings.shutdown.grace_seconds),
-            stop_timeout=settings.shutdown.grace_seconds + 10)],
+        transcription,
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else
          ChildSpec("poller", poller, start_poller, stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
     ]
+
+
+def worker_groups(settings: Settings, telegram: TelegramClient, model_path: str, supervisor: Address,
+                  metrics: Metrics, link: BrokerLink, node_name: str, node: Address) -> list[list[ChildSpec]]:
+    """A worker node's actors in start order: its NodeDispatcher (at `node`), then its WhisperActors."""
+    workers = _worker_addresses(settings)
+    return [
+        [ChildSpec("node", node, lambda: NodeDispatcher.start(node_name, workers, link, supervisor,
+                                                              metrics=metrics))],
+        [whisper_spec(name, address, settings, model_path, telegram, node, node, supervisor, metrics)
+         for name, address in workers.items()],
+    ]
+
+
+def whisper_spec(name: str, address: Address, settings: Settings, model_path: str, telegram: TelegramClient,
+                 dispatcher: Address, sender: Address, supervisor: Address, metrics: Metrics) -> ChildSpec:
+    """A WhisperActor in its slot: restarted with a fresh model, and its dispatcher told the job it held is lost."""
+    max_file_bytes = settings.limits.max_file_mb * 1024 * 1024
+    return ChildSpec(
+        name, address,
+        lambda: WhisperActor.start(name, make_transcriber(settings, model_path), telegram, dispatcher, sender,
+                                   max_file_bytes, supervisor, metrics),
+        on_restart=lambda: dispatcher.tell(WorkerLost(name)),
+        stop_timeout=settings.shutdown.grace_seconds)
+
+
+def make_transcriber(settings: Settings, model_path: str, cpu_threads: int | None = None) -> Transcriber:
+    """The configured model; `cpu_threads` overrides the share of the cores each WhisperActor gets."""
+    whisper = settings.whisper
+    return Transcriber(model_path, device=whisper.device, compute_type=whisper.compute_type,
+                       cpu_threads=cpu_threads or worker_threads(settings), beam_size=whisper.beam_size,
+                       language=whisper.language, timeout_seconds=whisper.timeout_seconds,
+                       max_audio_seconds=settings.limits.max_duration_seconds)
 
 
 def start_supervised(build_groups: Callable[[Address], list[list[ChildSpec]]], outcome: Outcome,
@@ -188,7 +270,7 @@ def start_supervised(build_groups: Callable[[Address], list[list[ChildSpec]]], o
     child is ready or the Supervisor gave up (then `outcome.reason` says why)."""
     address = Address("supervisor")
     supervisor = Supervisor.start(build_groups(address), on_give_up=outcome.give_up, address=address,
-                                  on_restarted=lambda name: metrics.restarts.labels(name).inc())
+                                  on_restarted=metrics.actor_restarted)
     try:
         supervisor.ask(Ping())
     except pykka.ActorDeadError:
@@ -196,22 +278,13 @@ def start_supervised(build_groups: Callable[[Address], list[list[ChildSpec]]], o
     return supervisor
 
 
-def make_transcriber(settings: Settings, model_path: str) -> Transcriber:
-    whisper = settings.whisper
-    return Transcriber(model_path, device=whisper.device, compute_type=whisper.compute_type,
-                       cpu_threads=worker_threads(settings), beam_size=whisper.beam_size,
-                       language=whisper.language, timeout_seconds=whisper.timeout_seconds,
-                       max_audio_seconds=settings.limits.max_duration_seconds)
+def _worker_addresses(settings: Settings) -> dict[str, Address]:
+    return {f"whisper-{number}": Address(f"whisper-{number}") for number in range(1, worker_count(settings) + 1)}
 
 
-def run_bot(settings: Settings) -> int:
-    """`voicebot run`: 0 after a requested stop, 1 when the bot could not start or gave up."""
-    return serve(Bot(settings))
-
-
-def serve(node) -> int:
-    """Starts `node` (a Bot or a WorkerNode), runs it until SIGINT/SIGTERM or until it gives up, and
-    stops it: 0 after a requested stop, 1 after a give-up. StartupError if it could not start."""
+def serve(node: Node) -> int:
+    """Starts the node, runs it until SIGINT/SIGTERM or until it gives up, and stops it: 0 after a
+    requested stop, 1 after a give-up. StartupError if it could not start."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: node.outcome.stop())
     node.start()
@@ -220,3 +293,13 @@ def serve(node) -> int:
     log.info("stopping: %s", node.outcome.reason or "signal received")
     node.stop()
     return 0 if node.outcome.reason is None else 1
+
+
+def run_bot(settings: Settings) -> int:
+    """`voicebot run`: 0 after a requested stop, 1 when the bot could not start or gave up."""
+    return serve(Node(settings, BOT))
+
+
+def run_worker(settings: Settings) -> int:
+    """`voicebot worker`: 0 after a requested stop, 1 when the node could not start or gave up."""
+    return serve(Node(settings, WORKER))

@@ -28,7 +28,7 @@ def _run(settings: Settings, args) -> int:
 
 
 def _worker(settings: Settings, args) -> int:
-    from voicebot.app.worker import run_worker
+    from voicebot.app.bootstrap import run_worker
     return _serve(settings, args, run_worker)
 
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from voicebot.adapters.speech import synthesize, to_voice_note
-from voicebot.app.bootstrap import Bot, StartupError
+from voicebot.app.bootstrap import BOT, Node, StartupError
 from voicebot.app.config import Settings, worker_count
 from voicebot.app.logs import configure_logging
 from voicebot.core import replies
@@ -54,7 +54,7 @@ def _play(settings: Settings, sandbox: BotApiSandbox, voices: list) -> int:
     print(f"voicebot demo: Bot API sandbox at {sandbox.url}; model {whisper.model} ({whisper.compute_type}), "
           f"{worker_count(settings)} transcription workers")
     started = time.monotonic()
-    bot = Bot(settings)
+    bot = Node(settings, BOT)
     bot.start()
     print(f"bot ready in {time.monotonic() - started:.1f} s (models loaded and warmed up)\n")
     names = {user.id: user.first_name for user, *_ in voices}

@@ -16,6 +16,7 @@ from typing import TextIO
 from voicebot.adapters.audio import SAMPLE_RATE, decode
 from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.transcriber import Transcriber
+from voicebot.app.bootstrap import make_transcriber
 from voicebot.app.config import Settings
 from voicebot.core.domain import Segment
 from voicebot.core.errors import JobError, ModelError
@@ -31,10 +32,8 @@ def transcribe_files(settings: Settings, files: list[Path]) -> int:
         print(f"voicebot: {error}", file=sys.stderr)
         return 1
     max_seconds = settings.limits.max_duration_seconds
-    transcriber = Transcriber(model_path, device=whisper.device, compute_type=whisper.compute_type,
-                              cpu_threads=whisper.cpu_threads or os.cpu_count() or 1, beam_size=whisper.beam_size,
-                              language=whisper.language, timeout_seconds=whisper.timeout_seconds,
-                              max_audio_seconds=max_seconds)
+    # One file at a time: every core on it, unless whisper.cpu_threads says otherwise.
+    transcriber = make_transcriber(settings, model_path, whisper.cpu_threads or os.cpu_count() or 1)
     started = time.monotonic()
     transcriber.load()
     print(f"model {whisper.model} loaded in {time.monotonic() - started:.1f} s", file=sys.stderr)

@@ -151,7 +151,7 @@ def forgotten(removed: int | None) -> str:
             "which your daily limit needs.")
 
 
-def language_is(language: str | None, known: list[str]) -> str:
+def language_is(language: str | None) -> str:
     current = f"pinned to {language}" if language else "detected per message"
     return f"Your language is {current}. Pin one with /language CODE, e.g. /language de; /language auto detects."
 

@@ -147,8 +147,15 @@ def _broker_deliveries(migrator: SchemaMigrator) -> None:
     migrator.migrate(migrator.add_column("job", "deliveries", IntegerField(default=0)))
 
 
+def _attempts_counted_once(migrator: SchemaMigrator) -> None:
+    """Version 6: job.attempts counts every start, local or on a worker node; job.deliveries goes."""
+    migrator.migrate(
+        migrator.sql('UPDATE "job" SET "attempts" = "deliveries" WHERE "deliveries" > "attempts"'),
+        migrator.drop_column("job", "deliveries"))
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
-              _durable_intake, _broker_deliveries)
+              _durable_intake, _broker_deliveries, _attempts_counted_once)
 
 
 def schema_version() -> int:

@@ -98,8 +98,7 @@ class JobRecord(BaseModel):
     requested = BooleanField(default=False)
     finished = BooleanField(default=False, index=True)
     status_message_id = BigIntegerField(null=True)
-    attempts = IntegerField(default=0)
-    deliveries = IntegerField(default=0)    # times a worker node took the job off the broker
+    attempts = IntegerField(default=0)      # transcriptions started, here or on worker nodes
     created_at = DateTimeField()
 
     class Meta:

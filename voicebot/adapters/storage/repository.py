@@ -127,19 +127,16 @@ class Storage:
             return [_pending_job(row) for row in
                     JobRecord.select().where(~JobRecord.finished).order_by(JobRecord.id)]
 
-    def job_started(self, key: JobKey) -> None:
+    def job_started(self, key: JobKey) -> int | None:
+        """A transcription of the job starts (on a WhisperActor here, or on a worker node that took it off
+        the broker): how many times that has happened now, or None when the job is answered already (or
+        unknown), so there is nothing left to do."""
         with database_errors(), database.atomic():
-            JobRecord.update(attempts=JobRecord.attempts + 1).where(_is_job(key)).execute()
-
-    def take_delivery(self, key: JobKey) -> int | None:
-        """A worker node took the job off the broker: how many times that has happened now, or None
-        when the job is answered already (or unknown), so there is nothing left to do."""
-        with database_errors(), database.atomic():
-            taken = (JobRecord.update(deliveries=JobRecord.deliveries + 1)
+            taken = (JobRecord.update(attempts=JobRecord.attempts + 1)
                      .where(_is_job(key) & ~JobRecord.finished).execute())
             if not taken:
                 return None
-            return JobRecord.select(JobRecord.deliveries).where(_is_job(key)).scalar()
+            return JobRecord.select(JobRecord.attempts).where(_is_job(key)).scalar()
 
     def status_posted(self, key: JobKey, message_id: int) -> None:
         with database_errors(), database.atomic():

@@ -1,0 +1,91 @@
+"""Admission and charging, the QuotaActor's half that decides who gets transcribed, from memory alone.
+
+A job is admitted only if it fits the limits, the user's rate window and the day's quota. Its reported
+seconds are reserved while it runs, so parallel jobs cannot overspend, and the decoded seconds are
+charged only once the transcript was delivered."""
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from actors.messages import JobAdmitted, JobClosed, JobFailed, RecordUsage, SendReply, TranscriptReady
+from actors.users import QuotaRules, User, UserBook
+from voicebot.core import replies
+from voicebot.core.domain import Job, PendingJob
+from voicebot.core.ports import Mailbox, Metrics
+
+log = logging.getLogger(__name__)
+
+
+class Admission:
+    def __init__(self, rules: QuotaRules, users: UserBook, dispatcher: Mailbox, sender: Mailbox, storage: Mailbox,
+                 clock: Callable[[], float], metrics: Metrics):
+        self._rules = rules
+        self._users = users
+        self._dispatcher = dispatcher
+        self._sender = sender
+        self._storage = storage
+        self._clock = clock
+        self._metrics = metrics
+
+    def admit(self, job: Job, resumed: PendingJob | None = None) -> None:
+        """A job resumed after a restart was admitted before: the rate window does not apply again."""
+        user = self._users[job.user_id]
+        refusal = self._refusal(job, user, rate_limited=resumed is None)
+        if refusal is not None:
+            reason, text = refusal
+            log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
+            self._metrics.job_refused(reason)
+            self._sender.tell(SendReply(job.chat_id, text, job.message_id))
+            self._storage.tell(JobClosed(job.key))
+            return
+        user.reserved += job.media.duration or 0
+        user.last_admitted = self._clock()
+        attempt = resumed.attempts + 1 if resumed else job.attempt
+        self._dispatcher.tell(JobAdmitted(
+            dataclasses.replace(job, language=user.language, timestamps=user.timestamps, attempt=attempt),
+            resumed.status_message_id if resumed else None))
+
+    def settle(self, outcome: TranscriptReady | JobFailed, delivered: bool) -> None:
+        """The user has the answer: charge a transcript, record either; the job is done then.
+        An answer that could not be delivered is not recorded: the job is resumed at next start."""
+        job = outcome.job
+        user = self._release(job)
+        if not delivered:
+            log.warning("job %s/%s: the answer could not be delivered; it stays for the next start",
+                        job.chat_id, job.message_id)
+            return
+        match outcome:
+            case TranscriptReady(_, transcript):
+                user.charged += transcript.audio_seconds
+                self._storage.tell(RecordUsage(job, self._users.today(), "done", transcript.audio_seconds,
+                                               transcript))
+            case JobFailed(_, reason):
+                self._storage.tell(RecordUsage(job, self._users.today(), reason.value))
+
+    def refused_as_busy(self, job: JobFailed) -> None:
+        """The Dispatcher's backlog was full: the job never started, and is recorded as such."""
+        self._release(job.job)
+        self._storage.tell(RecordUsage(job.job, self._users.today(), job.reason.value))
+
+    def _refusal(self, job: Job, user: User, rate_limited: bool = True) -> tuple[str, str] | None:
+        """(reason, reply) refusing this job, or None when it may go ahead."""
+        rules, media = self._rules, job.media
+        if media.duration is not None and media.duration > rules.max_duration_seconds:
+            return "too_long", replies.too_long(media.duration, rules.max_duration_seconds)
+        if media.file_size is not None and media.file_size > rules.max_file_bytes:
+            return "too_big", replies.too_big(media.file_size, rules.max_file_mb)
+        if rate_limited and user.last_admitted is not None:
+            wait = user.last_admitted + rules.rate_limit_seconds - self._clock()
+            if wait > 0:
+                return "rate_limited", replies.rate_limited(wait)
+        if self._users.is_unlimited(job.user_id):
+            return None
+        daily, used = self._users.daily_seconds(job.user_id), user.charged + user.reserved
+        if used + (media.duration or 0) > daily or used >= daily:
+            return "quota", replies.quota_exceeded(daily - used, daily, media.duration, self._users.local_now())
+        return None
+
+    def _release(self, job: Job) -> User:
+        user = self._users[job.user_id]
+        user.reserved = max(0.0, user.reserved - (job.media.duration or 0))
+        return user

@@ -1,0 +1,79 @@
+"""The QuotaActor's table of users: the rules it applies, and one mutable record per user, owned by that
+actor alone (never shared, so it needs no locking). Admission and the conversation both read and change it."""
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from voicebot.core.domain import UserState
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRules:
+    daily_seconds: int
+    rate_limit_seconds: int
+    max_duration_seconds: int
+    max_file_mb: int
+    timezone: str = "UTC"
+    unlimited_user_ids: frozenset[int] = frozenset()
+    admin_user_ids: frozenset[int] = frozenset()
+    languages: frozenset[str] = frozenset()
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * 1024 * 1024
+
+
+@dataclass(slots=True)
+class User:
+    unlimited: bool = False
+    daily_seconds: int | None = None    # None: the configured quota.daily_seconds
+    language: str | None = None
+    timestamps: bool = False
+    day: date | None = None             # the day `charged` counts
+    charged: float = 0.0
+    reserved: float = 0.0               # reported seconds of jobs admitted and not settled yet
+    last_admitted: float | None = None
+
+
+class UserBook:
+    """Every user the bot has met since start, with today's usage: the first look after midnight (in
+    the rules' time zone) starts a new day."""
+
+    def __init__(self, rules: QuotaRules, users: Iterable[UserState], now: Callable[[], datetime]):
+        self._rules = rules
+        self._zone = ZoneInfo(rules.timezone)
+        self._now = now
+        today = self.today()
+        self._users: dict[int, User] = {
+            state.user_id: User(state.unlimited, state.daily_seconds, state.language, state.timestamps, today,
+                                state.charged_today)
+            for state in users}
+
+    def __getitem__(self, user_id: int) -> User:
+        user = self._users.setdefault(user_id, User())
+        today = self.today()
+        if user.day != today:
+            user.day, user.charged = today, 0.0
+        return user
+
+    def is_unlimited(self, user_id: int) -> bool:
+        return self[user_id].unlimited or user_id in self._rules.unlimited_user_ids
+
+    def daily_seconds(self, user_id: int) -> int:
+        own = self[user_id].daily_seconds
+        return self._rules.daily_seconds if own is None else own
+
+    def apply_settings(self, states: Iterable[UserState]) -> None:
+        """Settings re-read from the database (an operator may have changed them with the CLI)."""
+        loaded = {state.user_id: state for state in states}
+        for user_id, user in self._users.items():
+            state = loaded.get(user_id, UserState(user_id))
+            user.unlimited, user.daily_seconds = state.unlimited, state.daily_seconds
+            user.language, user.timestamps = state.language, state.timestamps
+
+    def local_now(self) -> datetime:
+        return self._now().astimezone(self._zone)
+
+    def today(self) -> date:
+        return self.local_now().date()

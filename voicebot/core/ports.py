@@ -1,0 +1,191 @@
+"""The narrow interfaces the actors need from the outside world. Adapters implement them; the
+bootstrap hands the adapters in; a test hands in a hand-written fake with the same methods."""
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from http import HTTPStatus
+from typing import Protocol
+
+from voicebot.core.domain import (Incoming, Job, JobKey, PendingJob, Segment, Transcript, UserState,
+                                  UserSummary, VoiceReceived)
+
+
+class Mailbox(Protocol):
+    """Anything an actor can tell a message to: another actor's Address, a reply slot, a recording fake."""
+
+    def tell(self, message: object) -> None: ...
+
+
+class BotApi(Protocol):
+    """The Bot API calls the actors make. Failures raise TelegramError."""
+
+    def get_updates(self, offset: int | None, timeout: int) -> list[dict]: ...
+
+    def confirm_updates(self, offset: int) -> None: ...
+
+    def send_message(self, chat_id: int, text: str, reply_to: int | None = None) -> int: ...
+
+    def edit_message_text(self, chat_id: int, message_id: int, text: str) -> None: ...
+
+    def send_document(self, chat_id: int, file_name: str, data: bytes, caption: str | None = None,
+                      reply_to: int | None = None) -> int: ...
+
+    def is_chat_admin(self, chat_id: int, user_id: int) -> bool: ...
+
+    def set_webhook(self, url: str, secret_token: str, allowed_updates: Sequence[str]) -> None: ...
+
+    def webhook_url(self) -> str: ...
+
+
+class AudioSource(Protocol):
+    """Where a recording's bytes come from: the Bot API's file download."""
+
+    def download(self, file_id: str, max_bytes: int) -> bytes: ...
+
+
+class Transcriber(Protocol):
+    """One loaded speech model. Failures the user should hear about raise JobError."""
+
+    def load(self) -> None: ...
+
+    def warm_up(self) -> None: ...
+
+    def transcribe(self, audio: bytes, language: str | None = None,
+                   on_segment: Callable[[Segment], None] | None = None) -> Transcript: ...
+
+    def close(self) -> None: ...
+
+
+class Repository(Protocol):
+    """What the StorageActor reads and writes. Failures raise StorageError."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def batch(self) -> AbstractContextManager: ...
+
+    def store_intake(self, intake: list[VoiceReceived], next_offset: int | None) -> set[JobKey]: ...
+
+    def saved_offset(self) -> int | None: ...
+
+    def unfinished_jobs(self) -> list[PendingJob]: ...
+
+    def job_started(self, key: JobKey) -> None: ...
+
+    def status_posted(self, key: JobKey, message_id: int) -> None: ...
+
+    def job_finished(self, key: JobKey) -> None: ...
+
+    def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
+                     transcript: Transcript | None) -> None: ...
+
+    def load_users(self, day: date) -> dict[int, UserState]: ...
+
+    def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
+                           language: str | None, timestamps: bool = False) -> None: ...
+
+    def save_chat_settings(self, chat_id: int, automatic: bool) -> None: ...
+
+    def on_request_chats(self) -> frozenset[int]: ...
+
+    def user_summary(self, user_id: int, day: date) -> UserSummary | None: ...
+
+    def forget(self, user_id: int, day: date) -> int: ...
+
+    def prune(self, before: date) -> int: ...
+
+
+class BrokerLink(Protocol):
+    """The broker between the bot node and the worker nodes; payloads are JSON-ready dicts.
+    Failures raise BrokerError."""
+
+    def send_job(self, payload: dict) -> None: ...
+
+    def send_event(self, payload: dict, max_age_seconds: float | None = None) -> None: ...
+
+    def consume_events(self, handler: Callable[[dict], None]) -> None: ...
+
+    def stop_consuming(self, grace_seconds: float) -> None: ...
+
+
+class WebhookEndpoint(Protocol):
+    """The HTTP server Telegram POSTs updates to. `receive(incoming)` runs on the request's thread with
+    what the update means (None: nothing for the bot) and returns the status to answer."""
+
+    def start(self, receive: Callable[[Incoming | None], HTTPStatus]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class Metrics(Protocol):
+    """What the bot measures, in its own words; the metrics adapter turns each into Prometheus series."""
+
+    def queue_changed(self, waiting: int, capacity: int) -> None: ...
+
+    def worker_ready(self, worker: str, ready: bool) -> None: ...
+
+    def job_finished(self, outcome: str) -> None: ...
+
+    def job_refused(self, reason: str) -> None: ...
+
+    def model_loaded(self, seconds: float) -> None: ...
+
+    def transcribed(self, audio_seconds: float, processing_seconds: float) -> None: ...
+
+    def polled(self) -> None: ...
+
+    def webhook_serving(self, serving: bool) -> None: ...
+
+    def webhook_answered(self, status: int) -> None: ...
+
+    def database_operation(self, operation: str) -> AbstractContextManager: ...
+
+    def bot_api_called(self, method: str, seconds: float, error: str | None = None) -> None:
+        """`error`: None for success, else the HTTP status of the failure ("none" when no answer came)."""
+
+    def actor_restarted(self, actor: str) -> None: ...
+
+
+class NoMetrics:
+    """Measures nothing: for a collaborator built without a Metrics, as in most unit tests."""
+
+    def queue_changed(self, waiting: int, capacity: int) -> None:
+        pass
+
+    def worker_ready(self, worker: str, ready: bool) -> None:
+        pass
+
+    def job_finished(self, outcome: str) -> None:
+        pass
+
+    def job_refused(self, reason: str) -> None:
+        pass
+
+    def model_loaded(self, seconds: float) -> None:
+        pass
+
+    def transcribed(self, audio_seconds: float, processing_seconds: float) -> None:
+        pass
+
+    def polled(self) -> None:
+        pass
+
+    def webhook_serving(self, serving: bool) -> None:
+        pass
+
+    def webhook_answered(self, status: int) -> None:
+        pass
+
+    @contextmanager
+    def database_operation(self, operation: str) -> Iterator[None]:
+        yield
+
+    def bot_api_called(self, method: str, seconds: float, error: str | None = None) -> None:
+        pass
+
+    def actor_restarted(self, actor: str) -> None:
+        pass
+
+
+NO_METRICS = NoMetrics()

@@ -1,0 +1,182 @@
+"""The Bot API methods the bot calls, all but the webhook ones (webhook.py)."""
+from __future__ import annotations
+
+import copy
+import mimetypes
+import time
+from typing import Any
+
+from .protocol import _ApiError, _int_param, _json_param, _Request
+from .state import BotMessage, _extension, _SandboxState
+
+MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
+MAX_UPDATES_PER_POLL = 100
+_NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are exactly "
+    "the same as a current message content and reply markup of the message"
+)
+
+
+class _BotMethods(_SandboxState):
+    """getUpdates and the chat, message and file methods (run on the server's threads)."""
+
+    def _get_updates(self, request: _Request) -> list[dict]:
+        offset = _int_param(request, "offset", default=0)
+        limit = _int_param(request, "limit", default=0) or MAX_UPDATES_PER_POLL
+        limit = min(max(limit, 1), MAX_UPDATES_PER_POLL)
+        timeout = max(_int_param(request, "timeout", default=0), 0)
+        with self._cond:
+            if self._webhook is not None:
+                raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                     "use deleteWebhook to delete the webhook first")
+            if self._polling:
+                raise _ApiError(409, "Conflict: terminated by other getUpdates request")
+            self._polling = True
+            try:
+                self._confirm_updates(offset)
+                self._cond.wait_for(lambda: self._updates or self._stopping, timeout)
+                return copy.deepcopy(self._updates[:limit])
+            finally:
+                self._polling = False
+
+    def _confirm_updates(self, offset: int) -> None:
+        if offset > 0:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        elif offset < 0:  # the last -offset updates; all earlier ones are forgotten
+            self._updates = self._updates[offset:]
+
+    def _get_chat_member(self, request: _Request) -> dict:
+        with self._cond:
+            chat = self._chat(request)
+            user_id = _int_param(request, "user_id")
+            admin = chat["type"] != "private" and user_id in self._group_admins.get(chat["id"], set())
+            return {"user": {"id": user_id, "is_bot": False, "first_name": str(user_id)},
+                    "status": "administrator" if admin else "member"}
+
+    def _send_chat_action(self, request: _Request) -> bool:
+        with self._cond:
+            self._chat(request)
+            return True
+
+    def _send_message(self, request: _Request) -> dict:
+        text = _checked_text(request)
+        with self._cond:
+            message = self._bot_message(request, {"text": text})
+            self._emit("bot_message", message["chat"]["id"], text, message["message_id"], None)
+            return copy.deepcopy(message)  # answered after the lock is released
+
+    def _edit_message_text(self, request: _Request) -> dict:
+        text = _checked_text(request)
+        with self._cond:
+            chat_id = self._chat(request)["id"]
+            message_id = _int_param(request, "message_id")
+            message = self._messages.get((chat_id, message_id))
+            sent = self._bot_messages.get((chat_id, message_id))
+            if message is None:
+                raise _ApiError(400, "Bad Request: message to edit not found")
+            if sent is None:
+                raise _ApiError(400, "Bad Request: message can't be edited")
+            if sent.text is None:
+                raise _ApiError(400, "Bad Request: there is no text in the message to edit")
+            if sent.text == text:
+                raise _ApiError(400, _NOT_MODIFIED)
+            sent.edits.append(sent.text)
+            sent.text = message["text"] = text
+            message["edit_date"] = int(time.time())
+            self._emit("bot_edit", chat_id, text, message_id, None)
+            return copy.deepcopy(message)
+
+    def _delete_message(self, request: _Request) -> bool:
+        with self._cond:
+            chat_id = self._chat(request)["id"]
+            message_id = _int_param(request, "message_id")
+            message = self._messages.pop((chat_id, message_id), None)
+            if message is None:
+                raise _ApiError(400, "Bad Request: message to delete not found")
+            sent = self._bot_messages.get((chat_id, message_id))
+            if sent is not None:
+                sent.deleted = True
+            self._emit("bot_delete", chat_id, message.get("text") or message.get("caption") or "", message_id,
+                       None)
+            return True
+
+    def _send_document(self, request: _Request) -> dict:
+        caption = request.params.get("caption") or None
+        if caption is not None and len(caption) > MAX_CAPTION_LENGTH:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        with self._cond:
+            name, data = self._document_upload(request)
+            stored = self._store_file(data, None, "documents", _extension(name, "bin"))
+            mime_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            document = {**stored.ids(), "file_name": name, "mime_type": mime_type, "file_size": stored.size}
+            content = {"document": document, **({"caption": caption} if caption else {})}
+            message = self._bot_message(request, content, document=data, document_name=name, caption=caption)
+            description = f"[document {name}, {len(data)} bytes] {caption or ''}".strip()
+            self._emit("bot_document", message["chat"]["id"], description, message["message_id"], None)
+            return copy.deepcopy(message)
+
+    def _document_upload(self, request: _Request) -> tuple[str, bytes]:
+        """The uploaded file, or a file the sandbox already knows when the bot sends a file_id."""
+        if "document" in request.files:
+            name, data = request.files["document"]
+            if not data:
+                raise _ApiError(400, "Bad Request: file must be non-empty")
+            return name, data
+        known = self._files.get(str(request.params.get("document", "")))
+        if known is None:
+            raise _ApiError(400, "Bad Request: there is no document in the request")
+        return known.file_path.rsplit("/", 1)[-1], known.data
+
+    def _get_file(self, request: _Request) -> dict:
+        with self._cond:
+            stored = self._files.get(str(request.params.get("file_id", "")))
+        if stored is None:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        if stored.size > self._max_download_bytes:
+            raise _ApiError(400, "Bad Request: file is too big")
+        return {**stored.ids(), "file_size": stored.size, "file_path": stored.file_path}
+
+    def _chat(self, request: _Request) -> dict:
+        try:
+            return self._chats[int(request.params["chat_id"])]
+        except (KeyError, TypeError, ValueError):
+            raise _ApiError(400, "Bad Request: chat not found") from None
+
+    def _bot_message(self, request: _Request, content: dict, **stored_fields: Any) -> dict:
+        """Create a message from the bot in the request's chat, honouring its reply parameters."""
+        chat = self._chat(request)
+        reply_to, required = _reply_target(request)
+        if reply_to is not None and required and (chat["id"], reply_to) not in self._messages:
+            raise _ApiError(400, "Bad Request: message to be replied not found")
+        message = self._new_message(chat, self._bot_user(), content, reply_to)
+        reply_to = message.get("reply_to_message", {}).get("message_id")
+        self._bot_messages[(chat["id"], message["message_id"])] = BotMessage(
+            chat_id=chat["id"], message_id=message["message_id"], text=content.get("text"), reply_to=reply_to,
+            edits=[], **stored_fields)
+        return message
+
+
+def _reply_target(request: _Request) -> tuple[int | None, bool]:
+    """(message id to reply to, whether it must exist), from reply_parameters or reply_to_message_id."""
+    parameters = _json_param(request, "reply_parameters")
+    if isinstance(parameters, dict) and "message_id" in parameters:
+        try:
+            message_id = int(parameters["message_id"])
+        except (TypeError, ValueError):
+            raise _ApiError(400, "Bad Request: message_id is invalid") from None
+        return message_id, not parameters.get("allow_sending_without_reply", False)
+    if request.params.get("reply_to_message_id") not in (None, ""):
+        allow = str(request.params.get("allow_sending_without_reply", "")).lower() == "true"
+        return _int_param(request, "reply_to_message_id"), not allow
+    return None, False
+
+
+def _checked_text(request: _Request) -> str:
+    text = request.params.get("text")
+    text = "" if text is None else str(text)
+    if not text.strip():
+        raise _ApiError(400, "Bad Request: message text is empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise _ApiError(400, "Bad Request: message is too long")
+    return text

@@ -1,0 +1,151 @@
+"""What the sandbox records (users, the bot's messages and calls, chat events, files) and the state that
+BotApiSandbox's parts share, with the internals they all use."""
+from __future__ import annotations
+
+import http.client
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+BOT_USERNAME = "sandbox_bot"
+
+
+@dataclass(frozen=True)
+class SandboxUser:
+    id: int
+    first_name: str
+    username: str | None = None
+
+
+@dataclass
+class BotMessage:
+    """A message the bot sent, as it stands now."""
+    chat_id: int
+    message_id: int
+    text: str | None
+    reply_to: int | None
+    edits: list[str]  # earlier texts, oldest first
+    document: bytes | None = None
+    document_name: str | None = None
+    caption: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One request the bot made; ``method`` is "file" for downloads, ``status`` 0 for a dropped connection."""
+    method: str
+    params: dict
+    status: int
+    at: float  # time.monotonic() when the request arrived
+
+
+@dataclass(frozen=True)
+class SandboxEvent:
+    """Something visible in a chat; kind is one of user_text, user_media, bot_message, bot_edit,
+    bot_document, bot_delete."""
+    at: float
+    chat_id: int
+    kind: str
+    text: str
+    message_id: int
+    user: SandboxUser | None
+
+
+@dataclass
+class _Webhook:
+    url: str
+    secret_token: str | None
+    allowed_updates: list | None
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+    def info(self) -> dict:
+        """The webhook's part of getWebhookInfo, with Telegram's field names."""
+        info = {"url": self.url, "max_connections": 1}
+        if self.allowed_updates is not None:
+            info["allowed_updates"] = self.allowed_updates
+        if self.last_error_message is not None:
+            info.update(last_error_date=self.last_error_date, last_error_message=self.last_error_message)
+        return info
+
+
+@dataclass(frozen=True)
+class _StoredFile:
+    file_id: str
+    file_unique_id: str
+    file_path: str
+    data: bytes
+    size: int  # the size reported to the bot, which tests may inflate
+
+    def ids(self) -> dict:
+        return {"file_id": self.file_id, "file_unique_id": self.file_unique_id}
+
+
+class _SandboxState:
+    """The state of one sandbox, shared by the parts of BotApiSandbox (users.py, methods.py, webhook.py)."""
+
+    def __init__(self, token: str, max_download_bytes: int, webhook_retry_seconds: float):
+        self._token = token
+        self._max_download_bytes = max_download_bytes
+        self._webhook_retry_seconds = webhook_retry_seconds
+        self._cond = threading.Condition()  # reentrant, so observers can be called from predicates
+        self._delivering: http.client.HTTPConnection | None = None  # the webhook request in flight
+        self._webhook: _Webhook | None = None
+        self._stopping = False
+        self._updates: list[dict] = []  # pending, oldest first
+        self._update_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        self._polling = False
+        self._chats: dict[int, dict] = {}
+        self._next_message_id: dict[int, int] = {}  # per chat, as in Telegram
+        self._messages: dict[tuple[int, int], dict] = {}  # (chat, message id) -> Telegram-shaped message
+        self._bot_messages: dict[tuple[int, int], BotMessage] = {}  # in order sent
+        self._files: dict[str, _StoredFile] = {}
+        self._files_by_path: dict[str, _StoredFile] = {}
+        self._listeners: list[Callable[[SandboxEvent], None]] = []
+        self._group_admins: dict[int, set[int]] = {}
+
+    def _store_file(self, data: bytes, reported_size: int | None, folder: str, extension: str) -> _StoredFile:
+        with self._cond:
+            number = next(self._file_ids)
+            stored = _StoredFile(
+                file_id=f"SBX{number}-{secrets.token_urlsafe(16)}", file_unique_id=f"SBXU{number}",
+                file_path=f"{folder}/file_{number}.{extension}", data=data,
+                size=len(data) if reported_size is None else reported_size)
+            self._files[stored.file_id] = stored
+            self._files_by_path[stored.file_path] = stored
+            return stored
+
+    # --- shared internals (callers hold the lock)
+
+    def _new_message(self, chat: dict, sender: dict, content: dict, reply_to: int | None) -> dict:
+        message_id = self._next_message_id.get(chat["id"], 1)
+        self._next_message_id[chat["id"]] = message_id + 1
+        message = {"message_id": message_id, "date": int(time.time()), "chat": chat, "from": sender,
+                   **content}
+        replied = self._messages.get((chat["id"], reply_to))
+        if replied is not None:
+            # Telegram quotes the replied message one level deep only.
+            message["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
+        self._messages[(chat["id"], message_id)] = message
+        return message
+
+    def _emit(self, kind: str, chat_id: int, text: str, message_id: int, user: SandboxUser | None) -> None:
+        event = SandboxEvent(time.monotonic(), chat_id, kind, text, message_id, user)
+        for listener in self._listeners:
+            listener(event)
+        self._cond.notify_all()
+
+    def _bot_user(self) -> dict:
+        bot_id = self._token.split(":", 1)[0]  # a real token starts with the bot's id
+        return {"id": int(bot_id) if bot_id.isdigit() else 1, "is_bot": True, "first_name": "Sandbox Bot",
+                "username": BOT_USERNAME, "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+
+def _extension(file_name: str, default: str) -> str:
+    return file_name.rsplit(".", 1)[1] if "." in file_name else default

@@ -1,0 +1,133 @@
+"""The users' side, which tests play: users send the bot texts, voice and other media, and updates queue up."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .state import SandboxUser, _extension, _SandboxState, _StoredFile
+
+GROUP_TITLE = "Sandbox group"
+
+# Stand-ins for content the sandbox makes up itself (photos, stickers): bots only ever see file ids.
+_PLACEHOLDER_JPEG = b"\xff\xd8\xff\xe0sandbox photo\xff\xd9"
+_PLACEHOLDER_WEBP = b"RIFF\x00\x00\x00\x00WEBPsandbox sticker"
+
+
+class _UsersSide(_SandboxState):
+    """What tests do as Telegram users: the public ``send_*`` methods, and the updates they queue."""
+
+    def send_text(self, user: SandboxUser, text: str, chat_id: int | None = None,
+                  reply_to: int | None = None) -> int:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_length(command)}]
+        return self._user_message(user, chat_id, content, "user_text", text, reply_to)
+
+    def send_voice(self, user: SandboxUser, data: bytes, duration: int | None, mime_type: str = "audio/ogg",
+                   chat_id: int | None = None, file_size: int | None = None) -> int:
+        stored = self._store_file(data, file_size, "voice", "oga")
+        voice = {**stored.ids(), "duration": duration, "mime_type": mime_type, "file_size": stored.size}
+        return self._media_message(user, chat_id, "voice", voice, stored, duration)
+
+    def send_audio(self, user: SandboxUser, data: bytes, duration: int | None, mime_type: str = "audio/mpeg",
+                   file_name: str = "audio.mp3", chat_id: int | None = None,
+                   file_size: int | None = None) -> int:
+        stored = self._store_file(data, file_size, "music", _extension(file_name, "mp3"))
+        audio = {**stored.ids(), "duration": duration, "mime_type": mime_type, "file_size": stored.size,
+                 "file_name": file_name, "title": file_name.rsplit(".", 1)[0]}
+        return self._media_message(user, chat_id, "audio", audio, stored, duration)
+
+    def send_video_note(self, user: SandboxUser, data: bytes, duration: int | None,
+                        chat_id: int | None = None, file_size: int | None = None) -> int:
+        stored = self._store_file(data, file_size, "video_notes", "mp4")
+        note = {**stored.ids(), "length": 240, "duration": duration, "file_size": stored.size}
+        return self._media_message(user, chat_id, "video_note", note, stored, duration)
+
+    def send_video(self, user: SandboxUser, data: bytes, duration: int | None, mime_type: str = "video/mp4",
+                   file_name: str = "video.mp4", chat_id: int | None = None,
+                   file_size: int | None = None) -> int:
+        stored = self._store_file(data, file_size, "videos", _extension(file_name, "mp4"))
+        video = {**stored.ids(), "width": 640, "height": 360, "duration": duration, "mime_type": mime_type,
+                 "file_name": file_name, "file_size": stored.size}
+        return self._media_message(user, chat_id, "video", video, stored, duration)
+
+    def send_document(self, user: SandboxUser, data: bytes, file_name: str, mime_type: str,
+                      chat_id: int | None = None, file_size: int | None = None) -> int:
+        stored = self._store_file(data, file_size, "documents", _extension(file_name, "bin"))
+        document = {**stored.ids(), "file_name": file_name, "mime_type": mime_type, "file_size": stored.size}
+        return self._media_message(user, chat_id, "document", document, stored)
+
+    def send_photo(self, user: SandboxUser, chat_id: int | None = None) -> int:
+        sizes = []
+        for side in (90, 320):
+            stored = self._store_file(_PLACEHOLDER_JPEG, None, "photos", "jpg")
+            sizes.append({**stored.ids(), "width": side, "height": side, "file_size": stored.size})
+        return self._user_message(user, chat_id, {"photo": sizes}, "user_media", "[photo]")
+
+    def send_sticker(self, user: SandboxUser, chat_id: int | None = None) -> int:
+        stored = self._store_file(_PLACEHOLDER_WEBP, None, "stickers", "webp")
+        sticker = {**stored.ids(), "type": "regular", "width": 512, "height": 512, "is_animated": False,
+                   "is_video": False, "emoji": "👍", "file_size": stored.size}
+        return self._user_message(user, chat_id, {"sticker": sticker}, "user_media", "[sticker 👍]")
+
+    def make_group_admin(self, user: SandboxUser, chat_id: int) -> None:
+        """getChatMember will answer "administrator" for this user in this group."""
+        with self._cond:
+            self._group_admins.setdefault(chat_id, set()).add(user.id)
+
+    def push_update(self, update: dict) -> int:
+        """Queue a raw update of any shape, even a malformed one; returns the update_id given to it."""
+        with self._cond:
+            return self._queue_update(copy.deepcopy(update))
+
+    # --- users' side internals
+
+    def _media_message(self, user: SandboxUser, chat_id: int | None, kind: str, media: dict,
+                       stored: _StoredFile, duration: int | None = None) -> int:
+        seconds = "" if duration is None else f" {duration} s,"
+        description = f"[{kind}{seconds} {stored.size} bytes]"
+        content = {kind: {key: value for key, value in media.items() if value is not None}}
+        return self._user_message(user, chat_id, content, "user_media", description)
+
+    def _user_message(self, user: SandboxUser, chat_id: int | None, content: dict, kind: str,
+                      description: str, reply_to: int | None = None) -> int:
+        chat_id = user.id if chat_id is None else chat_id
+        with self._cond:
+            if reply_to is not None and (chat_id, reply_to) not in self._messages:
+                raise ValueError(f"no message {reply_to} in chat {chat_id} to reply to")
+            chat = self._open_chat(user, chat_id)
+            message = self._new_message(chat, _user_json(user), content, reply_to)
+            self._queue_update({"message": message})
+            self._emit(kind, chat_id, description, message["message_id"], user)
+            return message["message_id"]
+
+    def _open_chat(self, user: SandboxUser, chat_id: int) -> dict:
+        if chat_id < 0:
+            chat = {"id": chat_id, "type": "group", "title": GROUP_TITLE}
+        elif chat_id == user.id:
+            chat = {"id": chat_id, "type": "private", "first_name": user.first_name}
+            if user.username:
+                chat["username"] = user.username
+        else:
+            raise ValueError("a private chat's id is its user's id; group chats have negative ids")
+        self._chats[chat_id] = chat
+        return chat
+
+    def _queue_update(self, update: dict) -> int:
+        update["update_id"] = next(self._update_ids)
+        self._updates.append(update)
+        self._cond.notify_all()
+        return update["update_id"]
+
+
+def _user_json(user: SandboxUser) -> dict:
+    sender = {"id": user.id, "is_bot": False, "first_name": user.first_name, "language_code": "en"}
+    if user.username:
+        sender["username"] = user.username
+    return sender
+
+
+def _utf16_length(text: str) -> int:
+    """Telegram measures entity offsets and lengths in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
