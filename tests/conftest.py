@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pykka
 import pytest
-from helpers import SHARED_AUDIO, SpeechSample
 
 from voicebot.adapters.speech import synthesize
+
+from helpers import SHARED_AUDIO, SpeechSample
 
 FALLBACK_SENTENCE = "Thank you for the lovely dinner last night."
 

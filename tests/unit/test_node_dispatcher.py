@@ -1,9 +1,6 @@
 import concurrent.futures
-from mailbox import RecordingMailbox, deliver
 
 import pytest
-from fakebroker import FakeLink
-from helpers import make_job
 
 from actors.messages import (
     JobFailed,
@@ -19,6 +16,10 @@ from actors.node import NodeDispatcher, WorkerDied
 from actors.wire import event_from_wire
 from voicebot.core.domain import FailureReason, Transcript
 from voicebot.core.errors import BrokerError
+
+from fakebroker import FakeLink
+from helpers import make_job
+from mailbox import RecordingMailbox, deliver
 
 
 def start(link=None):

@@ -1,12 +1,12 @@
-from mailbox import RecordingMailbox, deliver
-
 import pytest
-from helpers import make_job
 
 from actors.messages import JobFailed, Ping, ShowProgress, Transcribe, TranscriptReady, WorkerReady
 from actors.whisper import WhisperActor
 from voicebot.core.domain import FailureReason, Segment, Transcript
 from voicebot.core.errors import JobError, TelegramError
+
+from helpers import make_job
+from mailbox import RecordingMailbox, deliver
 
 
 class FakeTranscriber:

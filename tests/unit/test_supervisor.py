@@ -1,10 +1,11 @@
 import threading
 import time
-from mailbox import wait_until
 
 from actors.base import Address, SupervisedActor
 from actors.messages import ChildFailed, Ping
 from actors.supervisor import ChildSpec, Supervisor
+
+from mailbox import wait_until
 
 
 class Child(SupervisedActor):

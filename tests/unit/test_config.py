@@ -5,7 +5,7 @@ import pytest
 
 from voicebot.app.config import ConfigError, Settings, load_settings, worker_count, worker_threads
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path, text: str) -> Path:

@@ -1,7 +1,4 @@
 from datetime import date
-from mailbox import RecordingMailbox, deliver, wait_until
-
-from helpers import make_job
 
 from actors.messages import (
     CommandReceived,
@@ -12,8 +9,8 @@ from actors.messages import (
     JobClosed,
     JobStarted,
     LoadOffset,
-    LoadUnfinishedJobs,
     LoadOnRequestChats,
+    LoadUnfinishedJobs,
     LoadUsers,
     Ping,
     RecordUsage,
@@ -31,6 +28,9 @@ from actors.storage import StorageActor
 from voicebot.adapters.storage import Storage
 from voicebot.core.domain import Transcript, UserState
 from voicebot.core.errors import StorageError
+
+from helpers import make_job
+from mailbox import RecordingMailbox, deliver, wait_until
 
 pytest_plugins = ["databases"]
 

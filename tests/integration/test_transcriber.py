@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
-from helpers import SHARED_AUDIO
 
 from voicebot.adapters.audio import SAMPLE_RATE, decode
 from voicebot.adapters.model_files import resolve_model
@@ -22,6 +21,8 @@ from voicebot.adapters.speech import synthesize
 from voicebot.adapters.transcriber import Transcriber, _transcription_options
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, SpeechError
+
+from helpers import SHARED_AUDIO
 
 BEAM_SIZE = 5
 THREADS = 2

@@ -1,6 +1,5 @@
 import threading
 import time
-from mailbox import RecordingMailbox, deliver
 
 from actors.messages import (
     DeliverResult,
@@ -14,6 +13,8 @@ from actors.messages import (
 from actors.sender import Pace, TelegramSender
 from voicebot.core.domain import JobKey
 from voicebot.core.errors import TelegramError
+
+from mailbox import RecordingMailbox, deliver
 
 
 class FakeTelegram:

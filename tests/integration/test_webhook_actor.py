@@ -2,10 +2,8 @@
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from mailbox import FakeStorage, RecordingMailbox, deliver, wait_until
 
 import pytest
-from helpers import free_port, send_http
 
 from actors.messages import CommandReceived, IntakeFailed, IntakeStored, Ping, Stopping, StoreIntake, VoiceReceived
 from actors.webhook import TelegramWebhook
@@ -13,6 +11,9 @@ from voicebot.adapters.metrics import Metrics
 from voicebot.adapters.webhook import SECRET_HEADER, WebhookServer
 from voicebot.core.domain import JobKey
 from voicebot.core.errors import TelegramError
+
+from helpers import free_port, send_http
+from mailbox import FakeStorage, RecordingMailbox, deliver, wait_until
 
 SECRET = "right_secret-123"
 

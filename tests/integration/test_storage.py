@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from helpers import make_job
 from peewee import (
     BigIntegerField,
     BooleanField,
@@ -29,6 +28,8 @@ from voicebot.adapters.storage.migrations import MIGRATIONS
 from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Transaction, Usage, User
 from voicebot.core.domain import DayStats, Transcript, UserState, VoiceReceived
 from voicebot.core.errors import StorageError
+
+from helpers import make_job
 
 pytest_plugins = ["databases"]
 

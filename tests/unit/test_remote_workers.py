@@ -1,9 +1,5 @@
-from mailbox import RecordingMailbox, deliver, wait_until
-
 import pykka
 import pytest
-from fakebroker import FakeLink
-from helpers import make_job
 
 from actors.messages import (
     CheckNodes,
@@ -18,6 +14,10 @@ from actors.messages import (
 from actors.remote import NODE_TIMEOUT_SECONDS, RemoteWorkers
 from actors.wire import event_to_wire, job_from_wire
 from voicebot.core.domain import FailureReason, Transcript
+
+from fakebroker import FakeLink
+from helpers import make_job
+from mailbox import RecordingMailbox, deliver, wait_until
 
 
 class Clock:

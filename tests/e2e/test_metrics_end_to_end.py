@@ -5,12 +5,13 @@ import urllib.error
 import urllib.request
 
 import pytest
-from botprocess import TOKEN, RunningBot, wait_final, write_config
-from helpers import free_port, normalized
-from media import audio_file
 
 from voicebot.core import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
+
+from botprocess import TOKEN, RunningBot, wait_final, write_config
+from helpers import free_port, normalized
+from media import audio_file
 
 pytestmark = pytest.mark.e2e
 

@@ -4,10 +4,11 @@ import logging
 from http import HTTPStatus
 
 import pytest
-from helpers import free_port, send_http
 
 from voicebot.adapters.metrics import Metrics
 from voicebot.adapters.webhook import MAX_BODY_BYTES, SECRET_HEADER, WebhookServer
+
+from helpers import free_port, send_http
 
 SECRET = "the-webhook_SECRET-42"
 UPDATE = {"update_id": 7, "message": {"message_id": 1, "chat": {"id": 5, "type": "private"}, "text": "hi"}}

@@ -1,8 +1,6 @@
 from datetime import UTC, datetime
-from mailbox import RecordingMailbox, deliver
 
 import pytest
-from helpers import make_job
 
 from actors.messages import (
     ChatAdminChecked,
@@ -31,6 +29,9 @@ from actors.messages import (
 )
 from actors.quota import QuotaActor, QuotaRules
 from voicebot.core.domain import FailureReason, PendingJob, Transcript, UserState, UserSummary
+
+from helpers import make_job
+from mailbox import RecordingMailbox, deliver
 
 RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20,
                    admin_user_ids=frozenset({1}), languages=frozenset({"en", "de", "ru"}))

@@ -3,16 +3,17 @@ served by a faulty Bot API, with real speech through the sandbox."""
 import sqlite3
 import threading
 import time
-from mailbox import wait_until
 
 import pytest
-from botprocess import TOKEN, RunningBot, replies_to, wait_final, write_config
-from helpers import normalized
-from media import audio_file
 
 from voicebot.adapters.storage import Storage
 from voicebot.core import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
+
+from botprocess import TOKEN, RunningBot, replies_to, wait_final, write_config
+from helpers import normalized
+from mailbox import wait_until
+from media import audio_file
 
 pytestmark = pytest.mark.e2e
 

@@ -4,12 +4,13 @@ import json
 
 import pytest
 import requests
-from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
-from helpers import free_port, normalized, send_http
 
 from voicebot.adapters.webhook import SECRET_HEADER
 from voicebot.core import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
+
+from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
+from helpers import free_port, normalized, send_http
 
 pytestmark = pytest.mark.e2e
 

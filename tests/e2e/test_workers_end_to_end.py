@@ -3,20 +3,21 @@ Redis on this machine) and a PostgreSQL database, with real speech through the s
 import re
 import socket
 import time
-from mailbox import wait_until
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from botprocess import TOKEN, is_final, replies_to, wait_final
-from helpers import free_port, normalized, send_http
-from nodes import LoggedProcess
 
 from voicebot.adapters.broker import BrokerLink
 from voicebot.adapters.storage import Storage
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason
 from voicebot.sandbox import BotApiSandbox, SandboxUser
+
+from botprocess import TOKEN, is_final, replies_to, wait_final
+from helpers import free_port, normalized, send_http
+from mailbox import wait_until
+from nodes import LoggedProcess
 
 pytest_plugins = ["databases"]
 pytestmark = pytest.mark.e2e

@@ -3,11 +3,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import make_job
 
 from voicebot.adapters.storage import Storage
 from voicebot.app.cli import main
 from voicebot.core.domain import Transcript, UserState
+
+from helpers import make_job
 
 pytest_plugins = ["databases"]
 

@@ -3,13 +3,14 @@
 One `voicebot run` process serves the whole module (two workers, no rate limit), against the
 sandbox, with the bundled model and real speech."""
 import pytest
-from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
-from helpers import normalized
-from media import audio_file, long_passage, video
 
 from voicebot.adapters.speech import synthesize
 from voicebot.core import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
+
+from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
+from helpers import normalized
+from media import audio_file, long_passage, video
 
 pytestmark = pytest.mark.e2e
 

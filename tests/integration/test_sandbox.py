@@ -7,16 +7,17 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from mailbox import wait_until
 
 import pytest
 import requests
-from helpers import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telebot import TeleBot, apihelper, types
 
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
+
+from helpers import free_port
+from mailbox import wait_until
 
 TOKEN = "123456:sandbox-secret-token"
 ANN = SandboxUser(id=7, first_name="Ann", username="ann")

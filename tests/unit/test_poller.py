@@ -1,10 +1,11 @@
 import time
-from mailbox import FakeStorage, RecordingMailbox, wait_until
 
 from actors.messages import CommandReceived, StoreIntake, VoiceReceived
 from actors.poller import TelegramPoller
 from voicebot.core.domain import JobKey
 from voicebot.core.errors import TelegramError
+
+from mailbox import FakeStorage, RecordingMailbox, wait_until
 
 
 class ScriptedTelegram:

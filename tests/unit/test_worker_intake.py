@@ -1,6 +1,4 @@
 import pytest
-from fakebroker import FakeLink
-from helpers import make_job
 
 from actors.messages import RunJob, TranscriptReady
 from actors.node import WorkerDied
@@ -8,6 +6,9 @@ from actors.wire import event_from_wire, job_to_wire
 from voicebot.app.job_intake import JobIntake
 from voicebot.core.domain import FailureReason, Transcript
 from voicebot.core.errors import DeadLetter, StorageError, TryLater
+
+from fakebroker import FakeLink
+from helpers import make_job
 
 
 class CountingStorage:

@@ -2,11 +2,12 @@
 import re
 
 import pytest
-from botprocess import TOKEN, RunningBot, environment, reply_to, voicebot, wait_final, write_config
-from helpers import normalized
 
 from voicebot.core import replies
 from voicebot.sandbox import BotApiSandbox, SandboxUser
+
+from botprocess import TOKEN, RunningBot, environment, reply_to, voicebot, wait_final, write_config
+from helpers import normalized
 
 pytestmark = pytest.mark.e2e
 

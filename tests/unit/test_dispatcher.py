@@ -1,8 +1,6 @@
 import dataclasses
-from mailbox import RecordingMailbox, deliver
 
 import pytest
-from helpers import make_job
 
 from actors.dispatcher import Dispatcher
 from actors.messages import (
@@ -21,6 +19,9 @@ from actors.messages import (
 )
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason, Transcript
+
+from helpers import make_job
+from mailbox import RecordingMailbox, deliver
 
 
 @pytest.fixture
