@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebot.adapters.audio import SAMPLE_RATE, decode
-from voicebot.adapters.speech import to_voice_note
+from voicebot.adapters.audio import SAMPLE_RATE, decode, to_voice_note
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError
 

@@ -105,7 +105,8 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     storage.open(migrate=False)
     assert storage.schema_version() == 0
     assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
-                                 "3 timestamps and group modes", "4 durable intake", "5 broker deliveries", "6 attempts counted once"]
+                                 "3 timestamps and group modes", "4 durable intake", "5 broker deliveries",
+                                 "6 attempts counted once"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -121,7 +122,8 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     storage.open(migrate=False)
     assert storage.schema_version() == 1
     assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes",
-                                 "4 durable intake", "5 broker deliveries", "6 attempts counted once"]
+                                 "4 durable intake", "5 broker deliveries",
+                                 "6 attempts counted once"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {

@@ -126,7 +126,7 @@ def test_a_burst_to_a_group_is_paced_not_refused():
     telegram.wait_calls(7)
     assert [text for chat, text, _ in telegram.sent if chat == -100] == [f"reply {n}" for n in range(6)]
     assert telegram.sent.index((5, "private", None)) < 3   # other chats do not wait behind the group
-    group_times = [at for (chat, _, _), at in zip(telegram.sent, telegram.times) if chat == -100]
+    group_times = [at for (chat, _, _), at in zip(telegram.sent, telegram.times, strict=True) if chat == -100]
     assert group_times[-1] - group_times[0] >= 4 / 20 * 0.9   # two at once, then one every 1/20 s
 
 

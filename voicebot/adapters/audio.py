@@ -1,4 +1,5 @@
-"""Decoding any audio or video container into 16 kHz mono samples, in memory, with a length cap.
+"""PyAV, the only module that imports it: decoding any audio or video container into 16 kHz mono samples,
+in memory, with a length cap; and encoding audio as a Telegram voice note (for the demo and tests).
 
 Decoding stops as soon as the cap is passed, so a file that lies about its duration (or a
 decompression bomb) never expands into hours of samples.
@@ -64,3 +65,22 @@ def _valid_frames(frames):
             return
         except av.error.InvalidDataError:
             continue
+
+def to_voice_note(audio: bytes, bit_rate: int = 24000) -> tuple[bytes, int]:
+    """Any audio re-encoded as an OGG/Opus voice note, with its duration in whole seconds."""
+    encoded = io.BytesIO()
+    samples = 0
+    with av.open(io.BytesIO(audio)) as source, av.open(encoded, "w", format="ogg") as target:
+        stream = target.add_stream("libopus", rate=48000, layout="mono")
+        stream.bit_rate = bit_rate
+        resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=48000)
+        for frame in source.decode(audio=0):
+            frame.pts = None
+            for resampled in resampler.resample(frame):
+                samples += resampled.samples
+                target.mux(stream.encode(resampled))
+        for resampled in resampler.resample(None):
+            samples += resampled.samples
+            target.mux(stream.encode(resampled))
+        target.mux(stream.encode(None))
+    return encoded.getvalue(), max(1, round(samples / 48000))

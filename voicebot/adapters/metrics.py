@@ -1,7 +1,8 @@
 """Prometheus metrics and the health check: the only module that imports prometheus_client.
 
 Metrics implements the core Metrics port. Every collaborator that measures something gets the one
-Metrics object at start; each Metrics has its own registry, so tests and several bots in one process never share counters."""
+Metrics object at start; each Metrics has its own registry, so tests and several bots in one process
+never share counters."""
 import logging
 import threading
 import time

@@ -1,10 +1,7 @@
-"""Making voice notes for the demo and tests: speech from espeak-ng, encoded like Telegram's
-voice messages (OGG/Opus, 48 kHz mono) with PyAV, all in memory."""
-import io
+"""Speech for the demo, the tests and the benchmark: espeak-ng speaking a text to WAV, in memory.
+(voicebot.adapters.audio.to_voice_note makes a Telegram voice note of it.)"""
 import shutil
 import subprocess
-
-import av
 
 from voicebot.core.errors import SpeechError
 
@@ -32,23 +29,3 @@ def synthesize(text: str, voice: str = "en", words_per_minute: int = 130) -> byt
     spoken = subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
                             capture_output=True, check=True, timeout=60)
     return spoken.stdout
-
-
-def to_voice_note(audio: bytes, bit_rate: int = 24000) -> tuple[bytes, int]:
-    """Any audio re-encoded as an OGG/Opus voice note, with its duration in whole seconds."""
-    encoded = io.BytesIO()
-    samples = 0
-    with av.open(io.BytesIO(audio)) as source, av.open(encoded, "w", format="ogg") as target:
-        stream = target.add_stream("libopus", rate=48000, layout="mono")
-        stream.bit_rate = bit_rate
-        resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=48000)
-        for frame in source.decode(audio=0):
-            frame.pts = None
-            for resampled in resampler.resample(frame):
-                samples += resampled.samples
-                target.mux(stream.encode(resampled))
-        for resampled in resampler.resample(None):
-            samples += resampled.samples
-            target.mux(stream.encode(resampled))
-        target.mux(stream.encode(None))
-    return encoded.getvalue(), max(1, round(samples / 48000))

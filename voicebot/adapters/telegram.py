@@ -13,9 +13,9 @@ from telebot import apihelper, types
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from voicebot.core.domain import FailureReason
-from voicebot.core.ports import NO_METRICS, Metrics
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.core.intake import UPDATE_TYPES
+from voicebot.core.ports import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 

@@ -131,7 +131,8 @@ class Settings:
 
 _POSITIVE = {
     "telegram.poll_timeout_seconds", "telegram.max_messages_per_second", "whisper.beam_size", "whisper.timeout_seconds",
-    "queue.max_pending", "broker.max_attempts", "limits.max_duration_seconds", "limits.max_file_mb", "output.file_threshold_chars",
+    "queue.max_pending", "broker.max_attempts", "limits.max_duration_seconds", "limits.max_file_mb",
+    "output.file_threshold_chars",
 }
 _SECRET_KEYS = {"telegram.token", "telegram.webhook_secret"}   # never repeated in an error
 _NOT_NEGATIVE = {"whisper.workers", "whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds",

@@ -7,7 +7,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from voicebot.adapters.speech import synthesize, to_voice_note
+from voicebot.adapters.audio import to_voice_note
+from voicebot.adapters.speech import synthesize
 from voicebot.app.bootstrap import BOT, Node, StartupError
 from voicebot.app.config import Settings, worker_count
 from voicebot.app.logs import configure_logging

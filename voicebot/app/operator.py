@@ -144,7 +144,7 @@ def _stats(storage: Storage, settings: Settings, args) -> int:
     print(f"usage from {first} to {last} ({settings.quota.timezone})")
     for row in (_STATS_COLUMNS, *rows):
         print("  ".join(cell.ljust(width) if n == 0 else cell.rjust(width)
-                        for n, (cell, width) in enumerate(zip(row, widths))))
+                        for n, (cell, width) in enumerate(zip(row, widths, strict=True))))
     return 0
 
 

@@ -6,8 +6,17 @@ from datetime import date
 from http import HTTPStatus
 from typing import Protocol
 
-from voicebot.core.domain import (Incoming, Job, JobKey, PendingJob, Segment, Transcript, UserState,
-                                  UserSummary, VoiceReceived)
+from voicebot.core.domain import (
+    Incoming,
+    Job,
+    JobKey,
+    PendingJob,
+    Segment,
+    Transcript,
+    UserState,
+    UserSummary,
+    VoiceReceived,
+)
 
 
 class Mailbox(Protocol):
