@@ -27,7 +27,6 @@ from actors.supervisor import ChildSpec, Supervisor
 from actors.users import QuotaRules
 from actors.webhook import TelegramWebhook
 from actors.whisper import WhisperActor
-from voicebot.adapters.broker import BrokerLink
 from voicebot.adapters.metrics import Metrics, MetricsServer
 from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.storage import Storage
@@ -37,6 +36,7 @@ from voicebot.adapters.webhook import WebhookServer
 from voicebot.app.config import WEBHOOK_MODE, Settings, worker_count, worker_threads
 from voicebot.app.job_intake import JobIntake
 from voicebot.core.errors import BrokerError, ModelError, StorageError, TelegramError
+from voicebot.core.ports import BrokerLink
 from voicebot.core.replies import utc_now
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,7 @@ class Node:
             if self.kind == BOT:
                 self._storage.close()   # the StorageActor opens its own connection on its own thread
             if settings.broker.url:
-                self._link = BrokerLink(settings.broker.url)
-                self._link.check()
+                self._link = _connect_broker(settings.broker.url)
         except (ModelError, StorageError, BrokerError) as error:
             raise StartupError(str(error)) from None
         return self._check_bot_api(), model_path
@@ -276,6 +275,14 @@ def start_supervised(build_groups: Callable[[Address], list[list[ChildSpec]]], o
     except pykka.ActorDeadError:
         pass
     return supervisor
+
+
+def _connect_broker(url: str) -> BrokerLink:
+    """Imported here, so that a node without a broker never loads Dramatiq and its clients."""
+    from voicebot.adapters.broker import BrokerLink as DramatiqLink
+    link = DramatiqLink(url)
+    link.check()
+    return link
 
 
 def _worker_addresses(settings: Settings) -> dict[str, Address]:

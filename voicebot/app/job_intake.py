@@ -7,11 +7,10 @@ import logging
 from actors.messages import JobFailed, RunJob
 from actors.node import WorkerDied
 from actors.wire import event_to_wire, job_from_wire
-from voicebot.adapters.broker import BrokerLink
 from voicebot.adapters.storage import Storage
 from voicebot.core.domain import FailureReason, Job
 from voicebot.core.errors import BrokerError, DeadLetter, StorageError, TryLater
-from voicebot.core.ports import Mailbox
+from voicebot.core.ports import BrokerLink, Mailbox
 
 log = logging.getLogger(__name__)
 
