@@ -35,8 +35,7 @@ class Admission:
             reason, text = refusal
             log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
             self._metrics.job_refused(reason)
-            self._sender.tell(SendReply(job.chat_id, text, job.message_id))
-            self._storage.tell(JobClosed(job.key))
+            self.refuse(job, text)
             return
         user.reserved += job.media.duration or 0
         user.last_admitted = self._clock()
@@ -44,6 +43,11 @@ class Admission:
         self._dispatcher.tell(JobAdmitted(
             dataclasses.replace(job, language=user.language, timestamps=user.timestamps, attempt=attempt),
             resumed.status_message_id if resumed else None))
+
+    def refuse(self, job: Job, text: str) -> None:
+        """The job ends before any work, with `text` said to the user."""
+        self._sender.tell(SendReply(job.chat_id, text, job.message_id))
+        self._storage.tell(JobClosed(job.key))
 
     def settle(self, outcome: TranscriptReady | JobFailed, delivered: bool) -> None:
         """The user has the answer: charge a transcript, record either; the job is done then.

@@ -25,6 +25,7 @@ from actors.messages import (
 )
 from actors.users import QuotaRules, UserBook
 from voicebot.core import replies
+from voicebot.core.intake import MAX_INTEGER
 from voicebot.core.ports import Mailbox
 
 log = logging.getLogger(__name__)
@@ -172,21 +173,23 @@ class Conversation:
 
     def _set_quota(self, command: CommandReceived) -> str:
         target, _, seconds = command.argument.partition(" ")
-        if not seconds.strip().isdigit():
+        daily_seconds = _whole_number(seconds)
+        if daily_seconds is None:
             return replies.ADMIN_USAGE
         return self._change_user(dataclasses.replace(command, argument=target),
-                                 lambda user: setattr(user, "daily_seconds", int(seconds)))
+                                 lambda user: setattr(user, "daily_seconds", daily_seconds))
 
     def _show_user(self, command: CommandReceived) -> str | None:
-        if not command.argument.strip().isdigit():
+        user_id = _whole_number(command.argument)
+        if user_id is None:
             return replies.ADMIN_USAGE
-        self._ask_storage_about(int(command.argument), command)
+        self._ask_storage_about(user_id, command)
         return None
 
     def _change_user(self, command: CommandReceived, change: Callable) -> str:
-        if not command.argument.strip().isdigit():
+        user_id = _whole_number(command.argument)
+        if user_id is None:
             return replies.ADMIN_USAGE
-        user_id = int(command.argument)
         user = self._users[user_id]
         change(user)
         self._save_settings(user_id)
@@ -201,6 +204,15 @@ class Conversation:
 
     def _reply(self, chat_id: int, text: str, reply_to: int) -> None:
         self._sender.tell(SendReply(chat_id, text, reply_to))
+
+
+def _whole_number(text: str) -> int | None:
+    """A user id or a number of seconds as an admin typed it: ASCII digits only ("²".isdigit() is true, and
+    int("²") fails) and within a database's 64-bit integer; None otherwise."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_INTEGER:
+        return None
+    return int(text)
 
 
 _USER_COMMANDS = {"start": Conversation._help, "help": Conversation._help, "usage": Conversation._usage,

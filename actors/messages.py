@@ -69,8 +69,22 @@ class StoreIntake:
 @dataclass(frozen=True, slots=True)
 class IntakeStored:
     """The batch is stored; `messages` are those to act on (redelivered recordings left out)."""
-    messages: tuple[Incoming, ...]
+    messages: tuple[Incoming | VoiceRefused, ...]
     next_offset: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceRefused:
+    """A recording the database refused to store for good (a value it cannot take): it is answered with a
+    failure, and the updates after it go on."""
+    voice: VoiceReceived
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeOverdue:
+    """The poller's deadline for the batch that moves the offset to `next_offset`: not stored by then, it
+    is sent again."""
+    next_offset: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ a crash at any moment loses no recording, and a redelivered one is recognised.""
 import logging
 
 from actors.base import SupervisedActor
-from actors.messages import IntakeFailed, IntakeStored, PollNext, Stopping, StoreIntake
+from actors.messages import IntakeFailed, IntakeOverdue, IntakeStored, PollNext, Stopping, StoreIntake
 from voicebot.core.errors import TelegramError
 from voicebot.core.intake import parse_update
 from voicebot.core.ports import NO_METRICS, BotApi, Mailbox, Metrics
@@ -14,6 +14,7 @@ from voicebot.core.ports import NO_METRICS, BotApi, Mailbox, Metrics
 log = logging.getLogger(__name__)
 
 _RETRY_DELAY_SECONDS = 2.0
+STORE_TIMEOUT_SECONDS = 20.0   # a batch not stored by then is sent again
 
 
 class TelegramPoller(SupervisedActor):
@@ -21,7 +22,7 @@ class TelegramPoller(SupervisedActor):
 
     def __init__(self, telegram: BotApi, quota: Mailbox, storage: Mailbox, poll_timeout: int,
                  offset: int | None = None, supervisor: Mailbox | None = None, name: str = "poller",
-                 metrics: Metrics = NO_METRICS):
+                 metrics: Metrics = NO_METRICS, store_timeout: float = STORE_TIMEOUT_SECONDS):
         super().__init__(name, supervisor)
         self._telegram = telegram
         self._quota = quota
@@ -30,6 +31,8 @@ class TelegramPoller(SupervisedActor):
         self._offset = offset
         self._unstored: StoreIntake | None = None
         self._retry_timer = None
+        self._deadline = None
+        self._store_timeout = store_timeout
         self._stopping = False
         self._metrics = metrics
 
@@ -39,6 +42,7 @@ class TelegramPoller(SupervisedActor):
     def on_stop(self) -> None:
         if self._retry_timer is not None:
             self._retry_timer.cancel()
+        self._cancel_deadline()
 
     def handle(self, message):
         match message:
@@ -47,14 +51,25 @@ class TelegramPoller(SupervisedActor):
             case PollNext() if self._stopping:
                 pass
             case PollNext() if self._unstored is not None:
-                self._storage.tell(self._unstored)   # storing failed before: try again
+                self._store(self._unstored)   # storing failed before: try again
             case PollNext():
                 self._poll()
-            case IntakeStored(messages, next_offset):
+            case IntakeStored(messages, next_offset) if self._is_unstored(next_offset):
                 self._unstored, self._offset = None, next_offset
+                self._cancel_deadline()
                 for incoming in messages:
                     self._quota.tell(incoming)
                 self.actor_ref.tell(PollNext())
+            case IntakeStored():
+                pass   # a late answer to a batch sent again meanwhile, and stored then
+            case IntakeOverdue(next_offset) if self._is_unstored(next_offset):
+                log.warning("the batch of updates was not stored within %.0f s (the StorageActor may have been "
+                            "restarted); sending it again", self._store_timeout)
+                self._store(self._unstored)
+            case IntakeOverdue():
+                pass
+            case IntakeFailed() if self._unstored is None:
+                pass
             case IntakeFailed(reason):
                 log.error("could not store updates (%s); trying again in %.0f s, nothing is confirmed meanwhile",
                           reason, _RETRY_DELAY_SECONDS)
@@ -79,4 +94,19 @@ class TelegramPoller(SupervisedActor):
             return
         messages = tuple(incoming for incoming in map(parse_update, updates) if incoming is not None)
         self._unstored = StoreIntake(messages, max(update_ids) + 1, self.actor_ref)
-        self._storage.tell(self._unstored)
+        self._store(self._unstored)
+
+    def _store(self, batch: StoreIntake) -> None:
+        """Every wait for another actor has a deadline: a StorageActor that died with the batch in its
+        mailbox (and was restarted empty) gets it again, instead of polling stopping for good."""
+        self._cancel_deadline()
+        self._storage.tell(batch)
+        self._deadline = self.tell_self_later(IntakeOverdue(batch.next_offset), self._store_timeout)
+
+    def _is_unstored(self, next_offset: int) -> bool:
+        return self._unstored is not None and self._unstored.next_offset == next_offset
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None

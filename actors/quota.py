@@ -24,6 +24,7 @@ from actors.messages import (
     UserForgotten,
     UsersLoaded,
     VoiceReceived,
+    VoiceRefused,
 )
 from actors.users import QuotaRules, UserBook
 from voicebot.core import replies
@@ -58,6 +59,8 @@ class QuotaActor(SupervisedActor):
         match message:
             case VoiceReceived():
                 self._consider(message)
+            case VoiceRefused(voice):   # the database could not take it: nothing was stored, nothing charged
+                self._admission.refuse(voice.job, replies.NOT_STORED)
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._conversation.answer(message)
             case ChatAdminChecked():

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 NODE_TIMEOUT_SECONDS = 10.0     # a node silent this long is gone (it reports every 3 s)
 RETRY_SECONDS = 2.0
+MAX_SLOTS_PER_NODE = 64         # far more WhisperActors than one machine runs
 STOP_GRACE_SECONDS = 5.0        # handing an event to an actor takes no time: this is for the threads to end
 
 
@@ -143,6 +144,12 @@ class RemoteWorkers(SupervisedActor):
             self._outbox.popleft()
 
     def _node_reports(self, node: str, ready: int) -> None:
+        if not 0 <= ready <= MAX_SLOTS_PER_NODE:
+            # The broker is meant to be private, but a forged heartbeat must not make the bot send millions of
+            # WorkerReady messages to itself.
+            log.warning("worker node %s reported %d ready workers; counting at most %d", node, ready,
+                        MAX_SLOTS_PER_NODE)
+            ready = max(0, min(ready, MAX_SLOTS_PER_NODE))
         before, _ = self._nodes.get(node, (0, 0.0))
         if ready:
             self._nodes[node] = (ready, self._clock())

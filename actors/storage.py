@@ -27,6 +27,7 @@ from actors.messages import (
     UserForgotten,
     UsersLoaded,
     VoiceReceived,
+    VoiceRefused,
 )
 from voicebot.core.errors import StorageError
 from voicebot.core.ports import NO_METRICS, Metrics
@@ -34,7 +35,8 @@ from voicebot.core.ports import NO_METRICS, Metrics
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_SECONDS = 24 * 3600
-WRITE_RETRY_SECONDS = 2.0
+WRITE_RETRY_SECONDS = 2.0          # the first retry of writes the database could not take ...
+WRITE_RETRY_MAX_SECONDS = 60.0     # ... doubling up to this while it stays away
 _WRITES = (RecordUsage, JobStarted, StatusPosted, JobClosed, SaveUserSettings, SaveChatSettings)
 
 
@@ -50,6 +52,8 @@ class StorageActor(SupervisedActor):
         self._retention_days = retention_days
         self._unwritten: list[RecordUsage] = []
         self._metrics = metrics
+        self._retry_in: float | None = None   # set while the database is away: the next retry's delay
+        self._flush_due = False               # a FlushWrites (reminder or retry timer) is on its way
 
     def prepare(self) -> None:
         self._storage.open()
@@ -64,11 +68,15 @@ class StorageActor(SupervisedActor):
         if isinstance(message, _WRITES):
             # Changes nobody waits for are written together when the mailbox has had its say:
             # every one told before the FlushWrites reminder goes into one transaction.
-            if not self._unwritten:
+            if not self._flush_due:
+                self._flush_due = True
                 self.actor_ref.tell(FlushWrites())
             self._unwritten.append(message)
             return None
-        self._flush()  # whatever reads the database sees every change told before
+        if isinstance(message, FlushWrites):
+            self._flush_due = False
+        if self._retry_in is None or isinstance(message, FlushWrites):
+            self._flush()  # whatever reads the database sees every change told before
         try:
             with self._metrics.database_operation(type(message).__name__):
                 return self._handle(message)
@@ -86,13 +94,27 @@ class StorageActor(SupervisedActor):
                     self._write(write)
         except StorageError as error:
             if error.transient:
-                # Unreachable or busy: keep the changes, in order, and try again shortly.
-                log.error("database: %d changes wait to be written (%s); trying again in %.0f s", len(writes),
-                          error, WRITE_RETRY_SECONDS)
-                self._unwritten = writes + self._unwritten
-                self.tell_self_later(FlushWrites(), WRITE_RETRY_SECONDS)
+                self._unwritten = writes + self._unwritten   # kept, in order, for the retry
+                self._retry_later(error)
             else:
                 self._write_each(writes)
+            return
+        if self._retry_in is not None:
+            log.warning("database: back; %d changes that waited are written", len(writes))
+            self._retry_in = None
+
+    def _retry_later(self, error: StorageError) -> None:
+        """Unreachable or busy: one timer, waiting twice as long each time up to a cap, and one log line
+        when the outage starts, so an hour without a database is not thousands of reconnects and lines."""
+        if self._retry_in is None:
+            log.error("database: %d changes wait to be written (%s); retrying, at most every %.0f s",
+                      len(self._unwritten), error, WRITE_RETRY_MAX_SECONDS)
+            self._retry_in = WRITE_RETRY_SECONDS
+        else:
+            self._retry_in = min(self._retry_in * 2, WRITE_RETRY_MAX_SECONDS)
+        if not self._flush_due:
+            self._flush_due = True
+            self.tell_self_later(FlushWrites(), self._retry_in)
 
     def _write_each(self, writes: list) -> None:
         """One bad change must not take the others down with it: each on its own, the bad one logged."""
@@ -101,7 +123,7 @@ class StorageActor(SupervisedActor):
                 with self._storage.batch():
                     self._write(write)
             except StorageError as error:
-                log.error("database: dropped %r: %s", write, error)
+                log.error("database: dropped %s: %s", _described(write), error)
 
     def _write(self, write) -> None:
         match write:
@@ -144,11 +166,34 @@ class StorageActor(SupervisedActor):
             case _:
                 return NotImplemented
 
-    def _store_intake(self, messages: tuple, next_offset: int) -> IntakeStored:
+    def _store_intake(self, messages: tuple, next_offset: int | None) -> IntakeStored:
         voices = [message for message in messages if isinstance(message, VoiceReceived)]
-        new = self._storage.store_intake(voices, next_offset)
-        return IntakeStored(tuple(message for message in messages
-                                  if not isinstance(message, VoiceReceived) or message.job.key in new), next_offset)
+        try:
+            new, refused = self._storage.store_intake(voices, next_offset), set()
+        except StorageError as error:
+            if error.transient or len(voices) < 2:
+                raise
+            new, refused = self._store_each(voices, next_offset)
+        return IntakeStored(tuple(VoiceRefused(message) if isinstance(message, VoiceReceived)
+                                  and message.job.key in refused else message
+                                  for message in messages
+                                  if not isinstance(message, VoiceReceived) or message.job.key in new | refused),
+                            next_offset)
+
+    def _store_each(self, voices: list[VoiceReceived], next_offset: int | None) -> tuple[set, set]:
+        """A batch the database refused for good: each recording on its own, so one it refuses (a value it
+        cannot take) is answered with a failure and the others go on; the offset moves past all of them."""
+        new, refused = set(), set()
+        for voice in voices:
+            try:
+                new |= self._storage.store_intake([voice], None)
+            except StorageError as error:
+                if error.transient:
+                    raise
+                log.error("database: refused the recording %s/%s: %s", voice.job.chat_id, voice.job.message_id, error)
+                refused.add(voice.job.key)
+        self._storage.store_intake([], next_offset)
+        return new, refused
 
     def _prune(self) -> None:
         self.tell_self_later(PruneTranscripts(), PRUNE_INTERVAL_SECONDS)
@@ -167,3 +212,11 @@ class StorageActor(SupervisedActor):
             case LoadUsers() | LoadOnRequestChats() | LoadOffset() | LoadUnfinishedJobs():
                 raise error  # an ask at start: the Supervisor reports it
         return None
+
+
+def _described(write) -> str:
+    """A dropped change for the log: its kind and job or user, never a transcript's text."""
+    key = getattr(write, "key", None) or getattr(getattr(write, "job", None), "key", None)
+    if key is not None:
+        return f"{type(write).__name__} of job {key.chat_id}/{key.message_id}"
+    return f"{type(write).__name__} of {getattr(write, 'user_id', None) or getattr(write, 'chat_id', '?')}"

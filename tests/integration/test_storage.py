@@ -433,3 +433,29 @@ def test_nodes_migrating_at_once_take_turns_and_the_schema_is_made_once(postgres
         assert storage.schema_version() == LATEST
     finally:
         storage.close()
+
+
+def test_after_forget_nothing_of_the_user_is_left_but_todays_seconds_used(storage):
+    yesterday = DAY - timedelta(days=1)
+    answered = [make_job(user_id=1, message_id=n) for n in (1, 2)]
+    running, other = make_job(user_id=1, message_id=3), make_job(user_id=2, message_id=4)
+    storage.store_intake([VoiceReceived(job) for job in (*answered, running, other)], 5)
+    storage.record_usage(answered[0], yesterday, "done", 20.0, transcript("old"))
+    storage.record_usage(answered[1], DAY, "done", 12.5, transcript("today"))
+    storage.record_usage(other, DAY, "done", 5.0, transcript("other user"))
+
+    storage.forget(1, DAY)
+    assert [(row.user_id, row.message_id) for row in JobRecord.select().order_by(JobRecord.id)] == [
+        (1, 3), (2, 4)]   # the job still being transcribed stays until it is answered
+    assert [(row.day, row.charged_seconds, row.transcript) for row in storage.usages(1)] == [(DAY, 12.5, None)]
+    assert storage.load_users(DAY)[1].charged_today == 12.5
+
+
+def test_retention_deletes_the_jobs_answered_before_its_day(storage):
+    old, recent = make_job(user_id=1, message_id=1), make_job(user_id=1, message_id=2)
+    storage.store_intake([VoiceReceived(old), VoiceReceived(recent)], 3)
+    JobRecord.update(created_at=datetime(2026, 10, 1)).where(JobRecord.message_id == 1).execute()
+    for job in (old, recent):
+        storage.record_usage(job, DAY, "done", 1.0, transcript("text"))
+    storage.prune(date(2026, 10, 29))
+    assert [row.message_id for row in JobRecord.select()] == [2]

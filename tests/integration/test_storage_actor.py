@@ -1,8 +1,11 @@
+import dataclasses
+import time
 from datetime import date
 
 from actors.messages import (
     CommandReceived,
     DescribeUser,
+    FlushWrites,
     ForgetUser,
     IntakeFailed,
     IntakeStored,
@@ -23,6 +26,7 @@ from actors.messages import (
     UserForgotten,
     UsersLoaded,
     VoiceReceived,
+    VoiceRefused,
 )
 from actors.storage import StorageActor
 from voicebot.adapters.storage import Storage
@@ -164,3 +168,54 @@ def test_intake_that_cannot_be_stored_is_answered_with_a_failure():
     poller = RecordingMailbox()
     deliver(StorageActor.start(BrokenStorage(), lambda: DAY), StoreIntake((), 5, poller))
     assert poller.messages == [IntakeFailed("server closed the connection unexpectedly")]
+
+
+def test_a_value_the_driver_cannot_take_is_an_answered_failure_not_a_dead_actor(db_url):
+    storage = start_storage(db_url)
+    asker = RecordingMailbox()
+    deliver(storage, DescribeUser(2 ** 63, DAY, 1, 50, asker), SaveUserSettings(2 ** 63, True, None, None),
+            RecordUsage(make_job(user_id=1, message_id=1), DAY, "done", 12.5, TRANSCRIPT))
+    assert asker.messages == [UserDescribed(2 ** 63, None, 1, 50)]
+    assert storage.is_alive()
+    assert storage.ask(LoadUsers(DAY)) == {1: UserState(1, charged_today=12.5)}   # the good change went in
+
+
+def test_a_recording_the_database_refuses_is_answered_and_the_rest_of_the_batch_goes_on(postgres_url):
+    storage = start_storage(postgres_url)
+    good, bad = make_job(user_id=1, message_id=1), make_job(user_id=2, message_id=2)
+    bad = dataclasses.replace(bad, media=dataclasses.replace(bad.media, file_name="x" * 300))   # past VARCHAR(255)
+    poller = RecordingMailbox()
+    deliver(storage, StoreIntake((VoiceReceived(good), VoiceReceived(bad), CommandReceived(3, 3, 3, "help")), 9,
+                                 poller))
+    [stored] = poller.messages
+    assert stored.messages == (VoiceReceived(good), VoiceRefused(VoiceReceived(bad)), CommandReceived(3, 3, 3, "help"))
+    assert storage.ask(LoadOffset()) == 9
+    assert [pending.incoming.job.key for pending in storage.ask(LoadUnfinishedJobs())] == [good.key]
+
+
+class AwayDatabase(Storage):
+    """A database that is down until `back` is set: every batch of writes fails as a transient error."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.back = False
+        self.attempts = 0
+
+    def batch(self):
+        self.attempts += 1
+        if not self.back:
+            raise StorageError("could not connect to server", transient=True)
+        return super().batch()
+
+
+def test_an_outage_is_retried_by_one_timer_that_backs_off_whatever_arrives_meanwhile(tmp_path, caplog):
+    database = AwayDatabase(f"sqlite:///{tmp_path / 'voicebot.db'}")
+    storage = StorageActor.start(database, lambda: DAY)
+    for n in range(1, 41):   # writes keep arriving during the outage
+        deliver(storage, JobStarted(make_job(message_id=n).key))
+    time.sleep(2.5)
+    assert database.attempts <= 3   # the first try, and the timer's one retry after 2 s: not one per write
+    assert len([r for r in caplog.records if "changes wait to be written" in r.getMessage()]) == 1
+    database.back = True
+    deliver(storage, FlushWrites())
+    assert "waited are written" in caplog.text

@@ -73,3 +73,27 @@ def test_a_failed_poll_is_retried_without_losing_the_offset():
     assert wait_until(lambda: len(gatekeeper.messages) == 2, timeout=10)
     assert telegram.offsets[:3] == [None, 4, 4]
     assert poller.is_alive()
+
+
+class SilentOnceStorage(FakeStorage):
+    """A StorageActor that died with the first batch in its mailbox: that one is never answered."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropped = 0
+
+    def tell(self, message):
+        if not self.dropped:
+            self.dropped += 1
+            RecordingMailbox.tell(self, message)
+            return
+        super().tell(message)
+
+
+def test_a_batch_the_storage_never_answers_is_sent_again_after_its_deadline_and_polling_goes_on():
+    telegram = ScriptedTelegram([message(7, text="/start")], [message(8, text="/help")])
+    quota, storage = RecordingMailbox(), SilentOnceStorage()
+    TelegramPoller.start(telegram, quota, storage, 1, offset=7, store_timeout=0.2)
+    assert wait_until(lambda: [m.command for m in quota.messages] == ["start", "help"], timeout=5)
+    assert len(storage.of(StoreIntake)) == 3   # the first batch twice, then the next
+    assert quota.messages[0] == CommandReceived(5, 5, 70, "start")   # acted on once, not twice

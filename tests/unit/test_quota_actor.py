@@ -26,8 +26,10 @@ from actors.messages import (
     UserForgotten,
     UsersLoaded,
     VoiceReceived,
+    VoiceRefused,
 )
 from actors.quota import QuotaActor, QuotaRules
+from voicebot.core import replies
 from voicebot.core.domain import FailureReason, PendingJob, Transcript, UserState, UserSummary
 
 from helpers import make_job
@@ -314,3 +316,27 @@ def test_jobs_stored_before_a_restart_are_resumed_without_the_rate_limit(fakes):
     deliver(quota, SystemReady())
     deliver_all = [(m.job.key, m.job.attempt, m.status_message_id) for m in dispatcher.of(JobAdmitted)]
     assert deliver_all == [(first.key, 1, None), (second.key, 2, 88)]
+
+
+def test_admin_input_that_is_not_a_plain_number_is_a_usage_hint_not_a_crash(fakes):
+    _, sender, storage, _ = fakes
+    quota = start_quota(fakes)
+    deliver(quota, CommandReceived(1, 1, 1, "setquota", "7 ²"), CommandReceived(1, 1, 2, "user", "²"),
+            CommandReceived(1, 1, 3, "grant", "9223372036854775808"))
+    assert quota.is_alive() and storage.of(SaveUserSettings) == []
+    assert [reply.text for reply in sender.of(SendReply)] == [replies.ADMIN_USAGE] * 3
+
+
+def test_a_reply_quoting_what_the_user_typed_stays_within_telegrams_limit(fakes):
+    _, sender, _, _ = fakes
+    deliver(start_quota(fakes), CommandReceived(7, 7, 1, "language", "x" * 4000))
+    [reply] = sender.of(SendReply)
+    assert "don't know the language code" in reply.text and len(reply.text) < 4096
+
+
+def test_a_recording_the_database_refused_gets_a_plain_reply_and_no_work(fakes):
+    dispatcher, sender, storage, _ = fakes
+    job = make_job()
+    deliver(start_quota(fakes), VoiceRefused(VoiceReceived(job)))
+    assert dispatcher.messages == [] and sender.of(SendReply)[0].text == replies.NOT_STORED
+    assert storage.of(JobClosed) == [JobClosed(job.key)]

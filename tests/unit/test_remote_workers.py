@@ -11,7 +11,7 @@ from actors.messages import (
     WorkerGone,
     WorkerReady,
 )
-from actors.remote import NODE_TIMEOUT_SECONDS, RemoteWorkers
+from actors.remote import MAX_SLOTS_PER_NODE, NODE_TIMEOUT_SECONDS, RemoteWorkers
 from actors.wire import event_to_wire, job_from_wire
 from voicebot.core.domain import FailureReason, Transcript
 
@@ -85,3 +85,10 @@ def test_on_stop_it_waits_for_the_outcomes_of_jobs_out_so_they_are_delivered():
     link.event_handler(event_to_wire(done))   # arrives while it is stopping
     stopped.get(timeout=5)
     assert dispatcher.messages == [done] and not link.consuming
+
+
+def test_a_heartbeat_claiming_a_huge_number_of_workers_counts_as_a_bounded_few():
+    remote, _, dispatcher, _ = start()
+    deliver(remote, NodeStatus("forged", 10 ** 9), NodeStatus("negative", -5))
+    assert len(dispatcher.of(WorkerReady)) == MAX_SLOTS_PER_NODE
+    assert remote.is_alive()

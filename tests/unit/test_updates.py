@@ -81,3 +81,13 @@ def test_transcribe_in_reply_to_a_recording_is_a_job_for_that_recording_charged_
     assert (asked.job.key.chat_id, asked.job.key.message_id, asked.job.user_id) == (-5, 40, 5)
     no_recording = parse_update(update("group", text="/transcribe", reply_to_message={"message_id": 3, "text": "hi"}))
     assert no_recording == CommandReceived(-5, 5, 42, "transcribe", "", in_group=True)
+
+
+def test_what_a_sender_controls_is_bounded_so_the_database_can_always_store_it():
+    long_name = "a" * 400 + ".mp3"
+    parsed = parse_update(update(document={"file_id": "d", "file_name": long_name, "mime_type": "audio/" + "x" * 200,
+                                           "file_size": 2 ** 70, "duration": 3}))
+    media = parsed.job.media
+    assert len(media.file_name) == 255 and media.mime_type is None and media.file_size is None
+    assert parse_update(update(voice={"file_id": "v" * 300, "duration": 3})) == UnsupportedReceived(5, 5, 42)
+    assert parse_update({"update_id": 1, "message": {"message_id": 2 ** 64, "chat": {"id": 5}}}) is None

@@ -17,6 +17,13 @@ _MEDIA_EXTENSIONS = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".
                      ".webm", ".mp4", ".mov", ".mkv", ".avi", ".3gp")
 _GROUP_TYPES = ("group", "supergroup")
 TRANSCRIBE_COMMAND = "transcribe"
+# What a sender controls is bounded here, at the edge, so that no update carries a value the database
+# cannot take (and would refuse for good): longer file ids (Telegram's are under 100 characters) and MIME
+# types are not real; a long file name is cut.
+MAX_FILE_ID = 255
+MAX_MIME_TYPE = 100
+MAX_FILE_NAME = 255
+MAX_INTEGER = 2 ** 63 - 1
 # The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
 UPDATE_TYPES = ("message",)
 
@@ -82,11 +89,14 @@ def _media(message: dict) -> Media | None:
 
 def _media_from(fields: dict, kind: MediaKind) -> Media | None:
     file_id = fields.get("file_id")
-    if not isinstance(file_id, str) or not file_id:
+    if not isinstance(file_id, str) or not file_id or len(file_id) > MAX_FILE_ID:
         return None
+    mime_type = _str(fields.get("mime_type"))
+    file_name = _str(fields.get("file_name"))
     return Media(kind=kind, file_id=file_id, file_size=_int(fields.get("file_size")),
-                 duration=_int(fields.get("duration")), mime_type=_str(fields.get("mime_type")),
-                 file_name=_str(fields.get("file_name")))
+                 duration=_int(fields.get("duration")),
+                 mime_type=mime_type if mime_type is None or len(mime_type) <= MAX_MIME_TYPE else None,
+                 file_name=file_name[:MAX_FILE_NAME] if file_name is not None else None)
 
 
 def _is_audio_or_video(document: dict) -> bool:
@@ -96,7 +106,10 @@ def _is_audio_or_video(document: dict) -> bool:
 
 
 def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """Whole numbers within a 64-bit integer, as every id, size and duration Telegram sends is."""
+    if not isinstance(value, int) or isinstance(value, bool) or not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
+        return None
+    return value
 
 
 def _str(value: object) -> str | None:

@@ -11,6 +11,8 @@ UNSUPPORTED = ("I can only transcribe voice messages, audio files and videos wit
                "Send one of those and I will reply with its text.")
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
 BUSY = "I'm busy with many messages right now. Please send it again in a minute."
+NOT_STORED = ("I couldn't accept this file: something about it (its name or type, say) is more than I can "
+              "store. Please send it again as a voice message or with a shorter file name.")
 SLOW_DOWN = "That's a lot of messages at once. Please wait a few seconds before the next one."
 TRANSCRIBE_HINT = "Reply /transcribe to a voice message, audio file or video, and I will transcribe it."
 AUTO_IN_GROUPS_ONLY = "/auto is for groups: there it switches automatic transcription on or off."
@@ -157,7 +159,8 @@ def language_is(language: str | None) -> str:
 
 
 def unknown_language(wanted: str, known: list[str]) -> str:
-    return f"I don't know the language code {wanted!r}. Codes I know: {', '.join(known)}; or auto."
+    shown = wanted if len(wanted) <= 16 else wanted[:16] + "…"   # the reply must stay within Telegram's limit
+    return f"I don't know the language code {shown!r}. Codes I know: {', '.join(known)}; or auto."
 
 
 def language_set(language: str | None) -> str:

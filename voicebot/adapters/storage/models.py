@@ -134,6 +134,9 @@ def database_errors(prefix: str = ""):
         if transient:
             _drop_connection()  # it may be broken (a server restart): the next query connects anew
         raise StorageError(prefix + one_line(error), transient) from None
+    except Exception as error:  # the drivers raise their own types too (OverflowError for a huge integer)
+        raise StorageError(f"{prefix}the database refused a value: {type(error).__name__}: {one_line(error)}") \
+            from None
 
 
 def _drop_connection() -> None:

@@ -2,7 +2,7 @@
 in one transaction. Used by the StorageActor (the only writer while the bot runs) and by operator commands.
 """
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime, time
 
 from peewee import (
     Case,
@@ -233,15 +233,20 @@ class Storage:
                                float(charged_today or 0), float(total_seconds or 0), transcriptions, failures)
 
     def forget(self, user_id: int, day: date) -> int:
-        """Delete the user's history except `day`'s rows, which today's quota still counts: those only
-        lose their text. Billing rows stay, unlinked from their usage. Returns rows deleted or cleared."""
+        """Delete the user's history except `day`'s usage rows, which today's quota still counts: those only
+        lose their text. The user's answered jobs go too (file ids, names, chats and messages); billing rows
+        stay, unlinked from their usage. Returns rows deleted or cleared."""
         with database_errors(), database.atomic():
             deleted = Usage.delete().where((Usage.user == user_id) & (Usage.day != day)).execute()
+            deleted += JobRecord.delete().where((JobRecord.user_id == user_id) & JobRecord.finished).execute()
             return deleted + self._clear_transcripts((Usage.user == user_id) & (Usage.day == day))
 
     def prune(self, before: date) -> int:
-        """Delete the text of transcripts from days before `before`; returns how many."""
+        """Delete the text of transcripts from days before `before`, and the jobs answered before then;
+        returns how many transcripts."""
         with database_errors(), database.atomic():
+            cutoff = datetime.combine(before, time.min)
+            JobRecord.delete().where(JobRecord.finished & (JobRecord.created_at < cutoff)).execute()
             return self._clear_transcripts(Usage.day < before)
 
     def _clear_transcripts(self, where) -> int:
