@@ -459,3 +459,13 @@ def test_retention_deletes_the_jobs_answered_before_its_day(storage):
         storage.record_usage(job, DAY, "done", 1.0, transcript("text"))
     storage.prune(date(2026, 10, 29))
     assert [row.message_id for row in JobRecord.select()] == [2]
+
+
+def test_a_password_with_at_or_percent_signs_reaches_the_server_decoded(postgres_url):
+    with_password = postgres_url.replace("postgres@", "postgres:p%40ss%25w@", 1)
+    storage = Storage(with_password)
+    storage.open()
+    try:
+        assert storage_module.database.obj.connect_params["password"] == "p@ss%w"
+    finally:
+        storage.close()

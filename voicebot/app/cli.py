@@ -3,10 +3,10 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from voicebot.app import operator
 from voicebot.app.config import ConfigError, Settings, load_settings
+from voicebot.core.errors import url_passwords
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -45,7 +45,7 @@ def _serve(settings: Settings, args, runner) -> int:
 
 def _secrets(settings: Settings) -> list[str]:
     """What no log line may show: the token, the webhook secret, and the passwords in URLs."""
-    passwords = [urlsplit(url).password or "" for url in (settings.database.url, settings.broker.url)]
+    passwords = [password for url in (settings.database.url, settings.broker.url) for password in url_passwords(url)]
     return [settings.telegram.token, settings.telegram.webhook_secret, *passwords]
 
 

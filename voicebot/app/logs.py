@@ -25,6 +25,8 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(map(_without_payload, record.args))
         record.msg, record.args = self.redact(record.getMessage()), None
         if record.exc_info:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
@@ -32,6 +34,14 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         return True
+
+
+def _without_payload(argument: object) -> object:
+    """A broker message (Dramatiq logs the whole message, payload and all, when one fails) shown by its id:
+    a payload holds user data, such as live transcript text, that the log has no business keeping."""
+    if hasattr(argument, "message_id") and hasattr(argument, "actor_name"):
+        return f"message {argument.message_id} ({argument.actor_name})"
+    return argument
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,10 +67,17 @@ def configure_logging(level: str, secrets: Iterable[str], json_lines: bool = Fal
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # pika logs every socket error with a traceback; dramatiq reconnects and says so in one line.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
-    # Uncaught exceptions in threads would otherwise be printed raw, URLs and all.
+    # pyTelegramBotAPI gives its logger a stderr handler of its own at import: that one would print
+    # unfiltered. Its records go through ours instead.
+    telebot = logging.getLogger("TeleBot")
+    telebot.handlers[:] = []
+    telebot.propagate = True
+    # Uncaught exceptions, in threads or the main one, would otherwise be printed raw, URLs and all.
     threading.excepthook = lambda args: logging.getLogger("voicebot").error(
         "uncaught error in thread %s", args.thread.name if args.thread else "?",
         exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    sys.excepthook = lambda kind, value, traceback: logging.getLogger("voicebot").critical(
+        "uncaught error", exc_info=(kind, value, traceback))
     return redaction
 
 

@@ -2,6 +2,8 @@
 
 Adapters raise these in place of their libraries' exceptions, so an actor can catch a failed Bot API
 call or database write without importing the library behind it."""
+from urllib.parse import unquote
+
 from voicebot.core.domain import FailureReason
 
 
@@ -66,10 +68,28 @@ def one_line(error: BaseException) -> str:
 
 
 def without_password(url: str) -> str:
-    """A database or broker URL fit for a log line or an error: its password starred out."""
+    """A database or broker URL fit for a log line or an error: its password starred out, in the
+    credentials and in a `password=` query parameter alike."""
     scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user, has_password, _ = credentials.partition(":")
-    return f"{scheme}{sep}{user}{':***' if has_password else ''}@{host}"
+    rest, question, query = rest.partition("?")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user, has_password, _ = credentials.partition(":")
+        rest = f"{user}{':***' if has_password else ''}@{host}"
+    if question:
+        query = "&".join(f"{name}=***" if name.lower() == "password" else f"{name}{equals}{value}"
+                         for name, equals, value in (part.partition("=") for part in query.split("&")))
+    return f"{scheme}{sep}{rest}{question}{query}"
+
+
+def url_passwords(url: str) -> list[str]:
+    """Every password a database or broker URL holds, as written and decoded, for the log redaction."""
+    _, _, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    found = []
+    if "@" in rest:
+        credentials = rest.rpartition("@")[0]
+        found.append(credentials.partition(":")[2])
+    found += [value for name, _, value in (part.partition("=") for part in query.split("&"))
+              if name.lower() == "password"]
+    return [form for password in found if password for form in {password, unquote(password)}]

@@ -63,7 +63,8 @@ class Storage:
         what it applies, so it migrates on its own)."""
         try:
             params = _SQLITE_PARAMS if self._url.startswith("sqlite") else {}
-            db = connect(self._url, **params)
+            # unquote_password: a password with @ or % in it is written %40 or %25 in the URL.
+            db = connect(self._url, unquote_password=True, **params)
             database.initialize(db)
             db.connect(reuse_if_open=True)
         except Exception as error:  # peewee and the drivers raise many types for one cause
