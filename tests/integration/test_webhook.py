@@ -1,10 +1,15 @@
 """The webhook's HTTP server on its own: what reaches `receive`, and what is turned away before."""
 import json
 import logging
+import socket
+import time
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import pytest
 
+from voicebot.adapters import webhook as webhook_module
+from voicebot.adapters.httpserver import GuardedHandler
 from voicebot.adapters.metrics import Metrics
 from voicebot.adapters.webhook import MAX_BODY_BYTES, SECRET_HEADER, WebhookServer
 
@@ -91,10 +96,58 @@ def test_a_body_over_the_cap_is_refused_unread(url, receiver):
     assert receiver.updates == []
 
 
-def test_refusals_are_logged_in_one_line_without_the_secret(url, caplog):
+def test_refusals_are_logged_in_one_line_without_the_secret_and_at_most_once_a_minute(url, metrics, caplog):
     caplog.set_level(logging.WARNING)
-    post(url, secret="guess")
+    for _ in range(20):   # someone guessing: one line, not twenty
+        post(url, secret="guess")
     post(url, secret=None)
-    assert [record.getMessage().split(": ", 2)[-1] for record in caplog.records] == [
-        f"wrong {SECRET_HEADER} header", f"no {SECRET_HEADER} header"]
+    assert [record.getMessage().split(": ", 2)[-1] for record in caplog.records] == [f"wrong {SECRET_HEADER} header"]
+    assert metrics.registry.get_sample_value("voicebot_webhook_requests_total", {"status": "403"}) == 21
     assert "guess" not in caplog.text and SECRET not in caplog.text
+
+
+def test_a_content_length_of_superscript_digits_is_refused_not_a_crash(url, receiver):
+    assert post(url, b"{}", **{"Content-Length": "²"}) == 411
+    assert post(url) == 200   # the server is still there
+
+
+def slow_client(url: str) -> socket.socket:
+    """Sends the request line and then one header byte every so often: never a whole request."""
+    parts = urlsplit(url)
+    client = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    client.sendall(f"POST {parts.path} HTTP/1.1\r\nHost: x\r\n".encode())
+    return client
+
+
+def test_a_client_trickling_bytes_is_cut_at_the_whole_requests_deadline(url, monkeypatch):
+    monkeypatch.setattr(GuardedHandler, "deadline_seconds", 1.0)
+    client = slow_client(url)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 10:
+            client.sendall(b"X")   # well within the per-read timeout each time
+            time.sleep(0.3)
+    except OSError:
+        pass   # cut: the server shut the connection
+    finally:
+        client.close()
+    assert time.monotonic() - started < 5
+
+
+def test_connections_past_the_cap_are_closed_and_the_server_serves_again_once_they_are_gone(receiver, metrics,
+                                                                                             monkeypatch):
+    monkeypatch.setattr(webhook_module, "MAX_CONNECTIONS", 3)
+    listen = f"127.0.0.1:{free_port()}"
+    server = WebhookServer(listen, "/telegram/updates", SECRET, metrics).start(receiver)
+    url = f"http://{listen}/telegram/updates"
+    try:
+        held = [slow_client(url) for _ in range(3)]
+        time.sleep(0.2)
+        with pytest.raises(OSError):
+            post(url)   # the fourth is closed unanswered
+        for client in held:
+            client.close()
+        time.sleep(0.2)
+        assert post(url) == 200
+    finally:
+        server.stop()

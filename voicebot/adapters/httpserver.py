@@ -1,13 +1,110 @@
-"""What the bot's own HTTP endpoints (metrics, webhook) share: a standard-library server on
-HOST:PORT, serving each request on its own thread, from a daemon thread until stop()."""
+"""What the bot's own HTTP endpoints (metrics, webhook) share: a standard-library server on HOST:PORT,
+serving each request on its own thread, from a daemon thread until stop(); and the guards any port open
+to strangers needs before they are authenticated: a cap on connections, a deadline for the whole request
+(not per read: one byte every few seconds would hold a thread for ever), and refusals logged at most once
+a minute."""
+import logging
+import socket
 import threading
-from http.server import ThreadingHTTPServer
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+log = logging.getLogger(__name__)
+
+REQUEST_DEADLINE_SECONDS = 10.0   # to send the request line, the headers and the body, all together
+REFUSALS_LOGGED_EVERY_SECONDS = 60.0
 
 
 def bind_address(listen: str) -> tuple[str, int]:
     """HOST:PORT (an empty host meaning 127.0.0.1) as the address to bind."""
     host, _, port = listen.rpartition(":")
     return host or "127.0.0.1", int(port)
+
+
+class GuardedServer(ThreadingHTTPServer):
+    """Takes at most `max_connections` at once; one more is closed unanswered, as a listen queue that
+    overflows would. Its handlers are GuardedHandlers."""
+
+    def __init__(self, address: tuple[str, int], handler: type, name: str, max_connections: int):
+        self.name = name
+        self.refusals = RefusalLog(name)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refusals.note(client_address[0], "too many connections at once")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        # What fails here is the client's connection (reset, cut at the deadline): counted, no traceback.
+        self.refusals.note(client_address[0], "the connection failed or missed the deadline")
+
+
+class GuardedHandler(BaseHTTPRequestHandler):
+    """One request per connection, which must arrive whole within REQUEST_DEADLINE_SECONDS: past that
+    the socket is shut, whatever the client is doing. `request_read()` ends the deadline once the body
+    is in, so the answer may take as long as its work does."""
+    server: GuardedServer
+    timeout = REQUEST_DEADLINE_SECONDS   # each read, too: a client that sends nothing at all
+    protocol_version = "HTTP/1.0"
+    deadline_seconds = REQUEST_DEADLINE_SECONDS
+
+    def setup(self) -> None:
+        super().setup()
+        self._deadline = threading.Timer(self.deadline_seconds, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def request_read(self) -> None:
+        self._deadline.cancel()
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
+
+    def _cut(self) -> None:
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass   # closed already
+
+    def log_message(self, format, *args) -> None:
+        pass   # refusals are counted and logged by RefusalLog; one line per request would drown the job lines
+
+
+class RefusalLog:
+    """Logs the first refusal, then at most one line a minute with how many more there were, so that
+    someone knocking on the port cannot flood the log."""
+
+    def __init__(self, name: str, every_seconds: float = REFUSALS_LOGGED_EVERY_SECONDS):
+        self._name = name
+        self._every = every_seconds
+        self._lock = threading.Lock()
+        self._logged_at: float | None = None
+        self._since = 0
+
+    def note(self, client: str, reason: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._logged_at is not None and now - self._logged_at < self._every:
+                self._since += 1
+                return
+            more, self._since, self._logged_at = self._since, 0, now
+        log.warning("%s: refused a request from %s: %s%s", self._name, client, reason,
+                    f" ({more} more refused in the last minute)" if more else "")
 
 
 class BackgroundServer:

@@ -8,20 +8,18 @@ speaks plain HTTP: TLS is the job of the operator's proxy in front of it."""
 import hmac
 import json
 import logging
-import sys
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from voicebot.adapters.httpserver import BackgroundServer, bind_address
+from voicebot.adapters.httpserver import BackgroundServer, GuardedHandler, GuardedServer, bind_address
 from voicebot.core.ports import Metrics
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY_BYTES = 1024 * 1024    # an update is a few KB: a larger body is not from Telegram
-_READ_TIMEOUT_SECONDS = 10      # a client stalling mid-request gives its thread back after this
+MAX_CONNECTIONS = 100           # Telegram opens at most 40 (setWebhook's max_connections defaults to 40)
 
 
 class WebhookServer:
@@ -60,32 +58,27 @@ class _Refused(Exception):
         self.status = status
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(GuardedServer):
     def __init__(self, address: tuple[str, int], path: str, secret: str, receive: Callable[[dict], HTTPStatus],
                  metrics: Metrics):
         self.path = path
         self.secret = secret.encode()
         self.receive = receive
         self.metrics = metrics
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request, client_address) -> None:
-        # What fails here is the client's connection (reset, timed out): one line, no traceback.
-        error = sys.exc_info()[1]
-        log.warning("webhook: a request from %s failed: %s: %s", client_address[0], type(error).__name__, error)
+        super().__init__(address, _Handler, "webhook", MAX_CONNECTIONS)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(GuardedHandler):
     server: _Server
-    timeout = _READ_TIMEOUT_SECONDS
 
     def do_POST(self) -> None:
         try:
             update = self._authenticated_update()
         except _Refused as refused:
-            log.warning("webhook: refused a request from %s: %s", self.client_address[0], refused)
+            self.server.refusals.note(self.client_address[0], str(refused))
             self._answer(refused.status)
             return
+        self.request_read()
         self._answer(self.server.receive(update))
 
     def _not_post(self) -> None:
@@ -107,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_update(self) -> dict:
         length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):   # "²".isdigit() is true, and int("²") fails
             raise _Refused(HTTPStatus.LENGTH_REQUIRED, "no Content-Length")
         if int(length) > MAX_BODY_BYTES:
             raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a body of {length} bytes")
@@ -130,6 +123,3 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
         self.server.metrics.webhook_answered(status.value)
-
-    def log_message(self, format, *args) -> None:
-        pass  # refusals get their own line above; one line per update would drown the job lines
