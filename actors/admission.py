@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from actors.messages import JobAdmitted, JobClosed, JobFailed, RecordUsage, SendReply, TranscriptReady
-from actors.users import QuotaRules, User, UserBook
+from actors.users import QuotaRules, ReplyAllowance, User, UserBook
 from voicebot.core import replies
 from voicebot.core.domain import Job, PendingJob
 from voicebot.core.ports import Mailbox, Metrics
@@ -17,10 +17,11 @@ log = logging.getLogger(__name__)
 
 
 class Admission:
-    def __init__(self, rules: QuotaRules, users: UserBook, dispatcher: Mailbox, sender: Mailbox, storage: Mailbox,
-                 clock: Callable[[], float], metrics: Metrics):
+    def __init__(self, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, dispatcher: Mailbox,
+                 sender: Mailbox, storage: Mailbox, clock: Callable[[], float], metrics: Metrics):
         self._rules = rules
         self._users = users
+        self._allowance = allowance
         self._dispatcher = dispatcher
         self._sender = sender
         self._storage = storage
@@ -45,8 +46,10 @@ class Admission:
             resumed.status_message_id if resumed else None))
 
     def refuse(self, job: Job, text: str) -> None:
-        """The job ends before any work, with `text` said to the user."""
-        self._sender.tell(SendReply(job.chat_id, text, job.message_id))
+        """The job ends before any work, with `text` said to the user, as often as their allowance lets."""
+        allowed = self._allowance.take(job.user_id)
+        if allowed is not None:
+            self._sender.tell(SendReply(job.chat_id, text if allowed else replies.SLOW_DOWN, job.message_id))
         self._storage.tell(JobClosed(job.key))
 
     def settle(self, outcome: TranscriptReady | JobFailed, delivered: bool) -> None:

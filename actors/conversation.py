@@ -1,12 +1,12 @@
 """The conversation, the QuotaActor's half that talks with users: commands, admin commands, group modes,
-and flood control, so that one user's flood of commands cannot queue up ahead of everyone else's replies.
+and flood control (the users' ReplyAllowance), so that one user's flood of commands cannot queue up ahead
+of everyone else's replies.
 
 It reads and changes the users' settings in the QuotaActor's UserBook; answers that need the database
 come back to the QuotaActor from the StorageActor and are finished here."""
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from actors.messages import (
     ChatAdminChecked,
@@ -23,43 +23,30 @@ from actors.messages import (
     UserForgotten,
     VoiceReceived,
 )
-from actors.users import QuotaRules, UserBook
+from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
 from voicebot.core.intake import MAX_INTEGER
 from voicebot.core.ports import Mailbox
 
 log = logging.getLogger(__name__)
 
-COMMAND_BURST = 5            # commands and texts a user may send at once ...
-COMMAND_REFILL_SECONDS = 2.0  # ... and how fast that allowance comes back
-
-
-@dataclass(slots=True)
-class _Allowance:
-    """One user's flood control: a token bucket of answers."""
-    tokens: float = COMMAND_BURST
-    at: float = 0.0
-    warned: bool = False
-
-
 class Conversation:
-    def __init__(self, rules: QuotaRules, users: UserBook, sender: Mailbox, storage: Mailbox, quota: Mailbox,
-                 on_request_chats: frozenset[int], clock: Callable[[], float]):
+    def __init__(self, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, sender: Mailbox,
+                 storage: Mailbox, quota: Mailbox, on_request_chats: frozenset[int]):
         self._rules = rules
         self._users = users
         self._sender = sender
         self._storage = storage
         self._quota = quota   # where the StorageActor's answers to our questions go
         self._on_request_chats = set(on_request_chats)   # groups that transcribe only on /transcribe
-        self._clock = clock
-        self._allowances: dict[int, _Allowance] = {}
+        self._allowance = allowance
 
     def transcribes(self, voice: VoiceReceived) -> bool:
         """Whether this recording is for the bot: always, but in a group that transcribes only on request."""
         return voice.requested or not voice.in_group or voice.job.chat_id not in self._on_request_chats
 
     def answer(self, message: CommandReceived | TextReceived | UnsupportedReceived) -> None:
-        allowed = self._within_allowance(message.user_id)
+        allowed = self._allowance.take(message.user_id)
         if allowed is None:
             return
         match message:
@@ -86,21 +73,6 @@ class Conversation:
 
     def forgotten(self, forgotten: UserForgotten) -> None:
         self._reply(forgotten.chat_id, replies.forgotten(forgotten.removed), forgotten.message_id)
-
-    def _within_allowance(self, user_id: int) -> bool | None:
-        """Commands are cheap, but each answer is a Bot API call. True: answer; False: one "slow down"
-        notice; None: stay silent until the flood calms down."""
-        allowance, now = self._allowances.setdefault(user_id, _Allowance()), self._clock()
-        allowance.tokens = min(COMMAND_BURST, allowance.tokens + (now - allowance.at) / COMMAND_REFILL_SECONDS)
-        allowance.at = now
-        if allowance.tokens >= 1:
-            allowance.tokens -= 1
-            allowance.warned = False
-            return True
-        if allowance.warned:
-            return None
-        allowance.warned = True
-        return False
 
     def _answer_command(self, command: CommandReceived) -> str | None:
         """The answer, or None when it comes later (from the StorageActor's or the sender's reply)."""

@@ -26,7 +26,7 @@ from actors.messages import (
     VoiceReceived,
     VoiceRefused,
 )
-from actors.users import QuotaRules, UserBook
+from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
 from voicebot.core.domain import PendingJob, UserState
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
@@ -47,10 +47,12 @@ class QuotaActor(SupervisedActor):
         super().__init__(name, supervisor)
         self._storage = storage
         self._resumed = resumed
+        self._clock = clock
         self._users = UserBook(rules, users.values(), now)
-        self._admission = Admission(rules, self._users, dispatcher, sender, storage, clock, metrics)
-        self._conversation = Conversation(rules, self._users, sender, storage, self.actor_ref, on_request_chats,
-                                          clock)
+        self._allowance = ReplyAllowance(clock)
+        self._admission = Admission(rules, self._users, self._allowance, dispatcher, sender, storage, clock, metrics)
+        self._conversation = Conversation(rules, self._users, self._allowance, sender, storage, self.actor_ref,
+                                          on_request_chats)
 
     def prepare(self) -> None:
         self.tell_self_later(RefreshDue(), REFRESH_SECONDS)
@@ -77,6 +79,8 @@ class QuotaActor(SupervisedActor):
                 self._admission.refused_as_busy(message)
             case RefreshDue():   # the StorageActor answers with UsersLoaded
                 self._storage.tell(RefreshUsers(self._users.today(), self.actor_ref))
+                self._users.forget_idle(self._clock())
+                self._allowance.forget_idle()
                 self.tell_self_later(message, REFRESH_SECONDS)
             case UsersLoaded(states):
                 self._users.apply_settings(states)

@@ -22,12 +22,18 @@ from actors.messages import (
 )
 from voicebot.core.domain import JobKey
 from voicebot.core.errors import TelegramError
+from voicebot.core.ports import BotApi, Mailbox
 from voicebot.core.text import split_message
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 3.0
 TRANSCRIPT_FILE_NAME = "transcript.txt"
+MAX_TRIES = 5                     # of one call that fails on the way (no answer, 5xx, 429) ...
+MAX_BACKOFF_SECONDS = 30.0        # ... waiting 1, 2, 4 … s between, or exactly the retry_after Telegram asks
+ADMIN_CACHE_SECONDS = 300.0       # how long a group's answer to "is this user an admin" is trusted
+MAX_REPLIES_WAITING = 50          # replies waiting in one chat; past that new ones are dropped, said in the log
+FORGET_IDLE_EVERY_SECONDS = 60.0  # how often the per-chat books are swept of chats gone quiet
 
 
 @dataclass(frozen=True)
@@ -71,14 +77,25 @@ class _Outgoing:
     final: bool = False             # the job's result: falls back to a reply if the status is gone
     data: bytes | None = None
     report: DeliverResult | None = None   # the last call of a result: tell who waits for it
+    tries: int = 0
+
+
+class _TryAgain(Exception):
+    """The call failed on the way; its chat waits `delay` seconds (on a timer), the others go on."""
+
+    def __init__(self, delay: float):
+        super().__init__(delay)
+        self.delay = delay
 
 
 class TelegramSender(SupervisedActor):
     """Calls wait in a queue per chat, in order, and leave at the pace Telegram allows, so a
-    burst is slowed down rather than refused. Waiting for a chat's turn is a timer, never a sleep."""
+    burst is slowed down rather than refused. A call that fails on the way (no answer, 5xx, a 429 with
+    its retry_after) is tried again later, and only its own chat waits for it: waiting is a timer, never a
+    sleep, so one throttled chat never holds up the others."""
 
-    def __init__(self, telegram, storage=None, supervisor=None, name: str = "sender", pace: Pace = Pace(),
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, telegram: BotApi, storage: Mailbox | None = None, supervisor: Mailbox | None = None,
+                 name: str = "sender", pace: Pace = Pace(), clock: Callable[[], float] = time.monotonic):
         super().__init__(name, supervisor)
         self._telegram = telegram
         self._storage = storage
@@ -91,7 +108,11 @@ class TelegramSender(SupervisedActor):
         self._shown: dict[JobKey, str] = {}
         self._progress_at: dict[int, float] = {}
         self._delivered: dict[JobKey, bool] = {}   # whether a result's first part reached the user
+        self._held_until: dict[int, float] = {}    # chats waiting to retry a failed call
+        self._admins: dict[tuple[int, int], tuple[bool, float]] = {}   # (chat, user) -> (is admin, asked at)
+        self._overflowing: set[int] = set()        # chats whose dropped replies were logged
         self._drain_due: float | None = None
+        self._swept_at = clock()
 
     def handle(self, message):
         match message:
@@ -141,7 +162,16 @@ class TelegramSender(SupervisedActor):
             self._enqueue(call)
 
     def _enqueue(self, outgoing: _Outgoing) -> None:
-        self._queues.setdefault(outgoing.chat_id, deque()).append(outgoing)
+        queue = self._queues.setdefault(outgoing.chat_id, deque())
+        if outgoing.kind == "send" and outgoing.key is None and len(queue) >= MAX_REPLIES_WAITING:
+            # Statuses and results always wait their turn (the Dispatcher bounds them); command answers and
+            # refusals past this many would only hold up that chat's results.
+            if outgoing.chat_id not in self._overflowing:
+                log.warning("chat %s has %d replies waiting; dropping further ones until it drains",
+                            outgoing.chat_id, len(queue))
+                self._overflowing.add(outgoing.chat_id)
+            return
+        queue.append(outgoing)
 
     def _drain(self) -> None:
         """Sends whatever the pace allows now, round-robin over chats, and sets a reminder for the rest."""
@@ -150,19 +180,46 @@ class TelegramSender(SupervisedActor):
         while progressed and self._queues:
             progressed = False
             for chat_id in list(self._queues):
-                wait = max(self._overall.wait(self._clock()), self._bucket(chat_id).wait(self._clock()))
+                now = self._clock()
+                wait = max(self._overall.wait(now), self._bucket(chat_id).wait(now),
+                           self._held_until.get(chat_id, now) - now)
                 if wait > 0:
                     soonest = wait if soonest is None else min(soonest, wait)
                     continue
                 self._overall.take()
                 self._chats[chat_id].take()
                 queue = self._queues[chat_id]
-                self._execute(queue.popleft())
+                outgoing = queue.popleft()
+                try:
+                    self._execute(outgoing)
+                except _TryAgain as again:
+                    queue.appendleft(outgoing)   # first again once its chat's wait is over: order is kept
+                    self._held_until[chat_id] = self._clock() + again.delay
+                    soonest = again.delay if soonest is None else min(soonest, again.delay)
+                    continue
+                self._held_until.pop(chat_id, None)
                 if not queue:
                     del self._queues[chat_id]
+                    self._overflowing.discard(chat_id)
                 progressed = True
         if self._queues and soonest is not None:
             self._remind_in(soonest)
+        if self._clock() - self._swept_at > FORGET_IDLE_EVERY_SECONDS:
+            self._forget_idle()
+
+    def _forget_idle(self) -> None:
+        """Per-chat books of chats with nothing waiting go once they hold nothing a new call would need, so
+        a bot that has met a million chats does not keep a million buckets."""
+        now = self._swept_at = self._clock()
+        for chat_id, bucket in list(self._chats.items()):
+            if chat_id not in self._queues and bucket.wait(now) == 0 and bucket.tokens >= bucket.capacity:
+                del self._chats[chat_id]
+        for chat_id, at in list(self._progress_at.items()):
+            if now - at > PROGRESS_INTERVAL_SECONDS:
+                del self._progress_at[chat_id]
+        for asked, (_, at) in list(self._admins.items()):
+            if now - at > ADMIN_CACHE_SECONDS:
+                del self._admins[asked]
 
     def _remind_in(self, delay: float) -> None:
         due = self._clock() + delay
@@ -177,9 +234,10 @@ class TelegramSender(SupervisedActor):
         return self._chats[chat_id]
 
     def _execute(self, outgoing: _Outgoing) -> None:
+        """Makes the call; _TryAgain (before anything is changed here) when it is to be tried again later."""
         match outgoing.kind:
             case "send":
-                message_id = self._send(outgoing.chat_id, outgoing.text, outgoing.reply_to)
+                message_id = self._send(outgoing, outgoing.text, outgoing.reply_to)
                 if outgoing.key is not None and message_id is not None:
                     self._status_messages[outgoing.key] = message_id
                     self._shown[outgoing.key] = outgoing.text
@@ -197,51 +255,69 @@ class TelegramSender(SupervisedActor):
     def _edit_status(self, outgoing: _Outgoing) -> None:
         key = outgoing.key
         status_id = self._status_messages.get(key)
-        if outgoing.final:
-            self._status_messages.pop(key, None)
-            shown = self._shown.pop(key, None)
-        else:
-            shown = self._shown.get(key)
-        if status_id is not None and outgoing.text == shown:
-            if outgoing.final:
-                self._delivered[key] = True
-            return  # Telegram refuses an edit that changes nothing
-        if status_id is not None and self._edit(outgoing.chat_id, status_id, outgoing.text):
-            if outgoing.final:
-                self._delivered[key] = True
-            else:
+        if status_id is not None and outgoing.text == self._shown.get(key):
+            done = True   # Telegram refuses an edit that changes nothing
+        elif status_id is not None and self._edit(outgoing, status_id):
+            done = True
+            if not outgoing.final:
                 self._shown[key] = outgoing.text
         elif outgoing.final:
             # No status message to edit (it failed or was deleted): the result goes out as a reply.
-            self._delivered[key] = self._send(outgoing.chat_id, outgoing.text, outgoing.reply_to) is not None
+            done = self._send(outgoing, outgoing.text, outgoing.reply_to) is not None
+        else:
+            done = False
+        if outgoing.final:
+            self._status_messages.pop(key, None)
+            self._shown.pop(key, None)
+            self._delivered[key] = done
 
-    def _send(self, chat_id: int, text: str, reply_to: int | None) -> int | None:
+    def _send(self, outgoing: _Outgoing, text: str, reply_to: int | None) -> int | None:
         try:
-            return self._telegram.send_message(chat_id, text, reply_to)
+            return self._telegram.send_message(outgoing.chat_id, text, reply_to)
         except TelegramError as error:
-            log.error("could not send a message to chat %s: %s", chat_id, error)
+            self._try_again_if_worth_it(outgoing, error)
+            log.error("could not send a message to chat %s: %s", outgoing.chat_id, error)
             return None
 
-    def _edit(self, chat_id: int, message_id: int, text: str) -> bool:
+    def _edit(self, outgoing: _Outgoing, message_id: int) -> bool:
         try:
-            self._telegram.edit_message_text(chat_id, message_id, text)
+            self._telegram.edit_message_text(outgoing.chat_id, message_id, outgoing.text)
         except TelegramError as error:
             if "not modified" in error.description:
                 return True
-            log.warning("could not edit message %s in chat %s (%s)", message_id, chat_id, error.description)
+            self._try_again_if_worth_it(outgoing, error)
+            log.warning("could not edit message %s in chat %s (%s)", message_id, outgoing.chat_id,
+                        error.description)
             return False
         return True
 
     def _is_chat_admin(self, chat_id: int, user_id: int) -> bool:
+        """Cached for a while: a flood of /auto in one group must not become a flood of Bot API calls."""
+        known = self._admins.get((chat_id, user_id))
+        if known is not None and self._clock() - known[1] <= ADMIN_CACHE_SECONDS:
+            return known[0]
         try:
-            return self._telegram.is_chat_admin(chat_id, user_id)
+            is_admin = self._telegram.is_chat_admin(chat_id, user_id)
         except TelegramError as error:
             log.warning("could not check the admins of chat %s: %s", chat_id, error)
             return False
+        self._admins[(chat_id, user_id)] = (is_admin, self._clock())
+        return is_admin
 
     def _send_document(self, outgoing: _Outgoing) -> None:
         try:
             self._telegram.send_document(outgoing.chat_id, TRANSCRIPT_FILE_NAME, outgoing.data, outgoing.text,
                                          outgoing.reply_to)
         except TelegramError as error:
+            self._try_again_if_worth_it(outgoing, error)
             log.error("could not send the transcript file to chat %s: %s", outgoing.chat_id, error)
+
+    def _try_again_if_worth_it(self, outgoing: _Outgoing, error: TelegramError) -> None:
+        """_TryAgain for a failure on the way, within MAX_TRIES; a refusal (4xx) or the last try is final."""
+        outgoing.tries += 1
+        if not error.transient or outgoing.tries >= MAX_TRIES:
+            return
+        delay = error.retry_after or min(MAX_BACKOFF_SECONDS, 2.0 ** (outgoing.tries - 1))
+        log.warning("%s in chat %s: %s; trying again in %.0f s (this chat waits, the others go on)",
+                    error.method, outgoing.chat_id, error.description, delay)
+        raise _TryAgain(float(delay))

@@ -64,6 +64,19 @@ class UserBook:
         own = self[user_id].daily_seconds
         return self._rules.daily_seconds if own is None else own
 
+    def forget_idle(self, now: float) -> None:
+        """Users with nothing of their own to remember (no settings, nothing used today, no job running, out
+        of their rate window) are dropped: they come back as new, with the same defaults, when they write."""
+        today = self.today()
+        for user_id, user in list(self._users.items()):
+            if (user == User(day=user.day, last_admitted=user.last_admitted)
+                    and (user.day != today or not user.charged)
+                    and (user.last_admitted is None or now - user.last_admitted > self._rules.rate_limit_seconds)):
+                del self._users[user_id]
+
+    def __len__(self) -> int:
+        return len(self._users)
+
     def apply_settings(self, states: Iterable[UserState]) -> None:
         """Settings re-read from the database (an operator may have changed them with the CLI)."""
         loaded = {state.user_id: state for state in states}
@@ -77,3 +90,48 @@ class UserBook:
 
     def today(self) -> date:
         return self.local_now().date()
+
+
+COMMAND_BURST = 5            # answers a user may get at once ...
+COMMAND_REFILL_SECONDS = 2.0  # ... and how fast that allowance comes back
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float = COMMAND_BURST
+    at: float = 0.0
+    warned: bool = False
+
+
+class ReplyAllowance:
+    """How many answers each user may be sent: commands are cheap, but each answer (a command's, or a
+    refusal of a recording) is a Bot API call, and one user's flood must not queue up ahead of everyone
+    else's results (50 forwarded voices must not become 49 refusals ahead of a group's transcripts)."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self._clock = clock
+        self._buckets: dict[int, _Bucket] = {}
+
+    def take(self, user_id: int) -> bool | None:
+        """True: answer; False: one "slow down" notice instead; None: stay silent until the flood calms down."""
+        bucket, now = self._buckets.setdefault(user_id, _Bucket(at=self._clock())), self._clock()
+        bucket.tokens = min(COMMAND_BURST, bucket.tokens + (now - bucket.at) / COMMAND_REFILL_SECONDS)
+        bucket.at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            bucket.warned = False
+            return True
+        if bucket.warned:
+            return None
+        bucket.warned = True
+        return False
+
+    def forget_idle(self) -> None:
+        """A full bucket is what a new user gets anyway."""
+        now = self._clock()
+        for user_id, bucket in list(self._buckets.items()):
+            if bucket.tokens + (now - bucket.at) / COMMAND_REFILL_SECONDS >= COMMAND_BURST:
+                del self._buckets[user_id]
+
+    def __len__(self) -> int:
+        return len(self._buckets)

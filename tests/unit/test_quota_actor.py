@@ -29,6 +29,7 @@ from actors.messages import (
     VoiceRefused,
 )
 from actors.quota import QuotaActor, QuotaRules
+from actors.users import UserBook
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason, PendingJob, Transcript, UserState, UserSummary
 
@@ -340,3 +341,22 @@ def test_a_recording_the_database_refused_gets_a_plain_reply_and_no_work(fakes):
     deliver(start_quota(fakes), VoiceRefused(VoiceReceived(job)))
     assert dispatcher.messages == [] and sender.of(SendReply)[0].text == replies.NOT_STORED
     assert storage.of(JobClosed) == [JobClosed(job.key)]
+
+
+def test_fifty_refused_recordings_get_a_handful_of_refusals_not_fifty(fakes):
+    dispatcher, sender, storage, _ = fakes
+    quota = start_quota(fakes)
+    deliver(quota, *(VoiceReceived(make_job(chat_id=-100, message_id=n, duration=999), in_group=True)
+                     for n in range(1, 51)))
+    texts = [reply.text for reply in sender.of(SendReply)]
+    assert len(texts) == 6 and texts[-1] == replies.SLOW_DOWN   # five refusals, one notice, then silence
+    assert len(storage.of(JobClosed)) == 50 and dispatcher.messages == []
+
+
+def test_users_with_nothing_to_remember_are_forgotten_and_the_rest_kept(fakes):
+    users = UserBook(RULES, [UserState(1, language="de"), UserState(2, charged_today=30.0)], FakeTime().now)
+    for user_id in range(3, 1003):
+        users[user_id]   # a thousand users who wrote once and were told the help text
+    users[4].last_admitted = 995.0   # still inside the rate window
+    users.forget_idle(now=1000.0)
+    assert len(users) == 3 and users[1].language == "de" and users[2].charged == 30.0

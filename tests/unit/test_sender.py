@@ -2,6 +2,9 @@ import threading
 import time
 
 from actors.messages import (
+    ChatAdminChecked,
+    CheckChatAdmin,
+    CommandReceived,
     DeliverResult,
     PostStatus,
     ResultDelivered,
@@ -10,11 +13,11 @@ from actors.messages import (
     StatusPosted,
     UpdateStatus,
 )
-from actors.sender import Pace, TelegramSender
+from actors.sender import MAX_REPLIES_WAITING, Pace, TelegramSender
 from voicebot.core.domain import JobKey
 from voicebot.core.errors import TelegramError
 
-from mailbox import RecordingMailbox, deliver
+from mailbox import RecordingMailbox, deliver, wait_until
 
 
 class FakeTelegram:
@@ -81,7 +84,7 @@ def test_a_long_result_continues_in_replies_each_within_telegram_limits():
 
 
 def test_without_a_status_message_the_result_is_sent_as_a_reply():
-    telegram = FakeTelegram(failing={"sendMessage": TelegramError("sendMessage", "Bad Gateway", 502)})
+    telegram = FakeTelegram(failing={"sendMessage": TelegramError("sendMessage", "Bad Request: chat not found", 400)})
     deliver(start_sender(telegram), PostStatus(KEY, "Processing…"), DeliverResult(KEY, "the words"))
     assert telegram.sent == [(5, "the words", 9)] and telegram.edited == []
 
@@ -142,7 +145,7 @@ def test_the_status_message_is_recorded_and_the_outcome_reported_once_delivered(
 
 def test_an_outcome_that_could_not_be_delivered_is_reported_as_such():
     telegram, quota = FakeTelegram(), RecordingMailbox()
-    telegram.failing["sendMessage"] = TelegramError("sendMessage", "Bad Gateway", 502)
+    telegram.failing["sendMessage"] = TelegramError("sendMessage", "Bad Request: chat not found", 400)
     deliver(start_sender(telegram), DeliverResult(KEY, "the words", False, "outcome", quota))
     assert quota.messages == [ResultDelivered("outcome", delivered=False)]
 
@@ -155,3 +158,67 @@ def test_a_status_posted_before_a_restart_is_edited_not_sent_again():
     assert [(message_id, text) for _, message_id, text in telegram.edited] == [(55, "Processing…"),
                                                                               (55, "the words")]
     assert quota.messages == [ResultDelivered("outcome", delivered=True)]
+
+
+def test_a_chat_throttled_by_telegram_waits_alone_and_still_gets_its_messages_once_in_order():
+    telegram = FakeTelegram(failing={"sendMessage": TelegramError("sendMessage", "Too Many Requests", 429,
+                                                                  retry_after=1)})
+    sender = start_sender(telegram)
+    started = time.monotonic()
+    deliver(sender, SendReply(1, "throttled first"), SendReply(1, "throttled second"),
+            *(SendReply(chat, f"to {chat}") for chat in range(2, 12)))
+    assert [text for _, text, _ in telegram.sent] == [f"to {chat}" for chat in range(2, 12)]   # nobody waited
+    telegram.wait_calls(12)
+    assert [text for chat, text, _ in telegram.sent if chat == 1] == ["throttled first", "throttled second"]
+    first_for_chat_1 = telegram.times[[chat for chat, _, _ in telegram.sent].index(1)]
+    assert first_for_chat_1 - started >= 0.9   # the retry_after was obeyed, on a timer
+
+
+def test_a_call_failing_on_the_way_is_tried_again_with_backoff_then_given_up():
+    class Down(FakeTelegram):
+        def send_message(self, chat_id, text, reply_to=None):
+            self.times.append(time.monotonic())
+            raise TelegramError("sendMessage", "Bad Gateway", 502)
+
+    telegram, quota = Down(), RecordingMailbox()
+    deliver(start_sender(telegram), DeliverResult(KEY, "the words", False, "outcome", quota))
+    assert wait_until(lambda: quota.messages, timeout=30)
+    assert quota.messages == [ResultDelivered("outcome", delivered=False)] and len(telegram.times) == 5
+    gaps = [later - earlier for earlier, later in zip(telegram.times, telegram.times[1:], strict=False)]
+    assert gaps[-1] > gaps[0] * 2   # waits grow
+
+
+def test_whether_a_user_administers_a_group_is_asked_once_for_a_while():
+    class Admins(FakeTelegram):
+        asked = 0
+
+        def is_chat_admin(self, chat_id, user_id):
+            self.asked += 1
+            return True
+
+    telegram, quota = Admins(), RecordingMailbox()
+    command = CommandReceived(-100, 7, 5, "auto", "off", in_group=True)
+    deliver(start_sender(telegram), *(CheckChatAdmin(command, quota) for _ in range(20)))
+    assert telegram.asked == 1 and quota.messages == [ChatAdminChecked(command, True)] * 20
+
+
+def test_replies_piling_up_in_one_chat_are_bounded_and_its_results_still_go_out(caplog):
+    telegram = FakeTelegram()
+    sender = start_sender(telegram, pace=Pace(private_per_second=40, burst=1))
+    deliver(sender, *(SendReply(1, f"reply {n}") for n in range(MAX_REPLIES_WAITING + 30)),
+            DeliverResult(JobKey(1, 9), "the words"))
+    assert caplog.text.count("dropping further ones") == 1
+    telegram.wait_calls(1 + MAX_REPLIES_WAITING + 1)   # the one sent at once, the ones that waited, the result
+    time.sleep(0.3)
+    assert len(telegram.sent) == MAX_REPLIES_WAITING + 2 and telegram.sent[-1][1] == "the words"
+
+
+def test_the_books_of_chats_gone_quiet_are_swept():
+    clock = [1000.0]
+    telegram = FakeTelegram()
+    sender = TelegramSender.start(telegram, pace=UNPACED, clock=lambda: clock[0])
+    deliver(sender, *(SendReply(chat, "hi") for chat in range(1, 501)))
+    clock[0] += 3600
+    deliver(sender, SendReply(9999, "later"))
+    actor = sender._actor_weakref()   # its books, which nothing outside reads: looked at directly
+    assert actor._chats.keys() == {9999} and not actor._progress_at

@@ -218,7 +218,8 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
             Storage(settings.database.url, settings.storage.keep_transcripts), today,
             settings.storage.retention_days, supervisor, metrics=metrics))],
         [ChildSpec("sender", sender, lambda: TelegramSender.start(
-            telegram, storage, supervisor, pace=Pace(overall_per_second=settings.telegram.max_messages_per_second)))],
+            _sending_client(settings, metrics), storage, supervisor,
+            pace=Pace(overall_per_second=settings.telegram.max_messages_per_second)))],
         [ChildSpec("quota", quota, start_quota)],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
             workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds,
@@ -275,6 +276,11 @@ def start_supervised(build_groups: Callable[[Address], list[list[ChildSpec]]], o
     except pykka.ActorDeadError:
         pass
     return supervisor
+
+
+def _sending_client(settings: Settings, metrics: Metrics) -> TelegramClient:
+    """The sender's client: one attempt per call, since the sender tries again on its own timers, per chat."""
+    return TelegramClient(settings.telegram.api_url, settings.telegram.token, attempts=1, metrics=metrics)
 
 
 def _connect_broker(url: str) -> BrokerLink:
