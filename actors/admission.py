@@ -38,12 +38,12 @@ class Admission:
             self._metrics.job_refused(reason)
             self.refuse(job, text)
             return
-        user.reserved += job.media.duration or 0
+        left = None if self._users.is_unlimited(job.user_id) else self._seconds_left(job.user_id)
+        admitted = dataclasses.replace(job, language=user.language, timestamps=user.timestamps,
+                                       attempt=resumed.attempts + 1 if resumed else job.attempt, max_seconds=left)
+        user.reserved += _reservation(admitted)
         user.last_admitted = self._clock()
-        attempt = resumed.attempts + 1 if resumed else job.attempt
-        self._dispatcher.tell(JobAdmitted(
-            dataclasses.replace(job, language=user.language, timestamps=user.timestamps, attempt=attempt),
-            resumed.status_message_id if resumed else None))
+        self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
 
     def refuse(self, job: Job, text: str) -> None:
         """The job ends before any work, with `text` said to the user, as often as their allowance lets."""
@@ -63,9 +63,11 @@ class Admission:
             return
         match outcome:
             case TranscriptReady(_, transcript):
-                user.charged += transcript.audio_seconds
-                self._storage.tell(RecordUsage(job, self._users.today(), "done", transcript.audio_seconds,
-                                               transcript))
+                # Never more than was left when it was admitted, whatever its length turned out to be.
+                charged = transcript.audio_seconds if job.max_seconds is None else min(transcript.audio_seconds,
+                                                                                       job.max_seconds)
+                user.charged += charged
+                self._storage.tell(RecordUsage(job, self._users.today(), "done", charged, transcript))
             case JobFailed(_, reason):
                 self._storage.tell(RecordUsage(job, self._users.today(), reason.value))
 
@@ -87,12 +89,24 @@ class Admission:
                 return "rate_limited", replies.rate_limited(wait)
         if self._users.is_unlimited(job.user_id):
             return None
-        daily, used = self._users.daily_seconds(job.user_id), user.charged + user.reserved
-        if used + (media.duration or 0) > daily or used >= daily:
-            return "quota", replies.quota_exceeded(daily - used, daily, media.duration, self._users.local_now())
+        daily, left = self._users.daily_seconds(job.user_id), self._seconds_left(job.user_id)
+        if (media.duration or 0) > left or left <= 0:
+            return "quota", replies.quota_exceeded(left, daily, media.duration, self._users.local_now())
         return None
+
+    def _seconds_left(self, user_id: int) -> float:
+        user = self._users[user_id]
+        return self._users.daily_seconds(user_id) - user.charged - user.reserved
 
     def _release(self, job: Job) -> User:
         user = self._users[job.user_id]
-        user.reserved = max(0.0, user.reserved - (job.media.duration or 0))
+        user.reserved = max(0.0, user.reserved - _reservation(job))
         return user
+
+
+def _reservation(job: Job) -> float:
+    """What an admitted job holds of its user's day while it runs: its reported length, or, when it has
+    none (documents), all it may use."""
+    if job.media.duration is not None:
+        return job.media.duration
+    return job.max_seconds or 0.0

@@ -63,7 +63,8 @@ class WhisperActor(SupervisedActor):
         started = time.monotonic()
         try:
             audio = self._audio_source.download(job.media.file_id, self._max_file_bytes)
-            transcript = self._transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job))
+            transcript = self._transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job),
+                                                      max_seconds=job.max_seconds)
         except JobError as error:
             outcome = JobFailed(job, error.reason, self.name)
             detail = str(error)

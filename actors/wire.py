@@ -8,6 +8,7 @@ def job_to_wire(job: Job) -> dict:
     media = job.media
     return {"chat_id": job.chat_id, "message_id": job.message_id, "user_id": job.user_id,
             "language": job.language, "timestamps": job.timestamps, "attempt": job.attempt,
+            "max_seconds": job.max_seconds,
             "media": {"kind": media.kind.value, "file_id": media.file_id, "file_size": media.file_size,
                       "duration": media.duration, "mime_type": media.mime_type, "file_name": media.file_name}}
 
@@ -18,7 +19,8 @@ def job_from_wire(data: dict) -> Job:
         return Job(JobKey(int(data["chat_id"]), int(data["message_id"])), int(data["user_id"]),
                    Media(MediaKind(media["kind"]), str(media["file_id"]), media["file_size"], media["duration"],
                          media["mime_type"], media["file_name"]),
-                   data["language"], bool(data["timestamps"]), int(data["attempt"]))
+                   data["language"], bool(data["timestamps"]), int(data["attempt"]),
+                   None if data.get("max_seconds") is None else float(data["max_seconds"]))
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"not a job: {type(error).__name__} {error}") from None
 

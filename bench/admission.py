@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/admission.py [--users 10000] [--decisions 20000]
 
-Prints p50/p99 of (a) the decision itself, QuotaActor.admit called directly, and (b) the whole
+Prints p50/p99 of (a) the decision itself, the QuotaActor's Admission.admit called directly, and (b) the whole
 trip through the actor's mailbox: VoiceReceived told -> JobAdmitted arrives at the dispatcher."""
 import argparse
 import random
@@ -14,9 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actors.admission import Admission  # noqa: E402
 from actors.messages import JobAdmitted, VoiceReceived  # noqa: E402
 from actors.quota import QuotaActor, QuotaRules  # noqa: E402
+from actors.users import ReplyAllowance, UserBook  # noqa: E402
 from voicebot.core.domain import Job, JobKey, Media, MediaKind, UserState  # noqa: E402
+from voicebot.core.ports import NO_METRICS  # noqa: E402
+from voicebot.core.replies import utc_now  # noqa: E402
 
 RULES = QuotaRules(daily_seconds=10**9, rate_limit_seconds=0, max_duration_seconds=300, max_file_mb=20,
                    unlimited_user_ids=frozenset(range(0, 10_000, 97)))
@@ -53,12 +57,13 @@ def percentiles(samples_ns: list[int]) -> tuple[float, float]:
 
 
 def direct(users: dict, decisions: int) -> list[int]:
-    quota = QuotaActor(RULES, Discard(), Discard(), Discard(), users)
+    admission = Admission(RULES, UserBook(RULES, users.values(), utc_now), ReplyAllowance(time.monotonic), Discard(),
+                          Discard(), Discard(), time.monotonic, NO_METRICS)
     samples = []
     for number in range(decisions):
         candidate = job(random.randrange(len(users)), number)
         started = time.perf_counter_ns()
-        quota.admit(candidate)
+        admission.admit(candidate)
         samples.append(time.perf_counter_ns() - started)
     return samples
 
@@ -88,7 +93,7 @@ def main() -> None:
     users = known_users(args.users)
     print(f"admission latency, {args.users} known users, {args.decisions} decisions each")
     print(f"{'path':<34}{'p50 µs':>10}{'p99 µs':>10}")
-    for name, measure in (("decision (QuotaActor.admit)", direct), ("mailbox trip (tell -> JobAdmitted)",
+    for name, measure in (("decision (Admission.admit)", direct), ("mailbox trip (tell -> JobAdmitted)",
                                                                      through_mailbox)):
         p50, p99 = percentiles(measure(users, args.decisions))
         print(f"{name:<34}{p50:>10.1f}{p99:>10.1f}")

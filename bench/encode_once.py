@@ -86,7 +86,7 @@ def main() -> None:
             for repeat in range(args.repeats):
                 # Alternating which goes first, so neither always finds the caches warm.
                 order = (plain, encode_once) if repeat % 2 == 0 else (encode_once, plain)
-                results = {run: timed(lambda: run(samples)) for run in order}
+                results = {run: timed(lambda run=run, samples=samples: run(samples)) for run in order}
                 plain_times.append(results[plain][0])
                 ours_times.append(results[encode_once][0])
                 expected, got = results[plain][1], results[encode_once][1]

@@ -50,13 +50,13 @@ import faster_whisper  # noqa: E402
 import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel, decode_audio  # noqa: E402
 
-from voicebot import replies  # noqa: E402
 from voicebot.adapters.model_files import resolve_model  # noqa: E402
-from voicebot.adapters.speech import synthesize
+from voicebot.adapters.speech import synthesize  # noqa: E402
 from voicebot.app.config import Settings, worker_count, worker_threads  # noqa: E402
+from voicebot.core import replies  # noqa: E402
 from voicebot.core.domain import FailureReason  # noqa: E402
-from voicebot.core.errors import SpeechError
-from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser  # noqa: E402
+from voicebot.core.errors import SpeechError  # noqa: E402
+from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser, harness  # noqa: E402
 
 JFK = ROOT.parent / "shared" / "audio" / "jfk.flac"
 FALLBACK_SPEECH = ("And so, my fellow citizens, ask not what your town can do for you; ask what you can do "
@@ -311,25 +311,22 @@ def measure_bare(model_path: str, setup: Setup, batch: list[Clip], singles: list
 # --- the bot: a process against the sandbox
 
 
+def write_config(folder: Path, sandbox: BotApiSandbox, database: str | Path, extra: str = "",
+                 limits: str = "") -> Path:
+    """FOLDER/config.toml for a bench bot: no rate limit and no overall pace, which would measure
+    Telegram's limits, not the bot; the bot's own long-poll timeout. `extra`: further sections;
+    `limits`: further keys of [limits]; both as TOML text."""
+    return harness.write_config(folder / "config.toml", sandbox.url, database, poll_timeout_seconds=None,
+                                telegram="max_messages_per_second = 1000",
+                                extra=f"[limits]\nrate_limit_seconds = 0\n{limits}\n{extra}")
+
+
 def bot_config(folder: Path, sandbox: BotApiSandbox) -> Path:
-    config = folder / "config.toml"
     # Default whisper settings but the timeout, so that a slow machine still gives a time for the
-    # 5 min clip (the table notes when it ran over the default). No rate limit and no overall pace,
-    # which would measure Telegram's limits, not the bot; 600 s as the longest recording because
-    # the 5 min clip decodes to a few milliseconds over the default 300 s cap.
-    config.write_text(f"""
-[telegram]
-api_url = "{sandbox.url}"
-max_messages_per_second = 1000
-[database]
-url = "sqlite:///{folder / 'bot.db'}"
-[whisper]
-timeout_seconds = {BOT_TIMEOUT_SECONDS}
-[limits]
-rate_limit_seconds = 0
-max_duration_seconds = {BOT_MAX_SECONDS}
-""")
-    return config
+    # 5 min clip (the table notes when it ran over the default); 600 s as the longest recording
+    # because the 5 min clip decodes to a few milliseconds over the default 300 s cap.
+    return write_config(folder, sandbox, folder / "bot.db", f"[whisper]\ntimeout_seconds = {BOT_TIMEOUT_SECONDS}",
+                        limits=f"max_duration_seconds = {BOT_MAX_SECONDS}")
 
 
 @contextmanager
@@ -343,35 +340,20 @@ def running_bot(sandbox: BotApiSandbox, folder: Path) -> Iterator[subprocess.Pop
 def voicebot_process(folder: Path, config: Path, command: str) -> Iterator[subprocess.Popen]:
     """`voicebot COMMAND --config CONFIG` with the bench token, its log in FOLDER/COMMAND.log;
     stopped however the block ends (SIGTERM, then kill)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VOICEBOT_")}
-    env["TELEGRAM_BOT_TOKEN"] = TOKEN
     log_path = log_file(folder, command)
-    # The log goes to a file: a pipe nobody reads fills up and stalls the bot.
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "voicebot.app.cli", command, "--config", str(config)],
-                                   cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        except BaseException:
-            print(f"bench: the log of voicebot {command} ends with:\n{_tail(log_path)}", file=sys.stderr)
-            raise
-        finally:
-            _stop(process)
+    process = harness.start_voicebot(command, "--config", str(config), cwd=folder, log=log_path,
+                                     env=harness.environment(TELEGRAM_BOT_TOKEN=TOKEN))
+    try:
+        yield process
+    except BaseException:
+        print(f"bench: the log of voicebot {command} ends with:\n{_tail(log_path)}", file=sys.stderr)
+        raise
+    finally:
+        harness.stop(process, STOP_SECONDS, kill=True)
 
 
 def log_file(folder: Path, command: str) -> Path:
     return folder / f"{command}.log"
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -15,7 +15,6 @@ last transcript received. Prints a table and writes bench/results/workers-<times
 import argparse
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -24,53 +23,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg2
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402  (bench/run.py: the clips, the chat log and the bot's answers)
+import run as bench  # noqa: E402  (bench/run.py: the clips, the chat log, the bot's config and answers)
 
+from tests.databases import SERVER_URL, throwaway_database  # noqa: E402  (bench/run.py put the root on sys.path)
 from voicebot.app.config import Settings, worker_count  # noqa: E402
 from voicebot.sandbox import BotApiSandbox  # noqa: E402
-
-POSTGRES = os.environ.get("VOICEBOT_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"voicebot_bench_{secrets.token_hex(4)}"
-    _administer(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(POSTGRES)._replace(path=f"/{name}"))
-    finally:
-        _administer(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _administer(statement: str) -> None:
-    connection = psycopg2.connect(POSTGRES)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
-
-
-def write_config(folder: Path, sandbox: BotApiSandbox, database: str, broker: str) -> Path:
-    config = folder / "config.toml"
-    config.write_text(f"""
-[telegram]
-api_url = "{sandbox.url}"
-max_messages_per_second = 1000
-[database]
-url = "{database}"
-[broker]
-url = "{broker}"
-[limits]
-rate_limit_seconds = 0
-""")
-    return config
 
 
 @contextmanager
@@ -86,9 +46,9 @@ def process(folder: Path, config: Path, command: str, ready: str) -> Iterator[su
 
 
 def measure(label: str, broker: str, clips: list, folder: Path) -> dict:
-    with fresh_database() as database, BotApiSandbox(bench.TOKEN) as sandbox:
+    with throwaway_database(SERVER_URL, "voicebot_bench") as database, BotApiSandbox(bench.TOKEN) as sandbox:
         log, users = bench.ChatLog(sandbox), bench.Users()
-        config = write_config(folder, sandbox, database, broker)
+        config = bench.write_config(folder, sandbox, database, f'[broker]\nurl = "{broker}"')
         with process(folder, config, "run", "voicebot is running"):
             if broker:
                 with process(folder, config, "worker", "is taking jobs"):
@@ -98,10 +58,11 @@ def measure(label: str, broker: str, clips: list, folder: Path) -> dict:
     wall = max(a.final_at for a in answers) - min(a.sent_at for a in answers)
     audio = sum(clip.seconds for clip in clips)
     failures = sum(text.startswith(bench.FAILURE_REPLIES) for text in (a.text for a in answers))
+    median = sorted(a.final_at - a.sent_at for a in answers)[len(answers) // 2]
     return {"setup": label, "voices": len(clips), "audio_seconds": round(audio, 1), "wall_seconds": round(wall, 2),
             "audio_seconds_per_second": round(audio / wall, 2),
             "voices_per_hour": round(len(clips) / wall * 3600),
-            "median_seconds_to_transcript": round(sorted(a.final_at - a.sent_at for a in answers)[len(answers) // 2], 2),
+            "median_seconds_to_transcript": round(median, 2),
             "failures": failures}
 
 

@@ -1,40 +1,18 @@
-"""Running `voicebot` as a real process against the sandbox, as an operator would."""
-import os
+"""Running `voicebot` as a real process against the sandbox, as an operator would (voicebot.sandbox.harness)."""
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from voicebot.core import replies
-from voicebot.sandbox import BotApiSandbox, BotMessage
+from voicebot.sandbox import BotApiSandbox, BotMessage, harness
+from voicebot.sandbox.harness import environment
+from voicebot.sandbox.harness import start_voicebot as voicebot
 
 TOKEN = "424242:e2e-SECRET-token_value"
 
 
-def environment(**extra: str) -> dict:
-    """This process's environment without any voicebot settings, plus `extra`."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("VOICEBOT_") and key != "TELEGRAM_BOT_TOKEN"}
-    return {**env, **extra}
-
-
-def voicebot(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "voicebot.app.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def write_config(path: Path, sandbox: BotApiSandbox, database: Path, extra: str = "", telegram: str = "") -> Path:
-    """`extra`: further sections; `telegram`: further keys of [telegram]."""
-    path.write_text(f"""
-[telegram]
-api_url = "{sandbox.url}"
-poll_timeout_seconds = 1
-{telegram}
-[database]
-url = "sqlite:///{database}"
-{extra}
-""")
-    return path
+def write_config(path: Path, sandbox: BotApiSandbox, database: str | Path, extra: str = "", telegram: str = "") -> Path:
+    """`database`: a URL, or a SQLite file; `extra`: further sections; `telegram`: further keys of [telegram]."""
+    return harness.write_config(path, sandbox.url, database, telegram=telegram, extra=extra)
 
 
 class RunningBot:
@@ -45,7 +23,7 @@ class RunningBot:
 
     def stop(self) -> tuple[int, str]:
         self.process.send_signal(signal.SIGTERM)
-        _, stderr = self.process.communicate(timeout=90)
+        _, stderr = self.process.communicate(timeout=90)   # reads the pipes while it waits
         return self.process.returncode, stderr
 
 

@@ -4,10 +4,12 @@ PostgreSQL.
 PostgreSQL tests get a database of their own, created on the server named by
 VOICEBOT_TEST_POSTGRESQL (default: postgres on 127.0.0.1:5432, trust auth) and dropped afterwards.
 Without a reachable server they are skipped, and the skip says why.
-Test modules load it with `pytest_plugins = ["databases"]`.
+Test modules load it with `pytest_plugins = ["databases"]`; the benchmarks use throwaway_database().
 """
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
@@ -38,13 +40,8 @@ def db_url(request, tmp_path):
 @pytest.fixture
 def postgres_url(postgres_server):
     """A fresh PostgreSQL database of the test's own, dropped afterwards."""
-    name = f"voicebot_test_{secrets.token_hex(6)}"
-    _administer(postgres_server, f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
-    finally:
-        # FORCE: a failed test may have left its connection open.
-        _administer(postgres_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with throwaway_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture
@@ -54,6 +51,19 @@ def storage(db_url):
     storage.open()
     yield storage
     storage.close()
+
+
+@contextmanager
+def throwaway_database(server: str, prefix: str = "voicebot_test") -> Iterator[str]:
+    """The URL of a new database, PREFIX_ and a random suffix, on the server whose maintenance database
+    `server` names; dropped at the end."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    _administer(server, f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        # FORCE: a failed test may have left its connection open.
+        _administer(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _administer(server: str, statement: str) -> None:

@@ -1,11 +1,12 @@
 """`voicebot run` and `voicebot worker` as real processes whose log lines a test can wait for."""
 import re
-import signal
 import threading
 import time
 from pathlib import Path
 
-from botprocess import TOKEN, environment, voicebot
+from voicebot.sandbox.harness import environment, start_voicebot, stop
+
+from botprocess import TOKEN
 
 
 class LoggedProcess:
@@ -13,7 +14,7 @@ class LoggedProcess:
 
     def __init__(self, *args: str, cwd: Path, **settings: str):
         """`settings`: extra environment variables, such as VOICEBOT_METRICS_LISTEN."""
-        self.process = voicebot(*args, env=environment(TELEGRAM_BOT_TOKEN=TOKEN, **settings), cwd=cwd)
+        self.process = start_voicebot(*args, env=environment(TELEGRAM_BOT_TOKEN=TOKEN, **settings), cwd=cwd)
         self.lines: list[str] = []
         self.arrived: list[float] = []   # time.monotonic() as each line was read
         self._changed = threading.Condition()
@@ -43,16 +44,14 @@ class LoggedProcess:
 
     def arrival(self, pattern: str) -> float:
         """When the first line matching `pattern` was read (it must be there)."""
-        return next(at for at, line in zip(self.arrived, self.lines) if re.search(pattern, line))
+        return next(at for at, line in zip(self.arrived, self.lines, strict=False) if re.search(pattern, line))
 
     def kill(self) -> None:
         self.process.kill()
         self.process.wait(timeout=30)
 
     def stop(self, timeout: float = 90) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        return stop(self.process, timeout)
 
     @property
     def log(self) -> str:

@@ -14,7 +14,7 @@ from voicebot.core import replies
 from voicebot.core.domain import FailureReason
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
-from botprocess import TOKEN, is_final, replies_to, wait_final
+from botprocess import TOKEN, is_final, replies_to, wait_final, write_config
 from helpers import free_port, normalized, send_http
 from mailbox import wait_until
 from nodes import LoggedProcess
@@ -52,13 +52,7 @@ def cluster(tmp_path, sandbox, broker_url, postgres_url):
     started: list[LoggedProcess] = []
 
     def config(max_attempts: int = 3):
-        path = tmp_path / "config.toml"
-        path.write_text(f"""
-[telegram]
-api_url = "{sandbox.url}"
-poll_timeout_seconds = 1
-[database]
-url = "{postgres_url}"
+        return write_config(tmp_path / "config.toml", sandbox, postgres_url, f"""
 [broker]
 url = "{broker_url}"
 max_attempts = {max_attempts}
@@ -71,7 +65,6 @@ rate_limit_seconds = 0
 [shutdown]
 grace_seconds = 10
 """)
-        return path
 
     def start(command: str, max_attempts: int = 3, **settings: str) -> LoggedProcess:
         node = LoggedProcess(command, "--config", str(config(max_attempts)), cwd=tmp_path, **settings)

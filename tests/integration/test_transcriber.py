@@ -189,3 +189,11 @@ class _NoLanguageDetection:
 
     def __getattr__(self, name):
         return getattr(self._model, name)
+
+
+def test_decoding_stops_at_what_is_left_of_the_users_day(speech_file):
+    path, _, seconds = speech_file
+    transcriber = Transcriber("unused: decoding comes before the model", max_audio_seconds=300)
+    with pytest.raises(JobError) as refused:
+        transcriber.transcribe(path.read_bytes(), max_seconds=seconds / 3)
+    assert refused.value.reason is FailureReason.OVER_QUOTA

@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -31,7 +32,7 @@ from actors.messages import (
 from actors.quota import QuotaActor, QuotaRules
 from actors.users import UserBook
 from voicebot.core import replies
-from voicebot.core.domain import FailureReason, PendingJob, Transcript, UserState, UserSummary
+from voicebot.core.domain import FailureReason, MediaKind, PendingJob, Transcript, UserState, UserSummary
 
 from helpers import make_job
 from mailbox import RecordingMailbox, deliver
@@ -70,7 +71,8 @@ def test_a_job_within_all_limits_goes_to_the_dispatcher(fakes):
     dispatcher, sender, _, _ = fakes
     job = make_job(duration=5)
     deliver(start_quota(fakes), VoiceReceived(job))
-    assert dispatcher.of(JobAdmitted) == [JobAdmitted(job)]
+    # It goes with what is left of the user's day (60 s): decoding stops there, whatever its real length.
+    assert dispatcher.of(JobAdmitted) == [JobAdmitted(dataclasses.replace(job, max_seconds=60))]
     assert sender.messages == []
 
 
@@ -360,3 +362,17 @@ def test_users_with_nothing_to_remember_are_forgotten_and_the_rest_kept(fakes):
     users[4].last_admitted = 995.0   # still inside the rate window
     users.forget_idle(now=1000.0)
     assert len(users) == 3 and users[1].language == "de" and users[2].charged == 30.0
+
+
+def test_recordings_of_unknown_or_understated_length_cannot_spend_more_than_is_left(fakes):
+    dispatcher, sender, storage, time = fakes
+    quota = start_quota(fakes, charged_today={7: 59})   # 1 s left of 60
+    documents = [make_job(message_id=n, duration=None, kind=MediaKind.DOCUMENT) for n in range(1, 9)]
+    for document in documents:
+        deliver(quota, VoiceReceived(document))
+        time.monotonic += 10
+    [admitted] = dispatcher.of(JobAdmitted)   # the first holds the 1 s left; the other seven are refused
+    assert admitted.job.max_seconds == 1 and len(sender.of(SendReply)) == 7
+    # It turned out to be 300 s long: decoding stopped at 1 s, and 1 s is all that is charged.
+    deliver(quota, ResultDelivered(TranscriptReady(admitted.job, transcript(300)), delivered=True))
+    assert storage.of(RecordUsage)[-1].charged_seconds == 1

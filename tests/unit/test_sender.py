@@ -204,7 +204,7 @@ def test_whether_a_user_administers_a_group_is_asked_once_for_a_while():
 
 def test_replies_piling_up_in_one_chat_are_bounded_and_its_results_still_go_out(caplog):
     telegram = FakeTelegram()
-    sender = start_sender(telegram, pace=Pace(private_per_second=40, burst=1))
+    sender = start_sender(telegram, pace=Pace(private_per_second=10, burst=1))
     deliver(sender, *(SendReply(1, f"reply {n}") for n in range(MAX_REPLIES_WAITING + 30)),
             DeliverResult(JobKey(1, 9), "the words"))
     assert caplog.text.count("dropping further ones") == 1

@@ -24,7 +24,7 @@ class FakeTranscriber:
     def close(self):
         self.loaded = False
 
-    def transcribe(self, audio: bytes, language=None, on_segment=None) -> Transcript:
+    def transcribe(self, audio: bytes, language=None, on_segment=None, max_seconds=None) -> Transcript:
         self.calls.append((audio, language))
         if isinstance(self.outcome, Exception):
             raise self.outcome

@@ -70,9 +70,17 @@ class Transcriber:
         self._transcribe_samples(silence, language="en")
 
     def transcribe(self, audio: bytes, language: str | None = None,
-                   on_segment: Callable[[Segment], None] | None = None) -> Transcript:
-        """`on_segment` is called with each segment as soon as it is decoded, for live progress."""
-        samples = decode(audio, self._max_audio_seconds)
+                   on_segment: Callable[[Segment], None] | None = None,
+                   max_seconds: float | None = None) -> Transcript:
+        """`on_segment` is called with each segment as soon as it is decoded, for live progress. Decoding
+        stops past `max_seconds` (what is left of the user's day) as it does past the global limit."""
+        cap = self._max_audio_seconds if max_seconds is None else min(self._max_audio_seconds, max_seconds)
+        try:
+            samples = decode(audio, cap)
+        except JobError as error:
+            if error.reason is FailureReason.TOO_LONG and cap < self._max_audio_seconds:
+                raise JobError(FailureReason.OVER_QUOTA, f"longer than the {cap:.0f} s left today") from None
+            raise
         return self._transcribe_samples(samples, language or self._language, on_segment)
 
     def _transcribe_samples(self, samples: np.ndarray, language: str | None,

@@ -23,6 +23,7 @@ class FailureReason(StrEnum):
     TIMEOUT = "timeout"
     INTERNAL = "internal"
     WORKER_CRASHED = "worker_crashed"   # it took down a transcription worker every time it ran
+    OVER_QUOTA = "over_quota"           # longer than what was left of the user's day
     BUSY = "busy"
 
 
@@ -51,6 +52,9 @@ class Job:
     language: str | None = None       # pinned by the user; None: detect
     timestamps: bool = False          # the user wants [mm:ss] marks per segment
     attempt: int = 1
+    # The most audio this job may use: what was left of the user's day when it was admitted (the length
+    # a sender reports can be missing or wrong). None: the global limit only.
+    max_seconds: float | None = None
 
     @property
     def chat_id(self) -> int:

@@ -29,6 +29,8 @@ _FAILURES = {
     FailureReason.WORKER_CRASHED: "Transcribing this recording failed several times, so I gave up on it. "
                                   "Please try a different file or format.",
     FailureReason.BUSY: BUSY,
+    FailureReason.OVER_QUOTA: "This recording is longer than what is left of your daily limit, so I stopped. "
+                              "/usage shows what you have left and when it resets.",
 }
 
 

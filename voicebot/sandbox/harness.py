@@ -13,13 +13,12 @@ from pathlib import Path
 
 
 def write_config(path: Path, api_url: str, database: str | os.PathLike, *, telegram: str = "", extra: str = "",
-                 poll_timeout_seconds: float | None = 1) -> Path:
+                 poll_timeout_seconds: int | None = 1) -> Path:
     """A config file at `path` for a bot that talks to the Bot API at `api_url` (a sandbox's `url`) and keeps
     its data in `database`: a URL, or a path, meaning a SQLite file there.
 
     `telegram`: further keys of [telegram]; `extra`: further sections; both as TOML text.
-    `poll_timeout_seconds`: 1 by default, so that a bot told to stop does not sit out a long poll first;
-    None leaves the bot's own default.
+    `poll_timeout_seconds`: 1 by default (the bot's own is 10 s); None leaves the bot's own.
     """
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     poll = "" if poll_timeout_seconds is None else f"poll_timeout_seconds = {poll_timeout_seconds}\n"
