@@ -9,7 +9,15 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from voicebot.adapters.httpserver import BackgroundServer, bind_address
 
@@ -50,6 +58,9 @@ class Metrics:
                                registry=registry)
         self.webhook_requests = Counter("voicebot_webhook_requests", "Webhook requests answered, by HTTP status",
                                         ["status"], registry=registry)
+        # process_resident_memory_bytes, process_cpu_seconds_total …: the default registry has them, this
+        # one only when asked, and the dashboard's memory panel needs them.
+        ProcessCollector(registry=registry)
         self._last_poll_at = 0.0
         self._webhook_serving = False
         self._ready_workers: set[str] = set()
