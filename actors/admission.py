@@ -5,15 +5,18 @@ seconds are reserved while it runs, so parallel jobs cannot overspend, and the d
 charged only once the transcript was delivered."""
 import dataclasses
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 
 from actors.messages import JobAdmitted, JobClosed, JobFailed, RecordUsage, SendReply, TranscriptReady
 from actors.users import QuotaRules, ReplyAllowance, User, UserBook
 from voicebot.core import replies
-from voicebot.core.domain import Job, PendingJob
+from voicebot.core.domain import Job, JobKey, PendingJob
 from voicebot.core.ports import Mailbox, Metrics
 
 log = logging.getLogger(__name__)
+
+SETTLED_REMEMBERED = 10_000   # far more jobs than can be under way at once
 
 
 class Admission:
@@ -27,6 +30,8 @@ class Admission:
         self._storage = storage
         self._clock = clock
         self._metrics = metrics
+        self._holds: dict[JobKey, float] = {}   # what each admitted, unsettled job holds of its user's day
+        self._settled: OrderedDict[JobKey, None] = OrderedDict()   # the latest settled jobs, not settled twice
 
     def admit(self, job: Job, resumed: PendingJob | None = None) -> None:
         """A job resumed after a restart was admitted before: the rate window does not apply again."""
@@ -41,7 +46,9 @@ class Admission:
         left = None if self._users.is_unlimited(job.user_id) else self._seconds_left(job.user_id)
         admitted = dataclasses.replace(job, language=user.language, timestamps=user.timestamps,
                                        attempt=resumed.attempts + 1 if resumed else job.attempt, max_seconds=left)
-        user.reserved += _reservation(admitted)
+        if job.key not in self._holds:   # resumed after a restart while it was still under way: held once
+            self._holds[job.key] = _reservation(admitted)
+            user.reserved += self._holds[job.key]
         user.last_admitted = self._clock()
         self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
 
@@ -56,11 +63,15 @@ class Admission:
         """The user has the answer: charge a transcript, record either; the job is done then.
         An answer that could not be delivered is not recorded: the job is resumed at next start."""
         job = outcome.job
+        if job.key in self._settled:
+            log.info("job %s/%s is settled already; not charged or recorded twice", job.chat_id, job.message_id)
+            return
         user = self._release(job)
         if not delivered:
             log.warning("job %s/%s: the answer could not be delivered; it stays for the next start",
                         job.chat_id, job.message_id)
             return
+        self._remember_settled(job.key)
         match outcome:
             case TranscriptReady(_, transcript):
                 # Never more than was left when it was admitted, whatever its length turned out to be.
@@ -100,8 +111,13 @@ class Admission:
 
     def _release(self, job: Job) -> User:
         user = self._users[job.user_id]
-        user.reserved = max(0.0, user.reserved - _reservation(job))
+        user.reserved = max(0.0, user.reserved - self._holds.pop(job.key, 0.0))
         return user
+
+    def _remember_settled(self, key: JobKey) -> None:
+        self._settled[key] = None
+        if len(self._settled) > SETTLED_REMEMBERED:
+            self._settled.popitem(last=False)
 
 
 def _reservation(job: Job) -> float:

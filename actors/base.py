@@ -4,7 +4,7 @@ import threading
 
 import pykka
 
-from actors.messages import ChildFailed, Ping, Stopping, SystemReady
+from actors.messages import ChildFailed, CrashOnNextMessage, Ping, Stopping, SystemReady
 from voicebot.core.errors import one_line
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class SupervisedActor(pykka.ThreadingActor):
         self.name = name
         self._supervisor = supervisor
         self.start_error: str | None = None
+        self._crash_after_next = False
 
     def on_start(self) -> None:
         # An exception escaping on_start would kill the actor with a traceback and without
@@ -68,7 +69,12 @@ class SupervisedActor(pykka.ThreadingActor):
     def on_receive(self, message: object):
         if isinstance(message, Ping):
             return self.start_error
+        if isinstance(message, CrashOnNextMessage):
+            self._crash_after_next = True
+            return None
         answer = self.handle(message)
+        if self._crash_after_next:
+            raise RuntimeError(f"{self.name}: crashed on purpose after {type(message).__name__} (a test hook)")
         if answer is NotImplemented and isinstance(message, (SystemReady, Stopping)):
             return None  # most actors have nothing to start or wind down
         if answer is NotImplemented:

@@ -91,6 +91,10 @@ class Dispatcher(SupervisedActor):
         self._metrics.queue_changed(len(self._pending), self._max_pending)
 
     def _enqueue(self, job: Job, status_message_id: int | None = None) -> None:
+        if self._knows(job.key):
+            # Resumed after a restart of the sender or of this actor while it was waiting or running: once only.
+            log.info("job %s/%s is waiting or running already; not queued twice", job.chat_id, job.message_id)
+            return
         if len(self._pending) >= self._max_pending:
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
@@ -125,9 +129,21 @@ class Dispatcher(SupervisedActor):
             else:
                 self._remote.tell(Transcribe(job))
 
+    def _knows(self, key: JobKey) -> bool:
+        return any(job.key == key for job in self._pending) or any(job.key == key for _, job in self._pool.running())
+
     def _finished(self, job: Job) -> bool:
-        """Frees the worker the job was given to; False if the job is not out (answered already)."""
-        return self._pool.finished_where(lambda running: running.key == job.key) is not None
+        """Frees the worker the job was given to; False if the job is neither out nor waiting (answered
+        already). A waiting one is a job resumed after this actor's restart whose first run went on: that
+        run's outcome answers it."""
+        if self._pool.finished_where(lambda running: running.key == job.key) is not None:
+            return True
+        waiting = next((pending for pending in self._pending if pending.key == job.key), None)
+        if waiting is None:
+            return False
+        self._pending.remove(waiting)
+        self._queued_status.discard(job.key)
+        return True
 
     def _lost(self, worker: str) -> None:
         self._metrics.worker_ready(worker, False)

@@ -9,7 +9,7 @@ from datetime import date
 import pykka
 
 from voicebot.core.domain import CommandReceived as CommandReceived
-from voicebot.core.domain import FailureReason, Incoming, Job, JobKey, Transcript, UserState, UserSummary
+from voicebot.core.domain import FailureReason, Incoming, Job, JobKey, PendingJob, Transcript, UserState, UserSummary
 from voicebot.core.domain import TextReceived as TextReceived
 from voicebot.core.domain import UnsupportedReceived as UnsupportedReceived
 from voicebot.core.domain import VoiceReceived as VoiceReceived
@@ -43,6 +43,24 @@ class SystemReady:
 @dataclass(frozen=True, slots=True)
 class Stopping:
     """The bot is shutting down: take no new work; what is under way may finish."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrashOnNextMessage:
+    """A test hook, as a fault injector would use it: the actor handles its next message, then raises, as
+    if that handler had crashed at its end. Proves that a restarted actor of each kind works again."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceReady:
+    """To the transcription workers after the Dispatcher was restarted (it knows none of them then): each
+    says WorkerReady again once it is done with what it holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeUnfinished:
+    """To the QuotaActor after an actor that held jobs in memory (Dispatcher, sender) was restarted: the
+    stored jobs not answered yet go ahead again; those still under way are recognised and not run twice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +299,14 @@ class LoadOffset:
 
 @dataclass(frozen=True, slots=True)
 class LoadUnfinishedJobs:
-    """Asked by the QuotaActor as it starts: the stored jobs not answered yet (PendingJob), to resume."""
+    """The stored jobs not answered yet (PendingJob), to resume: asked by the QuotaActor as it starts, or
+    told, with `reply_to`, which then gets UnfinishedJobs."""
+    reply_to: Mailbox | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedJobs:
+    pending: tuple[PendingJob, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,14 @@ from actors.messages import (
     CommandReceived,
     JobClosed,
     JobFailed,
+    LoadUnfinishedJobs,
     RefreshDue,
     RefreshUsers,
     ResultDelivered,
+    ResumeUnfinished,
     SystemReady,
     TextReceived,
+    UnfinishedJobs,
     UnsupportedReceived,
     UserDescribed,
     UserForgotten,
@@ -72,6 +75,11 @@ class QuotaActor(SupervisedActor):
             case UserForgotten():
                 self._conversation.forgotten(message)
             case SystemReady():
+                self._resume()
+            case ResumeUnfinished():   # the StorageActor answers with UnfinishedJobs
+                self._storage.tell(LoadUnfinishedJobs(self.actor_ref))
+            case UnfinishedJobs(pending):
+                self._resumed = pending
                 self._resume()
             case ResultDelivered(outcome, delivered):
                 self._admission.settle(outcome, delivered)

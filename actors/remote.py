@@ -19,6 +19,7 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import (
+    AnnounceReady,
     CheckNodes,
     FlushOutbox,
     JobFailed,
@@ -123,6 +124,9 @@ class RemoteWorkers(SupervisedActor):
                 self._flush()
             case NodeStatus(node, ready):
                 self._node_reports(node, ready)
+            case AnnounceReady():   # a restarted Dispatcher knows no slots: every one is announced again
+                for node, (ready, _) in self._nodes.items():
+                    self._resize(node, 0, ready)
             case CheckNodes():
                 self._forget_silent_nodes()
                 self._check_timer = self.tell_self_later(CheckNodes(), NODE_TIMEOUT_SECONDS / 2)

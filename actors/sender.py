@@ -95,7 +95,10 @@ class TelegramSender(SupervisedActor):
     sleep, so one throttled chat never holds up the others."""
 
     def __init__(self, telegram: BotApi, storage: Mailbox | None = None, supervisor: Mailbox | None = None,
-                 name: str = "sender", pace: Pace = Pace(), clock: Callable[[], float] = time.monotonic):
+                 name: str = "sender", pace: Pace = Pace(), clock: Callable[[], float] = time.monotonic,
+                 status_messages: dict[JobKey, int] | None = None):
+        """`status_messages`: those of the stored jobs not answered yet, so that a restarted sender edits
+        the results into them rather than leaving them saying "Processing…"."""
         super().__init__(name, supervisor)
         self._telegram = telegram
         self._storage = storage
@@ -104,7 +107,7 @@ class TelegramSender(SupervisedActor):
         self._overall = _Bucket(pace.overall_per_second, pace.overall_per_second)
         self._chats: dict[int, _Bucket] = {}
         self._queues: dict[int, deque[_Outgoing]] = {}
-        self._status_messages: dict[JobKey, int] = {}
+        self._status_messages: dict[JobKey, int] = dict(status_messages or {})
         self._shown: dict[JobKey, str] = {}
         self._progress_at: dict[int, float] = {}
         self._delivered: dict[JobKey, bool] = {}   # whether a result's first part reached the user

@@ -23,6 +23,7 @@ from actors.messages import (
     SaveUserSettings,
     StatusPosted,
     StoreIntake,
+    UnfinishedJobs,
     UserDescribed,
     UserForgotten,
     UsersLoaded,
@@ -63,6 +64,15 @@ class StorageActor(SupervisedActor):
     def on_stop(self) -> None:
         self._flush()
         self._storage.close()
+
+    def on_failure(self, exception_type, exception_value, traceback) -> None:
+        # The changes gathered so far are written before the restart, not lost with this instance.
+        try:
+            self._flush()
+        except Exception as error:  # dying already: the restart must not wait on a second failure
+            log.error("database: could not write %d changes before the restart: %s", len(self._unwritten), error)
+        self._storage.close()
+        super().on_failure(exception_type, exception_value, traceback)
 
     def handle(self, message):
         if isinstance(message, _WRITES):
@@ -148,8 +158,10 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(self._store_intake(messages, next_offset))
             case LoadOffset():
                 return self._storage.saved_offset()
-            case LoadUnfinishedJobs():
+            case LoadUnfinishedJobs(None):
                 return self._storage.unfinished_jobs()
+            case LoadUnfinishedJobs(reply_to):
+                reply_to.tell(UnfinishedJobs(tuple(self._storage.unfinished_jobs())))
             case LoadUsers(day):
                 return self._storage.load_users(day)
             case RefreshUsers(day, reply_to):

@@ -3,7 +3,7 @@ import logging
 import time
 
 from actors.base import SupervisedActor
-from actors.messages import JobFailed, ShowProgress, Transcribe, TranscriptReady, WorkerReady
+from actors.messages import AnnounceReady, JobFailed, ShowProgress, Transcribe, TranscriptReady, WorkerReady
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason, Job, Segment
 from voicebot.core.errors import JobError, TelegramError, one_line
@@ -44,6 +44,8 @@ class WhisperActor(SupervisedActor):
         match message:
             case Transcribe(job):
                 self._dispatcher.tell(self._transcribe(job))
+            case AnnounceReady():   # a restarted dispatcher asks; anything held was answered before this
+                self._dispatcher.tell(WorkerReady(self.name))
             case _:
                 return NotImplemented
 

@@ -16,7 +16,17 @@ import pykka
 
 from actors.base import Address
 from actors.dispatcher import Dispatcher
-from actors.messages import LoadOffset, LoadOnRequestChats, LoadUnfinishedJobs, LoadUsers, Ping, WorkerLost
+from actors.messages import (
+    AnnounceReady,
+    LoadOffset,
+    LoadOnRequestChats,
+    LoadUnfinishedJobs,
+    LoadUsers,
+    Ping,
+    ResumeUnfinished,
+    SystemReady,
+    WorkerLost,
+)
 from actors.node import NodeDispatcher
 from actors.poller import TelegramPoller
 from actors.quota import QuotaActor
@@ -195,6 +205,14 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
         return QuotaActor.start(rules, dispatcher, sender, storage, users, on_request_chats, tuple(unfinished),
                                 supervisor, metrics=metrics)
 
+    def start_sender() -> pykka.ActorRef:
+        status_messages = {pending.incoming.job.key: pending.status_message_id
+                           for pending in storage.ask(LoadUnfinishedJobs(), timeout=60)
+                           if pending.status_message_id is not None}
+        return TelegramSender.start(_sending_client(settings, metrics), storage, supervisor,
+                                    pace=Pace(overall_per_second=settings.telegram.max_messages_per_second),
+                                    status_messages=status_messages)
+
     def start_poller() -> pykka.ActorRef:
         return TelegramPoller.start(telegram, quota, storage, settings.telegram.poll_timeout_seconds,
                                     storage.ask(LoadOffset(), timeout=60), supervisor, metrics=metrics)
@@ -217,14 +235,15 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
         [ChildSpec("storage", storage, lambda: StorageActor.start(
             Storage(settings.database.url, settings.storage.keep_transcripts), today,
             settings.storage.retention_days, supervisor, metrics=metrics))],
-        [ChildSpec("sender", sender, lambda: TelegramSender.start(
-            _sending_client(settings, metrics), storage, supervisor,
-            pace=Pace(overall_per_second=settings.telegram.max_messages_per_second)))],
-        [ChildSpec("quota", quota, start_quota)],
+        # A restarted sender or Dispatcher lost the jobs it held in memory: the QuotaActor resumes the stored
+        # ones (those still under way are recognised), and a new Dispatcher hears again which workers there are.
+        [ChildSpec("sender", sender, start_sender, on_restart=lambda: quota.tell(ResumeUnfinished()))],
+        [ChildSpec("quota", quota, start_quota, on_restart=lambda: quota.tell(SystemReady()))],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
             workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds,
             limits.max_file_mb, settings.output.file_threshold_chars, supervisor, metrics=metrics,
-            remote=remote if link is not None else None))],
+            remote=remote if link is not None else None),
+            on_restart=lambda: _dispatcher_restarted(quota, [remote] if link is not None else list(workers.values())))],
         transcription,
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else
          ChildSpec("poller", poller, start_poller, stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
@@ -276,6 +295,12 @@ def start_supervised(build_groups: Callable[[Address], list[list[ChildSpec]]], o
     except pykka.ActorDeadError:
         pass
     return supervisor
+
+
+def _dispatcher_restarted(quota: Address, workers) -> None:
+    for worker in workers:
+        worker.tell(AnnounceReady())
+    quota.tell(ResumeUnfinished())
 
 
 def _sending_client(settings: Settings, metrics: Metrics) -> TelegramClient:
