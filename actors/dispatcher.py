@@ -1,7 +1,9 @@
 """Dispatcher: owns the bounded list of pending jobs and hands each to an idle WhisperActor."""
 import dataclasses
 import logging
+import time
 from collections import deque
+from collections.abc import Callable
 
 from actors.base import SupervisedActor
 from actors.messages import (
@@ -42,7 +44,7 @@ class Dispatcher(SupervisedActor):
     def __init__(self, workers: dict[str, Mailbox], quota: Mailbox, sender: Mailbox, storage: Mailbox,
                  max_pending: int, max_duration_seconds: int, max_file_mb: int, file_threshold_chars: int = 8000,
                  supervisor: Mailbox | None = None, name: str = "dispatcher", metrics: Metrics = NO_METRICS,
-                 remote: Mailbox | None = None):
+                 remote: Mailbox | None = None, clock: Callable[[], float] = time.monotonic):
         super().__init__(name, supervisor)
         self._workers = workers
         self._remote = remote
@@ -57,6 +59,8 @@ class Dispatcher(SupervisedActor):
         self._queued_status: set[JobKey] = set()   # jobs whose status still says "in queue"
         self._stopping = False   # then waiting jobs stay waiting: stored, they resume at next start
         self._metrics = metrics
+        self._clock = clock
+        self._admitted_at: dict[JobKey, float] = {}   # for the time each user waits for the answer
 
     def handle(self, message):
         match message:
@@ -67,6 +71,7 @@ class Dispatcher(SupervisedActor):
                 self._pool.add(worker)
             case TranscriptReady(job, transcript) if self._finished(job):
                 self._metrics.job_finished("done")
+                self._answered(job)
                 text = replies.transcript(transcript, job.language, job.timestamps)
                 self._sender.tell(DeliverResult(job.key, text, len(text) > self._file_threshold_chars, message,
                                                 self._quota))
@@ -102,6 +107,7 @@ class Dispatcher(SupervisedActor):
             self._metrics.job_finished(FailureReason.BUSY.value)
             self._quota.tell(JobFailed(job, FailureReason.BUSY))
             return
+        self._admitted_at[job.key] = self._clock()
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
         if self._pending or not self._pool.has_idle:
             position = replies.queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
@@ -157,8 +163,14 @@ class Dispatcher(SupervisedActor):
             log.error("%s died holding job %s/%s again; giving up on it", worker, job.chat_id, job.message_id)
             self._fail(job, FailureReason.INTERNAL)
 
+    def _answered(self, job: Job) -> None:
+        admitted_at = self._admitted_at.pop(job.key, None)
+        if admitted_at is not None:
+            self._metrics.job_answered(self._clock() - admitted_at)
+
     def _fail(self, job: Job, reason: FailureReason) -> None:
         self._metrics.job_finished(reason.value)
+        self._answered(job)
         self._queued_status.discard(job.key)
         self._sender.tell(DeliverResult(job.key, replies.failure(reason, *self._limits),
                                         outcome=JobFailed(job, reason), report_to=self._quota))

@@ -239,6 +239,9 @@ class TelegramSender(SupervisedActor):
     def _execute(self, outgoing: _Outgoing) -> None:
         """Makes the call; _TryAgain (before anything is changed here) when it is to be tried again later."""
         match outgoing.kind:
+            case "send" if outgoing.key in self._status_messages:
+                # The job came round again (resumed after a restart elsewhere): one status message per job.
+                self._edit_status(outgoing)
             case "send":
                 message_id = self._send(outgoing, outgoing.text, outgoing.reply_to)
                 if outgoing.key is not None and message_id is not None:

@@ -10,7 +10,7 @@ import pytest
 
 from voicebot.adapters import webhook as webhook_module
 from voicebot.adapters.httpserver import GuardedHandler
-from voicebot.adapters.metrics import Metrics
+from voicebot.adapters.metrics import Metrics, MetricsServer
 from voicebot.adapters.webhook import MAX_BODY_BYTES, SECRET_HEADER, WebhookServer
 
 from helpers import free_port, send_http
@@ -149,5 +149,23 @@ def test_connections_past_the_cap_are_closed_and_the_server_serves_again_once_th
             client.close()
         time.sleep(0.2)
         assert post(url) == 200
+    finally:
+        server.stop()
+
+
+def test_the_metrics_endpoint_cuts_a_trickling_client_too(monkeypatch):
+    monkeypatch.setattr(GuardedHandler, "deadline_seconds", 1.0)
+    listen = f"127.0.0.1:{free_port()}"
+    server = MetricsServer(Metrics(), listen, lambda: True).start()
+    try:
+        client = slow_client(f"http://{listen}/metrics")
+        started = time.monotonic()
+        with pytest.raises(OSError):
+            while time.monotonic() - started < 10:
+                client.sendall(b"X")
+                time.sleep(0.3)
+        assert time.monotonic() - started < 5
+        client.close()
+        assert send_http(f"http://{listen}/healthz", method="GET")[0] == 200
     finally:
         server.stop()

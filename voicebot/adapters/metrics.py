@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,9 +18,11 @@ from prometheus_client import (
     generate_latest,
 )
 
-from voicebot.adapters.httpserver import BackgroundServer, bind_address
+from voicebot.adapters.httpserver import BackgroundServer, GuardedHandler, GuardedServer, bind_address
 
 log = logging.getLogger(__name__)
+
+MAX_SCRAPERS = 16   # Prometheus scrapes with one connection; a few more for people and health checks
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _AUDIO = (1, 5, 10, 20, 30, 60, 120, 300, 600)
@@ -40,6 +41,9 @@ class Metrics:
                                   ["reason"], registry=registry)
         self.transcription_seconds = Histogram("voicebot_transcription_seconds", "Time to transcribe one job",
                                                buckets=_SECONDS, registry=registry)
+        self.answer_seconds = Histogram("voicebot_answer_seconds",
+                                        "From a recording's admission to its answer (queue, download, transcription)",
+                                        buckets=_SECONDS, registry=registry)
         self.audio_seconds = Histogram("voicebot_audio_seconds", "Length of the audio transcribed",
                                        buckets=_AUDIO, registry=registry)
         self.real_time_factor = Histogram("voicebot_real_time_factor", "Transcription time / audio length",
@@ -77,6 +81,9 @@ class Metrics:
 
     def job_refused(self, reason: str) -> None:
         self.rejections.labels(reason).inc()
+
+    def job_answered(self, seconds: float) -> None:
+        self.answer_seconds.observe(seconds)
 
     def model_loaded(self, seconds: float) -> None:
         self.model_load_seconds.observe(seconds)
@@ -134,7 +141,8 @@ class MetricsServer(BackgroundServer):
     def __init__(self, metrics: Metrics, listen: str, healthy: Callable[[], bool]):
         self._metrics = metrics
         self._healthy = healthy
-        super().__init__(ThreadingHTTPServer(bind_address(listen), self._handler()), "metrics")
+        server = GuardedServer(bind_address(listen), self._handler(), "metrics", MAX_SCRAPERS)
+        super().__init__(server, "metrics")
 
     def start(self) -> "MetricsServer":
         super().start()
@@ -144,8 +152,9 @@ class MetricsServer(BackgroundServer):
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(GuardedHandler):
             def do_GET(self):
+                self.request_read()
                 if self.path.split("?")[0] == "/healthz":
                     healthy = server._healthy()
                     self._answer(200 if healthy else 503, b"ok\n" if healthy else b"unhealthy\n", "text/plain")
@@ -160,8 +169,5 @@ class MetricsServer(BackgroundServer):
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-
-            def log_message(self, format, *args):
-                pass  # scrapes every few seconds would drown the job lines
 
         return Handler

@@ -148,6 +148,10 @@ class Metrics(Protocol):
 
     def job_refused(self, reason: str) -> None: ...
 
+    def job_answered(self, seconds: float) -> None:
+        """From the recording's admission to its answer going out to the sender: what its user waited."""
+        ...
+
     def model_loaded(self, seconds: float) -> None: ...
 
     def transcribed(self, audio_seconds: float, processing_seconds: float) -> None: ...
@@ -179,6 +183,9 @@ class NoMetrics:
         pass
 
     def job_refused(self, reason: str) -> None:
+        pass
+
+    def job_answered(self, seconds: float) -> None:
         pass
 
     def model_loaded(self, seconds: float) -> None:

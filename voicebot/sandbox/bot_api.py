@@ -25,6 +25,7 @@ class _Fault:
     delay: float
     drop: bool
     remaining: int
+    chat_id: int | None = None   # only calls for this chat (Telegram's flood limits are per chat)
 
 
 class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods):
@@ -130,12 +131,13 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods):
     # --- faults
 
     def inject_fault(self, method: str, *, status: int = 500, retry_after: int | None = None,
-                     delay: float = 0.0, drop: bool = False, times: int = 1) -> None:
+                     delay: float = 0.0, drop: bool = False, times: int = 1, chat_id: int | None = None) -> None:
         """Make the next `times` calls of `method` ("file" for downloads) wait `delay` seconds, then either
-        drop the connection unanswered or answer with an error of `status`; status 200 answers normally."""
+        drop the connection unanswered or answer with an error of `status`; status 200 answers normally.
+        With `chat_id`, only calls for that chat count, as a per-chat flood limit does (429 with retry_after)."""
         with self._cond:
             self._faults.setdefault(method.lower(), deque()).append(
-                _Fault(status, retry_after, delay, drop, times))
+                _Fault(status, retry_after, delay, drop, times, chat_id))
 
     # --- HTTP side
 
@@ -169,7 +171,7 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods):
             raise _ApiError(401, "Unauthorized")
         if not request.is_download and request.name.lower() not in self._methods:
             raise _ApiError(404, "Not Found: method not found")
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, request.params.get("chat_id"))
         if fault is not None:
             with self._cond:
                 self._cond.wait_for(lambda: self._stopping, fault.delay)
@@ -182,15 +184,16 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods):
         _, handler = self._methods[request.name.lower()]
         return _Reply.json(200, {"ok": True, "result": handler(request)})
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, chat_id: object) -> _Fault | None:
         with self._cond:
-            queue = self._faults.get(method.lower())
-            if not queue:
+            queue = self._faults.get(method.lower(), ())
+            fault = next((fault for fault in queue if fault.chat_id is None or str(fault.chat_id) == str(chat_id)),
+                         None)
+            if fault is None:
                 return None
-            fault = queue[0]
             fault.remaining -= 1
             if fault.remaining <= 0:
-                queue.popleft()
+                queue.remove(fault)
             return fault
 
     def _download(self, file_path: str) -> _Reply:
