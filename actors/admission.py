@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from actors.messages import JobAdmitted, JobClosed, JobFailed, RecordUsage, SendReply, TranscriptReady
 from actors.users import QuotaRules, ReplyAllowance, User, UserBook
-from voicebot.core import replies
 from voicebot.core.domain import Job, JobKey, PendingJob
 from voicebot.core.ports import Mailbox, Metrics
+from voicebot.core.replies import Languages, Wording
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,8 @@ SETTLED_REMEMBERED = 10_000   # far more jobs than can be under way at once
 
 class Admission:
     def __init__(self, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, dispatcher: Mailbox,
-                 sender: Mailbox, storage: Mailbox, clock: Callable[[], float], metrics: Metrics):
+                 sender: Mailbox, storage: Mailbox, clock: Callable[[], float], metrics: Metrics,
+                 languages: Languages):
         self._rules = rules
         self._users = users
         self._allowance = allowance
@@ -30,6 +31,7 @@ class Admission:
         self._storage = storage
         self._clock = clock
         self._metrics = metrics
+        self._languages = languages
         self._holds: dict[JobKey, float] = {}   # what each admitted, unsettled job holds of its user's day
         self._settled: OrderedDict[JobKey, None] = OrderedDict()   # the latest settled jobs, not settled twice
 
@@ -41,7 +43,7 @@ class Admission:
             reason, text = refusal
             log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
             self._metrics.job_refused(reason)
-            self.refuse(job, text)
+            self._refuse_with(job, text)
             return
         left = None if self._users.is_unlimited(job.user_id) else self._seconds_left(job.user_id)
         admitted = dataclasses.replace(job, language=user.language, timestamps=user.timestamps,
@@ -52,12 +54,20 @@ class Admission:
         user.last_admitted = self._clock()
         self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
 
-    def refuse(self, job: Job, text: str) -> None:
+    def refuse(self, job: Job, reason: str) -> None:
+        """The job ends before any work, with the wording's text called `reason` (NOT_STORED, say)."""
+        self._refuse_with(job, getattr(self._words(job), reason))
+
+    def _refuse_with(self, job: Job, text: str) -> None:
         """The job ends before any work, with `text` said to the user, as often as their allowance lets."""
         allowed = self._allowance.take(job.user_id)
         if allowed is not None:
-            self._sender.tell(SendReply(job.chat_id, text if allowed else replies.SLOW_DOWN, job.message_id))
+            self._sender.tell(SendReply(job.chat_id, text if allowed else self._words(job).SLOW_DOWN,
+                                        job.message_id))
         self._storage.tell(JobClosed(job.key))
+
+    def _words(self, job: Job) -> Wording:
+        return self._languages[job.interface_language]
 
     def settle(self, outcome: TranscriptReady | JobFailed, delivered: bool) -> None:
         """The user has the answer: charge a transcript, record either; the job is done then.
@@ -89,20 +99,20 @@ class Admission:
 
     def _refusal(self, job: Job, user: User, rate_limited: bool = True) -> tuple[str, str] | None:
         """(reason, reply) refusing this job, or None when it may go ahead."""
-        rules, media = self._rules, job.media
+        rules, media, words = self._rules, job.media, self._words(job)
         if media.duration is not None and media.duration > rules.max_duration_seconds:
-            return "too_long", replies.too_long(media.duration, rules.max_duration_seconds)
+            return "too_long", words.too_long(media.duration, rules.max_duration_seconds)
         if media.file_size is not None and media.file_size > rules.max_file_bytes:
-            return "too_big", replies.too_big(media.file_size, rules.max_file_mb)
+            return "too_big", words.too_big(media.file_size, rules.max_file_mb)
         if rate_limited and user.last_admitted is not None:
             wait = user.last_admitted + rules.rate_limit_seconds - self._clock()
             if wait > 0:
-                return "rate_limited", replies.rate_limited(wait)
+                return "rate_limited", words.rate_limited(wait)
         if self._users.is_unlimited(job.user_id):
             return None
         daily, left = self._users.daily_seconds(job.user_id), self._seconds_left(job.user_id)
         if (media.duration or 0) > left or left <= 0:
-            return "quota", replies.quota_exceeded(left, daily, media.duration, self._users.local_now())
+            return "quota", words.quota_exceeded(left, daily, media.duration, self._users.local_now())
         return None
 
     def _seconds_left(self, user_id: int) -> float:

@@ -1,6 +1,6 @@
 """The conversation, the QuotaActor's half that talks with users: commands, admin commands, group modes,
 and flood control (the users' ReplyAllowance), so that one user's flood of commands cannot queue up ahead
-of everyone else's replies.
+of everyone else's replies. Every answer is in the language the user is answered in (interface_language).
 
 It reads and changes the users' settings in the QuotaActor's UserBook; answers that need the database
 come back to the QuotaActor from the StorageActor and are finished here."""
@@ -24,15 +24,16 @@ from actors.messages import (
     VoiceReceived,
 )
 from actors.users import QuotaRules, ReplyAllowance, UserBook
-from voicebot.core import replies
 from voicebot.core.intake import MAX_INTEGER
 from voicebot.core.ports import Mailbox
+from voicebot.core.replies import ENGLISH, Languages, Wording
 
 log = logging.getLogger(__name__)
 
 class Conversation:
     def __init__(self, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, sender: Mailbox,
-                 storage: Mailbox, quota: Mailbox, on_request_chats: frozenset[int]):
+                 storage: Mailbox, quota: Mailbox, on_request_chats: frozenset[int],
+                 languages: Languages | None = None, chat_languages: dict[int, str] | None = None):
         self._rules = rules
         self._users = users
         self._sender = sender
@@ -40,139 +41,206 @@ class Conversation:
         self._quota = quota   # where the StorageActor's answers to our questions go
         self._on_request_chats = set(on_request_chats)   # groups that transcribe only on /transcribe
         self._allowance = allowance
+        self._languages = languages or Languages()
+        self._chat_languages = dict(chat_languages or {})   # groups whose admins chose a language
+        self._waiting: dict[tuple[int, int], Wording] = {}   # (chat, message) -> the words its answer is in
+
+    def interface_language(self, user_id: int, chat_id: int, in_group: bool, app_language: str | None
+                           ) -> str | None:
+        """The language the bot answers in: the group's, chosen by its admins; else the user's, chosen with
+        /lang; else their Telegram app's (the first two letters: "pt-br" is "pt"), if there is a catalog for it;
+        else None, which is English."""
+        user = self._users[user_id]
+        if app_language:
+            user.seen_language = app_language
+        for choice in (self._chat_languages.get(chat_id) if in_group else None, user.interface_language,
+                       app_language or user.seen_language):
+            if choice and choice[:2] in self._languages:
+                return choice[:2]
+        return None
 
     def transcribes(self, voice: VoiceReceived) -> bool:
         """Whether this recording is for the bot: always, but in a group that transcribes only on request."""
         return voice.requested or not voice.in_group or voice.job.chat_id not in self._on_request_chats
 
     def answer(self, message: CommandReceived | TextReceived | UnsupportedReceived) -> None:
+        words = self._words(message)
         allowed = self._allowance.take(message.user_id)
         if allowed is None:
             return
         match message:
             case _ if not allowed:
-                text = replies.SLOW_DOWN
+                text = words.SLOW_DOWN
             case CommandReceived():
-                text = self._answer_command(message)
+                text = self._answer_command(message, words)
             case TextReceived():
-                text = replies.TEXT_ONLY
+                text = words.TEXT_ONLY
             case UnsupportedReceived():
-                text = replies.UNSUPPORTED
+                text = words.UNSUPPORTED
         if text:
             self._reply(message.chat_id, text, message.message_id)
 
     def admin_checked(self, checked: ChatAdminChecked) -> None:
         command = checked.command
-        self._reply(command.chat_id, self._switch_group_mode(command, checked.is_admin), command.message_id)
+        switch = self._switch_group_language if command.command == "lang" else self._switch_group_mode
+        self._reply(command.chat_id, switch(command, checked.is_admin), command.message_id)
 
     def described(self, described: UserDescribed) -> None:
-        user_id = described.user_id
-        text = replies.usage(self._users[user_id].charged, self._users.daily_seconds(user_id),
-                             self._users.is_unlimited(user_id), described.summary, self._users.local_now())
+        user_id, words = described.user_id, self._answer_words(described.chat_id, described.message_id)
+        text = words.usage(self._users[user_id].charged, self._users.daily_seconds(user_id),
+                           self._users.is_unlimited(user_id), described.summary, self._users.local_now())
         self._reply(described.chat_id, text, described.message_id)
 
     def forgotten(self, forgotten: UserForgotten) -> None:
-        self._reply(forgotten.chat_id, replies.forgotten(forgotten.removed), forgotten.message_id)
+        words = self._answer_words(forgotten.chat_id, forgotten.message_id)
+        self._reply(forgotten.chat_id, words.forgotten(forgotten.removed), forgotten.message_id)
 
-    def _answer_command(self, command: CommandReceived) -> str | None:
+    def _words(self, message: CommandReceived | TextReceived | UnsupportedReceived) -> Wording:
+        in_group = getattr(message, "in_group", False)
+        return self._languages[self.interface_language(message.user_id, message.chat_id, in_group,
+                                                       message.language_code)]
+
+    def _answer_words(self, chat_id: int, message_id: int) -> Wording:
+        """The words of a command whose answer came back from the StorageActor or the sender."""
+        return self._waiting.pop((chat_id, message_id), self._languages[ENGLISH])
+
+    def _later(self, command: CommandReceived, words: Wording) -> None:
+        self._waiting[(command.chat_id, command.message_id)] = words
+
+    def _answer_command(self, command: CommandReceived, words: Wording) -> str | None:
         """The answer, or None when it comes later (from the StorageActor's or the sender's reply)."""
         if command.command in _ADMIN_COMMANDS and command.user_id in self._rules.admin_user_ids:
-            return _ADMIN_COMMANDS[command.command](self, command)
+            return _ADMIN_COMMANDS[command.command](self, command, words)
         if command.command in _USER_COMMANDS:
-            return _USER_COMMANDS[command.command](self, command)
-        return replies.UNKNOWN_COMMAND
+            return _USER_COMMANDS[command.command](self, command, words)
+        return words.UNKNOWN_COMMAND
 
-    def _help(self, command: CommandReceived) -> str:
+    def _help(self, command: CommandReceived, words: Wording) -> str:
         rules = self._rules
-        return replies.help_text(rules.max_duration_seconds, rules.max_file_mb, rules.daily_seconds,
-                                 rules.rate_limit_seconds, admin=command.user_id in rules.admin_user_ids)
+        return words.help_text(rules.max_duration_seconds, rules.max_file_mb, rules.daily_seconds,
+                               rules.rate_limit_seconds, admin=command.user_id in rules.admin_user_ids)
 
-    def _ask_storage_about(self, user_id: int, command: CommandReceived) -> None:
+    def _ask_storage_about(self, user_id: int, command: CommandReceived, words: Wording) -> None:
+        self._later(command, words)
         self._storage.tell(DescribeUser(user_id, self._users.today(), command.chat_id, command.message_id,
                                         self._quota))
 
-    def _usage(self, command: CommandReceived) -> None:
-        self._ask_storage_about(command.user_id, command)
+    def _usage(self, command: CommandReceived, words: Wording) -> None:
+        self._ask_storage_about(command.user_id, command, words)
 
-    def _language(self, command: CommandReceived) -> str:
+    def _language(self, command: CommandReceived, words: Wording) -> str:
         user, wanted = self._users[command.user_id], command.argument.strip().lower()
         if not wanted:
-            return replies.language_is(user.language)
+            return words.language_is(user.language)
         if wanted not in self._rules.languages and wanted != "auto":
-            return replies.unknown_language(wanted, sorted(self._rules.languages))
+            return words.unknown_language(wanted, sorted(self._rules.languages))
         user.language = None if wanted == "auto" else wanted
         self._save_settings(command.user_id)
-        return replies.language_set(user.language)
+        return words.language_set(user.language)
 
-    def _transcribe_hint(self, command: CommandReceived) -> str:
-        return replies.TRANSCRIBE_HINT
+    def _transcribe_hint(self, command: CommandReceived, words: Wording) -> str:
+        return words.TRANSCRIBE_HINT
 
-    def _auto(self, command: CommandReceived) -> str | None:
+    def _auto(self, command: CommandReceived, words: Wording) -> str | None:
         if not command.in_group:
-            return replies.AUTO_IN_GROUPS_ONLY
+            return words.AUTO_IN_GROUPS_ONLY
         if command.argument.strip().lower() not in ("on", "off"):
-            return replies.auto_mode(command.chat_id not in self._on_request_chats, changed=False)
-        self._sender.tell(CheckChatAdmin(command, self._quota))  # the answer comes as ChatAdminChecked
+            return words.auto_mode(command.chat_id not in self._on_request_chats, changed=False)
+        self._ask_if_admin(command, words)
         return None
 
+    def _ask_if_admin(self, command: CommandReceived, words: Wording) -> None:
+        self._later(command, words)
+        self._sender.tell(CheckChatAdmin(command, self._quota))  # the answer comes as ChatAdminChecked
+
     def _switch_group_mode(self, command: CommandReceived, is_admin: bool) -> str:
+        words = self._answer_words(command.chat_id, command.message_id)
         if not is_admin:
-            return replies.ADMINS_ONLY
+            return words.ADMINS_ONLY
         automatic = command.argument.strip().lower() == "on"
         if automatic:
             self._on_request_chats.discard(command.chat_id)
         else:
             self._on_request_chats.add(command.chat_id)
-        self._storage.tell(SaveChatSettings(command.chat_id, automatic))
-        return replies.auto_mode(automatic, changed=True)
+        self._save_chat_settings(command.chat_id)
+        return words.auto_mode(automatic, changed=True)
 
-    def _timestamps(self, command: CommandReceived) -> str:
+    def _lang(self, command: CommandReceived, words: Wording) -> str | None:
+        """The language the bot answers in: a user's own, or, set by its admins, a group's."""
+        wanted = command.argument.strip().lower()
+        if wanted != "auto" and wanted not in self._languages:
+            return words.interface_languages(self._languages.codes)
+        if command.in_group:
+            self._ask_if_admin(command, words)
+            return None
+        self._users[command.user_id].interface_language = None if wanted == "auto" else wanted
+        self._save_settings(command.user_id)
+        return self._words(command).interface_chosen(automatic=wanted == "auto", in_group=False)
+
+    def _switch_group_language(self, command: CommandReceived, is_admin: bool) -> str:
+        words = self._answer_words(command.chat_id, command.message_id)
+        if not is_admin:
+            return words.ADMINS_ONLY
+        wanted = command.argument.strip().lower()
+        if wanted == "auto":
+            self._chat_languages.pop(command.chat_id, None)
+        else:
+            self._chat_languages[command.chat_id] = wanted
+        self._save_chat_settings(command.chat_id)
+        return self._words(command).interface_chosen(automatic=wanted == "auto", in_group=True)
+
+    def _save_chat_settings(self, chat_id: int) -> None:
+        self._storage.tell(SaveChatSettings(chat_id, chat_id not in self._on_request_chats,
+                                            self._chat_languages.get(chat_id)))
+
+    def _timestamps(self, command: CommandReceived, words: Wording) -> str:
         user, wanted = self._users[command.user_id], command.argument.strip().lower()
         if wanted in ("on", "off"):
             user.timestamps = wanted == "on"
             self._save_settings(command.user_id)
-        return replies.timestamps(user.timestamps, changed=wanted in ("on", "off"))
+        return words.timestamps(user.timestamps, changed=wanted in ("on", "off"))
 
-    def _forget(self, command: CommandReceived) -> None:
+    def _forget(self, command: CommandReceived, words: Wording) -> None:
+        self._later(command, words)
         self._storage.tell(ForgetUser(command.user_id, self._users.today(), command.chat_id, command.message_id,
                                       self._quota))
 
-    def _grant(self, command: CommandReceived) -> str:
-        return self._change_user(command, lambda user: setattr(user, "unlimited", True))
+    def _grant(self, command: CommandReceived, words: Wording) -> str:
+        return self._change_user(command, words, lambda user: setattr(user, "unlimited", True))
 
-    def _revoke(self, command: CommandReceived) -> str:
-        return self._change_user(command, lambda user: setattr(user, "unlimited", False))
+    def _revoke(self, command: CommandReceived, words: Wording) -> str:
+        return self._change_user(command, words, lambda user: setattr(user, "unlimited", False))
 
-    def _set_quota(self, command: CommandReceived) -> str:
+    def _set_quota(self, command: CommandReceived, words: Wording) -> str:
         target, _, seconds = command.argument.partition(" ")
         daily_seconds = _whole_number(seconds)
         if daily_seconds is None:
-            return replies.ADMIN_USAGE
-        return self._change_user(dataclasses.replace(command, argument=target),
+            return words.ADMIN_USAGE
+        return self._change_user(dataclasses.replace(command, argument=target), words,
                                  lambda user: setattr(user, "daily_seconds", daily_seconds))
 
-    def _show_user(self, command: CommandReceived) -> str | None:
+    def _show_user(self, command: CommandReceived, words: Wording) -> str | None:
         user_id = _whole_number(command.argument)
         if user_id is None:
-            return replies.ADMIN_USAGE
-        self._ask_storage_about(user_id, command)
+            return words.ADMIN_USAGE
+        self._ask_storage_about(user_id, command, words)
         return None
 
-    def _change_user(self, command: CommandReceived, change: Callable) -> str:
+    def _change_user(self, command: CommandReceived, words: Wording, change: Callable) -> str:
         user_id = _whole_number(command.argument)
         if user_id is None:
-            return replies.ADMIN_USAGE
+            return words.ADMIN_USAGE
         user = self._users[user_id]
         change(user)
         self._save_settings(user_id)
         log.info("admin %s changed user %s: unlimited=%s daily_seconds=%s", command.user_id, user_id,
                  user.unlimited, user.daily_seconds)
-        return replies.user_changed(user_id, user.unlimited, self._users.daily_seconds(user_id))
+        return words.user_changed(user_id, user.unlimited, self._users.daily_seconds(user_id))
 
     def _save_settings(self, user_id: int) -> None:
         user = self._users[user_id]
         self._storage.tell(SaveUserSettings(user_id, user.unlimited, user.daily_seconds, user.language,
-                                            user.timestamps))
+                                            user.timestamps, user.interface_language))
 
     def _reply(self, chat_id: int, text: str, reply_to: int) -> None:
         self._sender.tell(SendReply(chat_id, text, reply_to))
@@ -190,6 +258,6 @@ def _whole_number(text: str) -> int | None:
 _USER_COMMANDS = {"start": Conversation._help, "help": Conversation._help, "usage": Conversation._usage,
                   "language": Conversation._language, "forget": Conversation._forget,
                   "timestamps": Conversation._timestamps, "transcribe": Conversation._transcribe_hint,
-                  "auto": Conversation._auto}
+                  "auto": Conversation._auto, "lang": Conversation._lang}
 _ADMIN_COMMANDS = {"grant": Conversation._grant, "revoke": Conversation._revoke,
                    "setquota": Conversation._set_quota, "user": Conversation._show_user}

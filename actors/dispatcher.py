@@ -22,9 +22,9 @@ from actors.messages import (
     WorkerReady,
 )
 from actors.pool import WorkerPool
-from voicebot.core import replies
 from voicebot.core.domain import FailureReason, Job, JobKey
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
+from voicebot.core.replies import Languages, Wording
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class Dispatcher(SupervisedActor):
     def __init__(self, workers: dict[str, Mailbox], quota: Mailbox, sender: Mailbox, storage: Mailbox,
                  max_pending: int, max_duration_seconds: int, max_file_mb: int, file_threshold_chars: int = 8000,
                  supervisor: Mailbox | None = None, name: str = "dispatcher", metrics: Metrics = NO_METRICS,
-                 remote: Mailbox | None = None, clock: Callable[[], float] = time.monotonic):
+                 remote: Mailbox | None = None, clock: Callable[[], float] = time.monotonic,
+                 languages: Languages | None = None):
         super().__init__(name, supervisor)
         self._workers = workers
         self._remote = remote
@@ -60,6 +61,7 @@ class Dispatcher(SupervisedActor):
         self._stopping = False   # then waiting jobs stay waiting: stored, they resume at next start
         self._metrics = metrics
         self._clock = clock
+        self._languages = languages or Languages()
         self._admitted_at: dict[JobKey, float] = {}   # for the time each user waits for the answer
 
     def handle(self, message):
@@ -72,9 +74,10 @@ class Dispatcher(SupervisedActor):
             case TranscriptReady(job, transcript) if self._finished(job):
                 self._metrics.job_finished("done")
                 self._answered(job)
-                text = replies.transcript(transcript, job.language, job.timestamps)
-                self._sender.tell(DeliverResult(job.key, text, len(text) > self._file_threshold_chars, message,
-                                                self._quota))
+                text = self._words(job).transcript(transcript, job.language, job.timestamps)
+                as_file = len(text) > self._file_threshold_chars
+                self._sender.tell(DeliverResult(job.key, text, as_file, message, self._quota,
+                                                self._words(job).TRANSCRIPT_FILE_CAPTION if as_file else ""))
             case JobFailed(job, reason) if self._finished(job):
                 self._fail(job, reason)
             case TranscriptReady(job) | JobFailed(job):
@@ -103,18 +106,18 @@ class Dispatcher(SupervisedActor):
         if len(self._pending) >= self._max_pending:
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
-            self._sender.tell(SendReply(job.chat_id, replies.BUSY, job.message_id))
+            self._sender.tell(SendReply(job.chat_id, self._words(job).BUSY, job.message_id))
             self._metrics.job_finished(FailureReason.BUSY.value)
             self._quota.tell(JobFailed(job, FailureReason.BUSY))
             return
         self._admitted_at[job.key] = self._clock()
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
         if self._pending or not self._pool.has_idle:
-            position = replies.queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
+            position = self._words(job).queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
             self._sender.tell(PostStatus(job.key, position, status_message_id))
             self._queued_status.add(job.key)
         else:
-            self._sender.tell(PostStatus(job.key, replies.PROCESSING, status_message_id))
+            self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, status_message_id))
         if self._remote is None and job.attempt > MAX_ATTEMPTS:
             log.error("job %s/%s was started %d times without an answer; giving up on it", job.chat_id,
                       job.message_id, job.attempt - 1)
@@ -128,7 +131,7 @@ class Dispatcher(SupervisedActor):
             worker = self._pool.assign(job)
             if job.key in self._queued_status:
                 self._queued_status.remove(job.key)
-                self._sender.tell(UpdateStatus(job.key, replies.PROCESSING))
+                self._sender.tell(UpdateStatus(job.key, self._words(job).PROCESSING))
             if worker in self._workers:
                 self._storage.tell(JobStarted(job.key))   # a worker node counts the attempts it starts itself
                 self._workers[worker].tell(Transcribe(job))
@@ -163,6 +166,9 @@ class Dispatcher(SupervisedActor):
             log.error("%s died holding job %s/%s again; giving up on it", worker, job.chat_id, job.message_id)
             self._fail(job, FailureReason.INTERNAL)
 
+    def _words(self, job: Job) -> Wording:
+        return self._languages[job.interface_language]
+
     def _answered(self, job: Job) -> None:
         admitted_at = self._admitted_at.pop(job.key, None)
         if admitted_at is not None:
@@ -172,5 +178,5 @@ class Dispatcher(SupervisedActor):
         self._metrics.job_finished(reason.value)
         self._answered(job)
         self._queued_status.discard(job.key)
-        self._sender.tell(DeliverResult(job.key, replies.failure(reason, *self._limits),
+        self._sender.tell(DeliverResult(job.key, self._words(job).failure(reason, *self._limits),
                                         outcome=JobFailed(job, reason), report_to=self._quota))

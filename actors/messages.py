@@ -251,6 +251,7 @@ class DeliverResult:
     as_file: bool = False
     outcome: TranscriptReady | JobFailed | None = None
     report_to: Mailbox | None = None
+    file_caption: str = ""   # the .txt file's caption, in the user's language
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +322,11 @@ class LoadOnRequestChats:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadChatLanguages:
+    """Asked once at start: the groups whose admins chose the language the bot answers in there."""
+
+
+@dataclass(frozen=True, slots=True)
 class FlushWrites:
     """The StorageActor's reminder to write the usage records it has gathered, in one transaction."""
 
@@ -349,12 +355,14 @@ class SaveUserSettings:
     daily_seconds: int | None
     language: str | None
     timestamps: bool = False
+    interface_language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SaveChatSettings:
     chat_id: int
     automatic: bool     # False: transcribe only what is asked for with /transcribe
+    interface_language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """QuotaActor: owns all per-user state (the design's rule: one actor, so no user's state is ever shared
 between threads) and does two things with it, each in its own module: admission and charging
 (actors/admission.py) and the conversation with users (actors/conversation.py)."""
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
 from voicebot.core.domain import PendingJob, UserState
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
+from voicebot.core.replies import Languages
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +48,19 @@ class QuotaActor(SupervisedActor):
                  users: dict[int, UserState], on_request_chats: frozenset[int] = frozenset(),
                  resumed: tuple[PendingJob, ...] = (), supervisor: Mailbox | None = None, name: str = "quota",
                  now: Callable[[], datetime] = replies.utc_now, clock: Callable[[], float] = time.monotonic,
-                 metrics: Metrics = NO_METRICS):
+                 metrics: Metrics = NO_METRICS, languages: Languages | None = None,
+                 chat_languages: dict[int, str] | None = None):
         super().__init__(name, supervisor)
         self._storage = storage
         self._resumed = resumed
         self._clock = clock
         self._users = UserBook(rules, users.values(), now)
         self._allowance = ReplyAllowance(clock)
-        self._admission = Admission(rules, self._users, self._allowance, dispatcher, sender, storage, clock, metrics)
+        languages = languages or Languages()
+        self._admission = Admission(rules, self._users, self._allowance, dispatcher, sender, storage, clock, metrics,
+                                    languages)
         self._conversation = Conversation(rules, self._users, self._allowance, sender, storage, self.actor_ref,
-                                          on_request_chats)
+                                          on_request_chats, languages, chat_languages)
 
     def prepare(self) -> None:
         self.tell_self_later(RefreshDue(), REFRESH_SECONDS)
@@ -65,7 +70,7 @@ class QuotaActor(SupervisedActor):
             case VoiceReceived():
                 self._consider(message)
             case VoiceRefused(voice):   # the database could not take it: nothing was stored, nothing charged
-                self._admission.refuse(voice.job, replies.NOT_STORED)
+                self._admission.refuse(self._answered_in_their_language(voice).job, "NOT_STORED")
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._conversation.answer(message)
             case ChatAdminChecked():
@@ -96,10 +101,17 @@ class QuotaActor(SupervisedActor):
                 return NotImplemented
 
     def _consider(self, voice: VoiceReceived, resumed: PendingJob | None = None) -> None:
+        voice = self._answered_in_their_language(voice)
         if self._conversation.transcribes(voice):
             self._admission.admit(voice.job, resumed)
         else:
             self._storage.tell(JobClosed(voice.job.key))  # not asked for in an on-request group
+
+    def _answered_in_their_language(self, voice: VoiceReceived) -> VoiceReceived:
+        job = voice.job
+        language = self._conversation.interface_language(job.user_id, job.chat_id, voice.in_group,
+                                                         job.interface_language)
+        return dataclasses.replace(voice, job=dataclasses.replace(job, interface_language=language))
 
     def _resume(self) -> None:
         """Jobs stored before a restart and not answered yet go ahead once every actor is up."""

@@ -158,7 +158,7 @@ class TelegramSender(SupervisedActor):
         calls = [_Outgoing("edit", key.chat_id, first, key.message_id, key, final=True)]
         calls += [_Outgoing("send", key.chat_id, piece, key.message_id) for piece in rest]
         if result.as_file:
-            calls.append(_Outgoing("document", key.chat_id, "The whole transcript as a file.", key.message_id,
+            calls.append(_Outgoing("document", key.chat_id, result.file_caption, key.message_id,
                                    data=result.text.encode()))
         calls[-1].report = result
         for call in calls:

@@ -12,6 +12,7 @@ from actors.messages import (
     IntakeStored,
     JobClosed,
     JobStarted,
+    LoadChatLanguages,
     LoadOffset,
     LoadOnRequestChats,
     LoadUnfinishedJobs,
@@ -145,10 +146,11 @@ class StorageActor(SupervisedActor):
                 self._storage.status_posted(key, message_id)
             case JobClosed(key):
                 self._storage.job_finished(key)
-            case SaveUserSettings(user_id, unlimited, daily_seconds, language, timestamps):
-                self._storage.save_user_settings(user_id, unlimited, daily_seconds, language, timestamps)
-            case SaveChatSettings(chat_id, automatic):
-                self._storage.save_chat_settings(chat_id, automatic)
+            case SaveUserSettings(user_id, unlimited, daily_seconds, language, timestamps, interface_language):
+                self._storage.save_user_settings(user_id, unlimited, daily_seconds, language, timestamps,
+                                                 interface_language)
+            case SaveChatSettings(chat_id, automatic, interface_language):
+                self._storage.save_chat_settings(chat_id, automatic, interface_language)
 
     def _handle(self, message):
         match message:
@@ -168,6 +170,8 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UsersLoaded(tuple(self._storage.load_users(day).values())))
             case LoadOnRequestChats():
                 return self._storage.on_request_chats()
+            case LoadChatLanguages():
+                return self._storage.chat_languages()
             case ForgetUser(user_id, day, chat_id, message_id, reply_to):
                 removed = self._storage.forget(user_id, day)
                 reply_to.tell(UserForgotten(user_id, chat_id, message_id, removed))
@@ -221,7 +225,7 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UserDescribed(user_id, None, chat_id, message_id))
             case StoreIntake(_, _, reply_to):
                 reply_to.tell(IntakeFailed(str(error)))
-            case LoadUsers() | LoadOnRequestChats() | LoadOffset() | LoadUnfinishedJobs():
+            case LoadUsers() | LoadOnRequestChats() | LoadChatLanguages() | LoadOffset() | LoadUnfinishedJobs():
                 raise error  # an ask at start: the Supervisor reports it
         return None
 

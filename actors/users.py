@@ -34,6 +34,8 @@ class User:
     charged: float = 0.0
     reserved: float = 0.0               # reported seconds of jobs admitted and not settled yet
     last_admitted: float | None = None
+    interface_language: str | None = None   # chosen with /lang; None: their Telegram app's
+    seen_language: str | None = None        # their Telegram app's, as their last update said
 
 
 class UserBook:
@@ -47,7 +49,7 @@ class UserBook:
         today = self.today()
         self._users: dict[int, User] = {
             state.user_id: User(state.unlimited, state.daily_seconds, state.language, state.timestamps, today,
-                                state.charged_today)
+                                state.charged_today, interface_language=state.interface_language)
             for state in users}
 
     def __getitem__(self, user_id: int) -> User:
@@ -69,7 +71,7 @@ class UserBook:
         of their rate window) are dropped: they come back as new, with the same defaults, when they write."""
         today = self.today()
         for user_id, user in list(self._users.items()):
-            if (user == User(day=user.day, last_admitted=user.last_admitted)
+            if (user == User(day=user.day, last_admitted=user.last_admitted, seen_language=user.seen_language)
                     and (user.day != today or not user.charged)
                     and (user.last_admitted is None or now - user.last_admitted > self._rules.rate_limit_seconds)):
                 del self._users[user_id]
@@ -84,6 +86,7 @@ class UserBook:
             state = loaded.get(user_id, UserState(user_id))
             user.unlimited, user.daily_seconds = state.unlimited, state.daily_seconds
             user.language, user.timestamps = state.language, state.timestamps
+            user.interface_language = state.interface_language
 
     def local_now(self) -> datetime:
         return self._now().astimezone(self._zone)

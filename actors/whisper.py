@@ -4,10 +4,10 @@ import time
 
 from actors.base import SupervisedActor
 from actors.messages import AnnounceReady, JobFailed, ShowProgress, Transcribe, TranscriptReady, WorkerReady
-from voicebot.core import replies
 from voicebot.core.domain import FailureReason, Job, Segment
 from voicebot.core.errors import JobError, TelegramError, one_line
-from voicebot.core.ports import NO_METRICS, Metrics
+from voicebot.core.ports import NO_METRICS, AudioSource, Mailbox, Metrics, Transcriber
+from voicebot.core.replies import Languages
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,9 @@ class WhisperActor(SupervisedActor):
     # A transcription stuck in native code must not keep the process alive after shutdown.
     use_daemon_thread = True
 
-    def __init__(self, name: str, transcriber, audio_source, dispatcher, sender, max_file_bytes: int,
-                 supervisor=None, metrics: Metrics = NO_METRICS):
+    def __init__(self, name: str, transcriber: Transcriber, audio_source: AudioSource, dispatcher: Mailbox,
+                 sender: Mailbox, max_file_bytes: int, supervisor: Mailbox | None = None,
+                 metrics: Metrics = NO_METRICS, languages: Languages | None = None):
         super().__init__(name, supervisor)
         self._transcriber = transcriber
         self._audio_source = audio_source
@@ -27,6 +28,7 @@ class WhisperActor(SupervisedActor):
         self._sender = sender
         self._max_file_bytes = max_file_bytes
         self._metrics = metrics
+        self._languages = languages or Languages()
 
     def prepare(self) -> None:
         started = time.monotonic()
@@ -55,10 +57,11 @@ class WhisperActor(SupervisedActor):
         if job.media.duration is not None and job.media.duration <= LIVE_TEXT_AFTER_SECONDS:
             return None
         pieces: list[str] = []
+        words = self._languages[job.interface_language]
 
         def report(segment: Segment) -> None:
             pieces.append(segment.text)
-            self._sender.tell(ShowProgress(job.key, replies.in_progress("".join(pieces))))
+            self._sender.tell(ShowProgress(job.key, words.in_progress("".join(pieces))))
         return report
 
     def _transcribe(self, job: Job) -> TranscriptReady | JobFailed:

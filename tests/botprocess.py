@@ -2,11 +2,12 @@
 import signal
 from pathlib import Path
 
-from voicebot.core import replies
+from voicebot.adapters.translations import load_languages
 from voicebot.sandbox import BotApiSandbox, BotMessage, harness
 from voicebot.sandbox.harness import environment
 from voicebot.sandbox.harness import start_voicebot as voicebot
 
+LANGUAGES = load_languages()   # a status in any of them is not an answer yet
 TOKEN = "424242:e2e-SECRET-token_value"
 
 
@@ -38,7 +39,7 @@ def replies_to(sandbox: BotApiSandbox, chat_id: int, message_id: int) -> list[Bo
 
 def is_final(message: BotMessage | None) -> bool:
     """A reply that is no longer a status (received, queued, or text so far)."""
-    return message is not None and message.text is not None and not replies.is_status(message.text)
+    return message is not None and message.text is not None and not LANGUAGES.is_status(message.text)
 
 
 def wait_final(sandbox: BotApiSandbox, chat_id: int, message_id: int, timeout: float = 180) -> BotMessage:

@@ -31,6 +31,7 @@ from actors.messages import (
 )
 from actors.quota import QuotaActor, QuotaRules
 from actors.users import UserBook
+from voicebot.adapters.translations import load_languages
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason, MediaKind, PendingJob, Transcript, UserState, UserSummary
 
@@ -376,3 +377,43 @@ def test_recordings_of_unknown_or_understated_length_cannot_spend_more_than_is_l
     # It turned out to be 300 s long: decoding stopped at 1 s, and 1 s is all that is charged.
     deliver(quota, ResultDelivered(TranscriptReady(admitted.job, transcript(300)), delivered=True))
     assert storage.of(RecordUsage)[-1].charged_seconds == 1
+
+
+def start_speaking(fakes, chat_languages=None):
+    dispatcher, sender, storage, time = fakes
+    return QuotaActor.start(RULES, dispatcher, sender, storage, {}, now=time.now, clock=lambda: time.monotonic,
+                            languages=load_languages(), chat_languages=chat_languages)
+
+
+def test_each_user_is_answered_in_their_apps_language_or_english(fakes):
+    _, sender, _, _ = fakes
+    deliver(start_speaking(fakes), CommandReceived(7, 7, 1, "help", language_code="ru"),
+            CommandReceived(8, 8, 2, "help", language_code="pt-br"), CommandReceived(9, 9, 3, "help"))
+    russian, brazilian, unknown = (reply.text for reply in sender.of(SendReply))
+    assert russian.startswith(load_languages()["ru"].help_text(300, 20, 60, 10)[:20])
+    assert brazilian.startswith("I turn voice messages into text") and unknown == brazilian != russian
+
+
+def test_a_users_own_choice_of_language_wins_is_saved_and_auto_goes_back_to_the_app(fakes):
+    dispatcher, sender, storage, _ = fakes
+    quota = start_speaking(fakes)
+    deliver(quota, CommandReceived(7, 7, 1, "lang", "de", language_code="ru"),
+            VoiceReceived(make_job(message_id=2, duration=999)))
+    german = load_languages()["de"]
+    assert [reply.text for reply in sender.of(SendReply)] == [
+        german.interface_chosen(automatic=False, in_group=False), german.too_long(999, 300)]
+    assert storage.of(SaveUserSettings)[-1].interface_language == "de"
+    deliver(quota, CommandReceived(7, 7, 3, "lang", "auto", language_code="ru"))
+    assert sender.of(SendReply)[-1].text == load_languages()["ru"].interface_chosen(automatic=True, in_group=False)
+
+
+def test_a_groups_admins_choose_the_groups_language(fakes):
+    _, sender, storage, _ = fakes
+    quota = start_speaking(fakes)
+    lang = CommandReceived(-100, 7, 5, "lang", "es", in_group=True, language_code="en")
+    deliver(quota, lang, ChatAdminChecked(lang, is_admin=True),
+            CommandReceived(-100, 8, 6, "help", in_group=True, language_code="de"))
+    spanish = load_languages()["es"]
+    assert storage.of(SaveChatSettings) == [SaveChatSettings(-100, True, "es")]
+    assert [reply.text for reply in sender.of(SendReply)][-2:] == [
+        spanish.interface_chosen(automatic=False, in_group=True), spanish.help_text(300, 20, 60, 10)]

@@ -48,6 +48,15 @@ class TelegramClient:
         self._call("setWebhook", apihelper.set_webhook, url=url, secret_token=secret_token,
                    allowed_updates=list(allowed_updates))
 
+    def set_menus(self, commands: Sequence[tuple[str, str]], description: str, short_description: str,
+                  language_code: str | None = None) -> None:
+        """The command list, the description (shown before a user's first message) and the short description
+        (the bot's profile) Telegram shows users whose app is in `language_code` (None: everyone else)."""
+        bot_commands = [types.BotCommand(command, text) for command, text in commands]
+        self._call("setMyCommands", apihelper.set_my_commands, bot_commands, language_code=language_code)
+        self._call("setMyDescription", apihelper.set_my_description, description, language_code)
+        self._call("setMyShortDescription", apihelper.set_my_short_description, short_description, language_code)
+
     def webhook_url(self) -> str:
         """The URL of the webhook Telegram has registered for the bot; empty when there is none."""
         return self._call("getWebhookInfo", apihelper.get_webhook_info).get("url") or ""

@@ -18,6 +18,7 @@ from actors.base import Address
 from actors.dispatcher import Dispatcher
 from actors.messages import (
     AnnounceReady,
+    LoadChatLanguages,
     LoadOffset,
     LoadOnRequestChats,
     LoadUnfinishedJobs,
@@ -42,12 +43,13 @@ from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.storage import Storage
 from voicebot.adapters.telegram import TelegramClient
 from voicebot.adapters.transcriber import Transcriber, supported_languages
+from voicebot.adapters.translations import load_languages
 from voicebot.adapters.webhook import WebhookServer
 from voicebot.app.config import WEBHOOK_MODE, Settings, worker_count, worker_threads
 from voicebot.app.job_intake import JobIntake
 from voicebot.core.errors import BrokerError, ModelError, StorageError, TelegramError
 from voicebot.core.ports import BrokerLink
-from voicebot.core.replies import utc_now
+from voicebot.core.replies import ENGLISH, Languages, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class Node:
         self.kind = kind
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = Metrics()
+        self.languages = load_languages()
         self.outcome = Outcome()
         self._storage = Storage(settings.database.url)
         self._link: BrokerLink | None = None
@@ -147,6 +150,8 @@ class Node:
             # mode the TelegramWebhook registers it once its server listens.
             if self.kind == BOT and settings.telegram.mode != WEBHOOK_MODE:
                 telegram.delete_webhook()
+            if self.kind == BOT:
+                self._show_menus(telegram)
         except TelegramError as error:
             hint = "check TELEGRAM_BOT_TOKEN" if error.status in (401, 404) else "check telegram.api_url"
             raise StartupError(f"the Bot API at {settings.telegram.api_url} answered {error.description}: "
@@ -155,9 +160,16 @@ class Node:
 
     def _groups(self, telegram: TelegramClient, model_path: str | None, supervisor: Address) -> list[list[ChildSpec]]:
         if self.kind == BOT:
-            return bot_groups(self.settings, telegram, model_path, supervisor, self.metrics, self._link)
+            return bot_groups(self.settings, telegram, model_path, supervisor, self.metrics, self._link,
+                              self.languages)
         return worker_groups(self.settings, telegram, model_path, supervisor, self.metrics, self._link, self.name,
-                             self._node)
+                             self._node, self.languages)
+
+    def _show_menus(self, telegram: TelegramClient) -> None:
+        """Telegram's own menus in every language the bot speaks; English for the rest."""
+        for words in self.languages:
+            code = None if words.language == ENGLISH else words.language
+            telegram.set_menus(words.commands(), words.description(), words.short_description(), code)
 
     def _take_jobs(self) -> None:
         settings = self.settings
@@ -181,7 +193,7 @@ class Node:
 
 
 def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | None, supervisor: Address,
-               metrics: Metrics, link: BrokerLink | None) -> list[list[ChildSpec]]:
+               metrics: Metrics, link: BrokerLink | None, languages: Languages) -> list[list[ChildSpec]]:
     """The bot node's actors in start order. With `link` (a broker), RemoteWorkers stands in for the
     WhisperActors."""
     storage, sender, quota, dispatcher, poller, remote = (
@@ -199,11 +211,12 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
     def start_quota() -> pykka.ActorRef:
         users = storage.ask(LoadUsers(today()), timeout=60)
         on_request_chats = storage.ask(LoadOnRequestChats(), timeout=60)
+        chat_languages = storage.ask(LoadChatLanguages(), timeout=60)
         unfinished = storage.ask(LoadUnfinishedJobs(), timeout=60)
         if unfinished:
             log.info("resuming %d jobs not answered before the last stop", len(unfinished))
         return QuotaActor.start(rules, dispatcher, sender, storage, users, on_request_chats, tuple(unfinished),
-                                supervisor, metrics=metrics)
+                                supervisor, metrics=metrics, languages=languages, chat_languages=chat_languages)
 
     def start_sender() -> pykka.ActorRef:
         status_messages = {pending.incoming.job.key: pending.status_message_id
@@ -226,7 +239,8 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
                                      supervisor, metrics=metrics)
 
     transcription = (
-        [whisper_spec(name, address, settings, model_path, telegram, dispatcher, sender, supervisor, metrics)
+        [whisper_spec(name, address, settings, model_path, telegram, dispatcher, sender, supervisor, metrics,
+                      languages)
          for name, address in workers.items()] if link is None else
         [ChildSpec("remote", remote, lambda: RemoteWorkers.start(
             link, dispatcher, sender, supervisor, grace_seconds=settings.shutdown.grace_seconds),
@@ -242,7 +256,7 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
             workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds,
             limits.max_file_mb, settings.output.file_threshold_chars, supervisor, metrics=metrics,
-            remote=remote if link is not None else None),
+            remote=remote if link is not None else None, languages=languages),
             on_restart=lambda: _dispatcher_restarted(quota, [remote] if link is not None else list(workers.values())))],
         transcription,
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else
@@ -251,25 +265,27 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
 
 
 def worker_groups(settings: Settings, telegram: TelegramClient, model_path: str, supervisor: Address,
-                  metrics: Metrics, link: BrokerLink, node_name: str, node: Address) -> list[list[ChildSpec]]:
+                  metrics: Metrics, link: BrokerLink, node_name: str, node: Address,
+                  languages: Languages) -> list[list[ChildSpec]]:
     """A worker node's actors in start order: its NodeDispatcher (at `node`), then its WhisperActors."""
     workers = _worker_addresses(settings)
     return [
         [ChildSpec("node", node, lambda: NodeDispatcher.start(node_name, workers, link, supervisor,
                                                               metrics=metrics))],
-        [whisper_spec(name, address, settings, model_path, telegram, node, node, supervisor, metrics)
+        [whisper_spec(name, address, settings, model_path, telegram, node, node, supervisor, metrics, languages)
          for name, address in workers.items()],
     ]
 
 
 def whisper_spec(name: str, address: Address, settings: Settings, model_path: str, telegram: TelegramClient,
-                 dispatcher: Address, sender: Address, supervisor: Address, metrics: Metrics) -> ChildSpec:
+                 dispatcher: Address, sender: Address, supervisor: Address, metrics: Metrics,
+                 languages: Languages) -> ChildSpec:
     """A WhisperActor in its slot: restarted with a fresh model, and its dispatcher told the job it held is lost."""
     max_file_bytes = settings.limits.max_file_mb * 1024 * 1024
     return ChildSpec(
         name, address,
         lambda: WhisperActor.start(name, make_transcriber(settings, model_path), telegram, dispatcher, sender,
-                                   max_file_bytes, supervisor, metrics),
+                                   max_file_bytes, supervisor, metrics, languages),
         on_restart=lambda: dispatcher.tell(WorkerLost(name)),
         stop_timeout=settings.shutdown.grace_seconds)
 

@@ -1,7 +1,7 @@
 """`voicebot demo`: the whole bot against a local Bot API sandbox, offline and without a token.
 
-Three users talk to the bot at once with voice notes synthesized on the spot; the conversation
-is printed as they would see it, with the time each line appeared."""
+Three users talk to the bot at once with voice notes synthesized on the spot, one of them in Russian; the
+conversation is printed as they would see it, with the time each line appeared."""
 import sys
 import tempfile
 import time
@@ -9,19 +9,22 @@ from dataclasses import dataclass
 
 from voicebot.adapters.audio import to_voice_note
 from voicebot.adapters.speech import synthesize
+from voicebot.adapters.translations import load_languages
 from voicebot.app.bootstrap import BOT, Node, StartupError
 from voicebot.app.config import Settings, worker_count
 from voicebot.app.logs import configure_logging
-from voicebot.core import replies
 from voicebot.core.errors import SpeechError
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
 
+LANGUAGES = load_languages()   # a status in any of them is no answer yet
 DEMO_TOKEN = "123456:demo-token-for-the-local-sandbox"
 TRANSCRIPT_TIMEOUT_SECONDS = 300
+# (user, what they say, the espeak-ng voice they say it in). Boris's Telegram app is in Russian, and so
+# is everything the bot tells him.
 SCRIPT = (
-    (SandboxUser(1001, "Alice"), "Hello! Please remind me to buy milk and bread tomorrow morning."),
-    (SandboxUser(1002, "Bob"), "The meeting starts at ten o clock in the main office."),
-    (SandboxUser(1003, "Chloe"), "Thank you for the lovely dinner last night."),
+    (SandboxUser(1001, "Alice"), "Hello! Please remind me to buy milk and bread tomorrow morning.", "en"),
+    (SandboxUser(1002, "Борис", language_code="ru"), "Встреча начинается в десять часов в главном офисе.", "ru"),
+    (SandboxUser(1003, "Chloe"), "Thank you for the lovely dinner last night.", "en"),
 )
 
 
@@ -35,7 +38,7 @@ class SentVoice:
 def run_demo(settings: Settings) -> int:
     configure_logging("WARNING", [DEMO_TOKEN])
     try:
-        voices = [(user, *to_voice_note(synthesize(text))) for user, text in SCRIPT]
+        voices = [(user, *to_voice_note(synthesize(text, voice))) for user, text, voice in SCRIPT]
     except SpeechError as error:
         print(f"voicebot demo: {error}", file=sys.stderr)
         return 1
@@ -63,8 +66,9 @@ def _play(settings: Settings, sandbox: BotApiSandbox, voices: list) -> int:
     answered: dict[int, float] = {}   # chat -> when its transcript arrived
     sandbox.add_listener(lambda event: _print_event(event, names, origin))
     try:
-        alice = voices[0][0]
+        alice, boris = voices[0][0], voices[1][0]
         _converse(sandbox, alice, "/start")
+        _converse(sandbox, boris, "/start")
         sandbox.add_listener(lambda event: _note_answer(event, answered))
         sent = [SentVoice(user, sandbox.send_voice(user, data, duration), time.monotonic())
                 for user, data, duration in voices]
@@ -88,13 +92,13 @@ def _converse(sandbox: BotApiSandbox, user: SandboxUser, text: str) -> None:
 
 def _transcript(sandbox: BotApiSandbox, voice: SentVoice) -> str | None:
     for message in sandbox.messages(voice.user.id):
-        if message.reply_to == voice.message_id and message.text and not replies.is_status(message.text):
+        if message.reply_to == voice.message_id and message.text and not LANGUAGES.is_status(message.text):
             return message.text
     return None
 
 
 def _note_answer(event: SandboxEvent, answered: dict[int, float]) -> None:
-    if event.kind in ("bot_message", "bot_edit") and not replies.is_status(event.text):
+    if event.kind in ("bot_message", "bot_edit") and not LANGUAGES.is_status(event.text):
         answered.setdefault(event.chat_id, event.at)   # a voice's transcript comes before the /usage reply
 
 

@@ -55,6 +55,9 @@ class Job:
     # The most audio this job may use: what was left of the user's day when it was admitted (the length
     # a sender reports can be missing or wrong). None: the global limit only.
     max_seconds: float | None = None
+    # The language the bot answers in about this job: the sender's Telegram app's (as it arrived), then
+    # what the user or the group chose (once admitted). None: English.
+    interface_language: str | None = None
 
     @property
     def chat_id(self) -> int:
@@ -81,6 +84,7 @@ class CommandReceived:
     command: str
     argument: str = ""
     in_group: bool = False
+    language_code: str | None = None   # the sender's Telegram app's language
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class TextReceived:
     chat_id: int
     user_id: int
     message_id: int
+    language_code: str | None = None   # the sender's Telegram app's language
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,7 @@ class UnsupportedReceived:
     chat_id: int
     user_id: int
     message_id: int
+    language_code: str | None = None   # the sender's Telegram app's language
 
 
 # What one update means to the bot.
@@ -135,6 +141,7 @@ class UserState:
     language: str | None = None         # None: detect per message
     charged_today: float = 0.0
     timestamps: bool = False            # [mm:ss] marks in transcripts
+    interface_language: str | None = None   # the language the bot answers in, chosen with /lang; None: the app's
 
 
 @dataclass(frozen=True, slots=True)

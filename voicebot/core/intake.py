@@ -1,4 +1,6 @@
 """Turning raw Bot API updates (JSON dicts, trusted in nothing) into what they mean to the bot."""
+from dataclasses import dataclass
+
 from voicebot.core.domain import (
     CommandReceived,
     Incoming,
@@ -43,30 +45,47 @@ def parse_update(update: object) -> Incoming | None:
     if user_id is None:
         user_id = chat_id
     in_group = chat.get("type") in _GROUP_TYPES
-    return _classify(message, chat_id, user_id, message_id, in_group)
+    return _classify(message, _Sender(chat_id, user_id, _language_code(sender.get("language_code"))), message_id,
+                     in_group)
 
 
-def _classify(message: dict, chat_id: int, user_id: int, message_id: int, in_group: bool) -> Incoming | None:
+@dataclass(frozen=True, slots=True)
+class _Sender:
+    chat_id: int
+    user_id: int
+    language_code: str | None
+
+
+def _classify(message: dict, sender: _Sender, message_id: int, in_group: bool) -> Incoming | None:
+    chat_id, user_id, language_code = sender.chat_id, sender.user_id, sender.language_code
     media = _media(message)
     if media is not None:
-        return VoiceReceived(Job(JobKey(chat_id, message_id), user_id, media), in_group)
+        return VoiceReceived(Job(JobKey(chat_id, message_id), user_id, media, interface_language=language_code),
+                             in_group)
     text = message.get("text")
     if isinstance(text, str) and text.startswith("/"):
         command, _, argument = text[1:].partition(" ")
         command = command.split("@")[0].lower()
         if command == TRANSCRIBE_COMMAND:
-            requested = _requested_recording(message, chat_id, user_id, in_group)
+            requested = _requested_recording(message, sender, in_group)
             if requested is not None:
                 return requested
-        return CommandReceived(chat_id, user_id, message_id, command, argument.strip(), in_group)
+        return CommandReceived(chat_id, user_id, message_id, command, argument.strip(), in_group, language_code)
     if in_group:
         return None  # in a group, only commands and recordings are for the bot
     if isinstance(text, str):
-        return TextReceived(chat_id, user_id, message_id)
-    return UnsupportedReceived(chat_id, user_id, message_id)
+        return TextReceived(chat_id, user_id, message_id, language_code)
+    return UnsupportedReceived(chat_id, user_id, message_id, language_code)
 
 
-def _requested_recording(message: dict, chat_id: int, user_id: int, in_group: bool) -> VoiceReceived | None:
+def _language_code(value: object) -> str | None:
+    """An IETF language tag as Telegram sends it ("ru", "pt-br"), or None for anything that is not one."""
+    if not isinstance(value, str) or not 2 <= len(value) <= 16 or not value.replace("-", "").isascii():
+        return None
+    return value.lower() if value.replace("-", "").isalpha() else None
+
+
+def _requested_recording(message: dict, sender: _Sender, in_group: bool) -> VoiceReceived | None:
     """/transcribe in reply to a recording: a job for that recording, charged to who asked."""
     original = message.get("reply_to_message")
     if not isinstance(original, dict):
@@ -74,7 +93,8 @@ def _requested_recording(message: dict, chat_id: int, user_id: int, in_group: bo
     media, original_id = _media(original), _int(original.get("message_id"))
     if media is None or original_id is None:
         return None
-    return VoiceReceived(Job(JobKey(chat_id, original_id), user_id, media), in_group, requested=True)
+    return VoiceReceived(Job(JobKey(sender.chat_id, original_id), sender.user_id, media,
+                             interface_language=sender.language_code), in_group, requested=True)
 
 
 def _media(message: dict) -> Media | None:

@@ -1,70 +1,287 @@
-"""Everything the bot says to users, in one place, in plain words."""
+"""Everything the bot says to users, in one place, in plain words, in the user's language.
+
+A Wording is the bot's words in one language: it takes its texts from a gettext catalog (the English
+msgids here are the source; `pybabel extract` collects them into voicebot/locales/voicebot.pot) and
+formats numbers the way that language writes them. Every text is a whole sentence with named
+placeholders, so that a translation can put the parts in its own order and plural forms.
+
+The module-level names are the English wording, for code and tests that speak English only."""
+import gettext
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from voicebot.core.domain import FailureReason, Transcript, UserSummary
 
-PROCESSING = "Processing…"
 UNCERTAIN_LANGUAGE_PROBABILITY = 0.5
-TEXT_ONLY = ("Send me a voice message, an audio file or a round video, and I will reply with its text. "
-             "/help shows the limits.")
-UNSUPPORTED = ("I can only transcribe voice messages, audio files and videos with sound. "
-               "Send one of those and I will reply with its text.")
-UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
-BUSY = "I'm busy with many messages right now. Please send it again in a minute."
-NOT_STORED = ("I couldn't accept this file: something about it (its name or type, say) is more than I can "
-              "store. Please send it again as a voice message or with a shorter file name.")
-SLOW_DOWN = "That's a lot of messages at once. Please wait a few seconds before the next one."
-TRANSCRIBE_HINT = "Reply /transcribe to a voice message, audio file or video, and I will transcribe it."
-AUTO_IN_GROUPS_ONLY = "/auto is for groups: there it switches automatic transcription on or off."
-ADMINS_ONLY = "Only the group's admins can change that."
-ADMIN_USAGE = "Usage: /grant ID, /revoke ID, /setquota ID SECONDS, /user ID (ID is a Telegram user id)."
-
-_FAILURES = {
-    FailureReason.UNREADABLE_AUDIO: "I couldn't read this file as audio. Please send a voice message or "
-                                    "an audio file (ogg, mp3, m4a, wav, flac) or a video with sound.",
-    FailureReason.NO_SPEECH: "I couldn't hear any speech in this recording.",
-    FailureReason.DOWNLOAD_FAILED: "I couldn't download this file from Telegram. Please send it again.",
-    FailureReason.TIMEOUT: "Transcribing this took too long, so I stopped. Please try a shorter recording.",
-    FailureReason.INTERNAL: "Something went wrong on my side while transcribing this. Please send it again.",
-    FailureReason.WORKER_CRASHED: "Transcribing this recording failed several times, so I gave up on it. "
-                                  "Please try a different file or format.",
-    FailureReason.BUSY: BUSY,
-    FailureReason.OVER_QUOTA: "This recording is longer than what is left of your daily limit, so I stopped. "
-                              "/usage shows what you have left and when it resets.",
-}
+ENGLISH = "en"
 
 
-QUEUED_PREFIX = "Received. #"
+def _plain_number(value: float, decimals: int = 0) -> str:
+    return f"{value:.{decimals}f}"
 
 
-def queued(position: int, workers_online: bool = True) -> str:
-    if not workers_online:
-        return (f"{QUEUED_PREFIX}{position} in queue. The transcription service is busy right now; your message "
-                f"is saved and I'll transcribe it as soon as a worker is back.")
-    return f"{QUEUED_PREFIX}{position} in queue; I'll start as soon as a worker is free."
+class Wording:
+    """The bot's words in one language. `translations`: a gettext catalog (NullTranslations: the English
+    source texts); `number`: how that language writes a number with so many decimals."""
 
+    def __init__(self, language: str = ENGLISH, translations: gettext.NullTranslations | None = None,
+                 number: Callable[[float, int], str] = _plain_number):
+        self.language = language
+        catalog = translations or gettext.NullTranslations()
+        self._ = catalog.gettext
+        self._n = catalog.ngettext
+        self._number = number
+        _ = self._
+        self.PROCESSING = _("Processing…")
+        self.QUEUED_PREFIX = _("Received. #")
+        self.TEXT_ONLY = _("Send me a voice message, an audio file or a round video, and I will reply with its "
+                           "text. /help shows the limits.")
+        self.UNSUPPORTED = _("I can only transcribe voice messages, audio files and videos with sound. Send one "
+                             "of those and I will reply with its text.")
+        self.UNKNOWN_COMMAND = _("I don't know that command. /help lists what I can do.")
+        self.BUSY = _("I'm busy with many messages right now. Please send it again in a minute.")
+        self.NOT_STORED = _("I couldn't accept this file: something about it (its name or type, say) is more "
+                            "than I can store. Please send it again as a voice message or with a shorter file "
+                            "name.")
+        self.SLOW_DOWN = _("That's a lot of messages at once. Please wait a few seconds before the next one.")
+        self.TRANSCRIBE_HINT = _("Reply /transcribe to a voice message, audio file or video, and I will "
+                                 "transcribe it.")
+        self.AUTO_IN_GROUPS_ONLY = _("/auto is for groups: there it switches automatic transcription on or off.")
+        self.ADMINS_ONLY = _("Only the group's admins can change that.")
+        self.ADMIN_USAGE = _("Usage: /grant ID, /revoke ID, /setquota ID SECONDS, /user ID (ID is a Telegram "
+                             "user id).")
+        self.TRANSCRIPT_FILE_CAPTION = _("The whole transcript as a file.")
+        self._failures = {
+            FailureReason.UNREADABLE_AUDIO: _("I couldn't read this file as audio. Please send a voice message "
+                                              "or an audio file (ogg, mp3, m4a, wav, flac) or a video with "
+                                              "sound."),
+            FailureReason.NO_SPEECH: _("I couldn't hear any speech in this recording."),
+            FailureReason.DOWNLOAD_FAILED: _("I couldn't download this file from Telegram. Please send it again."),
+            FailureReason.TIMEOUT: _("Transcribing this took too long, so I stopped. Please try a shorter "
+                                     "recording."),
+            FailureReason.INTERNAL: _("Something went wrong on my side while transcribing this. Please send it "
+                                      "again."),
+            FailureReason.WORKER_CRASHED: _("Transcribing this recording failed several times, so I gave up on "
+                                            "it. Please try a different file or format."),
+            FailureReason.BUSY: self.BUSY,
+            FailureReason.OVER_QUOTA: _("This recording is longer than what is left of your daily limit, so I "
+                                        "stopped. /usage shows what you have left and when it resets."),
+        }
 
-def is_status(text: str) -> bool:
-    """Whether a message of the bot's is still a job's status, not its answer."""
-    return text.startswith((PROCESSING, QUEUED_PREFIX))
+    # --- a job's status and answer --------------------------------------------------------------
 
+    def queued(self, position: int, workers_online: bool = True) -> str:
+        if not workers_online:
+            return self._("Received. #%(position)s in queue. The transcription service is busy right now; your "
+                          "message is saved and I'll transcribe it as soon as a worker is back.") % {
+                "position": position}
+        return self._("Received. #%(position)s in queue; I'll start as soon as a worker is free.") % {
+            "position": position}
 
-def in_progress(text_so_far: str) -> str:
-    return f"{PROCESSING}\n\n{text_so_far.strip()}"
+    def is_status(self, text: str) -> bool:
+        """Whether a message of the bot's is still a job's status, not its answer."""
+        return text.startswith((self.PROCESSING, self.QUEUED_PREFIX))
 
+    def in_progress(self, text_so_far: str) -> str:
+        return f"{self.PROCESSING}\n\n{text_so_far.strip()}"
 
-def transcript(result: Transcript, pinned_language: str | None, timestamps: bool) -> str:
-    """The transcript as the user reads it: [mm:ss] marks if they asked for them, and the
-    language when it is not the one they pinned or the detection was unsure."""
-    if timestamps and result.segments:
-        text = "\n".join(f"[{_clock(segment.start)}] {segment.text.strip()}" for segment in result.segments)
-    else:
-        text = result.text
-    if pinned_language is not None and result.language != pinned_language:
-        text += f"\n\n(language: {result.language})"
-    elif pinned_language is None and result.language_probability < UNCERTAIN_LANGUAGE_PROBABILITY:
-        text += f"\n\n(language: {result.language}, detected with little certainty; /language pins it)"
-    return text
+    def transcript(self, result: Transcript, pinned_language: str | None, timestamps: bool) -> str:
+        """The transcript as the user reads it: [mm:ss] marks if they asked for them, and the language
+        when it is not the one they pinned or the detection was unsure. The words are never translated."""
+        if timestamps and result.segments:
+            text = "\n".join(f"[{_clock(segment.start)}] {segment.text.strip()}" for segment in result.segments)
+        else:
+            text = result.text
+        if pinned_language is not None and result.language != pinned_language:
+            text += "\n\n" + self._("(language: %(language)s)") % {"language": result.language}
+        elif pinned_language is None and result.language_probability < UNCERTAIN_LANGUAGE_PROBABILITY:
+            text += "\n\n" + self._("(language: %(language)s, detected with little certainty; /language pins "
+                                    "it)") % {"language": result.language}
+        return text
+
+    def failure(self, reason: FailureReason, max_duration_seconds: int, max_file_mb: int) -> str:
+        if reason is FailureReason.TOO_LONG:
+            return self.too_long(None, max_duration_seconds)
+        if reason is FailureReason.TOO_BIG:
+            return self.too_big(None, max_file_mb)
+        return self._failures[reason]
+
+    # --- refusals ---------------------------------------------------------------------------------
+
+    def too_long(self, duration: int | None, max_duration_seconds: int) -> str:
+        limit = self.duration(max_duration_seconds)
+        if duration:
+            return self._("This recording is %(length)s long. I can transcribe up to %(limit)s.") % {
+                "length": self.duration(duration), "limit": limit}
+        return self._("This recording is too long. I can transcribe up to %(limit)s.") % {"limit": limit}
+
+    def too_big(self, size_bytes: int | None, max_file_mb: int) -> str:
+        if size_bytes:
+            return self._("This file is %(size)s MB. I can take files up to %(limit)s MB.") % {
+                "size": self._number(size_bytes / 1_000_000, 1), "limit": max_file_mb}
+        return self._("This file is too big. I can take files up to %(limit)s MB.") % {"limit": max_file_mb}
+
+    def rate_limited(self, wait_seconds: float) -> str:
+        seconds = max(1, round(wait_seconds))
+        return self._n("One recording at a time, please: send the next one in %(seconds)s s.",
+                       "One recording at a time, please: send the next one in %(seconds)s s.",
+                       seconds) % {"seconds": seconds}
+
+    def quota_exceeded(self, left_seconds: float, daily_seconds: int, duration: int | None,
+                       local_now: datetime) -> str:
+        values = {"left": self.duration(max(0.0, left_seconds)), "daily": self.duration(daily_seconds),
+                  "length": self.duration(duration), "reset": self._reset(local_now)}
+        if duration:
+            return self._("You have %(left)s of your daily %(daily)s left and this recording is %(length)s. "
+                          "%(reset)s") % values
+        return self._("You have %(left)s of your daily %(daily)s left. %(reset)s") % values
+
+    # --- commands ---------------------------------------------------------------------------------
+
+    def help_text(self, max_duration_seconds: int, max_file_mb: int, daily_seconds: int, rate_limit_seconds: int,
+                  admin: bool = False) -> str:
+        text = self._(
+            "I turn voice messages into text.\n\n"
+            "Send or forward me a voice message, an audio file or a round video, and I reply with its transcript, "
+            "right here.\n\n"
+            "In a group I transcribe voice messages as they come; admins can switch that to on request with "
+            "/auto off, and then anyone can reply /transcribe to a recording.\n\n"
+            "Limits: recordings up to %(longest)s and %(largest)s MB; %(daily)s of audio per day; one recording "
+            "every %(rate)s s.\n\n"
+            "/usage shows what you have used and have left today\n"
+            "/language ru pins the language of your recordings (/language auto detects it again)\n"
+            "/timestamps on adds [mm:ss] marks to transcripts\n"
+            "/lang de answers you in German (/lang auto: in your Telegram app's language)\n"
+            "/forget deletes your stored transcripts and history") % {
+            "longest": self.duration(max_duration_seconds), "largest": max_file_mb,
+            "daily": self.duration(daily_seconds), "rate": rate_limit_seconds}
+        if admin:
+            text += "\n\n" + self._("Admin: /grant ID (no daily limit), /revoke ID, /setquota ID SECONDS, /user ID")
+        return text
+
+    def usage(self, used_seconds: float, daily_seconds: int, unlimited: bool, summary: UserSummary | None,
+              local_now: datetime) -> str:
+        if unlimited:
+            today = self._("Today you used %(used)s, with no daily limit.") % {"used": self.duration(used_seconds)}
+        else:
+            today = self._("Today you used %(used)s of %(daily)s; %(left)s left. %(reset)s") % {
+                "used": self.duration(used_seconds), "daily": self.duration(daily_seconds),
+                "left": self.duration(max(0.0, daily_seconds - used_seconds)), "reset": self._reset(local_now)}
+        if summary is None:
+            return today
+        values = {"count": summary.transcriptions, "audio": self.duration(summary.total_seconds),
+                  "failed": summary.failures,
+                  "language": summary.language or self._("detected per message")}
+        if summary.failures:
+            total = self._n("In all: %(count)s transcription, %(audio)s of audio, %(failed)s failed (not charged); "
+                            "language: %(language)s.",
+                            "In all: %(count)s transcriptions, %(audio)s of audio, %(failed)s failed (not "
+                            "charged); language: %(language)s.", summary.transcriptions) % values
+        else:
+            total = self._n("In all: %(count)s transcription, %(audio)s of audio; language: %(language)s.",
+                            "In all: %(count)s transcriptions, %(audio)s of audio; language: %(language)s.",
+                            summary.transcriptions) % values
+        return f"{today}\n{total}"
+
+    def auto_mode(self, automatic: bool, changed: bool) -> str:
+        if automatic:
+            if changed:
+                return self._("OK: now I transcribe every voice message in this group. Group admins can switch "
+                              "with /auto on or /auto off.")
+            return self._("I transcribe every voice message in this group. Group admins can switch with /auto on "
+                          "or /auto off.")
+        if changed:
+            return self._("OK: now I transcribe only what you ask for: reply /transcribe to a recording. Group "
+                          "admins can switch with /auto on or /auto off.")
+        return self._("I transcribe only what you ask for: reply /transcribe to a recording. Group admins can "
+                      "switch with /auto on or /auto off.")
+
+    def timestamps(self, on: bool, changed: bool) -> str:
+        if changed:
+            return (self._("OK: Your transcripts come with [mm:ss] marks.") if on else
+                    self._("OK: Your transcripts come without time marks."))
+        return (self._("Your transcripts come with [mm:ss] marks. /timestamps on or /timestamps off changes it.")
+                if on else
+                self._("Your transcripts come without time marks. /timestamps on or /timestamps off changes it."))
+
+    def forgotten(self, removed: int | None) -> str:
+        if removed is None:
+            return self._("I couldn't delete your history just now. Please try again in a minute.")
+        return self._("Done: I deleted your stored transcripts and history. I keep only today's seconds used, "
+                      "which your daily limit needs.")
+
+    def language_is(self, language: str | None) -> str:
+        if language:
+            return self._("Your language is pinned to %(language)s. Pin one with /language CODE, e.g. /language de; "
+                          "/language auto detects.") % {"language": language}
+        return self._("Your language is detected per message. Pin one with /language CODE, e.g. /language de; "
+                      "/language auto detects.")
+
+    def unknown_language(self, wanted: str, known: Iterable[str]) -> str:
+        shown = wanted if len(wanted) <= 16 else wanted[:16] + "…"   # the reply must stay within Telegram's limit
+        return self._("I don't know the language code %(code)s. Codes I know: %(known)s; or auto.") % {
+            "code": repr(shown), "known": ", ".join(known)}
+
+    def language_set(self, language: str | None) -> str:
+        if language is None:
+            return self._("OK: I will detect the language of each recording.")
+        return self._("OK: I will transcribe your recordings as %(language)s.") % {"language": language}
+
+    def interface_chosen(self, automatic: bool, in_group: bool) -> str:
+        """The answer to /lang CODE (said in the language chosen: "English" is each catalog's own name), or
+        to /lang auto."""
+        if automatic:
+            return (self._("OK: I answer in the language of each person's Telegram app.") if in_group else
+                    self._("OK: I answer you in your Telegram app's language."))
+        return self._("OK: I answer in English in this group.") if in_group else self._("OK: I answer you in English.")
+
+    def interface_languages(self, known: Iterable[str]) -> str:
+        """The answer to /lang alone, or with a code the bot has no catalog for."""
+        return self._("I can answer in: %(known)s. /lang CODE chooses one, /lang auto follows your Telegram "
+                      "app.") % {"known": ", ".join(known)}
+
+    def user_changed(self, user_id: int, unlimited: bool, daily_seconds: int) -> str:
+        if unlimited:
+            return self._("User %(user)s now has no daily limit.") % {"user": user_id}
+        return self._("User %(user)s now has a daily limit of %(daily)s.") % {
+            "user": user_id, "daily": self.duration(daily_seconds)}
+
+    # --- Telegram's own menus ---------------------------------------------------------------------
+
+    def commands(self) -> list[tuple[str, str]]:
+        """The command list the Telegram app shows: (command, what it does)."""
+        return [("help", self._("what I do and my limits")),
+                ("usage", self._("what you used and have left today")),
+                ("language", self._("pin the language of your recordings")),
+                ("timestamps", self._("[mm:ss] marks in transcripts")),
+                ("lang", self._("the language I answer you in")),
+                ("forget", self._("delete your stored transcripts")),
+                ("transcribe", self._("in reply to a recording: transcribe it"))]
+
+    def description(self) -> str:
+        return self._("Send me a voice message, an audio file or a video, and I reply with its text. "
+                      "Transcribed on my own machine: no audio leaves it.")
+
+    def short_description(self) -> str:
+        return self._("Voice messages to text, privately.")
+
+    # --- parts ------------------------------------------------------------------------------------
+
+    def duration(self, seconds: float | None) -> str:
+        seconds = int(round(seconds or 0))
+        hours, rest = divmod(seconds, 3600)
+        minutes, secs = divmod(rest, 60)
+        parts = [self._n("%(n)s h", "%(n)s h", hours) % {"n": hours} if hours else "",
+                 self._n("%(n)s min", "%(n)s min", minutes) % {"n": minutes} if minutes else "",
+                 self._n("%(n)s s", "%(n)s s", secs) % {"n": secs} if secs else ""]
+        return " ".join(part for part in parts if part) or self._n("%(n)s s", "%(n)s s", 0) % {"n": 0}
+
+    def _reset(self, local_now: datetime) -> str:
+        midnight = (local_now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        # Aware datetimes in one zone subtract as wall-clock times: compare in UTC for real time.
+        minutes_left = max(1, round((midnight.astimezone(UTC) - local_now.astimezone(UTC)).total_seconds() / 60))
+        return self._("It resets at 00:00 %(zone)s, in %(left)s.") % {
+            "zone": local_now.tzinfo, "left": self.duration(minutes_left * 60)}
 
 
 def _clock(seconds: float) -> str:
@@ -72,125 +289,67 @@ def _clock(seconds: float) -> str:
     return f"{minutes:02d}:{secs:02d}"
 
 
-def help_text(max_duration_seconds: int, max_file_mb: int, daily_seconds: int, rate_limit_seconds: int,
-              admin: bool = False) -> str:
-    text = (
-        "I turn voice messages into text.\n\n"
-        "Send or forward me a voice message, an audio file or a round video, and I reply with "
-        "its transcript, right here.\n\n"
-        "In a group I transcribe voice messages as they come; admins can switch that to on request "
-        "with /auto off, and then anyone can reply /transcribe to a recording.\n\n"
-        f"Limits: recordings up to {_duration(max_duration_seconds)} and {max_file_mb} MB; "
-        f"{_duration(daily_seconds)} of audio per day; one recording every {rate_limit_seconds} s.\n\n"
-        "/usage shows what you have used and have left today\n"
-        "/language ru pins the language of your recordings (/language auto detects it again)\n"
-        "/timestamps on adds [mm:ss] marks to transcripts\n"
-        "/forget deletes your stored transcripts and history"
-    )
-    if admin:
-        text += "\n\nAdmin: /grant ID (no daily limit), /revoke ID, /setquota ID SECONDS, /user ID"
-    return text
-
-
-def failure(reason: FailureReason, max_duration_seconds: int, max_file_mb: int) -> str:
-    if reason is FailureReason.TOO_LONG:
-        return too_long(None, max_duration_seconds)
-    if reason is FailureReason.TOO_BIG:
-        return too_big(None, max_file_mb)
-    return _FAILURES[reason]
-
-
-def too_long(duration: int | None, max_duration_seconds: int) -> str:
-    actual = f"is {_duration(duration)} long" if duration else "is too long"
-    return f"This recording {actual}. I can transcribe up to {_duration(max_duration_seconds)}."
-
-
-def too_big(size_bytes: int | None, max_file_mb: int) -> str:
-    actual = f"is {size_bytes / 1_000_000:.1f} MB" if size_bytes else "is too big"
-    return f"This file {actual}. I can take files up to {max_file_mb} MB."
-
-
-def rate_limited(wait_seconds: float) -> str:
-    return f"One recording at a time, please: send the next one in {max(1, round(wait_seconds))} s."
-
-
-def quota_exceeded(left_seconds: float, daily_seconds: int, duration: int | None, local_now: datetime) -> str:
-    needed = f" and this recording is {_duration(duration)}" if duration else ""
-    return (f"You have {_duration(max(0.0, left_seconds))} of your daily {_duration(daily_seconds)} left{needed}. "
-            f"{_reset(local_now)}")
-
-
-def usage(used_seconds: float, daily_seconds: int, unlimited: bool, summary: UserSummary | None,
-          local_now: datetime) -> str:
-    if unlimited:
-        today = f"Today you used {_duration(used_seconds)}, with no daily limit."
-    else:
-        left = max(0.0, daily_seconds - used_seconds)
-        today = (f"Today you used {_duration(used_seconds)} of {_duration(daily_seconds)}; "
-                 f"{_duration(left)} left. {_reset(local_now)}")
-    if summary is None:
-        return today
-    count = f"{summary.transcriptions} transcription{'' if summary.transcriptions == 1 else 's'}"
-    return (f"{today}\nIn all: {count}, {_duration(summary.total_seconds)} of audio"
-            f"{f', {summary.failures} failed (not charged)' if summary.failures else ''}; "
-            f"language: {summary.language or 'detected per message'}.")
-
-
-def auto_mode(automatic: bool, changed: bool) -> str:
-    state = ("I transcribe every voice message in this group" if automatic
-             else "I transcribe only what you ask for: reply /transcribe to a recording")
-    return f"{'OK: now ' if changed else ''}{state}. Group admins can switch with /auto on or /auto off."
-
-
-def timestamps(on: bool, changed: bool) -> str:
-    state = "with [mm:ss] marks" if on else "without time marks"
-    hint = "" if changed else " /timestamps on or /timestamps off changes it."
-    return f"{'OK: ' if changed else ''}Your transcripts come {state}.{hint}"
-
-
-def forgotten(removed: int | None) -> str:
-    if removed is None:
-        return "I couldn't delete your history just now. Please try again in a minute."
-    return ("Done: I deleted your stored transcripts and history. I keep only today's seconds used, "
-            "which your daily limit needs.")
-
-
-def language_is(language: str | None) -> str:
-    current = f"pinned to {language}" if language else "detected per message"
-    return f"Your language is {current}. Pin one with /language CODE, e.g. /language de; /language auto detects."
-
-
-def unknown_language(wanted: str, known: list[str]) -> str:
-    shown = wanted if len(wanted) <= 16 else wanted[:16] + "…"   # the reply must stay within Telegram's limit
-    return f"I don't know the language code {shown!r}. Codes I know: {', '.join(known)}; or auto."
-
-
-def language_set(language: str | None) -> str:
-    if language is None:
-        return "OK: I will detect the language of each recording."
-    return f"OK: I will transcribe your recordings as {language}."
-
-
-def user_changed(user_id: int, unlimited: bool, daily_seconds: int) -> str:
-    limit = "no daily limit" if unlimited else f"a daily limit of {_duration(daily_seconds)}"
-    return f"User {user_id} now has {limit}."
-
-
-def _reset(local_now: datetime) -> str:
-    midnight = (local_now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    # Aware datetimes in one zone subtract as wall-clock times: compare in UTC for real time.
-    minutes_left = max(1, round((midnight.astimezone(UTC)
-                                 - local_now.astimezone(UTC)).total_seconds() / 60))
-    return f"It resets at 00:00 {local_now.tzinfo}, in {_duration(minutes_left * 60)}."
-
-
-def _duration(seconds: float | None) -> str:
-    seconds = int(round(seconds or 0))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
-    return " ".join(part for part in parts if part) or "0 s"
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Languages:
+    """The wordings the bot has, by language code, and which one a user is answered in."""
+
+    def __init__(self, wordings: Iterable[Wording] = ()):
+        self._wordings = {wording.language: wording for wording in wordings}
+        self._wordings.setdefault(ENGLISH, Wording())
+
+    @property
+    def codes(self) -> list[str]:
+        return sorted(self._wordings)
+
+    def __contains__(self, code: str | None) -> bool:
+        return code in self._wordings
+
+    def __getitem__(self, code: str | None) -> Wording:
+        """The wording for a language code as Telegram sends it ("pt-br" -> "pt"); English when there is none."""
+        return self._wordings.get(_two_letters(code), self._wordings[ENGLISH])
+
+    def __iter__(self):
+        return iter(self._wordings.values())
+
+    def is_status(self, text: str) -> bool:
+        return any(wording.is_status(text) for wording in self._wordings.values())
+
+
+def _two_letters(code: str | None) -> str:
+    return (code or ENGLISH)[:2].lower()
+
+
+english = Wording()
+PROCESSING = english.PROCESSING
+QUEUED_PREFIX = english.QUEUED_PREFIX
+TEXT_ONLY = english.TEXT_ONLY
+UNSUPPORTED = english.UNSUPPORTED
+UNKNOWN_COMMAND = english.UNKNOWN_COMMAND
+BUSY = english.BUSY
+NOT_STORED = english.NOT_STORED
+SLOW_DOWN = english.SLOW_DOWN
+TRANSCRIBE_HINT = english.TRANSCRIBE_HINT
+AUTO_IN_GROUPS_ONLY = english.AUTO_IN_GROUPS_ONLY
+ADMINS_ONLY = english.ADMINS_ONLY
+ADMIN_USAGE = english.ADMIN_USAGE
+queued = english.queued
+is_status = english.is_status
+in_progress = english.in_progress
+transcript = english.transcript
+failure = english.failure
+help_text = english.help_text
+too_long = english.too_long
+too_big = english.too_big
+rate_limited = english.rate_limited
+quota_exceeded = english.quota_exceeded
+usage = english.usage
+auto_mode = english.auto_mode
+timestamps = english.timestamps
+forgotten = english.forgotten
+language_is = english.language_is
+unknown_language = english.unknown_language
+language_set = english.language_set
+user_changed = english.user_changed

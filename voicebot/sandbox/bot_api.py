@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from .menus import _MenuMethods
 from .methods import _BotMethods
 from .protocol import _ApiError, _Reply, _Request
 from .server import _read_body, _route, _Server, _shutdown
@@ -28,7 +29,7 @@ class _Fault:
     chat_id: int | None = None   # only calls for this chat (Telegram's flood limits are per chat)
 
 
-class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods):
+class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
     """A fake Telegram for one bot token. All state is guarded by one condition variable, which also
     wakes long polls and ``wait_for`` whenever anything happens."""
 
@@ -53,7 +54,13 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods):
                 "sendChatAction": self._send_chat_action,
                 "deleteWebhook": self._delete_webhook,
                 "setWebhook": self._set_webhook,
-                "setMyCommands": lambda request: True,
+                "setMyCommands": self._set_my_commands,
+                "getMyCommands": self._get_my_commands,
+                "deleteMyCommands": self._delete_my_commands,
+                "setMyDescription": self._set_my_description,
+                "getMyDescription": self._get_my_description,
+                "setMyShortDescription": self._set_my_short_description,
+                "getMyShortDescription": self._get_my_short_description,
                 "getWebhookInfo": self._get_webhook_info,
                 "getChatMember": self._get_chat_member,
             }.items()

@@ -18,6 +18,7 @@ class SandboxUser:
     id: int
     first_name: str
     username: str | None = None
+    language_code: str | None = "en"   # their Telegram app's language, in every update they send
 
 
 @dataclass
@@ -108,6 +109,7 @@ class _SandboxState:
         self._files_by_path: dict[str, _StoredFile] = {}
         self._listeners: list[Callable[[SandboxEvent], None]] = []
         self._group_admins: dict[int, set[int]] = {}
+        self._menus: dict[str, dict] = {}  # language code ("" for the default) -> commands and descriptions
 
     def _store_file(self, data: bytes, reported_size: int | None, folder: str, extension: str) -> _StoredFile:
         with self._cond:

@@ -122,7 +122,9 @@ class _UsersSide(_SandboxState):
 
 
 def _user_json(user: SandboxUser) -> dict:
-    sender = {"id": user.id, "is_bot": False, "first_name": user.first_name, "language_code": "en"}
+    sender = {"id": user.id, "is_bot": False, "first_name": user.first_name}
+    if user.language_code:
+        sender["language_code"] = user.language_code
     if user.username:
         sender["username"] = user.username
     return sender

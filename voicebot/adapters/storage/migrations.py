@@ -154,8 +154,14 @@ def _attempts_counted_once(migrator: SchemaMigrator) -> None:
         migrator.drop_column("job", "deliveries"))
 
 
+def _interface_languages(migrator: SchemaMigrator) -> None:
+    """Version 7: the language the bot answers in, chosen by a user (user), a group (chat), per job (job)."""
+    migrator.migrate(*(migrator.add_column(table, "interface_language", CharField(max_length=8, null=True))
+                       for table in ("user", "chat", "job")))
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
-              _durable_intake, _broker_deliveries, _attempts_counted_once)
+              _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages)
 
 
 def schema_version() -> int:

@@ -39,12 +39,14 @@ class User(BaseModel):
     daily_seconds = IntegerField(null=True)
     language = CharField(max_length=8, null=True)
     timestamps = BooleanField(default=False)
+    interface_language = CharField(max_length=8, null=True)   # chosen with /lang; null: the app's
 
 
 class Chat(BaseModel):
     """A group's own settings; groups without a row transcribe every recording."""
     id = BigIntegerField(primary_key=True)
     automatic = BooleanField(default=True)
+    interface_language = CharField(max_length=8, null=True)   # chosen by the group's admins with /lang
 
 
 class Usage(BaseModel):
@@ -99,6 +101,7 @@ class JobRecord(BaseModel):
     finished = BooleanField(default=False, index=True)
     status_message_id = BigIntegerField(null=True)
     attempts = IntegerField(default=0)      # transcriptions started, here or on worker nodes
+    interface_language = CharField(max_length=8, null=True)   # the language its answers are in
     created_at = DateTimeField()
 
     class Meta:

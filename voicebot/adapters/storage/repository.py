@@ -111,7 +111,8 @@ class Storage:
                     chat_id=key.chat_id, message_id=key.message_id, user_id=incoming.job.user_id,
                     media_kind=media.kind.value, file_id=media.file_id, file_size=media.file_size,
                     duration=media.duration, mime_type=media.mime_type, file_name=media.file_name,
-                    in_group=incoming.in_group, requested=incoming.requested, created_at=now)
+                    in_group=incoming.in_group, requested=incoming.requested,
+                    interface_language=incoming.job.interface_language, created_at=now)
                     .on_conflict_ignore().execute())
             if next_offset is not None:
                 (BotState.insert(name=_OFFSET, value=next_offset)
@@ -178,13 +179,14 @@ class Storage:
             users = {user_id: UserState(user_id, charged_today=float(seconds))
                      for user_id, seconds in charged.items()}
             with_settings = (User.select(User.id, User.unlimited, User.daily_seconds, User.language,
-                                         User.timestamps)
+                                         User.timestamps, User.interface_language)
                              .where(User.unlimited | User.daily_seconds.is_null(False)
-                                    | User.language.is_null(False) | User.timestamps)
+                                    | User.language.is_null(False) | User.timestamps
+                                    | User.interface_language.is_null(False))
                              .tuples())
-            for user_id, unlimited, daily_seconds, language, timestamps in with_settings:
+            for user_id, unlimited, daily_seconds, language, timestamps, interface_language in with_settings:
                 users[user_id] = UserState(user_id, unlimited, daily_seconds, language,
-                                           float(charged.get(user_id, 0.0)), timestamps)
+                                           float(charged.get(user_id, 0.0)), timestamps, interface_language)
             return users
 
     def set_language(self, user_id: int, language: str | None) -> None:
@@ -198,20 +200,29 @@ class Storage:
         self._set_user(user_id, daily_seconds=seconds)
 
     def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
-                           language: str | None, timestamps: bool = False) -> None:
+                           language: str | None, timestamps: bool = False, interface_language: str | None = None
+                           ) -> None:
         """All settings at once, as the QuotaActor holds them."""
         self._set_user(user_id, unlimited=unlimited, daily_seconds=daily_seconds, language=language,
-                       timestamps=timestamps)
+                       timestamps=timestamps, interface_language=interface_language)
 
-    def save_chat_settings(self, chat_id: int, automatic: bool) -> None:
+    def save_chat_settings(self, chat_id: int, automatic: bool, interface_language: str | None = None) -> None:
         with database_errors(), database.atomic():
-            (Chat.insert(id=chat_id, automatic=automatic)
-             .on_conflict(conflict_target=[Chat.id], update={Chat.automatic: automatic}).execute())
+            (Chat.insert(id=chat_id, automatic=automatic, interface_language=interface_language)
+             .on_conflict(conflict_target=[Chat.id], update={Chat.automatic: automatic,
+                                                             Chat.interface_language: interface_language})
+             .execute())
 
     def on_request_chats(self) -> frozenset[int]:
         """Groups where only recordings asked for with /transcribe are transcribed."""
         with database_errors():
             return frozenset(chat.id for chat in Chat.select(Chat.id).where(~Chat.automatic))
+
+    def chat_languages(self) -> dict[int, str]:
+        """Groups whose admins chose the language the bot answers in there."""
+        with database_errors():
+            return dict(Chat.select(Chat.id, Chat.interface_language)
+                        .where(Chat.interface_language.is_null(False)).tuples())
 
     def _set_user(self, user_id: int, **values) -> None:
         with database_errors(), database.atomic():
@@ -277,8 +288,8 @@ def _is_job(key: JobKey):
 def _pending_job(row: JobRecord) -> PendingJob:
     media = Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type,
                   row.file_name)
-    return PendingJob(VoiceReceived(Job(JobKey(row.chat_id, row.message_id), row.user_id, media), row.in_group,
-                                  row.requested), row.status_message_id, row.attempts)
+    job = Job(JobKey(row.chat_id, row.message_id), row.user_id, media, interface_language=row.interface_language)
+    return PendingJob(VoiceReceived(job, row.in_group, row.requested), row.status_message_id, row.attempts)
 
 
 def _count_where(condition):
