@@ -4,7 +4,7 @@ import re
 import pytest
 
 from voicebot.core import replies
-from voicebot.sandbox import BotApiSandbox, SandboxUser
+from voicebot.sandbox import SandboxUser
 
 from botprocess import TOKEN, RunningBot, environment, reply_to, voicebot, wait_final, write_config
 from helpers import normalized
@@ -12,12 +12,6 @@ from helpers import normalized
 pytestmark = pytest.mark.e2e
 
 ALICE = SandboxUser(501, "Alice")
-
-
-@pytest.fixture
-def sandbox():
-    with BotApiSandbox(TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from voicebot.core.domain import FailureReason
-from voicebot.sandbox import BotApiSandbox, SandboxUser
+from voicebot.sandbox import SandboxUser
 
-from botprocess import LANGUAGES, TOKEN, RunningBot, reply_to, wait_final, write_config
+from botprocess import LANGUAGES, RunningBot, reply_to, wait_final, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -16,12 +16,6 @@ IVAN = SandboxUser(901, "Иван", language_code="ru")
 GRETA = SandboxUser(902, "Greta", language_code="de-AT")
 KOFI = SandboxUser(903, "Kofi", language_code="tw")   # Twi: no catalog, so English
 NADIA = SandboxUser(904, "Надія", language_code="ru")
-
-
-@pytest.fixture
-def sandbox():
-    with BotApiSandbox(TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

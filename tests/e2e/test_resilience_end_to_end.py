@@ -8,7 +8,7 @@ import pytest
 
 from voicebot.adapters.storage import Storage
 from voicebot.core import replies
-from voicebot.sandbox import BotApiSandbox, SandboxUser
+from voicebot.sandbox import SandboxUser
 
 from botprocess import TOKEN, RunningBot, replies_to, wait_final, write_config
 from helpers import normalized
@@ -18,12 +18,6 @@ from media import audio_file
 pytestmark = pytest.mark.e2e
 
 ANNA, BORIS, CARL = SandboxUser(701, "Anna"), SandboxUser(702, "Boris"), SandboxUser(703, "Carl")
-
-
-@pytest.fixture
-def sandbox():
-    with BotApiSandbox(TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from voicebot.adapters.broker import BrokerLink
 from voicebot.adapters.storage import Storage
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason
-from voicebot.sandbox import BotApiSandbox, SandboxUser
+from voicebot.sandbox import SandboxUser
 
-from botprocess import TOKEN, is_final, replies_to, wait_final, write_config
+from botprocess import is_final, replies_to, wait_final, write_config
 from helpers import free_port, normalized, send_http
 from mailbox import wait_until
 from nodes import LoggedProcess
@@ -38,12 +38,6 @@ def broker_url(request):
     except OSError as error:
         pytest.skip(f"no {request.param} at {address.hostname}:{address.port} ({error}); .ci/run starts it")
     return url
-
-
-@pytest.fixture
-def sandbox():
-    with BotApiSandbox(TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

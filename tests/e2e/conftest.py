@@ -1,0 +1,13 @@
+"""What the end-to-end tests share: a Bot API sandbox for the bot under test (a module may keep one for all
+its tests by defining its own module-scoped `sandbox`)."""
+import pytest
+
+from voicebot.sandbox import BotApiSandbox
+
+from botprocess import TOKEN
+
+
+@pytest.fixture
+def sandbox():
+    with BotApiSandbox(TOKEN) as running:
+        yield running
