@@ -26,7 +26,7 @@ def placeholders(text: str) -> list[str]:
 
 def test_the_template_holds_every_text_the_code_says_and_no_other():
     extracted = {message if isinstance(message, str) else message[0]
-                 for _, _, message, _ in extract_from_file("python", REPLIES, keywords={"_": None, "_n": (1, 2)})}
+                 for _, message, _, _ in extract_from_file("python", REPLIES, keywords={"_": None, "_n": (1, 2)})}
     with open(LOCALES / "voicebot.pot", "rb") as source:
         template = {message.id if isinstance(message.id, str) else message.id[0]
                     for message in read_po(source) if message.id}
