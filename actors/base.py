@@ -1,6 +1,7 @@
 """What every voicebot actor shares: a stable Address to be reached at, and supervision hooks."""
 import logging
 import threading
+from collections import deque
 
 import pykka
 
@@ -9,18 +10,33 @@ from voicebot.core.errors import one_line
 
 log = logging.getLogger(__name__)
 
+MAX_WAITING = 10_000   # messages kept for an actor being restarted; a restart takes moments
+
 
 class Address:
     """A stable name for an actor slot. The Supervisor binds the running actor's ref to it and
     rebinds it after a restart, so senders keep their Address and never hold a dead ref.
-    Tests pass any object with a `tell(message)` method instead: a recording fake."""
+    Tests pass any object with a `tell(message)` method instead: a recording fake.
+
+    A message told while the slot has no live actor (it died, and its restart is under way) waits here
+    and is handed to the new one, in order, as it is bound: nothing told in that moment is lost. Once the
+    slot is closed (bound to None at shutdown) messages are dropped, as nobody will take them."""
 
     def __init__(self, name: str):
         self.name = name
         self._ref: pykka.ActorRef | None = None
+        self._closed = False
+        self._waiting: deque[object] = deque()
+        self._lock = threading.Lock()
 
     def bind(self, ref: pykka.ActorRef | None) -> None:
-        self._ref = ref
+        with self._lock:
+            self._ref, self._closed = ref, ref is None
+            waiting, self._waiting = self._waiting, deque()
+            if waiting and ref is None:
+                log.warning("%s stopped with %d messages for it undelivered", self.name, len(waiting))
+            for message in waiting if ref is not None else ():
+                self._tell_or_keep(ref, message)
 
     def ask(self, message: object, timeout: float | None = None):
         """For start-up barriers only: inside the pipeline, actors tell."""
@@ -29,13 +45,23 @@ class Address:
         return self._ref.ask(message, timeout=timeout)
 
     def tell(self, message: object) -> None:
-        ref = self._ref
+        with self._lock:
+            if self._closed:
+                log.warning("%s is not running; dropped %s", self.name, type(message).__name__)
+                return
+            self._tell_or_keep(self._ref, message)
+
+    def _tell_or_keep(self, ref: pykka.ActorRef | None, message: object) -> None:
         try:
             if ref is None:
                 raise pykka.ActorDeadError(self.name)
             ref.tell(message)
         except pykka.ActorDeadError:
-            log.warning("%s is not running; dropped %s", self.name, type(message).__name__)
+            if len(self._waiting) >= MAX_WAITING:
+                log.warning("%s is not running and %d messages wait for it; dropped %s", self.name,
+                            len(self._waiting), type(message).__name__)
+                return
+            self._waiting.append(message)
 
     def __repr__(self) -> str:
         return f"Address({self.name!r})"

@@ -1,6 +1,8 @@
 import threading
 import time
 
+import pykka
+
 from actors.base import Address, SupervisedActor
 from actors.messages import ChildFailed, Ping
 from actors.supervisor import ChildSpec, Supervisor
@@ -88,3 +90,30 @@ def test_a_stale_failure_report_from_a_replaced_child_is_ignored():
     supervisor.tell(ChildFailed("worker", "urn:uuid:not-the-current-one", "old news"))
     time.sleep(0.2)
     assert restarted == [] and journal.count("start worker") == 1
+
+
+class Journal(pykka.ThreadingActor):
+    def __init__(self, seen: list):
+        super().__init__()
+        self.seen = seen
+
+    def on_receive(self, message):
+        self.seen.append(message)
+
+
+def test_messages_told_while_an_actor_is_restarted_reach_the_new_one_in_order():
+    address, first, second = Address("storage"), [], []
+    old = Journal.start(first)
+    address.bind(old)
+    address.tell("before")
+    old.stop()
+    address.tell("while down 1")
+    address.tell("while down 2")
+    new = Journal.start(second)
+    address.bind(new)
+    address.tell("after")
+    new.ask("barrier")
+    assert first == ["before"] and second == ["while down 1", "while down 2", "after", "barrier"]
+    address.bind(None)   # shut down: nobody will take them now
+    address.tell("too late")
+    assert second[-1] == "barrier"
