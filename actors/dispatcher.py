@@ -71,7 +71,11 @@ class Dispatcher(SupervisedActor):
             case WorkerReady(worker) if worker in self._workers or self._remote is not None:
                 self._metrics.worker_ready(worker, True)
                 self._pool.add(worker)
-            case TranscriptReady(job, transcript) if self._finished(job):
+            case TranscriptReady(job, transcript) if not transcript.text.strip() and self._finished(job):
+                # Nothing was heard (noise, silence): a plain reply, not charged; Telegram would refuse an
+                # empty message, and the job would never be answered.
+                self._fail(job, FailureReason.NO_SPEECH)
+            case TranscriptReady(job, transcript) if transcript.text.strip() and self._finished(job):
                 self._metrics.job_finished("done")
                 self._answered(job)
                 text = self._words(job).transcript(transcript, job.language, job.timestamps)

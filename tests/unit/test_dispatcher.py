@@ -156,3 +156,13 @@ def test_remote_slots_come_and_go_and_a_gone_slots_job_waits_for_the_broker_to_r
     deliver(dispatcher, WorkerGone("node-b/1"), JobAdmitted(make_job(message_id=4)))
     assert len(remote.of(Transcribe)) == 3
     assert "service is busy" in sender.of(PostStatus)[-1].text
+
+
+def test_a_transcript_with_no_words_is_answered_as_no_speech_and_not_charged(fakes):
+    workers, quota, sender, _ = fakes
+    dispatcher = start_dispatcher(fakes)
+    job = make_job()
+    deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), TranscriptReady(job, Transcript("  ", "cy", 0.2, 5, 1)))
+    [result] = sender.of(DeliverResult)
+    assert result.text == replies.failure(FailureReason.NO_SPEECH, 300, 20)
+    assert result.outcome == JobFailed(job, FailureReason.NO_SPEECH) and result.report_to == quota
