@@ -80,8 +80,10 @@ class Dispatcher(SupervisedActor):
                 self._answered(job)
                 text = self._words(job).transcript(transcript, job.language, job.timestamps)
                 as_file = len(text) > self._file_threshold_chars
+                words = self._words(job)
                 self._sender.tell(DeliverResult(job.key, text, as_file, message, self._quota,
-                                                self._words(job).TRANSCRIPT_FILE_CAPTION if as_file else ""))
+                                                words.TRANSCRIPT_FILE_CAPTION if as_file else "",
+                                                words.failure(FailureReason.INTERNAL, *self._limits)))
             case JobFailed(job, reason) if self._finished(job):
                 self._fail(job, reason)
             case TranscriptReady(job) | JobFailed(job):

@@ -252,6 +252,9 @@ class DeliverResult:
     outcome: TranscriptReady | JobFailed | None = None
     report_to: Mailbox | None = None
     file_caption: str = ""   # the .txt file's caption, in the user's language
+    # Said instead when Telegram refuses the answer for good (a 400: too long for it, say): the job then
+    # ends as failed, not charged, rather than staying unanswered for the next start.
+    refused_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

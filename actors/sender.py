@@ -1,6 +1,7 @@
 """TelegramSender: sends every message the bot writes to a chat (replies, statuses, results, files) and
 asks whether a user administers a group, so the pacing of chats lives in one place. (Polling, the webhook
 registration and downloads are the poller's, the webhook actor's and the WhisperActors' own calls.)"""
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -13,6 +14,7 @@ from actors.messages import (
     CheckChatAdmin,
     DeliverResult,
     Drain,
+    JobFailed,
     PostStatus,
     ResultDelivered,
     SendReply,
@@ -20,7 +22,7 @@ from actors.messages import (
     StatusPosted,
     UpdateStatus,
 )
-from voicebot.core.domain import JobKey
+from voicebot.core.domain import FailureReason, JobKey
 from voicebot.core.errors import TelegramError
 from voicebot.core.ports import BotApi, Mailbox
 from voicebot.core.text import split_message
@@ -78,6 +80,8 @@ class _Outgoing:
     data: bytes | None = None
     report: DeliverResult | None = None   # the last call of a result: tell who waits for it
     tries: int = 0
+    refused_text: str = ""          # a result's first part: what to say if Telegram refuses it for good
+    refused: bool = False           # Telegram refused the call for good (4xx)
 
 
 class _TryAgain(Exception):
@@ -111,6 +115,7 @@ class TelegramSender(SupervisedActor):
         self._shown: dict[JobKey, str] = {}
         self._progress_at: dict[int, float] = {}
         self._delivered: dict[JobKey, bool] = {}   # whether a result's first part reached the user
+        self._refused: set[JobKey] = set()        # results Telegram refused for good, replaced by a failure
         self._held_until: dict[int, float] = {}    # chats waiting to retry a failed call
         self._admins: dict[tuple[int, int], tuple[bool, float]] = {}   # (chat, user) -> (is admin, asked at)
         self._overflowing: set[int] = set()        # chats whose dropped replies were logged
@@ -155,7 +160,8 @@ class TelegramSender(SupervisedActor):
         for waiting in [item for item in queue if item.kind == "edit" and item.key == key]:
             queue.remove(waiting)  # the result supersedes progress not shown yet
         first, *rest = split_message(result.text) or [result.text]
-        calls = [_Outgoing("edit", key.chat_id, first, key.message_id, key, final=True)]
+        calls = [_Outgoing("edit", key.chat_id, first, key.message_id, key, final=True,
+                           refused_text=result.refused_text)]
         calls += [_Outgoing("send", key.chat_id, piece, key.message_id) for piece in rest]
         if result.as_file:
             calls.append(_Outgoing("document", key.chat_id, result.file_caption, key.message_id,
@@ -256,7 +262,11 @@ class TelegramSender(SupervisedActor):
         result = outgoing.report
         if result is not None and result.report_to is not None:
             delivered = self._delivered.pop(result.key, False)
-            result.report_to.tell(ResultDelivered(result.outcome, delivered))
+            if result.key in self._refused:
+                self._refused.discard(result.key)
+                result.report_to.tell(ResultDelivered(JobFailed(result.outcome.job, FailureReason.INTERNAL), True))
+            else:
+                result.report_to.tell(ResultDelivered(result.outcome, delivered))
 
     def _edit_status(self, outgoing: _Outgoing) -> None:
         key = outgoing.key
@@ -272,10 +282,24 @@ class TelegramSender(SupervisedActor):
             done = self._send(outgoing, outgoing.text, outgoing.reply_to) is not None
         else:
             done = False
+        if outgoing.final and not done and outgoing.refused and outgoing.refused_text:
+            self._replace_refused(outgoing, status_id)
+            return
         if outgoing.final:
             self._status_messages.pop(key, None)
             self._shown.pop(key, None)
             self._delivered[key] = done
+
+    def _replace_refused(self, outgoing: _Outgoing, status_id: int | None) -> None:
+        """Telegram refused the answer for good: the plain failure reply takes its place (in the status
+        message if there is one), and the job ends as failed, never left unanswered for the next start."""
+        key = outgoing.key
+        replaced = dataclasses.replace(outgoing, text=outgoing.refused_text, refused_text="", refused=False)
+        if not (status_id is not None and self._edit(replaced, status_id)):
+            self._send(replaced, replaced.text, replaced.reply_to)
+        self._status_messages.pop(key, None)
+        self._shown.pop(key, None)
+        self._refused.add(key)
 
     def _send(self, outgoing: _Outgoing, text: str, reply_to: int | None) -> int | None:
         try:
@@ -321,6 +345,7 @@ class TelegramSender(SupervisedActor):
     def _try_again_if_worth_it(self, outgoing: _Outgoing, error: TelegramError) -> None:
         """_TryAgain for a failure on the way, within MAX_TRIES; a refusal (4xx) or the last try is final."""
         outgoing.tries += 1
+        outgoing.refused = not error.transient
         if not error.transient or outgoing.tries >= MAX_TRIES:
             return
         delay = error.retry_after or min(MAX_BACKOFF_SECONDS, 2.0 ** (outgoing.tries - 1))

@@ -79,7 +79,9 @@ def test_each_idle_worker_gets_one_job_and_the_next_waits_for_a_result(fakes):
     assert workers["w2"].of(Transcribe) == [Transcribe(jobs[1])]
     done = TranscriptReady(jobs[0], Transcript("hi there", "en", 0.9, 5, 1), "w1")
     deliver(dispatcher, done)
-    assert sender.of(DeliverResult) == [DeliverResult(jobs[0].key, "hi there", False, done, quota)]
+    # If Telegram refused it for good, the plain failure reply would take its place.
+    assert sender.of(DeliverResult) == [DeliverResult(jobs[0].key, "hi there", False, done, quota, "",
+                                                      replies.failure(FailureReason.INTERNAL, 300, 20))]
     assert workers["w1"].of(Transcribe) == [Transcribe(jobs[0]), Transcribe(jobs[2])]
 
 

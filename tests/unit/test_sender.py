@@ -6,17 +6,20 @@ from actors.messages import (
     CheckChatAdmin,
     CommandReceived,
     DeliverResult,
+    JobFailed,
     PostStatus,
     ResultDelivered,
     SendReply,
     ShowProgress,
     StatusPosted,
+    TranscriptReady,
     UpdateStatus,
 )
 from actors.sender import MAX_REPLIES_WAITING, Pace, TelegramSender
-from voicebot.core.domain import JobKey
+from voicebot.core.domain import FailureReason, JobKey, Transcript
 from voicebot.core.errors import TelegramError
 
+from helpers import make_job
 from mailbox import RecordingMailbox, deliver, wait_until
 
 
@@ -222,3 +225,24 @@ def test_the_books_of_chats_gone_quiet_are_swept():
     deliver(sender, SendReply(9999, "later"))
     actor = sender._actor_weakref()   # its books, which nothing outside reads: looked at directly
     assert actor._chats.keys() == {9999} and not actor._progress_at
+
+
+def test_an_answer_telegram_refuses_for_good_is_replaced_by_a_failure_and_the_job_ends_uncharged():
+    class Refusing(FakeTelegram):
+        def send_message(self, chat_id, text, reply_to=None):
+            if text == "the words":
+                raise TelegramError("sendMessage", "Bad Request: message text is empty", 400)
+            return super().send_message(chat_id, text, reply_to)
+
+        def edit_message_text(self, chat_id, message_id, text):
+            if text == "the words":
+                raise TelegramError("editMessageText", "Bad Request: message text is empty", 400)
+            super().edit_message_text(chat_id, message_id, text)
+
+    telegram, quota = Refusing(), RecordingMailbox()
+    job = make_job()
+    outcome = TranscriptReady(job, Transcript("the words", "en", 0.9, 5, 1))
+    deliver(start_sender(telegram), PostStatus(job.key, "Processing…"),
+            DeliverResult(job.key, "the words", False, outcome, quota, refused_text="Something went wrong."))
+    assert telegram.edited[-1][2] == "Something went wrong."   # the status says so, not "Processing…"
+    assert quota.messages == [ResultDelivered(JobFailed(job, FailureReason.INTERNAL), True)]
