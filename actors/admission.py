@@ -54,9 +54,9 @@ class Admission:
         user.last_admitted = self._clock()
         self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
 
-    def refuse(self, job: Job, reason: str) -> None:
-        """The job ends before any work, with the wording's text called `reason` (NOT_STORED, say)."""
-        self._refuse_with(job, getattr(self._words(job), reason))
+    def refuse_unstorable(self, job: Job) -> None:
+        """The database could not take the recording: nothing was stored, nothing is charged."""
+        self._refuse_with(job, self._words(job).NOT_STORED)
 
     def _refuse_with(self, job: Job, text: str) -> None:
         """The job ends before any work, with `text` said to the user, as often as their allowance lets."""

@@ -55,8 +55,8 @@ class Conversation:
             user.seen_language = app_language
         for choice in (self._chat_languages.get(chat_id) if in_group else None, user.interface_language,
                        app_language or user.seen_language):
-            if choice and choice[:2] in self._languages:
-                return choice[:2]
+            if (catalog := self._languages.catalog_for(choice)) is not None:
+                return catalog
         return None
 
     def transcribes(self, voice: VoiceReceived) -> bool:

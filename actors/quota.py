@@ -69,8 +69,8 @@ class QuotaActor(SupervisedActor):
         match message:
             case VoiceReceived():
                 self._consider(message)
-            case VoiceRefused(voice):   # the database could not take it: nothing was stored, nothing charged
-                self._admission.refuse(self._answered_in_their_language(voice).job, "NOT_STORED")
+            case VoiceRefused(voice):
+                self._admission.refuse_unstorable(self._answered_in_their_language(voice).job)
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._conversation.answer(message)
             case ChatAdminChecked():

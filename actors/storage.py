@@ -231,8 +231,14 @@ class StorageActor(SupervisedActor):
 
 
 def _described(write) -> str:
-    """A dropped change for the log: its kind and job or user, never a transcript's text."""
-    key = getattr(write, "key", None) or getattr(getattr(write, "job", None), "key", None)
-    if key is not None:
-        return f"{type(write).__name__} of job {key.chat_id}/{key.message_id}"
-    return f"{type(write).__name__} of {getattr(write, 'user_id', None) or getattr(write, 'chat_id', '?')}"
+    """A dropped change for the log: its kind and job, user or chat, never a transcript's text."""
+    match write:
+        case RecordUsage(job=job):
+            about = f"job {job.chat_id}/{job.message_id}"
+        case JobStarted(key) | StatusPosted(key) | JobClosed(key):
+            about = f"job {key.chat_id}/{key.message_id}"
+        case SaveUserSettings(user_id=user_id):
+            about = f"user {user_id}"
+        case SaveChatSettings(chat_id=chat_id):
+            about = f"chat {chat_id}"
+    return f"{type(write).__name__} of {about}"

@@ -70,26 +70,27 @@ def one_line(error: BaseException) -> str:
 def without_password(url: str) -> str:
     """A database or broker URL fit for a log line or an error: its password starred out, in the
     credentials and in a `password=` query parameter alike."""
-    scheme, sep, rest = url.partition("://")
-    rest, question, query = rest.partition("?")
-    if "@" in rest:
-        credentials, _, host = rest.rpartition("@")
+    scheme, credentials, host, query = _url_parts(url)
+    if credentials is not None:
         user, has_password, _ = credentials.partition(":")
-        rest = f"{user}{':***' if has_password else ''}@{host}"
-    if question:
-        query = "&".join(f"{name}=***" if name.lower() == "password" else f"{name}{equals}{value}"
-                         for name, equals, value in (part.partition("=") for part in query.split("&")))
-    return f"{scheme}{sep}{rest}{question}{query}"
+        host = f"{user}{':***' if has_password else ''}@{host}"
+    parameters = "&".join(f"{name}=***" if name.lower() == "password" else f"{name}{equals}{value}"
+                          for name, equals, value in query)
+    return f"{scheme}{host}{'?' if query else ''}{parameters}"
 
 
 def url_passwords(url: str) -> list[str]:
     """Every password a database or broker URL holds, as written and decoded, for the log redaction."""
-    _, _, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
-    found = []
-    if "@" in rest:
-        credentials = rest.rpartition("@")[0]
-        found.append(credentials.partition(":")[2])
-    found += [value for name, _, value in (part.partition("=") for part in query.split("&"))
-              if name.lower() == "password"]
+    _, credentials, _, query = _url_parts(url)
+    found = [credentials.partition(":")[2]] if credentials is not None else []
+    found += [value for name, _, value in query if name.lower() == "password"]
     return [form for password in found if password for form in {password, unquote(password)}]
+
+
+def _url_parts(url: str) -> tuple[str, str | None, str, list[tuple[str, str, str]]]:
+    """("scheme://", "user:password" or None, "host:port/path", [(name, "=", value) of the query])."""
+    scheme, sep, rest = url.partition("://")
+    rest, question, query = rest.partition("?")
+    credentials, at, host = rest.rpartition("@")
+    parameters = [part.partition("=") for part in query.split("&")] if question else []
+    return scheme + sep, credentials if at else None, host, parameters

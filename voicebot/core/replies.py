@@ -309,7 +309,12 @@ class Languages:
 
     def __getitem__(self, code: str | None) -> Wording:
         """The wording for a language code as Telegram sends it ("pt-br" -> "pt"); English when there is none."""
-        return self._wordings.get(_two_letters(code), self._wordings[ENGLISH])
+        return self._wordings[self.catalog_for(code) or ENGLISH]
+
+    def catalog_for(self, code: str | None) -> str | None:
+        """The catalog a language code as Telegram sends it falls under (its first two letters), or None."""
+        letters = _two_letters(code)
+        return letters if code and letters in self._wordings else None
 
     def __iter__(self):
         return iter(self._wordings.values())
