@@ -114,6 +114,8 @@ class _Handler(GuardedHandler):
 
     def _answer(self, status: HTTPStatus) -> None:
         body = f"{status.value} {status.phrase}\n".encode()
+        # Counted before the answer goes out, so whoever has the answer also finds it counted.
+        self.server.metrics.webhook_answered(status.value)
         self.send_response(status)
         if status == HTTPStatus.METHOD_NOT_ALLOWED:
             self.send_header("Allow", "POST")
@@ -122,4 +124,3 @@ class _Handler(GuardedHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self.server.metrics.webhook_answered(status.value)
