@@ -63,12 +63,9 @@ class StartupError(Exception):
 
 @dataclass
 class Outcome:
-    """How the node ended: stopped on request (reason None) or given up (reason says why)."""
+    """Whether the node gave up, and why; `finished` is set then. (A requested stop is a signal: see serve.)"""
     finished: threading.Event = field(default_factory=threading.Event)
     reason: str | None = None
-
-    def stop(self) -> None:
-        self.finished.set()
 
     def give_up(self, reason: str) -> None:
         self.reason = reason
@@ -339,10 +336,14 @@ def _worker_addresses(settings: Settings) -> dict[str, Address]:
 def serve(node: Node) -> int:
     """Starts the node, runs it until SIGINT/SIGTERM or until it gives up, and stops it: 0 after a
     requested stop, 1 after a give-up. StartupError if it could not start."""
+    # The handler only notes the signal: it runs on the main thread between two bytecodes, and taking a lock
+    # there (Event.set does) deadlocks when the signal lands while that thread holds the lock in Event.wait,
+    # which left a worker node deaf to SIGTERM for good.
+    signalled: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: node.outcome.stop())
+        signal.signal(signum, lambda number, _: signalled.append(number))
     node.start()
-    while not node.outcome.finished.wait(0.5):
+    while not signalled and not node.outcome.finished.wait(0.5):
         pass
     log.info("stopping: %s", node.outcome.reason or "signal received")
     node.stop()
