@@ -1,4 +1,5 @@
 """The Bot API sandbox, driven by the real pyTelegramBotAPI client over real HTTP: what a bot observes."""
+import filecmp
 import json
 import os
 import signal
@@ -7,6 +8,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -23,12 +25,14 @@ TOKEN = "123456:sandbox-secret-token"
 ANN = SandboxUser(id=7, first_name="Ann", username="ann")
 BOB = SandboxUser(id=8, first_name="Bob")
 GROUP = -100
+FORUM = -1001234567890
+MB = 1024 * 1024
 
 
-@pytest.fixture
-def sandbox():
+def serve(sandbox: BotApiSandbox):
+    """Run the sandbox for one test, with the client pointed at it."""
     saved = apihelper.API_URL, apihelper.FILE_URL
-    with BotApiSandbox(TOKEN, webhook_retry_seconds=0.1) as running:
+    with sandbox as running:
         apihelper.API_URL = running.url + "/bot{0}/{1}"
         apihelper.FILE_URL = running.url + "/file/bot{0}/{1}"
         yield running
@@ -36,8 +40,33 @@ def sandbox():
 
 
 @pytest.fixture
+def sandbox():
+    yield from serve(BotApiSandbox(TOKEN, webhook_retry_seconds=0.1))
+
+
+@pytest.fixture
+def local_sandbox(tmp_path):
+    yield from serve(BotApiSandbox(TOKEN, local_dir=tmp_path / "server"))
+
+
+@pytest.fixture
 def bot(sandbox):
     return TeleBot(TOKEN, threaded=False)
+
+
+@pytest.fixture
+def local_bot(local_sandbox):
+    return TeleBot(TOKEN, threaded=False)
+
+
+@pytest.fixture
+def big_video(tmp_path) -> Path:
+    """A 21 MB file, one more than the Bot API lets bots download, written sparsely."""
+    path = tmp_path / "big.mp4"
+    with path.open("wb") as file:
+        file.write(b"\x00\x00\x00\x18ftypmp42")
+        file.truncate(21 * MB)
+    return path
 
 
 def api_error(call, *args, **kwargs) -> apihelper.ApiTelegramException:
@@ -133,7 +162,7 @@ def test_long_poll_with_nothing_to_say_waits_out_its_timeout(sandbox):
     assert time.monotonic() - started >= 0.9
 
 
-def test_a_second_concurrent_get_updates_is_a_conflict(sandbox):
+def test_a_newer_get_updates_ends_the_one_still_waiting_with_a_conflict(sandbox):
     outcomes = []
 
     def poller():
@@ -145,11 +174,15 @@ def test_a_second_concurrent_get_updates_is_a_conflict(sandbox):
     threads = [threading.Thread(target=poller) for _ in range(2)]
     for thread in threads:
         thread.start()
-    assert sandbox.wait_for(lambda: sandbox.calls("getUpdates"), timeout=3), "the loser answers at once"
+    deadline = time.monotonic() + 3
+    while not outcomes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert outcomes == [(409, "Conflict: terminated by other getUpdates request; make sure that only one bot "
+                              "instance is running")]
     sandbox.send_text(ANN, "wake up")
     for thread in threads:
         thread.join(timeout=5)
-    assert sorted(outcomes, key=str) == [(409, "Conflict: terminated by other getUpdates request"), 1]
+    assert outcomes[1:] == [1], "the newer one is served"
 
 
 def test_stop_answers_a_long_poll_promptly_and_cleanly(sandbox):
@@ -506,6 +539,125 @@ def test_a_document_needs_content(sandbox, bot):
                       method="post")
     assert error.description == "Bad Request: there is no document in the request"
     assert sandbox.messages(ANN.id) == []
+
+
+# --- local mode (telegram-bot-api --local)
+
+
+def test_local_get_file_answers_the_absolute_path_of_the_file_on_disk(local_sandbox, local_bot, tmp_path):
+    audio = bytes(range(256)) + b"\r\n--\r\n"
+    sent = local_sandbox.send_voice(ANN, audio, 2)
+    info = local_bot.get_file(poll()[0].message.voice.file_id)
+    path = Path(info.file_path)
+    assert path.is_absolute() and path.read_bytes() == audio
+    assert info.file_size == len(audio)
+    assert path.parent == (tmp_path / "server").resolve() / TOKEN / "voice", "the real server's layout"
+    assert path.name.startswith("file_") and path.suffix == ".oga"
+    assert local_sandbox.stored_file_path(ANN.id, sent) == path
+
+
+def test_local_mode_serves_no_downloads(local_sandbox, local_bot):
+    local_sandbox.send_voice(ANN, b"ogg", 1)
+    info = local_bot.get_file(poll()[0].message.voice.file_id)
+    with pytest.raises(apihelper.ApiHTTPException) as refused:
+        local_bot.download_file(info.file_path)
+    assert refused.value.result.status_code == 404
+    assert requests.get(f"{local_sandbox.url}/file/bot{TOKEN}/voice/file_1.oga").status_code == 404
+    assert [c.status for c in local_sandbox.calls("file")] == [404, 404]
+
+
+def test_local_mode_serves_files_over_20_mb_up_to_2000_mb(local_sandbox, local_bot, big_video):
+    sent = local_sandbox.send_video(ANN, big_video, 30)
+    local_sandbox.send_video(ANN, b"mp4", 30, file_size=2000 * MB + 1)
+    big, huge = [u.message.video for u in poll()]
+    info = local_bot.get_file(big.file_id)
+    assert info.file_size == big.file_size == 21 * MB
+    assert filecmp.cmp(info.file_path, big_video, shallow=False), "copied into place byte for byte"
+    assert Path(info.file_path) == local_sandbox.stored_file_path(ANN.id, sent)
+    assert api_error(local_bot.get_file, huge.file_id).description == "Bad Request: file is too big"
+
+
+def test_without_local_mode_a_file_over_20_mb_is_too_big(sandbox, bot, big_video, tmp_path):
+    small = tmp_path / "small.ogg"
+    small.write_bytes(b"OggS voice")
+    sandbox.send_video(ANN, big_video, 30)
+    sandbox.send_voice(ANN, small, 1)
+    big, voice = [u.message for u in poll()]
+    assert big.video.file_size == 21 * MB
+    assert api_error(bot.get_file, big.video.file_id).description == "Bad Request: file is too big"
+    assert bot.download_file(bot.get_file(voice.voice.file_id).file_path) == b"OggS voice", "a path is read"
+    with pytest.raises(RuntimeError):
+        sandbox.stored_file_path(ANN.id, voice.message_id)
+
+
+def test_a_test_can_take_a_stored_file_away_behind_the_bots_back(local_sandbox, local_bot):
+    sent = local_sandbox.send_document(ANN, b"%PDF", "notes.pdf", "application/pdf")
+    local_sandbox.stored_file_path(ANN.id, sent).unlink()
+    info = local_bot.get_file(poll()[0].message.document.file_id)
+    assert not Path(info.file_path).exists(), "getFile still answers the path, as a server whose disk lost it"
+    with pytest.raises(ValueError):
+        local_sandbox.stored_file_path(ANN.id, 999)
+
+
+def test_a_document_the_bot_sends_lies_on_disk_in_local_mode(local_sandbox, local_bot):
+    local_sandbox.send_text(ANN, "hi")
+    sent = local_bot.send_document(ANN.id, b"transcript", visible_file_name="t.txt")
+    path = Path(local_bot.get_file(sent.document.file_id).file_path)
+    assert (path.parent.name, path.read_bytes()) == ("documents", b"transcript")
+
+
+# --- forum topics
+
+
+def test_a_users_message_in_a_topic_carries_its_thread(sandbox):
+    topic = sandbox.create_topic(ANN, FORUM, "Meetings")
+    asked = sandbox.send_voice(BOB, b"ogg", 3, chat_id=FORUM, message_thread_id=topic)
+    sandbox.send_text(BOB, "for everyone", chat_id=FORUM)
+    sandbox.send_text(ANN, "same topic", chat_id=FORUM, reply_to=asked)
+    voice, general, reply = [u.message for u in poll()]
+    assert topic > 1, "thread 1 is the General topic's"
+    assert (voice.message_thread_id, voice.is_topic_message) == (topic, True)
+    assert (voice.chat.type, voice.chat.is_forum) == ("supergroup", True)
+    assert (general.message_thread_id, general.is_topic_message) == (None, None), "the General topic"
+    assert (reply.message_thread_id, reply.reply_to_message.message_id) == (topic, asked)
+    with pytest.raises(ValueError):
+        sandbox.send_text(BOB, "nowhere", chat_id=FORUM, message_thread_id=topic + 100)
+
+
+def test_the_bots_messages_land_in_the_topic_asked_for_or_replied_to(sandbox, bot):
+    topic = sandbox.create_topic(ANN, FORUM, "Meetings")
+    asked = sandbox.send_voice(BOB, b"ogg", 3, chat_id=FORUM, message_thread_id=topic)
+    assert bot.send_chat_action(FORUM, "typing", message_thread_id=topic) is True
+    sent = [bot.send_message(FORUM, "Transcribing…", message_thread_id=topic),
+            bot.send_message(FORUM, "hello", reply_parameters=types.ReplyParameters(asked)),
+            bot.send_document(FORUM, b"hello", visible_file_name="t.txt", message_thread_id=topic)]
+    assert [(m.message_thread_id, m.is_topic_message) for m in sent] == [(topic, True)] * 3
+    assert [m.message_thread_id for m in sandbox.messages(FORUM)] == [topic] * 3
+    general = bot.send_message(FORUM, "for everyone")
+    assert general.message_thread_id is None and sandbox.messages(FORUM)[-1].message_thread_id is None
+
+
+def test_an_unknown_thread_is_refused_in_a_forum_and_ignored_elsewhere(sandbox, bot):
+    topic = sandbox.create_topic(ANN, FORUM, "Meetings")
+    sandbox.send_text(BOB, "hi", chat_id=GROUP)
+    unknown = topic + 100
+    for call, args in [(bot.send_message, ("x",)), (bot.send_document, (b"x",)), (bot.send_chat_action, ("typing",))]:
+        error = api_error(call, FORUM, *args, message_thread_id=unknown)
+        assert (error.error_code, error.description) == (400, "Bad Request: message thread not found")
+    assert sandbox.messages(FORUM) == []
+    plain = bot.send_message(GROUP, "x", message_thread_id=unknown)
+    assert (plain.message_thread_id, plain.is_topic_message) == (None, None)
+    assert sandbox.messages(GROUP)[0].message_thread_id is None
+
+
+def test_the_bot_creates_topics_in_forums_only(sandbox, bot):
+    sandbox.create_topic(ANN, FORUM, "Meetings")
+    created = bot.create_forum_topic(FORUM, "Transcripts")
+    assert (created.name, created.icon_color) == ("Transcripts", 0x6FB9F0)
+    sent = bot.send_message(FORUM, "here", message_thread_id=created.message_thread_id)
+    assert sent.message_thread_id == created.message_thread_id
+    sandbox.send_text(BOB, "hi", chat_id=GROUP)
+    assert api_error(bot.create_forum_topic, GROUP, "No").description == "Bad Request: the chat is not a forum"
 
 
 # --- faults

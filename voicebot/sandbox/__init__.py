@@ -9,7 +9,13 @@ Updates go out by ``getUpdates``, or, while a webhook is set (``setWebhook``), b
 to its URL with the ``X-Telegram-Bot-Api-Secret-Token`` header, as Telegram does; a delivery that fails is
 tried again after ``webhook_retry_seconds``. Unlike Telegram, the sandbox also accepts an http:// URL.
 
-Run standalone with ``python -m voicebot.sandbox --port 8081 --token TOKEN``.
+With ``local_dir`` it is a server in local mode (``telegram-bot-api --local``): files lie on disk under
+``<local_dir>/<token>/``, getFile answers their absolute paths and serves up to 2000 MB, and there is no
+download route. Group chats can be forums: ``create_topic`` (or the bot's ``createForumTopic``) opens a topic,
+and a message sent into it with ``message_thread_id``, a user's or the bot's, carries ``message_thread_id`` and
+``is_topic_message``, as does a reply to a message in it.
+
+Run standalone with ``python -m voicebot.sandbox --port 8081 --token TOKEN [--local DIR]``.
 """
 from .bot_api import BotApiSandbox
 from .state import ApiCall, BotMessage, SandboxEvent, SandboxUser

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from .menus import _MenuMethods
@@ -17,6 +18,10 @@ from .server import _read_body, _route, _Server, _shutdown
 from .state import ApiCall, BotMessage, SandboxEvent
 from .users import _UsersSide
 from .webhook import _WebhookMethods
+
+DOWNLOAD_LIMIT_MB = 20
+LOCAL_DOWNLOAD_LIMIT_MB = 2000  # what a server started with --local lets bots download
+_MEDIA_KINDS = ("voice", "audio", "video", "video_note", "document", "sticker")
 
 
 @dataclass
@@ -31,11 +36,17 @@ class _Fault:
 
 class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
     """A fake Telegram for one bot token. All state is guarded by one condition variable, which also
-    wakes long polls and ``wait_for`` whenever anything happens."""
+    wakes long polls and ``wait_for`` whenever anything happens.
 
-    def __init__(self, token: str, host: str = "127.0.0.1", port: int = 0, max_download_mb: int = 20,
-                 webhook_retry_seconds: float = 1.0):
-        super().__init__(token, max_download_mb * 1024 * 1024, webhook_retry_seconds)
+    With `local_dir` it behaves as a server started with ``telegram-bot-api --local`` whose working directory
+    that is: files lie on disk there, getFile answers their absolute paths, and there is no download route.
+    `max_download_mb` is the biggest file getFile serves: by default 20, or 2000 in local mode."""
+
+    def __init__(self, token: str, host: str = "127.0.0.1", port: int = 0, max_download_mb: int | None = None,
+                 webhook_retry_seconds: float = 1.0, local_dir: Path | None = None):
+        if max_download_mb is None:
+            max_download_mb = DOWNLOAD_LIMIT_MB if local_dir is None else LOCAL_DOWNLOAD_LIMIT_MB
+        super().__init__(token, max_download_mb * 1024 * 1024, webhook_retry_seconds, local_dir)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -52,6 +63,7 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
                 "sendDocument": self._send_document,
                 "getFile": self._get_file,
                 "sendChatAction": self._send_chat_action,
+                "createForumTopic": self._create_forum_topic,
                 "deleteWebhook": self._delete_webhook,
                 "setWebhook": self._set_webhook,
                 "setMyCommands": self._set_my_commands,
@@ -128,6 +140,18 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
         with self._cond:
             return self._cond.wait_for(predicate, timeout)
 
+    def stored_file_path(self, chat_id: int, message_id: int) -> Path:
+        """Where, in local mode, the file of a media message (a user's or the bot's; a photo's largest size)
+        lies on disk: tests delete, move or replace it there behind the bot's back."""
+        if self._local_dir is None:
+            raise RuntimeError("files lie on disk in local mode only: start the sandbox with local_dir")
+        with self._cond:
+            message = self._messages.get((chat_id, message_id), {})
+            stored = self._files.get(_file_id(message))
+        if stored is None:
+            raise ValueError(f"no file in message {message_id} of chat {chat_id}")
+        return Path(stored.file_path)
+
     def add_listener(self, callback: Callable[[SandboxEvent], None]) -> None:
         """Call back for every event, in order. Listeners run on the thread that caused the event (the
         server's for bot actions) while the sandbox is locked, so they must be quick and must not wait for
@@ -174,6 +198,8 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
         return request.name if known is None else known[0]
 
     def _answer(self, method: str, request: _Request) -> _Reply | None:
+        if request.is_download and self._local_dir is not None:
+            raise _ApiError(404, "Not Found")  # a local server serves no files: the bot reads them from disk
         if request.token != self._token:
             raise _ApiError(401, "Unauthorized")
         if not request.is_download and request.name.lower() not in self._methods:
@@ -208,7 +234,14 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
             stored = self._files_by_path.get(file_path)
         if stored is None:
             raise _ApiError(404, "Not Found: file not found")
-        return _Reply(200, stored.data, "application/octet-stream")
+        return _Reply(200, stored.content(), "application/octet-stream")
+
+
+def _file_id(message: dict) -> str | None:
+    if "photo" in message:
+        return message["photo"][-1]["file_id"]
+    kind = next((kind for kind in _MEDIA_KINDS if kind in message), None)
+    return None if kind is None else message[kind]["file_id"]
 
 
 def _fault_error(fault: _Fault) -> _ApiError:

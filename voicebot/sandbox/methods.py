@@ -4,14 +4,16 @@ from __future__ import annotations
 import copy
 import mimetypes
 import time
+from pathlib import Path
 from typing import Any
 
 from .protocol import _ApiError, _int_param, _json_param, _Request
-from .state import BotMessage, _extension, _SandboxState
+from .state import DEFAULT_TOPIC_ICON_COLOR, BotMessage, _extension, _SandboxState
 
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_UPDATES_PER_POLL = 100
+MAX_TOPIC_NAME_LENGTH = 128
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly "
     "the same as a current message content and reply markup of the message"
@@ -30,15 +32,17 @@ class _BotMethods(_SandboxState):
             if self._webhook is not None:
                 raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
                                      "use deleteWebhook to delete the webhook first")
-            if self._polling:
-                raise _ApiError(409, "Conflict: terminated by other getUpdates request")
-            self._polling = True
-            try:
-                self._confirm_updates(offset)
-                self._cond.wait_for(lambda: self._updates or self._stopping, timeout)
-                return copy.deepcopy(self._updates[:limit])
-            finally:
-                self._polling = False
+            # As Telegram: the newest request is served, and one still waiting is ended with a conflict
+            # (a bot whose process died leaves its last long poll open; the one after it must not wait).
+            self._polls += 1
+            poll = self._polls
+            self._cond.notify_all()
+            self._confirm_updates(offset)
+            self._cond.wait_for(lambda: self._updates or self._stopping or self._polls != poll, timeout)
+            if self._polls != poll:
+                raise _ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one "
+                                     "bot instance is running")
+            return copy.deepcopy(self._updates[:limit])
 
     def _confirm_updates(self, offset: int) -> None:
         if offset > 0:
@@ -56,8 +60,20 @@ class _BotMethods(_SandboxState):
 
     def _send_chat_action(self, request: _Request) -> bool:
         with self._cond:
-            self._chat(request)
+            self._requested_topic(self._chat(request), request)
             return True
+
+    def _create_forum_topic(self, request: _Request) -> dict:
+        # TDLib cuts a longer name down to the limit rather than refusing it.
+        name = str(request.params.get("name") or "").strip()[:MAX_TOPIC_NAME_LENGTH]
+        icon_color = _int_param(request, "icon_color", default=DEFAULT_TOPIC_ICON_COLOR)
+        with self._cond:
+            chat = self._chat(request)
+            if chat["id"] not in self._topics:
+                raise _ApiError(400, "Bad Request: the chat is not a forum")
+            if not name:
+                raise _ApiError(400, "Bad Request: title must be non-empty")
+            return copy.deepcopy(self._new_topic(chat, self._bot_user(), name, icon_color))
 
     def _send_message(self, request: _Request) -> dict:
         text = _checked_text(request)
@@ -105,12 +121,12 @@ class _BotMethods(_SandboxState):
         caption = request.params.get("caption") or None
         if caption is not None and len(caption) > MAX_CAPTION_LENGTH:
             raise _ApiError(400, "Bad Request: message caption is too long")
+        name, data = self._document_upload(request)
+        stored = self._store_file(data, None, "documents", _extension(name, "bin"))
+        mime_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        document = {**stored.ids(), "file_name": name, "mime_type": mime_type, "file_size": stored.size}
+        content = {"document": document, **({"caption": caption} if caption else {})}
         with self._cond:
-            name, data = self._document_upload(request)
-            stored = self._store_file(data, None, "documents", _extension(name, "bin"))
-            mime_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            document = {**stored.ids(), "file_name": name, "mime_type": mime_type, "file_size": stored.size}
-            content = {"document": document, **({"caption": caption} if caption else {})}
             message = self._bot_message(request, content, document=data, document_name=name, caption=caption)
             description = f"[document {name}, {len(data)} bytes] {caption or ''}".strip()
             self._emit("bot_document", message["chat"]["id"], description, message["message_id"], None)
@@ -123,10 +139,14 @@ class _BotMethods(_SandboxState):
             if not data:
                 raise _ApiError(400, "Bad Request: file must be non-empty")
             return name, data
-        known = self._files.get(str(request.params.get("document", "")))
+        with self._cond:
+            known = self._files.get(str(request.params.get("document", "")))
         if known is None:
             raise _ApiError(400, "Bad Request: there is no document in the request")
-        return known.file_path.rsplit("/", 1)[-1], known.data
+        try:
+            return Path(known.file_path).name, known.content()
+        except OSError:  # in local mode, a test took the file away
+            raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified") from None
 
     def _get_file(self, request: _Request) -> dict:
         with self._cond:
@@ -146,15 +166,22 @@ class _BotMethods(_SandboxState):
     def _bot_message(self, request: _Request, content: dict, **stored_fields: Any) -> dict:
         """Create a message from the bot in the request's chat, honouring its reply parameters."""
         chat = self._chat(request)
+        topic = self._requested_topic(chat, request)
         reply_to, required = _reply_target(request)
         if reply_to is not None and required and (chat["id"], reply_to) not in self._messages:
             raise _ApiError(400, "Bad Request: message to be replied not found")
-        message = self._new_message(chat, self._bot_user(), content, reply_to)
+        message = self._new_message(chat, self._bot_user(), content, reply_to, topic)
         reply_to = message.get("reply_to_message", {}).get("message_id")
         self._bot_messages[(chat["id"], message["message_id"])] = BotMessage(
             chat_id=chat["id"], message_id=message["message_id"], text=content.get("text"), reply_to=reply_to,
-            edits=[], **stored_fields)
+            edits=[], message_thread_id=message.get("message_thread_id"), **stored_fields)
         return message
+
+    def _requested_topic(self, chat: dict, request: _Request) -> int | None:
+        topic = _int_param(request, "message_thread_id", default=0) or None
+        if self._is_unknown_topic(chat["id"], topic):
+            raise _ApiError(400, "Bad Request: message thread not found")
+        return topic
 
 
 def _reply_target(request: _Request) -> tuple[int | None, bool]:

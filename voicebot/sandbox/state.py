@@ -5,12 +5,15 @@ from __future__ import annotations
 import http.client
 import itertools
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 BOT_USERNAME = "sandbox_bot"
+DEFAULT_TOPIC_ICON_COLOR = 0x6FB9F0  # the first of the colours the Bot API documents for topic icons
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class BotMessage:
     text: str | None
     reply_to: int | None
     edits: list[str]  # earlier texts, oldest first
+    message_thread_id: int | None = None  # the forum topic it landed in; None in the General topic and elsewhere
     document: bytes | None = None
     document_name: str | None = None
     caption: str | None = None
@@ -78,20 +82,24 @@ class _Webhook:
 class _StoredFile:
     file_id: str
     file_unique_id: str
-    file_path: str
-    data: bytes
+    file_path: str  # getFile's: relative to the download route, or in local mode the absolute path on disk
+    data: bytes | None  # None in local mode, where the content lies at file_path
     size: int  # the size reported to the bot, which tests may inflate
 
     def ids(self) -> dict:
         return {"file_id": self.file_id, "file_unique_id": self.file_unique_id}
 
+    def content(self) -> bytes:
+        return self.data if self.data is not None else Path(self.file_path).read_bytes()
+
 
 class _SandboxState:
     """The state of one sandbox, shared by the parts of BotApiSandbox (users.py, methods.py, webhook.py)."""
 
-    def __init__(self, token: str, max_download_bytes: int, webhook_retry_seconds: float):
+    def __init__(self, token: str, max_download_bytes: int, webhook_retry_seconds: float, local_dir: Path | None):
         self._token = token
         self._max_download_bytes = max_download_bytes
+        self._local_dir = None if local_dir is None else local_dir.resolve()  # getFile answers absolute paths
         self._webhook_retry_seconds = webhook_retry_seconds
         self._cond = threading.Condition()  # reentrant, so observers can be called from predicates
         self._delivering: http.client.HTTPConnection | None = None  # the webhook request in flight
@@ -100,7 +108,7 @@ class _SandboxState:
         self._updates: list[dict] = []  # pending, oldest first
         self._update_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
-        self._polling = False
+        self._polls = 0   # getUpdates requests so far: the newest one is served
         self._chats: dict[int, dict] = {}
         self._next_message_id: dict[int, int] = {}  # per chat, as in Telegram
         self._messages: dict[tuple[int, int], dict] = {}  # (chat, message id) -> Telegram-shaped message
@@ -109,32 +117,72 @@ class _SandboxState:
         self._files_by_path: dict[str, _StoredFile] = {}
         self._listeners: list[Callable[[SandboxEvent], None]] = []
         self._group_admins: dict[int, set[int]] = {}
+        self._topics: dict[int, dict[int, dict]] = {}  # forum chat -> message_thread_id -> ForumTopic
         self._menus: dict[str, dict] = {}  # language code ("" for the default) -> commands and descriptions
 
-    def _store_file(self, data: bytes, reported_size: int | None, folder: str, extension: str) -> _StoredFile:
+    def _store_file(self, content: bytes | Path, reported_size: int | None, folder: str,
+                    extension: str) -> _StoredFile:
+        """Keep a file in memory or, in local mode, on disk where the real server's working directory holds it
+        (<local_dir>/<token>/<folder>/file_<n>.<ext>). The copying happens unlocked: files may be large."""
         with self._cond:
             number = next(self._file_ids)
-            stored = _StoredFile(
-                file_id=f"SBX{number}-{secrets.token_urlsafe(16)}", file_unique_id=f"SBXU{number}",
-                file_path=f"{folder}/file_{number}.{extension}", data=data,
-                size=len(data) if reported_size is None else reported_size)
+        name = f"{folder}/file_{number}.{extension}"
+        if self._local_dir is None:
+            data = content if isinstance(content, bytes) else content.read_bytes()
+            file_path, size = name, len(data)
+        else:
+            data = None
+            path = _write_file(self._local_dir / self._token / name, content)
+            file_path, size = str(path), path.stat().st_size
+        stored = _StoredFile(
+            file_id=f"SBX{number}-{secrets.token_urlsafe(16)}", file_unique_id=f"SBXU{number}",
+            file_path=file_path, data=data, size=size if reported_size is None else reported_size)
+        with self._cond:
             self._files[stored.file_id] = stored
             self._files_by_path[stored.file_path] = stored
             return stored
 
     # --- shared internals (callers hold the lock)
 
-    def _new_message(self, chat: dict, sender: dict, content: dict, reply_to: int | None) -> dict:
+    def _new_message(self, chat: dict, sender: dict, content: dict, reply_to: int | None,
+                     message_thread_id: int | None = None) -> dict:
         message_id = self._next_message_id.get(chat["id"], 1)
         self._next_message_id[chat["id"]] = message_id + 1
         message = {"message_id": message_id, "date": int(time.time()), "chat": chat, "from": sender,
                    **content}
         replied = self._messages.get((chat["id"], reply_to))
+        topic = self._topic_of_new_message(chat, message_thread_id, replied)
+        if topic is not None:
+            message.update(message_thread_id=topic, is_topic_message=True)
         if replied is not None:
             # Telegram quotes the replied message one level deep only.
             message["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
         self._messages[(chat["id"], message_id)] = message
         return message
+
+    def _topic_of_new_message(self, chat: dict, message_thread_id: int | None, replied: dict | None) -> int | None:
+        """A reply lands in the replied message's topic, anything else in the one asked for. None: the General
+        topic (whose messages carry no thread id), or no forum at all, where Telegram ignores the thread id."""
+        if chat["id"] not in self._topics:
+            return None
+        if replied is not None and "message_thread_id" in replied:
+            return replied["message_thread_id"]
+        return message_thread_id
+
+    def _is_unknown_topic(self, chat_id: int, message_thread_id: int | None) -> bool:
+        """Whether a forum has no such topic; outside forums any thread id is ignored, so none is unknown."""
+        topics = self._topics.get(chat_id)
+        return topics is not None and message_thread_id is not None and message_thread_id not in topics
+
+    def _new_topic(self, chat: dict, sender: dict, name: str, icon_color: int) -> dict:
+        """A topic's id is that of the service message opening it, as in Telegram. That message is kept (a bot
+        may reply to it) but never queued: the sandbox sends no service messages."""
+        created = {"name": name, "icon_color": icon_color}
+        message = self._new_message(chat, sender, {"forum_topic_created": created}, None)
+        topic = {"message_thread_id": message["message_id"], **created}
+        message.update(message_thread_id=topic["message_thread_id"], is_topic_message=True)
+        self._topics[chat["id"]][topic["message_thread_id"]] = topic
+        return topic
 
     def _emit(self, kind: str, chat_id: int, text: str, message_id: int, user: SandboxUser | None) -> None:
         event = SandboxEvent(time.monotonic(), chat_id, kind, text, message_id, user)
@@ -151,3 +199,12 @@ class _SandboxState:
 
 def _extension(file_name: str, default: str) -> str:
     return file_name.rsplit(".", 1)[1] if "." in file_name else default
+
+
+def _write_file(path: Path, content: bytes | Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        shutil.copyfile(content, path)
+    return path
