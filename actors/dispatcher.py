@@ -121,7 +121,8 @@ class Dispatcher(SupervisedActor):
         if self._pending or not self._pool.has_idle:
             position = self._words(job).queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
             self._sender.tell(PostStatus(job.key, position, status_message_id))
-            self._queued_status.add(job.key)
+            if status_message_id is None:   # a resumed job's message is left as it is until its result
+                self._queued_status.add(job.key)
         else:
             self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, status_message_id))
         if self._remote is None and job.attempt > MAX_ATTEMPTS:

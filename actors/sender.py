@@ -128,10 +128,11 @@ class TelegramSender(SupervisedActor):
                 self._enqueue(_Outgoing("send", chat_id, text, reply_to))
             case PostStatus(key, text, None):
                 self._enqueue(_Outgoing("send", key.chat_id, text, key.message_id, key))
-            case PostStatus(key, text, message_id):
-                # Posted before a restart: edit that one, so a resumed job repairs, not duplicates.
+            case PostStatus(key, _, message_id):
+                # Posted before a restart: the result goes into that one, so a resumed job repairs, not
+                # duplicates. It is left as it is until then: the node that stopped may have put the result
+                # there already (and stopped before recording it), which the same result leaves unchanged.
                 self._status_messages[key] = message_id
-                self._enqueue(_Outgoing("edit", key.chat_id, text, key=key))
             case UpdateStatus(key, text):
                 self._enqueue(_Outgoing("edit", key.chat_id, text, key=key))
             case ShowProgress(key, text):

@@ -60,7 +60,8 @@ class Node:
     """A voicebot process that can be killed and started again; each life logs to its own file."""
 
     def __init__(self, command: str, config: Path, folder: Path, ready: str):
-        self._command, self._config, self._folder, self._ready = command, config, folder, ready
+        self._command, self._config, self._folder = command, config, folder
+        self.ready = ready   # the log line that says it has started
         self.lives = 0
         self.process: subprocess.Popen | None = None
 
@@ -70,7 +71,7 @@ class Node:
         self.process = harness.start_voicebot(self._command, "--config", str(self._config), cwd=self._folder,
                                               log=log, env=harness.environment(TELEGRAM_BOT_TOKEN=bench.TOKEN))
         deadline = time.monotonic() + 300
-        while wait and self._ready not in log.read_text(errors="replace"):
+        while wait and self.ready not in log.read_text(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"voicebot {self._command} did not start; its log:\n{log.read_text()[-2000:]}")
             time.sleep(0.1)

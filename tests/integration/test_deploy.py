@@ -61,7 +61,7 @@ def served() -> set[str]:
     metrics.bot_api_called("sendMessage", 0.2, "502")
     metrics.actor_restarted("whisper-1")
     listen = f"127.0.0.1:{free_port()}"
-    server = MetricsServer(metrics, listen, healthy=lambda: True).start()
+    server = MetricsServer(metrics, listen, health=lambda: "ok").start()
     try:
         with urllib.request.urlopen(f"http://{listen}/metrics", timeout=5) as answer:
             text = answer.read().decode()

@@ -48,9 +48,10 @@ def test_db_migrate_reports_what_it_applied_then_that_nothing_was_left(config, c
         "applied migration 5 broker deliveries\n"
         "applied migration 6 attempts counted once\n"
         "applied migration 7 interface languages\n"
-        "database is now at version 7\n"), "")
+        "applied migration 8 leadership\n"
+        "database is now at version 8\n"), "")
     assert voicebot(capsys, "db", "migrate", "--config", str(config)) == (
-        0, "database is up to date (version 7)\n", "")
+        0, "database is up to date (version 8)\n", "")
 
 
 def test_users_show_describes_settings_today_and_totals(config, storage, capsys):

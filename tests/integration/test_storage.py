@@ -25,7 +25,7 @@ from playhouse.test_utils import count_queries
 from voicebot.adapters.storage import Storage
 from voicebot.adapters.storage import migrations as storage_module
 from voicebot.adapters.storage.migrations import MIGRATIONS
-from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Transaction, Usage, User
+from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Leadership, Transaction, Usage, User
 from voicebot.core.domain import DayStats, Transcript, UserState, VoiceReceived
 from voicebot.core.errors import StorageError
 
@@ -106,7 +106,7 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     assert storage.schema_version() == 0
     assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
                                  "3 timestamps and group modes", "4 durable intake", "5 broker deliveries",
-                                 "6 attempts counted once", "7 interface languages"]
+                                 "6 attempts counted once", "7 interface languages", "8 leadership"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -123,7 +123,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     assert storage.schema_version() == 1
     assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes",
                                  "4 durable intake", "5 broker deliveries",
-                                 "6 attempts counted once", "7 interface languages"]
+                                 "6 attempts counted once", "7 interface languages", "8 leadership"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -146,12 +146,12 @@ def test_migrating_version_1_and_an_empty_database_give_the_schema_the_models_de
     storage = Storage(db_url)
     storage.open()
     migrated = schema()
-    storage_module.database.drop_tables([User, Usage, Transaction, Chat, JobRecord, BotState,
+    storage_module.database.drop_tables([User, Usage, Transaction, Chat, JobRecord, BotState, Leadership,
                                          storage_module.SchemaVersion])
     assert len(storage.migrate()) == LATEST
     assert schema() == migrated
 
-    for model in (User, Usage, Transaction, Chat, JobRecord, BotState):
+    for model in (User, Usage, Transaction, Chat, JobRecord, BotState, Leadership):
         columns, keys, indexes = migrated[model._meta.table_name]
         fields = model._meta.sorted_fields
         assert {(name, null) for name, _, null in columns} == {(field.column_name, field.null)
@@ -367,7 +367,8 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
         assert storage.migrate() == ["2 user language and billing kept on forget"]
     assert storage.schema_version() == 2
     assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake",
-                                 "5 broker deliveries", "6 attempts counted once", "7 interface languages"]
+                                 "5 broker deliveries", "6 attempts counted once", "7 interface languages",
+                                 "8 leadership"]
     assert storage.load_users(DAY - timedelta(days=1))[42].timestamps is False
     storage.save_user_settings(42, True, 900, "de", timestamps=True)
     storage.save_chat_settings(-100, automatic=False)

@@ -156,7 +156,7 @@ def test_connections_past_the_cap_are_closed_and_the_server_serves_again_once_th
 def test_the_metrics_endpoint_cuts_a_trickling_client_too(monkeypatch):
     monkeypatch.setattr(GuardedHandler, "deadline_seconds", 1.0)
     listen = f"127.0.0.1:{free_port()}"
-    server = MetricsServer(Metrics(), listen, lambda: True).start()
+    server = MetricsServer(Metrics(), listen, lambda: "ok").start()
     try:
         client = slow_client(f"http://{listen}/metrics")
         started = time.monotonic()

@@ -60,6 +60,8 @@ class Metrics:
                                 ["actor"], registry=registry)
         self.last_poll = Gauge("voicebot_last_poll_timestamp_seconds", "When getUpdates last answered",
                                registry=registry)
+        self.leader = Gauge("voicebot_leader", "1 while this bot node leads, 0 while it stands by",
+                            registry=registry)
         self.webhook_requests = Counter("voicebot_webhook_requests", "Webhook requests answered, by HTTP status",
                                         ["status"], registry=registry)
         # process_resident_memory_bytes, process_cpu_seconds_total …: the default registry has them, this
@@ -118,6 +120,9 @@ class Metrics:
         """The webhook's HTTP server takes updates (in webhook mode, the counterpart of polled)."""
         self._webhook_serving = serving
 
+    def leading(self, leads: bool) -> None:
+        self.leader.set(1 if leads else 0)
+
     def worker_ready(self, worker: str, ready: bool) -> None:
         with self._lock:
             (self._ready_workers.add if ready else self._ready_workers.discard)(worker)
@@ -135,12 +140,12 @@ class Metrics:
 
 
 class MetricsServer(BackgroundServer):
-    """Serves /metrics (Prometheus text format) and /healthz (200 when `healthy()`, else 503) on
-    metrics.listen."""
+    """Serves /metrics (Prometheus text format) and /healthz on metrics.listen: 200 and the word `health()`
+    gives ("ok", or a bot node's role: "leader", "standby"), or 503 "unhealthy" when it gives None."""
 
-    def __init__(self, metrics: Metrics, listen: str, healthy: Callable[[], bool]):
+    def __init__(self, metrics: Metrics, listen: str, health: Callable[[], str | None]):
         self._metrics = metrics
-        self._healthy = healthy
+        self._health = health
         server = GuardedServer(bind_address(listen), self._handler(), "metrics", MAX_SCRAPERS)
         super().__init__(server, "metrics")
 
@@ -156,8 +161,8 @@ class MetricsServer(BackgroundServer):
             def do_GET(self):
                 self.request_read()
                 if self.path.split("?")[0] == "/healthz":
-                    healthy = server._healthy()
-                    self._answer(200 if healthy else 503, b"ok\n" if healthy else b"unhealthy\n", "text/plain")
+                    word = server._health()
+                    self._answer(200 if word else 503, f"{word or 'unhealthy'}\n".encode(), "text/plain")
                 elif self.path.split("?")[0] == "/metrics":
                     self._answer(200, generate_latest(server._metrics.registry), CONTENT_TYPE_LATEST)
                 else:

@@ -15,19 +15,24 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.core.intake import UPDATE_TYPES
-from voicebot.core.ports import NO_METRICS, Metrics
+from voicebot.core.ports import NO_METRICS, Fence, Metrics
 
 log = logging.getLogger(__name__)
 
+# What a node that no longer leads may still call: these change nothing at Telegram.
+_READS = frozenset({"getMe", "getFile", "getWebhookInfo", "getChatMember"})
 _DOWNLOAD_CHUNK = 64 * 1024
 _DOWNLOAD_TIMEOUT = (15, 60)
 
 
 class TelegramClient:
     def __init__(self, api_url: str, token: str, *, attempts: int = 5, max_backoff: float = 10.0,
-                 metrics: Metrics = NO_METRICS):
+                 metrics: Metrics = NO_METRICS, fence: Fence | None = None):
+        """`fence`: a leader's (see core.ports.Fence); once it is down, nothing that changes anything at
+        Telegram (a message sent, an update confirmed) goes out."""
         self._token = token
         self._metrics = metrics
+        self._fence = fence
         self._attempts = attempts
         self._backoff = wait_random_exponential(multiplier=0.5, max=max_backoff)
         base = api_url.rstrip("/")
@@ -156,6 +161,8 @@ class TelegramClient:
             self._metrics.bot_api_called(method, time.monotonic() - started, error)
 
     def _translated_call(self, method: str, function, *args, **kwargs):
+        if self._fence is not None and method not in _READS and not self._fence.holds():
+            raise TelegramError(method, "not sent: this node no longer leads")
         try:
             return function(self._token, *args, **kwargs)
         except apihelper.ApiTelegramException as error:

@@ -53,8 +53,12 @@ class Transcriber:
         self._timeout_seconds = timeout_seconds
         self._max_audio_seconds = max_audio_seconds
         self._model = None
+        self._warm = False
 
     def load(self) -> None:
+        """Loads the model, unless it is loaded already (a standby node loads its models ahead)."""
+        if self._model is not None:
+            return
         from faster_whisper import WhisperModel
         self._model = WhisperModel(self._model_name, device=self._device, compute_type=self._compute_type,
                                    cpu_threads=self._cpu_threads)
@@ -63,9 +67,13 @@ class Transcriber:
         """Frees the model now, on this thread: CTranslate2 aborts the process if a model is
         still alive when the interpreter tears down."""
         self._model = None
+        self._warm = False
 
     def warm_up(self) -> None:
         """Runs the model once so the first user does not pay for lazy initialisation."""
+        if self._warm:
+            return
+        self._warm = True
         silence = np.zeros(_WARM_UP_SECONDS * SAMPLE_RATE, dtype=np.float32)
         self._transcribe_samples(silence, language="en")
 

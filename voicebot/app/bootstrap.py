@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -41,6 +42,7 @@ from actors.whisper import WhisperActor
 from voicebot.adapters.metrics import Metrics, MetricsServer
 from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.storage import Storage
+from voicebot.adapters.storage.leadership import PING_SECONDS, Leadership, is_shared_database
 from voicebot.adapters.telegram import TelegramClient
 from voicebot.adapters.transcriber import Transcriber, supported_languages
 from voicebot.adapters.translations import load_languages
@@ -48,12 +50,14 @@ from voicebot.adapters.webhook import WebhookServer
 from voicebot.app.config import WEBHOOK_MODE, Settings, worker_count, worker_threads
 from voicebot.app.job_intake import JobIntake
 from voicebot.core.errors import BrokerError, ModelError, StorageError, TelegramError
-from voicebot.core.ports import BrokerLink
+from voicebot.core.ports import BrokerLink, Fence
 from voicebot.core.replies import ENGLISH, Languages, utc_now
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_ALLOWANCE_SECONDS = 120   # on top of whisper.timeout_seconds, before a worker node's job counts as stuck
+STANDBY_POLL_SECONDS = 0.5         # how often a standby tries to take the lead
+STOP_AFTER_DEPOSED_SECONDS = 30    # past the grace period, a deposed leader still stopping exits anyway
 BOT, WORKER = "bot", "worker"
 
 
@@ -84,24 +88,47 @@ class Node:
         self.languages = load_languages()
         self.outcome = Outcome()
         self._storage = Storage(settings.database.url)
+        # Bot nodes sharing a PostgreSQL database elect one leader; the others stand by.
+        self._leadership = (Leadership(settings.database.url, self.name)
+                            if kind == BOT and is_shared_database(settings.database.url) else None)
+        self._standing_by = False
+        self._transcribers: Transcribers | None = None
         self._link: BrokerLink | None = None
         self._supervisor: pykka.ActorRef | None = None
         self._metrics_server: MetricsServer | None = None
         self._node = Address("node")   # a worker node's NodeDispatcher, which its broker intake tells each job
 
-    def start(self) -> None:
-        """Checks, then starts every actor and waits until all are ready: StartupError if not."""
+    def start(self, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Checks; on a shared database, stands by until this node leads; then starts every actor and waits
+        until all are ready. StartupError if it cannot start; False if `should_stop` said so while standing by."""
         telegram, model_path = self._prepare()
+        self._transcribers = Transcribers(self.settings, model_path)
         if self.settings.metrics.listen:
-            self._metrics_server = MetricsServer(self.metrics, self.settings.metrics.listen, self._healthy).start()
+            self._metrics_server = MetricsServer(self.metrics, self.settings.metrics.listen, self._health).start()
+        if self._leadership is not None and not self._stand_by(should_stop):
+            return False
+        if self.kind == BOT:
+            self._take_the_lead(telegram)
         self._supervisor = start_supervised(
-            lambda supervisor: self._groups(telegram, model_path, supervisor), self.outcome, self.metrics)
+            lambda supervisor: self._groups(telegram, supervisor), self.outcome, self.metrics)
         if self.outcome.reason is not None:
             self.stop()
             raise StartupError(self.outcome.reason)
         if self.kind == WORKER:
             self._take_jobs()
         log.info("%s", self._running_line())
+        return True
+
+    @property
+    def deposed(self) -> bool:
+        """This node led, and no longer does."""
+        return self._leadership is not None and not self._standing_by and not self._leadership.holds()
+
+    def check_lead(self) -> None:
+        """A leader whose lease has run out gives up: its fence is down already, so it acts no more."""
+        if self.deposed and self.outcome.reason is None:
+            self.outcome.give_up("this node no longer leads: its database session ended or stopped answering "
+                                 "(another bot node may have taken over); stepping down")
 
     def stop(self) -> None:
         if self._link is not None and self.kind == WORKER:
@@ -113,6 +140,8 @@ class Node:
             self._metrics_server.stop()
         if self._link is not None:
             self._link.close()
+        if self._leadership is not None:
+            self._leadership.close()   # last: a standby takes over once this node has stopped acting
         self._storage.close()
 
     def _prepare(self) -> tuple[TelegramClient, str | None]:
@@ -126,9 +155,7 @@ class Node:
             raise StartupError(f"TELEGRAM_BOT_TOKEN is not set{needed}; export it (or set telegram.token) and "
                                f"run again")
         try:
-            # With a broker the worker nodes transcribe: a bot node loads no model then.
-            transcribes = self.kind == WORKER or not settings.broker.url
-            model_path = resolve_model(settings.whisper.model) if transcribes else None
+            model_path = resolve_model(settings.whisper.model) if self._transcribes() else None
             self._storage.open()   # migrates if this node is the first to start
             if self.kind == BOT:
                 self._storage.close()   # the StorageActor opens its own connection on its own thread
@@ -139,28 +166,69 @@ class Node:
         return self._check_bot_api(), model_path
 
     def _check_bot_api(self) -> TelegramClient:
-        settings = self.settings
-        telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token, metrics=self.metrics)
-        try:
-            telegram.get_me()
-            # Polling and a webhook exclude each other: polling deletes any webhook; in webhook
-            # mode the TelegramWebhook registers it once its server listens.
-            if self.kind == BOT and settings.telegram.mode != WEBHOOK_MODE:
-                telegram.delete_webhook()
-            if self.kind == BOT:
-                self._show_menus(telegram)
-        except TelegramError as error:
-            hint = "check TELEGRAM_BOT_TOKEN" if error.status in (401, 404) else "check telegram.api_url"
-            raise StartupError(f"the Bot API at {settings.telegram.api_url} answered {error.description}: "
-                               f"{hint}") from None
+        telegram = TelegramClient(self.settings.telegram.api_url, self.settings.telegram.token, metrics=self.metrics,
+                                  fence=self._leadership)
+        self._bot_api_call(telegram.get_me)
         return telegram
 
-    def _groups(self, telegram: TelegramClient, model_path: str | None, supervisor: Address) -> list[list[ChildSpec]]:
+    def _bot_api_call(self, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except TelegramError as error:
+            hint = "check TELEGRAM_BOT_TOKEN" if error.status in (401, 404) else "check telegram.api_url"
+            raise StartupError(f"the Bot API at {self.settings.telegram.api_url} answered {error.description}: "
+                               f"{hint}") from None
+
+    def _stand_by(self, should_stop: Callable[[], bool]) -> bool:
+        """Waits until this node holds the lead: True then, False if `should_stop` says so first."""
+        self._standing_by = True
+        self.metrics.leading(False)
+        if self._try_to_lead("no other bot node leads"):
+            return True
+        log.info("standing by: another bot node leads; this one takes over when that node's database session ends")
+        if self._transcribes():
+            self._transcribers.load_ahead(_worker_addresses(self.settings))
+        while not should_stop():
+            time.sleep(STANDBY_POLL_SECONDS)
+            if self._try_to_lead("the leader's database session ended"):
+                return True
+        return False
+
+    def _try_to_lead(self, why: str) -> bool:
+        try:
+            if not self._leadership.try_acquire():
+                return False
+        except StorageError as error:
+            log.warning("standing by, the database unreachable: %s", error)
+            return False
+        self._standing_by = False
+        self.metrics.leading(True)
+        threading.Thread(target=self._keep_the_lead, name="leadership", daemon=True).start()
+        log.info("this node leads now (term %d): %s", self._leadership.term, why)
+        return True
+
+    def _keep_the_lead(self) -> None:
+        while self._leadership.renew():
+            time.sleep(PING_SECONDS)
+
+    def _take_the_lead(self, telegram: TelegramClient) -> None:
+        """What only the leader does, once it leads: Telegram's menus, and polling deletes any webhook
+        (they exclude each other; in webhook mode the TelegramWebhook registers it once its server listens)."""
+        self.metrics.leading(True)
+        if self.settings.telegram.mode != WEBHOOK_MODE:
+            self._bot_api_call(telegram.delete_webhook)
+        self._bot_api_call(lambda: self._show_menus(telegram))
+
+    def _transcribes(self) -> bool:
+        """With a broker the worker nodes transcribe: a bot node loads no model then."""
+        return self.kind == WORKER or not self.settings.broker.url
+
+    def _groups(self, telegram: TelegramClient, supervisor: Address) -> list[list[ChildSpec]]:
         if self.kind == BOT:
-            return bot_groups(self.settings, telegram, model_path, supervisor, self.metrics, self._link,
-                              self.languages)
-        return worker_groups(self.settings, telegram, model_path, supervisor, self.metrics, self._link, self.name,
-                             self._node, self.languages)
+            return bot_groups(self.settings, telegram, self._transcribers, supervisor, self.metrics, self._link,
+                              self.languages, fence=self._leadership)
+        return worker_groups(self.settings, telegram, self._transcribers, supervisor, self.metrics, self._link,
+                             self.name, self._node, self.languages)
 
     def _show_menus(self, telegram: TelegramClient) -> None:
         """Telegram's own menus in every language the bot speaks; English for the rest."""
@@ -174,10 +242,16 @@ class Node:
         intake = JobIntake(self._storage, self._link, self._node, settings.broker.max_attempts, job_seconds, self.name)
         self._link.consume_jobs(intake.take, worker_count(settings), job_seconds + 60)
 
-    def _healthy(self) -> bool:
+    def _health(self) -> str | None:
+        """What /healthz says: None when unhealthy; else a bot node's role on a shared database, or "ok"."""
         if self.kind == WORKER:
-            return self.metrics.any_worker_ready()
-        return self.metrics.healthy(self.settings.telegram.poll_timeout_seconds + 30)
+            return "ok" if self.metrics.any_worker_ready() else None
+        if self._leadership is not None and self._standing_by:
+            return "standby"
+        leads = self._leadership is None or self._leadership.holds()
+        if not (leads and self.metrics.healthy(self.settings.telegram.poll_timeout_seconds + 30)):
+            return None
+        return "ok" if self._leadership is None else "leader"
 
     def _running_line(self) -> str:
         workers = worker_count(self.settings)
@@ -189,10 +263,33 @@ class Node:
         return f"voicebot is running: {self.settings.telegram.mode} mode, {where}"
 
 
-def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | None, supervisor: Address,
-               metrics: Metrics, link: BrokerLink | None, languages: Languages) -> list[list[ChildSpec]]:
+class Transcribers:
+    """Each WhisperActor's model, made as it starts. A standby makes the first ones ahead, loaded and warmed
+    up, so that taking over costs no model load; a restarted WhisperActor always gets a fresh one."""
+
+    def __init__(self, settings: Settings, model_path: str | None):
+        self._settings = settings
+        self._model_path = model_path
+        self._ahead: dict[str, Transcriber] = {}
+
+    def load_ahead(self, names) -> None:
+        for name in names:
+            transcriber = make_transcriber(self._settings, self._model_path)
+            transcriber.load()
+            transcriber.warm_up()
+            self._ahead[name] = transcriber
+        log.info("models loaded for %d transcription workers, ready to take over", len(self._ahead))
+
+    def make(self, name: str) -> Transcriber:
+        return self._ahead.pop(name, None) or make_transcriber(self._settings, self._model_path)
+
+
+def bot_groups(settings: Settings, telegram: TelegramClient, transcribers: Transcribers, supervisor: Address,
+               metrics: Metrics, link: BrokerLink | None, languages: Languages,
+               fence: Fence | None = None) -> list[list[ChildSpec]]:
     """The bot node's actors in start order. With `link` (a broker), RemoteWorkers stands in for the
-    WhisperActors."""
+    WhisperActors. With `fence` (a leader's), no write and no Bot API call that changes anything goes out
+    once it is down."""
     storage, sender, quota, dispatcher, poller, remote = (
         Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller", "remote"))
     workers = {} if link is not None else _worker_addresses(settings)
@@ -219,7 +316,7 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
         status_messages = {pending.incoming.job.key: pending.status_message_id
                            for pending in storage.ask(LoadUnfinishedJobs(), timeout=60)
                            if pending.status_message_id is not None}
-        return TelegramSender.start(_sending_client(settings, metrics), storage, supervisor,
+        return TelegramSender.start(_sending_client(settings, metrics, fence), storage, supervisor,
                                     pace=Pace(overall_per_second=settings.telegram.max_messages_per_second),
                                     status_messages=status_messages)
 
@@ -236,7 +333,7 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
                                      supervisor, metrics=metrics)
 
     transcription = (
-        [whisper_spec(name, address, settings, model_path, telegram, dispatcher, sender, supervisor, metrics,
+        [whisper_spec(name, address, settings, transcribers, telegram, dispatcher, sender, supervisor, metrics,
                       languages)
          for name, address in workers.items()] if link is None else
         [ChildSpec("remote", remote, lambda: RemoteWorkers.start(
@@ -244,7 +341,7 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
             stop_timeout=settings.shutdown.grace_seconds + 10)])
     return [
         [ChildSpec("storage", storage, lambda: StorageActor.start(
-            Storage(settings.database.url, settings.storage.keep_transcripts), today,
+            Storage(settings.database.url, settings.storage.keep_transcripts, fence), today,
             settings.storage.retention_days, supervisor, metrics=metrics))],
         # A restarted sender or Dispatcher lost the jobs it held in memory: the QuotaActor resumes the stored
         # ones (those still under way are recognised), and a new Dispatcher hears again which workers there are.
@@ -261,7 +358,7 @@ def bot_groups(settings: Settings, telegram: TelegramClient, model_path: str | N
     ]
 
 
-def worker_groups(settings: Settings, telegram: TelegramClient, model_path: str, supervisor: Address,
+def worker_groups(settings: Settings, telegram: TelegramClient, transcribers: Transcribers, supervisor: Address,
                   metrics: Metrics, link: BrokerLink, node_name: str, node: Address,
                   languages: Languages) -> list[list[ChildSpec]]:
     """A worker node's actors in start order: its NodeDispatcher (at `node`), then its WhisperActors."""
@@ -269,19 +366,19 @@ def worker_groups(settings: Settings, telegram: TelegramClient, model_path: str,
     return [
         [ChildSpec("node", node, lambda: NodeDispatcher.start(node_name, workers, link, supervisor,
                                                               metrics=metrics))],
-        [whisper_spec(name, address, settings, model_path, telegram, node, node, supervisor, metrics, languages)
+        [whisper_spec(name, address, settings, transcribers, telegram, node, node, supervisor, metrics, languages)
          for name, address in workers.items()],
     ]
 
 
-def whisper_spec(name: str, address: Address, settings: Settings, model_path: str, telegram: TelegramClient,
-                 dispatcher: Address, sender: Address, supervisor: Address, metrics: Metrics,
+def whisper_spec(name: str, address: Address, settings: Settings, transcribers: Transcribers,
+                 telegram: TelegramClient, dispatcher: Address, sender: Address, supervisor: Address, metrics: Metrics,
                  languages: Languages) -> ChildSpec:
     """A WhisperActor in its slot: restarted with a fresh model, and its dispatcher told the job it held is lost."""
     max_file_bytes = settings.limits.max_file_mb * 1024 * 1024
     return ChildSpec(
         name, address,
-        lambda: WhisperActor.start(name, make_transcriber(settings, model_path), telegram, dispatcher, sender,
+        lambda: WhisperActor.start(name, transcribers.make(name), telegram, dispatcher, sender,
                                    max_file_bytes, supervisor, metrics, languages),
         on_restart=lambda: dispatcher.tell(WorkerLost(name)),
         stop_timeout=settings.shutdown.grace_seconds)
@@ -316,9 +413,10 @@ def _dispatcher_restarted(quota: Address, workers) -> None:
     quota.tell(ResumeUnfinished())
 
 
-def _sending_client(settings: Settings, metrics: Metrics) -> TelegramClient:
+def _sending_client(settings: Settings, metrics: Metrics, fence: Fence | None) -> TelegramClient:
     """The sender's client: one attempt per call, since the sender tries again on its own timers, per chat."""
-    return TelegramClient(settings.telegram.api_url, settings.telegram.token, attempts=1, metrics=metrics)
+    return TelegramClient(settings.telegram.api_url, settings.telegram.token, attempts=1, metrics=metrics,
+                          fence=fence)
 
 
 def _connect_broker(url: str) -> BrokerLink:
@@ -342,10 +440,16 @@ def serve(node: Node) -> int:
     signalled: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _: signalled.append(number))
-    node.start()
-    while not signalled and not node.outcome.finished.wait(0.5):
-        pass
+    if node.start(should_stop=lambda: bool(signalled)):
+        while not signalled and not node.outcome.finished.wait(0.5):
+            node.check_lead()
     log.info("stopping: %s", node.outcome.reason or "signal received")
+    if node.deposed:
+        # Its database may be cut off, and an actor waiting on it would hold the stop up: the process ends
+        # anyway, and a service manager starts it again as a standby.
+        watchdog = threading.Timer(node.settings.shutdown.grace_seconds + STOP_AFTER_DEPOSED_SECONDS, os._exit, (1,))
+        watchdog.daemon = True
+        watchdog.start()
     node.stop()
     return 0 if node.outcome.reason is None else 1
 

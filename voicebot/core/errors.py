@@ -40,6 +40,10 @@ class StorageError(Exception):
         self.transient = transient
 
 
+class Deposed(StorageError):
+    """A write refused because this node no longer leads: another bot node has taken over."""
+
+
 class BrokerError(Exception):
     """The broker cannot be reached or refused a message; one line, without the password."""
 

@@ -173,6 +173,17 @@ class Metrics(Protocol):
     def actor_restarted(self, actor: str) -> None: ...
 
 
+class Fence(Protocol):
+    """Whether this node still leads, and so may act: deliver, charge, confirm updates. A deposed leader's
+    fence is down at once, before any other node can take over."""
+
+    @property
+    def term(self) -> int:
+        """The leadership term this node holds, which its database writes check."""
+
+    def holds(self) -> bool: ...
+
+
 class NoMetrics:
     """Measures nothing: for a collaborator built without a Metrics, as in most unit tests."""
 

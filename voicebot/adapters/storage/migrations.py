@@ -160,8 +160,23 @@ def _interface_languages(migrator: SchemaMigrator) -> None:
                        for table in ("user", "chat", "job")))
 
 
+def _leadership(migrator: SchemaMigrator) -> None:
+    """Version 8: leadership, one row holding the term of the bot node that leads (standby nodes take over)."""
+    class Leadership(Model):
+        id = IntegerField(primary_key=True)
+        term = BigIntegerField(default=0)
+        holder = CharField(max_length=200, null=True)
+        since = DateTimeField(null=True)
+
+        class Meta:
+            database = migrator.database
+
+    migrator.database.create_tables([Leadership])
+    Leadership.insert(id=1, term=0).execute()
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
-              _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages)
+              _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership)
 
 
 def schema_version() -> int:

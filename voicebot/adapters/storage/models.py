@@ -118,6 +118,16 @@ class BotState(BaseModel):
         table_name = "bot_state"
 
 
+class Leadership(BaseModel):
+    """One row: the term of the bot node that leads, raised by each node as it takes the lead. Every write
+    of a leader reads it FOR SHARE and must find its own term, so a deposed leader's writes fail, and the
+    raise waits for the writes under way to end."""
+    id = IntegerField(primary_key=True)
+    term = BigIntegerField(default=0)
+    holder = CharField(max_length=200, null=True)
+    since = DateTimeField(null=True)
+
+
 class SchemaVersion(BaseModel):
     """One row per migration applied; the highest version is the schema's."""
     version = IntegerField(primary_key=True)
@@ -132,6 +142,8 @@ class SchemaVersion(BaseModel):
 def database_errors(prefix: str = ""):
     try:
         yield
+    except StorageError:
+        raise
     except (PeeweeException, OSError) as error:
         transient = isinstance(error, (OperationalError, InterfaceError))
         if transient:

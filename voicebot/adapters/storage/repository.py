@@ -17,6 +17,7 @@ from voicebot.adapters.storage.models import (
     BotState,
     Chat,
     JobRecord,
+    Leadership,
     Transaction,
     Usage,
     User,
@@ -36,7 +37,8 @@ from voicebot.core.domain import (
     UserSummary,
     VoiceReceived,
 )
-from voicebot.core.errors import StorageError, one_line, without_password
+from voicebot.core.errors import Deposed, StorageError, one_line, without_password
+from voicebot.core.ports import Fence
 
 _SQLITE_PARAMS = {
     "pragmas": {
@@ -50,19 +52,25 @@ _SQLITE_PARAMS = {
     "lock_type": "IMMEDIATE",
 }
 
+# A transaction left open by a client that vanished (a machine gone, a network cut) would hold its row locks,
+# and a standby taking the lead waits on those (see leadership): the server ends such a transaction.
+_POSTGRESQL_PARAMS = {"options": "-c idle_in_transaction_session_timeout=5000"}
+
 
 class Storage:
     """Opens the database named by a peewee URL and keeps each logical change in one transaction."""
 
-    def __init__(self, url: str, keep_transcripts: bool = True):
+    def __init__(self, url: str, keep_transcripts: bool = True, fence: Fence | None = None):
+        """`fence`: a leader's (see leadership); each of its writes checks it still leads."""
         self._url = url
         self._keep_transcripts = keep_transcripts
+        self._fence = fence
 
     def open(self, migrate: bool = True) -> None:
         """Connect, and bring the schema up to date unless told not to (`voicebot db migrate` reports
         what it applies, so it migrates on its own)."""
         try:
-            params = _SQLITE_PARAMS if self._url.startswith("sqlite") else {}
+            params = _SQLITE_PARAMS if self._url.startswith("sqlite") else _POSTGRESQL_PARAMS
             # unquote_password: a password with @ or % in it is written %40 or %25 in the URL.
             db = connect(self._url, unquote_password=True, **params)
             database.initialize(db)
@@ -85,9 +93,23 @@ class Storage:
         return migrations.migrate()
 
     @contextmanager
+    def _writing(self):
+        """One transaction for a change; a leader's checks first, once, that the node still leads."""
+        with database_errors(), database.atomic():
+            if self._fence is not None and database.transaction_depth() == 1:
+                self._check_still_leading()
+            yield
+
+    def _check_still_leading(self) -> None:
+        # FOR SHARE: a node taking the lead raises the term only after this transaction has ended.
+        term = (Leadership.select(Leadership.term).where(Leadership.id == 1).for_update("FOR SHARE").scalar())
+        if term != self._fence.term or not self._fence.holds():
+            raise Deposed(f"not written: this node no longer leads (its term {self._fence.term}, now {term})")
+
+    @contextmanager
     def batch(self):
         """Several changes in one transaction: one commit (one fsync) instead of one each."""
-        with database_errors(), database.atomic():
+        with self._writing():
             yield
 
     # --- durable intake ----------------------------------------------------------------------
@@ -96,7 +118,7 @@ class Storage:
         """Stores new jobs and the offset that confirms their updates, in one transaction; the keys
         of the jobs that were new (a redelivered update is recognised here)."""
         now = utc_now()
-        with database_errors(), database.atomic():
+        with self._writing():
             new = set()
             for incoming in intake:
                 media, key = incoming.job.media, incoming.job.key
@@ -133,7 +155,7 @@ class Storage:
         """A transcription of the job starts (on a WhisperActor here, or on a worker node that took it off
         the broker): how many times that has happened now, or None when the job is answered already (or
         unknown), so there is nothing left to do."""
-        with database_errors(), database.atomic():
+        with self._writing():
             taken = (JobRecord.update(attempts=JobRecord.attempts + 1)
                      .where(_is_job(key) & ~JobRecord.finished).execute())
             if not taken:
@@ -141,11 +163,11 @@ class Storage:
             return JobRecord.select(JobRecord.attempts).where(_is_job(key)).scalar()
 
     def status_posted(self, key: JobKey, message_id: int) -> None:
-        with database_errors(), database.atomic():
+        with self._writing():
             JobRecord.update(status_message_id=message_id).where(_is_job(key)).execute()
 
     def job_finished(self, key: JobKey) -> None:
-        with database_errors(), database.atomic():
+        with self._writing():
             JobRecord.update(finished=True).where(_is_job(key)).execute()
 
     # --- usage --------------------------------------------------------------------------------
@@ -153,7 +175,7 @@ class Storage:
     def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
                      transcript: Transcript | None) -> None:
         now = utc_now()
-        with database_errors(), database.atomic():
+        with self._writing():
             user, _ = User.get_or_create(id=job.user_id, defaults={"first_seen": now})
             usage = Usage.create(
                 user=user, chat_id=job.chat_id, message_id=job.message_id, day=day,
@@ -207,7 +229,7 @@ class Storage:
                        timestamps=timestamps, interface_language=interface_language)
 
     def save_chat_settings(self, chat_id: int, automatic: bool, interface_language: str | None = None) -> None:
-        with database_errors(), database.atomic():
+        with self._writing():
             (Chat.insert(id=chat_id, automatic=automatic, interface_language=interface_language)
              .on_conflict(conflict_target=[Chat.id], update={Chat.automatic: automatic,
                                                              Chat.interface_language: interface_language})
@@ -225,7 +247,7 @@ class Storage:
                         .where(Chat.interface_language.is_null(False)).tuples())
 
     def _set_user(self, user_id: int, **values) -> None:
-        with database_errors(), database.atomic():
+        with self._writing():
             (User.insert(id=user_id, first_seen=utc_now(), **values)
              .on_conflict(conflict_target=[User.id], update={getattr(User, name): value
                                                               for name, value in values.items()})
@@ -248,7 +270,7 @@ class Storage:
         """Delete the user's history except `day`'s usage rows, which today's quota still counts: those only
         lose their text. The user's answered jobs go too (file ids, names, chats and messages); billing rows
         stay, unlinked from their usage. Returns rows deleted or cleared."""
-        with database_errors(), database.atomic():
+        with self._writing():
             deleted = Usage.delete().where((Usage.user == user_id) & (Usage.day != day)).execute()
             deleted += JobRecord.delete().where((JobRecord.user_id == user_id) & JobRecord.finished).execute()
             return deleted + self._clear_transcripts((Usage.user == user_id) & (Usage.day == day))
@@ -256,7 +278,7 @@ class Storage:
     def prune(self, before: date) -> int:
         """Delete the text of transcripts from days before `before`, and the jobs answered before then;
         returns how many transcripts."""
-        with database_errors(), database.atomic():
+        with self._writing():
             cutoff = datetime.combine(before, time.min)
             JobRecord.delete().where(JobRecord.finished & (JobRecord.created_at < cutoff)).execute()
             return self._clear_transcripts(Usage.day < before)

@@ -1,0 +1,89 @@
+"""The leader election on a real PostgreSQL: one node leads at a time, and a deposed leader cannot write."""
+import pytest
+from psycopg2 import connect as pg_connect
+
+from voicebot.adapters.storage import Storage
+from voicebot.adapters.storage.leadership import LEASE_SECONDS, Leadership
+from voicebot.core.errors import Deposed
+
+from helpers import make_job
+
+pytest_plugins = ["databases"]
+
+
+@pytest.fixture
+def database(postgres_url):
+    Storage(postgres_url).open()   # migrated: the leadership row is there
+    return postgres_url
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_node_leads_at_a_time_and_each_lead_raises_the_term(database):
+    first, second = Leadership(database, "first"), Leadership(database, "second")
+    try:
+        assert first.try_acquire() and first.term == 1 and first.holds()
+        assert not second.try_acquire() and not second.holds()
+        first.close()   # its session ends: the lock goes with it
+        assert not first.holds()
+        assert second.try_acquire() and second.term == 2
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_leader_whose_pings_go_unanswered_stops_holding_once_its_lease_is_over(database):
+    clock = Clock()
+    leader = Leadership(database, "leader", clock=clock)
+    try:
+        assert leader.try_acquire()
+        clock.now += LEASE_SECONDS - 0.1
+        assert leader.holds()
+        assert leader.renew()
+        clock.now += LEASE_SECONDS + 0.1   # no ping answered since
+        assert not leader.holds()
+    finally:
+        leader.close()
+
+
+def test_a_leader_whose_session_was_ended_by_the_server_steps_down_at_the_next_ping(database):
+    leader = Leadership(database, "leader")
+    try:
+        assert leader.try_acquire()
+        with pg_connect(database) as admin, admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE application_name = 'voicebot leader election (leader)'")
+        assert not leader.renew() and not leader.holds()
+    finally:
+        leader.close()
+
+
+def test_a_deposed_leaders_writes_fail_and_the_new_leaders_go_through(database):
+    old, new = Leadership(database, "old"), Leadership(database, "new")
+    old_storage, new_storage = Storage(database, fence=old), Storage(database, fence=new)
+    try:
+        assert old.try_acquire()
+        old_storage.open()
+        old_storage.job_finished(make_job().key)   # leading: written
+        old_storage.close()
+        with pg_connect(database) as admin, admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE application_name = 'voicebot leader election (old)'")
+        assert new.try_acquire() and new.term == 2
+        assert old.holds()   # within its lease still: only the term stops its writes now
+        old_storage.open(migrate=False)
+        with pytest.raises(Deposed, match="no longer leads"):
+            old_storage.job_finished(make_job().key)
+        old_storage.close()
+        new_storage.open(migrate=False)
+        new_storage.job_finished(make_job().key)
+        new_storage.close()
+    finally:
+        old.close()
+        new.close()
