@@ -63,7 +63,7 @@ class Admission:
         allowed = self._allowance.take(job.user_id)
         if allowed is not None:
             self._sender.tell(SendReply(job.chat_id, text if allowed else self._words(job).SLOW_DOWN,
-                                        job.message_id))
+                                        job.message_id, job.thread_id))
         self._storage.tell(JobClosed(job.key))
 
     def _words(self, job: Job) -> Wording:

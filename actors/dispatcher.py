@@ -112,7 +112,7 @@ class Dispatcher(SupervisedActor):
         if len(self._pending) >= self._max_pending:
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
-            self._sender.tell(SendReply(job.chat_id, self._words(job).BUSY, job.message_id))
+            self._sender.tell(SendReply(job.chat_id, self._words(job).BUSY, job.message_id, job.thread_id))
             self._metrics.job_finished(FailureReason.BUSY.value)
             self._quota.tell(JobFailed(job, FailureReason.BUSY))
             return
@@ -120,11 +120,11 @@ class Dispatcher(SupervisedActor):
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
         if self._pending or not self._pool.has_idle:
             position = self._words(job).queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
-            self._sender.tell(PostStatus(job.key, position, status_message_id))
+            self._sender.tell(PostStatus(job.key, position, status_message_id, job.thread_id))
             if status_message_id is None:   # a resumed job's message is left as it is until its result
                 self._queued_status.add(job.key)
         else:
-            self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, status_message_id))
+            self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, status_message_id, job.thread_id))
         if self._remote is None and job.attempt > MAX_ATTEMPTS:
             log.error("job %s/%s was started %d times without an answer; giving up on it", job.chat_id,
                       job.message_id, job.attempt - 1)

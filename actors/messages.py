@@ -216,6 +216,7 @@ class SendReply:
     chat_id: int
     text: str
     reply_to: int | None = None
+    thread_id: int | None = None   # the forum topic it goes to
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,7 @@ class PostStatus:
     key: JobKey
     text: str
     message_id: int | None = None
+    thread_id: int | None = None   # the forum topic the job's recording is in: all its answers go there
 
 
 @dataclass(frozen=True, slots=True)

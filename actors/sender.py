@@ -82,6 +82,7 @@ class _Outgoing:
     tries: int = 0
     refused_text: str = ""          # a result's first part: what to say if Telegram refuses it for good
     refused: bool = False           # Telegram refused the call for good (4xx)
+    thread_id: int | None = None    # the forum topic it goes to
 
 
 class _TryAgain(Exception):
@@ -112,6 +113,7 @@ class TelegramSender(SupervisedActor):
         self._chats: dict[int, _Bucket] = {}
         self._queues: dict[int, deque[_Outgoing]] = {}
         self._status_messages: dict[JobKey, int] = dict(status_messages or {})
+        self._threads: dict[JobKey, int] = {}    # the forum topic of each job in one, from its PostStatus
         self._shown: dict[JobKey, str] = {}
         self._progress_at: dict[int, float] = {}
         self._delivered: dict[JobKey, bool] = {}   # whether a result's first part reached the user
@@ -124,11 +126,13 @@ class TelegramSender(SupervisedActor):
 
     def handle(self, message):
         match message:
-            case SendReply(chat_id, text, reply_to):
-                self._enqueue(_Outgoing("send", chat_id, text, reply_to))
-            case PostStatus(key, text, None):
-                self._enqueue(_Outgoing("send", key.chat_id, text, key.message_id, key))
-            case PostStatus(key, _, message_id):
+            case SendReply(chat_id, text, reply_to, thread_id):
+                self._enqueue(_Outgoing("send", chat_id, text, reply_to, thread_id=thread_id))
+            case PostStatus(key, text, None, thread_id):
+                self._remember_thread(key, thread_id)
+                self._enqueue(_Outgoing("send", key.chat_id, text, key.message_id, key, thread_id=thread_id))
+            case PostStatus(key, _, message_id, thread_id):
+                self._remember_thread(key, thread_id)
                 # Posted before a restart: the result goes into that one, so a resumed job repairs, not
                 # duplicates. It is left as it is until then: the node that stopped may have put the result
                 # there already (and stopped before recording it), which the same result leaves unchanged.
@@ -163,13 +167,19 @@ class TelegramSender(SupervisedActor):
         first, *rest = split_message(result.text) or [result.text]
         calls = [_Outgoing("edit", key.chat_id, first, key.message_id, key, final=True,
                            refused_text=result.refused_text)]
-        calls += [_Outgoing("send", key.chat_id, piece, key.message_id) for piece in rest]
+        thread_id = self._threads.pop(key, None)
+        calls[0].thread_id = thread_id   # a reply in its place when the status message is gone
+        calls += [_Outgoing("send", key.chat_id, piece, key.message_id, thread_id=thread_id) for piece in rest]
         if result.as_file:
             calls.append(_Outgoing("document", key.chat_id, result.file_caption, key.message_id,
-                                   data=result.text.encode()))
+                                   data=result.text.encode(), thread_id=thread_id))
         calls[-1].report = result
         for call in calls:
             self._enqueue(call)
+
+    def _remember_thread(self, key: JobKey, thread_id: int | None) -> None:
+        if thread_id is not None:
+            self._threads[key] = thread_id
 
     def _enqueue(self, outgoing: _Outgoing) -> None:
         queue = self._queues.setdefault(outgoing.chat_id, deque())
@@ -304,7 +314,7 @@ class TelegramSender(SupervisedActor):
 
     def _send(self, outgoing: _Outgoing, text: str, reply_to: int | None) -> int | None:
         try:
-            return self._telegram.send_message(outgoing.chat_id, text, reply_to)
+            return self._telegram.send_message(outgoing.chat_id, text, reply_to, outgoing.thread_id)
         except TelegramError as error:
             self._try_again_if_worth_it(outgoing, error)
             log.error("could not send a message to chat %s: %s", outgoing.chat_id, error)
@@ -338,7 +348,7 @@ class TelegramSender(SupervisedActor):
     def _send_document(self, outgoing: _Outgoing) -> None:
         try:
             self._telegram.send_document(outgoing.chat_id, TRANSCRIPT_FILE_NAME, outgoing.data, outgoing.text,
-                                         outgoing.reply_to)
+                                         outgoing.reply_to, outgoing.thread_id)
         except TelegramError as error:
             self._try_again_if_worth_it(outgoing, error)
             log.error("could not send the transcript file to chat %s: %s", outgoing.chat_id, error)

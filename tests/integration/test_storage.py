@@ -106,7 +106,7 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     assert storage.schema_version() == 0
     assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
                                  "3 timestamps and group modes", "4 durable intake", "5 broker deliveries",
-                                 "6 attempts counted once", "7 interface languages", "8 leadership"]
+                                 "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -123,7 +123,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     assert storage.schema_version() == 1
     assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes",
                                  "4 durable intake", "5 broker deliveries",
-                                 "6 attempts counted once", "7 interface languages", "8 leadership"]
+                                 "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -368,7 +368,7 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
     assert storage.schema_version() == 2
     assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake",
                                  "5 broker deliveries", "6 attempts counted once", "7 interface languages",
-                                 "8 leadership"]
+                                 "8 leadership", "9 forum topics"]
     assert storage.load_users(DAY - timedelta(days=1))[42].timestamps is False
     storage.save_user_settings(42, True, 900, "de", timestamps=True)
     storage.save_chat_settings(-100, automatic=False)

@@ -31,12 +31,14 @@ class FakeTelegram:
         self.edited: list[tuple[int, int, str]] = []
         self.documents: list[tuple[int, str, bytes, int | None]] = []
         self.times: list[float] = []
+        self.threads: list[int | None] = []   # the forum topic of each message and document sent
         self.failing = failing or {}
         self.calls = threading.Semaphore(0)
 
-    def send_message(self, chat_id, text, reply_to=None):
+    def send_message(self, chat_id, text, reply_to=None, thread_id=None):
         if "sendMessage" in self.failing:
             raise self.failing.pop("sendMessage")
+        self.threads.append(thread_id)
         self._record(self.sent, (chat_id, text, reply_to))
         return 100 + len(self.sent)
 
@@ -45,7 +47,8 @@ class FakeTelegram:
             raise self.failing["editMessageText"]
         self._record(self.edited, (chat_id, message_id, text))
 
-    def send_document(self, chat_id, file_name, data, caption=None, reply_to=None):
+    def send_document(self, chat_id, file_name, data, caption=None, reply_to=None, thread_id=None):
+        self.threads.append(thread_id)
         self._record(self.documents, (chat_id, file_name, data, reply_to))
         return 900
 
@@ -153,6 +156,23 @@ def test_an_outcome_that_could_not_be_delivered_is_reported_as_such():
     assert quota.messages == [ResultDelivered("outcome", delivered=False)]
 
 
+def test_everything_about_a_recording_in_a_forum_topic_goes_to_that_topic():
+    telegram = FakeTelegram()
+    text = "word " * 1000   # past one message's limit: two parts and the file
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", thread_id=7),
+            DeliverResult(KEY, text, as_file=True), SendReply(KEY.chat_id, "Slow down", 5, thread_id=7))
+    assert len(telegram.sent) == 3 and len(telegram.documents) == 1   # status, second part, reply; the file
+    assert telegram.threads == [7, 7, 7, 7]
+
+
+def test_a_result_whose_status_is_gone_is_sent_into_the_topic():
+    telegram = FakeTelegram(failing={"editMessageText": TelegramError("editMessageText", "Bad Request: message "
+                                                                                         "to edit not found", 400)})
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", thread_id=7), DeliverResult(KEY, "the words"))
+    assert [text for _, text, _ in telegram.sent] == ["Processing…", "the words"]
+    assert telegram.threads == [7, 7]
+
+
 def test_a_status_posted_before_a_restart_gets_the_result_and_nothing_before_it():
     # The node that stopped may have put the result there already: no status goes over it again.
     telegram, quota = FakeTelegram(), RecordingMailbox()
@@ -179,7 +199,7 @@ def test_a_chat_throttled_by_telegram_waits_alone_and_still_gets_its_messages_on
 
 def test_a_call_failing_on_the_way_is_tried_again_with_backoff_then_given_up():
     class Down(FakeTelegram):
-        def send_message(self, chat_id, text, reply_to=None):
+        def send_message(self, chat_id, text, reply_to=None, thread_id=None):
             self.times.append(time.monotonic())
             raise TelegramError("sendMessage", "Bad Gateway", 502)
 
@@ -229,10 +249,10 @@ def test_the_books_of_chats_gone_quiet_are_swept():
 
 def test_an_answer_telegram_refuses_for_good_is_replaced_by_a_failure_and_the_job_ends_uncharged():
     class Refusing(FakeTelegram):
-        def send_message(self, chat_id, text, reply_to=None):
+        def send_message(self, chat_id, text, reply_to=None, thread_id=None):
             if text == "the words":
                 raise TelegramError("sendMessage", "Bad Request: message text is empty", 400)
-            return super().send_message(chat_id, text, reply_to)
+            return super().send_message(chat_id, text, reply_to, thread_id)
 
         def edit_message_text(self, chat_id, message_id, text):
             if text == "the words":

@@ -91,3 +91,12 @@ def test_what_a_sender_controls_is_bounded_so_the_database_can_always_store_it()
     assert len(media.file_name) == 255 and media.mime_type is None and media.file_size is None
     assert parse_update(update(voice={"file_id": "v" * 300, "duration": 3})) == UnsupportedReceived(5, 5, 42)
     assert parse_update({"update_id": 1, "message": {"message_id": 2 ** 64, "chat": {"id": 5}}}) is None
+
+
+def test_a_recording_in_a_forum_topic_is_answered_in_that_topic_and_elsewhere_nowhere_else():
+    voice = {"voice": {"file_id": "v", "duration": 3}}
+    in_topic = parse_update(update("supergroup", message_thread_id=77, is_topic_message=True, **voice))
+    assert in_topic.job.thread_id == 77
+    # A reply in a group that is no forum carries a message_thread_id too, and no topic.
+    assert parse_update(update("supergroup", message_thread_id=41, **voice)).job.thread_id is None
+    assert parse_update(update(**voice)).job.thread_id is None

@@ -78,8 +78,9 @@ class TelegramClient:
         self._call("getUpdates", apihelper._make_request, "getUpdates",
                    params={"offset": offset, "limit": 1, "long_polling_timeout": 0})
 
-    def send_message(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
-        sent = self._call("sendMessage", apihelper.send_message, chat_id, text,
+    def send_message(self, chat_id: int, text: str, reply_to: int | None = None, thread_id: int | None = None) -> int:
+        """`thread_id`: the forum topic it goes to."""
+        sent = self._call("sendMessage", apihelper.send_message, chat_id, text, message_thread_id=thread_id,
                           reply_parameters=_reply_parameters(reply_to))
         return sent["message_id"]
 
@@ -88,9 +89,9 @@ class TelegramClient:
                    message_id=message_id)
 
     def send_document(self, chat_id: int, file_name: str, data: bytes, caption: str | None = None,
-                      reply_to: int | None = None) -> int:
+                      reply_to: int | None = None, thread_id: int | None = None) -> int:
         sent = self._call("sendDocument", apihelper.send_data, chat_id, data, "document",
-                          caption=caption, visible_file_name=file_name,
+                          caption=caption, visible_file_name=file_name, message_thread_id=thread_id,
                           reply_parameters=_reply_parameters(reply_to))
         return sent["message_id"]
 

@@ -58,6 +58,7 @@ class Job:
     # The language the bot answers in about this job: the sender's Telegram app's (as it arrived), then
     # what the user or the group chose (once admitted). None: English.
     interface_language: str | None = None
+    thread_id: int | None = None      # the forum topic it was sent in: every answer goes there too
 
     @property
     def chat_id(self) -> int:

@@ -45,8 +45,8 @@ def parse_update(update: object) -> Incoming | None:
     if user_id is None:
         user_id = chat_id
     in_group = chat.get("type") in _GROUP_TYPES
-    return _classify(message, _Sender(chat_id, user_id, _language_code(sender.get("language_code"))), message_id,
-                     in_group)
+    return _classify(message, _Sender(chat_id, user_id, _language_code(sender.get("language_code")),
+                                      _thread_id(message)), message_id, in_group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +54,21 @@ class _Sender:
     chat_id: int
     user_id: int
     language_code: str | None
+    thread_id: int | None
+
+
+def _thread_id(message: dict) -> int | None:
+    """The forum topic a message is in (a topic's messages carry is_topic_message; replies in an ordinary
+    group carry a message_thread_id too, which is not a topic)."""
+    return _int(message.get("message_thread_id")) if message.get("is_topic_message") is True else None
 
 
 def _classify(message: dict, sender: _Sender, message_id: int, in_group: bool) -> Incoming | None:
     chat_id, user_id, language_code = sender.chat_id, sender.user_id, sender.language_code
     media = _media(message)
     if media is not None:
-        return VoiceReceived(Job(JobKey(chat_id, message_id), user_id, media, interface_language=language_code),
-                             in_group)
+        return VoiceReceived(Job(JobKey(chat_id, message_id), user_id, media, interface_language=language_code,
+                                 thread_id=sender.thread_id), in_group)
     text = message.get("text")
     if isinstance(text, str) and text.startswith("/"):
         command, _, argument = text[1:].partition(" ")
@@ -94,7 +101,8 @@ def _requested_recording(message: dict, sender: _Sender, in_group: bool) -> Voic
     if media is None or original_id is None:
         return None
     return VoiceReceived(Job(JobKey(sender.chat_id, original_id), sender.user_id, media,
-                             interface_language=sender.language_code), in_group, requested=True)
+                             interface_language=sender.language_code, thread_id=sender.thread_id), in_group,
+                         requested=True)
 
 
 def _media(message: dict) -> Media | None:

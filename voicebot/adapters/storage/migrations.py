@@ -175,8 +175,14 @@ def _leadership(migrator: SchemaMigrator) -> None:
     Leadership.insert(id=1, term=0).execute()
 
 
+def _forum_topics(migrator: SchemaMigrator) -> None:
+    """Version 9: job.thread_id, the forum topic a recording was sent in, where its answers go."""
+    migrator.migrate(migrator.add_column("job", "thread_id", BigIntegerField(null=True)))
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
-              _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership)
+              _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership,
+              _forum_topics)
 
 
 def schema_version() -> int:

@@ -102,6 +102,7 @@ class JobRecord(BaseModel):
     status_message_id = BigIntegerField(null=True)
     attempts = IntegerField(default=0)      # transcriptions started, here or on worker nodes
     interface_language = CharField(max_length=8, null=True)   # the language its answers are in
+    thread_id = BigIntegerField(null=True)                      # the forum topic its answers go to
     created_at = DateTimeField()
 
     class Meta:

@@ -134,7 +134,8 @@ class Storage:
                     media_kind=media.kind.value, file_id=media.file_id, file_size=media.file_size,
                     duration=media.duration, mime_type=media.mime_type, file_name=media.file_name,
                     in_group=incoming.in_group, requested=incoming.requested,
-                    interface_language=incoming.job.interface_language, created_at=now)
+                    interface_language=incoming.job.interface_language, thread_id=incoming.job.thread_id,
+                    created_at=now)
                     .on_conflict_ignore().execute())
             if next_offset is not None:
                 (BotState.insert(name=_OFFSET, value=next_offset)
@@ -310,7 +311,8 @@ def _is_job(key: JobKey):
 def _pending_job(row: JobRecord) -> PendingJob:
     media = Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type,
                   row.file_name)
-    job = Job(JobKey(row.chat_id, row.message_id), row.user_id, media, interface_language=row.interface_language)
+    job = Job(JobKey(row.chat_id, row.message_id), row.user_id, media, interface_language=row.interface_language,
+              thread_id=row.thread_id)
     return PendingJob(VoiceReceived(job, row.in_group, row.requested), row.status_message_id, row.attempts)
 
 
