@@ -67,9 +67,10 @@ class WhisperActor(SupervisedActor):
     def _transcribe(self, job: Job) -> TranscriptReady | JobFailed:
         started = time.monotonic()
         try:
-            audio = self._audio_source.download(job.media.file_id, self._max_file_bytes)
-            transcript = self._transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job),
-                                                      max_seconds=job.max_seconds)
+            with self._audio_source.fetch(job.media.file_id, self._max_file_bytes) as audio:
+                transcript = self._transcriber.transcribe(audio, job.language,
+                                                          on_segment=self._progress_reporter(job),
+                                                          max_seconds=job.max_seconds)
         except JobError as error:
             outcome = JobFailed(job, error.reason, self.name)
             detail = str(error)

@@ -77,13 +77,18 @@ def _silence_wav(seconds: float) -> bytes:
     return buffer.getvalue()
 
 
+def _written(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
 @pytest.mark.parametrize("with_tqdm", [True, False])
 def test_a_long_file_on_a_terminal_shows_progress_and_clears_it(monkeypatch, tmp_path, with_tqdm):
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     if not with_tqdm:
         monkeypatch.setattr(local, "_has_tqdm", lambda: False)
-    with local._progress(tmp_path / "long.wav", _silence_wav(40), 300) as on_segment:
+    with local._progress(_written(tmp_path / "long.wav", _silence_wav(40)), 300) as on_segment:
         on_segment(Segment(0.0, 20.0, " half"))
         assert "50%" in terminal.getvalue() and "40 s" in terminal.getvalue()
     assert terminal.getvalue().endswith("\r")  # the bar's line is wiped for the result line
@@ -91,8 +96,8 @@ def test_a_long_file_on_a_terminal_shows_progress_and_clears_it(monkeypatch, tmp
 
 def test_a_short_file_or_no_terminal_shows_no_progress(monkeypatch, tmp_path):
     monkeypatch.setattr("sys.stderr", _Terminal())
-    with local._progress(tmp_path / "short.wav", _silence_wav(10), 300) as on_segment:
+    with local._progress(_written(tmp_path / "short.wav", _silence_wav(10)), 300) as on_segment:
         assert on_segment is None
     monkeypatch.setattr("sys.stderr", io.StringIO())
-    with local._progress(tmp_path / "long.wav", _silence_wav(40), 300) as on_segment:
+    with local._progress(_written(tmp_path / "long.wav", _silence_wav(40)), 300) as on_segment:
         assert on_segment is None

@@ -5,6 +5,7 @@ import traceback
 
 import pytest
 
+from voicebot.adapters.files import DownloadFolder
 from voicebot.adapters.telegram import TelegramClient
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, TelegramError
@@ -25,11 +26,15 @@ def client(sandbox):
     return TelegramClient(sandbox.url, TOKEN, max_backoff=0.2)
 
 
-def test_send_edit_and_download(sandbox, client):
+def test_send_edit_and_download_to_a_private_file_gone_after_use(sandbox, tmp_path):
+    client = TelegramClient(sandbox.url, TOKEN, max_backoff=0.2, downloads=DownloadFolder(tmp_path / "downloads"))
     voice = sandbox.send_voice(USER, b"OggS-pretend-audio", 2)
     update = client.get_updates(None, 0)[-1]
     file_id = update["message"]["voice"]["file_id"]
-    assert client.download(file_id, max_bytes=1000) == b"OggS-pretend-audio"
+    with client.fetch(file_id, max_bytes=1000) as path:
+        assert path.read_bytes() == b"OggS-pretend-audio"
+        assert (tmp_path / "downloads").stat().st_mode & 0o777 == 0o700
+    assert not path.exists()
     status = client.send_message(USER.id, "Processing…", reply_to=voice)
     client.edit_message_text(USER.id, status, "the transcript")
     [message] = sandbox.messages(USER.id)
@@ -76,8 +81,8 @@ def test_files_over_the_limit_are_refused_before_and_during_download(sandbox, cl
     sandbox.send_voice(USER, b"x" * 5000, 2)                           # over the bot's own limit
     big, liar, honest = (update["message"]["voice"]["file_id"] for update in client.get_updates(None, 0))
     for file_id in (big, liar, honest):
-        with pytest.raises(JobError) as raised:
-            client.download(file_id, max_bytes=1000)
+        with pytest.raises(JobError) as raised, client.fetch(file_id, max_bytes=1000):
+            pass
         assert raised.value.reason is FailureReason.TOO_BIG
     assert len(sandbox.calls("getFile")) == 3
 

@@ -22,6 +22,8 @@ def test_contract_keys_are_read_from_the_file(tmp_path):
     settings = load_settings(write(tmp_path, """
 [telegram]
 api_url = "http://127.0.0.1:8081"
+local_mode = true
+local_files_map = "/var/lib/telegram-bot-api=/mnt/bot-api"
 [database]
 url = "sqlite:///x.db"
 [whisper]
@@ -42,6 +44,19 @@ max_file_mb = 50
     assert settings.telegram.api_url == "http://127.0.0.1:8081"
     assert (settings.whisper.workers, settings.whisper.language, settings.queue.max_pending) == (2, "de", 7)
     assert (settings.limits.rate_limit_seconds, settings.limits.max_file_mb) == (0, 50)
+    assert settings.telegram.local_mode
+    assert settings.telegram.local_files_map == "/var/lib/telegram-bot-api=/mnt/bot-api"
+
+
+@pytest.mark.parametrize(("telegram", "limits", "says"), [
+    ("", "max_file_mb = 21", "Telegram's Bot API serves files of at most 20 MB"),
+    ("local_mode = true", "max_file_mb = 2001", "at most 2000"),
+    ('local_files_map = "/a=/b"', "", "telegram.local_mode is not"),
+    ('local_mode = true\nlocal_files_map = "relative=/b"', "", "two absolute paths"),
+])
+def test_file_limits_and_local_mode_are_checked_at_start(tmp_path, telegram, limits, says):
+    with pytest.raises(ConfigError, match=says):
+        load_settings(write(tmp_path, f"[telegram]\n{telegram}\n[limits]\n{limits}\n"), {})
 
 
 def test_environment_overrides_every_key_and_the_token_has_its_own_name(tmp_path):

@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 import pytest
 
 from actors.messages import JobFailed, Ping, ShowProgress, Transcribe, TranscriptReady, WorkerReady
@@ -39,11 +41,12 @@ class FakeAudioSource:
         self.downloads: list[tuple[str, int]] = []
         self.error = error
 
-    def download(self, file_id: str, max_bytes: int) -> bytes:
+    @contextmanager
+    def fetch(self, file_id: str, max_bytes: int):
         self.downloads.append((file_id, max_bytes))
         if self.error:
             raise self.error
-        return b"audio of " + file_id.encode()
+        yield b"audio of " + file_id.encode()
 
 
 def start_worker(transcriber, source, dispatcher, sender=None):

@@ -1,10 +1,13 @@
 """PyAV, the only module that imports it: decoding any audio or video container into 16 kHz mono samples,
-in memory, with a length cap; and encoding audio as a Telegram voice note (for the demo and tests).
+with a length cap; and encoding audio as a Telegram voice note (for the demo and tests).
 
-Decoding stops as soon as the cap is passed, so a file that lies about its duration (or a
-decompression bomb) never expands into hours of samples.
+A file is read from disk as it is decoded, a packet at a time (a 1 GB video never sits in memory), and
+only its audio is decoded. Decoding stops as soon as the cap is passed, so a file that lies about its
+duration (or a decompression bomb) never expands into hours of samples; the samples go into one buffer
+sized for the cap, of which only what is written takes memory.
 """
 import io
+from pathlib import Path
 
 import av
 import numpy as np
@@ -15,44 +18,61 @@ from voicebot.core.errors import JobError
 SAMPLE_RATE = 16000
 
 
-def decode(data: bytes, max_seconds: float) -> np.ndarray:
-    """Float32 samples in [-1, 1] at 16 kHz mono; JobError for unreadable, silent or too long input."""
-    if not data:
+def decode(source: Path | bytes, max_seconds: float) -> np.ndarray:
+    """Float32 samples in [-1, 1] at 16 kHz mono from a file (or bytes); JobError for unreadable, silent or
+    too long input."""
+    if _is_empty(source):
         raise JobError(FailureReason.UNREADABLE_AUDIO, "empty file")
-    max_samples = int(max_seconds * SAMPLE_RATE)
     try:
-        pcm = _decode_capped(data, max_samples)
+        # A file object, not its name: FFmpeg then guesses the format from the content alone, as for bytes,
+        # never from a name a sender chose.
+        with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as stream:
+            samples = _decode_capped(_Nameless(stream), int(max_seconds * SAMPLE_RATE))
     except (av.error.FFmpegError, ValueError, IndexError, OSError) as error:
         raise JobError(FailureReason.UNREADABLE_AUDIO, type(error).__name__) from None
-    if pcm.size == 0:
+    if samples.size == 0:
         raise JobError(FailureReason.NO_SPEECH, "no audio samples")
-    return pcm.astype(np.float32) / 32768.0
+    return samples
 
 
-def _decode_capped(data: bytes, max_samples: int) -> np.ndarray:
-    # The same resampling faster-whisper's decode_audio does (s16, mono, 16 kHz), so the
-    # samples, and therefore the transcripts, are identical to it.
+class _Nameless:
+    """A file as PyAV reads it, without its name (PyAV hands a file object's name to FFmpeg as a hint)."""
+
+    def __init__(self, stream):
+        self.read, self.seek, self.tell = stream.read, stream.seek, stream.tell
+
+
+def _is_empty(source: Path | bytes) -> bool:
+    try:
+        return source.stat().st_size == 0 if isinstance(source, Path) else not source
+    except OSError:
+        return False   # opening it says what is wrong
+
+
+def _decode_capped(source, max_samples: int) -> np.ndarray:
+    # The same resampling and scaling faster-whisper's decode_audio does (s16, mono, 16 kHz, / 32768), so
+    # the samples, and therefore the transcripts, are identical to it.
     resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
+    samples = np.empty(max_samples, dtype=np.float32)   # untouched pages take no memory
     total = 0
-    with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+    with av.open(source, mode="r", metadata_errors="ignore") as container:
         if not container.streams.audio:
             raise JobError(FailureReason.NO_SPEECH, "no audio track")
         for frame in _valid_frames(container.decode(audio=0)):
             frame.pts = None
             for resampled in resampler.resample(frame):
-                total += _append(chunks, resampled, total, max_samples)
+                total = _append(samples, resampled, total)
         for resampled in resampler.resample(None):
-            total += _append(chunks, resampled, total, max_samples)
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+            total = _append(samples, resampled, total)
+    return samples[:total]
 
 
-def _append(chunks: list, frame, total: int, max_samples: int) -> int:
-    samples = frame.to_ndarray().reshape(-1)
-    if total + samples.size > max_samples:
-        raise JobError(FailureReason.TOO_LONG, f"longer than {max_samples // SAMPLE_RATE} s")
-    chunks.append(samples)
-    return samples.size
+def _append(samples: np.ndarray, frame, total: int) -> int:
+    pcm = frame.to_ndarray().reshape(-1)
+    if total + pcm.size > samples.size:
+        raise JobError(FailureReason.TOO_LONG, f"longer than {samples.size // SAMPLE_RATE} s")
+    np.divide(pcm, 32768.0, out=samples[total:total + pcm.size], casting="unsafe")
+    return total + pcm.size
 
 
 def _valid_frames(frames):

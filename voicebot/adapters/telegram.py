@@ -6,12 +6,15 @@ exceptions into `TelegramError`, whose text never contains the token.
 """
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import requests
 from telebot import apihelper, types
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from voicebot.adapters.files import DownloadFolder, LocalFiles
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.core.intake import UPDATE_TYPES
@@ -27,12 +30,16 @@ _DOWNLOAD_TIMEOUT = (15, 60)
 
 class TelegramClient:
     def __init__(self, api_url: str, token: str, *, attempts: int = 5, max_backoff: float = 10.0,
-                 metrics: Metrics = NO_METRICS, fence: Fence | None = None):
+                 metrics: Metrics = NO_METRICS, fence: Fence | None = None, local_files: LocalFiles | None = None,
+                 downloads: DownloadFolder | None = None):
         """`fence`: a leader's (see core.ports.Fence); once it is down, nothing that changes anything at
-        Telegram (a message sent, an update confirmed) goes out."""
+        Telegram (a message sent, an update confirmed) goes out. `local_files`: local mode, where the server's
+        files are seen from here; `downloads`: the private folder downloads go to otherwise."""
         self._token = token
         self._metrics = metrics
         self._fence = fence
+        self._local_files = local_files            # local mode: getFile names a file on the server's disk
+        self._downloads = downloads or DownloadFolder()
         self._attempts = attempts
         self._backoff = wait_random_exponential(multiplier=0.5, max=max_backoff)
         base = api_url.rstrip("/")
@@ -99,8 +106,21 @@ class TelegramClient:
         member = self._call("getChatMember", apihelper.get_chat_member, chat_id, user_id)
         return member.get("status") in ("creator", "administrator")
 
-    def download(self, file_id: str, max_bytes: int) -> bytes:
-        """The file's bytes, refusing (JobError TOO_BIG) anything over max_bytes before or while reading."""
+    @contextmanager
+    def fetch(self, file_id: str, max_bytes: int) -> Iterator[Path]:
+        """The recording as a file on disk, for the block's duration: in local mode the Bot API server's own
+        file, else a download streamed to this process's private folder and deleted afterwards. JobError
+        TOO_BIG for anything over max_bytes, before or while reading."""
+        info = self._file_info(file_id, max_bytes)
+        if self._local_files is not None:
+            yield self._local_files.path_of(info["file_path"], max_bytes)
+            return
+        with self._downloads.new_file() as path:
+            self._with_retry("download", lambda: self._measured("download", self._download, info["file_path"],
+                                                                 path, max_bytes))
+            yield path
+
+    def _file_info(self, file_id: str, max_bytes: int) -> dict:
         try:
             info = self._call("getFile", apihelper.get_file, file_id)
         except TelegramError as error:
@@ -111,23 +131,20 @@ class TelegramClient:
             raise JobError(FailureReason.TOO_BIG, f"{info['file_size']} bytes")
         if not info.get("file_path"):
             raise TelegramError("getFile", "no file_path in the answer", status=200)
-        return self._with_retry("download", lambda: self._fetch(info["file_path"], max_bytes))
+        return info
 
-    def _fetch(self, file_path: str, max_bytes: int) -> bytes:
-        return self._measured("download", self._fetch_unmeasured, file_path, max_bytes)
-
-    def _fetch_unmeasured(self, file_path: str, max_bytes: int) -> bytes:
+    def _download(self, file_path: str, target: Path, max_bytes: int) -> None:
         url = apihelper.FILE_URL.format(self._token, file_path)
         try:
-            with requests.get(url, stream=True, timeout=_DOWNLOAD_TIMEOUT) as answer:
+            with requests.get(url, stream=True, timeout=_DOWNLOAD_TIMEOUT) as answer, open(target, "wb") as file:
                 if answer.status_code != 200:
                     raise TelegramError("download", f"HTTP {answer.status_code}", status=answer.status_code)
-                body = bytearray()
+                written = 0
                 for chunk in answer.iter_content(_DOWNLOAD_CHUNK):
-                    body += chunk
-                    if len(body) > max_bytes:
+                    written += len(chunk)
+                    if written > max_bytes:
                         raise JobError(FailureReason.TOO_BIG, "file larger than it claimed")
-                return bytes(body)
+                    file.write(chunk)
         except requests.RequestException as error:
             raise TelegramError("download", type(error).__name__) from None
 

@@ -22,6 +22,7 @@ import dataclasses
 import inspect
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class Transcriber:
         silence = np.zeros(_WARM_UP_SECONDS * SAMPLE_RATE, dtype=np.float32)
         self._transcribe_samples(silence, language="en")
 
-    def transcribe(self, audio: bytes, language: str | None = None,
+    def transcribe(self, audio: Path | bytes, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None,
                    max_seconds: float | None = None) -> Transcript:
         """`on_segment` is called with each segment as soon as it is decoded, for live progress. Decoding

@@ -39,6 +39,7 @@ from actors.supervisor import ChildSpec, Supervisor
 from actors.users import QuotaRules
 from actors.webhook import TelegramWebhook
 from actors.whisper import WhisperActor
+from voicebot.adapters.files import DownloadFolder, LocalFiles
 from voicebot.adapters.metrics import Metrics, MetricsServer
 from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.storage import Storage
@@ -93,6 +94,7 @@ class Node:
                             if kind == BOT and is_shared_database(settings.database.url) else None)
         self._standing_by = False
         self._transcribers: Transcribers | None = None
+        self._downloads = DownloadFolder()
         self._link: BrokerLink | None = None
         self._supervisor: pykka.ActorRef | None = None
         self._metrics_server: MetricsServer | None = None
@@ -140,6 +142,7 @@ class Node:
             self._metrics_server.stop()
         if self._link is not None:
             self._link.close()
+        self._downloads.remove()
         if self._leadership is not None:
             self._leadership.close()   # last: a standby takes over once this node has stopped acting
         self._storage.close()
@@ -165,9 +168,26 @@ class Node:
             raise StartupError(str(error)) from None
         return self._check_bot_api(), model_path
 
+    def _local_files(self) -> LocalFiles | None:
+        """In local mode, the Bot API server's directory as seen from here, checked; otherwise downloads
+        go to this process's private folder, and what crashed processes left there goes first."""
+        telegram = self.settings.telegram
+        if not telegram.local_mode:
+            swept = self._downloads.sweep()
+            if swept:
+                log.info("removed the downloads of %d processes that did not stop cleanly", swept)
+            return None
+        local_files = LocalFiles(telegram.local_files_map)
+        problem = local_files.problem()
+        if problem is not None:
+            raise StartupError(f"telegram.local_files_map: {problem}; mount the Bot API server's working "
+                               f"directory there (a shared volume), or correct the map")
+        return local_files
+
     def _check_bot_api(self) -> TelegramClient:
         telegram = TelegramClient(self.settings.telegram.api_url, self.settings.telegram.token, metrics=self.metrics,
-                                  fence=self._leadership)
+                                  fence=self._leadership, local_files=self._local_files(),
+                                  downloads=self._downloads)
         self._bot_api_call(telegram.get_me)
         return telegram
 

@@ -32,6 +32,10 @@ class TelegramSettings:
     webhook_url: str = ""
     webhook_listen: str = ""
     webhook_secret: str = field(default="", repr=False)
+    # A local `telegram-bot-api --local` server: getFile names a file on its disk, read from there, up to
+    # 2000 MB. local_files_map = "SERVER_DIR=LOCAL_DIR": where its directory is seen from here.
+    local_mode: bool = False
+    local_files_map: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +208,7 @@ def _build(tables: Mapping[str, object]) -> Settings:
             raise ConfigError(f"config key {name} must be a table like [{name}]")
         built[name] = _build_section(name, sections[name].type, table)
     settings = Settings(**built)
+    _check_file_limit(settings)
     _check_broker(settings)
     _check_webhook(settings.telegram)
     return settings
@@ -243,6 +248,30 @@ def _check_webhook_url(url: str, token: str) -> None:
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"config key telegram.webhook_url must be the public URL Telegram posts updates to, "
                           f"like \"https://bot.example.com/telegram-updates\", got {url!r}")
+
+
+CLOUD_MAX_FILE_MB = 20    # what Telegram's own Bot API lets bots download
+LOCAL_MAX_FILE_MB = 2000  # what a local Bot API server (--local) does
+
+
+def _check_file_limit(settings: Settings) -> None:
+    telegram, max_file_mb = settings.telegram, settings.limits.max_file_mb
+    if telegram.local_mode and max_file_mb > LOCAL_MAX_FILE_MB:
+        raise ConfigError(f"config key limits.max_file_mb must be at most {LOCAL_MAX_FILE_MB} (a local Bot API "
+                          f"server's limit), got {max_file_mb}")
+    if not telegram.local_mode and max_file_mb > CLOUD_MAX_FILE_MB:
+        raise ConfigError(f"config key limits.max_file_mb is {max_file_mb}, but Telegram's Bot API serves files "
+                          f"of at most {CLOUD_MAX_FILE_MB} MB: set it to {CLOUD_MAX_FILE_MB} or less, or run a "
+                          f"local telegram-bot-api --local and set telegram.local_mode = true")
+    if telegram.local_files_map and not telegram.local_mode:
+        raise ConfigError("config key telegram.local_files_map is set but telegram.local_mode is not: set "
+                          "local_mode = true (a telegram-bot-api --local server), or remove the map")
+    if telegram.local_files_map:
+        server, equals, local = telegram.local_files_map.partition("=")
+        if not (equals and os.path.isabs(server) and os.path.isabs(local)):
+            raise ConfigError(f"config key telegram.local_files_map must be \"SERVER_DIR=LOCAL_DIR\", two "
+                              f"absolute paths like \"/var/lib/telegram-bot-api=/mnt/bot-api\", got "
+                              f"{telegram.local_files_map!r}")
 
 
 _BROKER_SCHEMES = ("amqp://", "amqps://", "redis://", "rediss://")

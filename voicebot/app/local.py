@@ -46,10 +46,11 @@ def transcribe_files(settings: Settings, files: list[Path]) -> int:
 
 def _transcribe_one(transcriber: Transcriber, path: Path, max_seconds: float) -> bool:
     try:
-        audio = path.read_bytes()
-        with _progress(path, audio, max_seconds) as on_segment:
+        with path.open("rb"):   # says in words what keeps it from being read
+            pass
+        with _progress(path, max_seconds) as on_segment:
             started = time.monotonic()
-            transcript = transcriber.transcribe(audio, on_segment=on_segment)
+            transcript = transcriber.transcribe(path, on_segment=on_segment)   # read as it is decoded
             seconds = time.monotonic() - started  # decoding included, as in the bot's jobs
     except OSError as error:
         print(f"{path}: cannot read: {error.strerror}", file=sys.stderr)
@@ -63,7 +64,7 @@ def _transcribe_one(transcriber: Transcriber, path: Path, max_seconds: float) ->
 
 
 @contextmanager
-def _progress(path: Path, audio: bytes, max_seconds: float) -> Iterator[Callable[[Segment], None] | None]:
+def _progress(path: Path, max_seconds: float) -> Iterator[Callable[[Segment], None] | None]:
     """An on_segment callback moving a bar over the seconds of audio done, or None when no bar is
     wanted: stderr is no terminal, or the file is short enough to be done before one is read."""
     stream = sys.stderr
@@ -72,7 +73,7 @@ def _progress(path: Path, audio: bytes, max_seconds: float) -> Iterator[Callable
         return
     try:
         # The length is known only once decoded; decoding again costs about 1% of transcribing.
-        total = len(decode(audio, max_seconds)) / SAMPLE_RATE
+        total = len(decode(path, max_seconds)) / SAMPLE_RATE
     except JobError:
         total = 0.0  # transcribe() meets the same error and reports it
     if total <= PROGRESS_AFTER_SECONDS:

@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from http import HTTPStatus
+from pathlib import Path
 from typing import Protocol
 
 from voicebot.core.domain import (
@@ -50,7 +51,8 @@ class BotApi(Protocol):
 class AudioSource(Protocol):
     """Where a recording's bytes come from: the Bot API's file download."""
 
-    def download(self, file_id: str, max_bytes: int) -> bytes: ...
+    def fetch(self, file_id: str, max_bytes: int) -> AbstractContextManager[Path]:
+        """The recording as a file on disk while the block runs (a download is deleted after it)."""
 
 
 class Transcriber(Protocol):
@@ -60,7 +62,7 @@ class Transcriber(Protocol):
 
     def warm_up(self) -> None: ...
 
-    def transcribe(self, audio: bytes, language: str | None = None,
+    def transcribe(self, audio: Path | bytes, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None,
                    max_seconds: float | None = None) -> Transcript: ...
 
