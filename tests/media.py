@@ -43,3 +43,16 @@ def long_passage(characters: int) -> str:
         sentences.append(sentence[0].upper() + sentence[1:])
         number += 1
     return " ".join(sentences)
+
+
+def big_video(source: Path, target: Path, megabytes: int) -> Path:
+    """A Matroska video of at least `megabytes` MB with the speech as its sound: uncompressed pictures, so it is
+    big at once and costs no encoding. Written to `target`, never read into memory here."""
+    width, height, rate = 640, 480, 25
+    frame_bytes = width * height * 3 // 2   # yuv420p
+    seconds = max(1, -(-megabytes * 1024 * 1024 // (frame_bytes * rate)))
+    ffmpeg("-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate={rate}", "-i", str(source),
+           "-filter_complex", f"[1:a]apad=whole_dur={seconds}[sound]", "-map", "0:v", "-map", "[sound]",
+           "-t", str(seconds), "-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-b:a", "24k",
+           str(target))
+    return target

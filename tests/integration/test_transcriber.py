@@ -12,8 +12,10 @@ import ctranslate2
 import numpy as np
 import pytest
 from faster_whisper import WhisperModel
+from faster_whisper.feature_extractor import FeatureExtractor
 from faster_whisper.tokenizer import Tokenizer
 
+from voicebot.adapters import transcriber as transcriber_module
 from voicebot.adapters.audio import SAMPLE_RATE, decode
 from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.speech import SPOKEN_SAMPLES as SPOKEN
@@ -197,3 +199,12 @@ def test_decoding_stops_at_what_is_left_of_the_users_day(speech_file):
     with pytest.raises(JobError) as refused:
         transcriber.transcribe(path.read_bytes(), max_seconds=seconds / 3)
     assert refused.value.reason is FailureReason.OVER_QUOTA
+
+
+def test_a_long_recordings_features_made_a_piece_at_a_time_are_those_made_at_once(monkeypatch):
+    extractor = FeatureExtractor()
+    samples = (np.random.default_rng(7).standard_normal(75 * SAMPLE_RATE) * 0.1).astype(np.float32)
+    samples[SAMPLE_RATE:2 * SAMPLE_RATE] = 0.0   # silence too: the floor below the loudest value matters
+    monkeypatch.setattr(transcriber_module, "_WHOLE_SAMPLES", 10 * SAMPLE_RATE)
+    monkeypatch.setattr(transcriber_module, "_PIECE_FRAMES", 1234)   # pieces that end anywhere
+    assert np.array_equal(transcriber_module.log_mel(extractor, samples), extractor(samples))
