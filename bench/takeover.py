@@ -65,21 +65,21 @@ def main() -> None:
             settings = f"[whisper]\nworkers = 1\ncpu_threads = 1\n[quota]\nunlimited_user_ids = [{USER.id}]"
             config = bench.write_config(folder / name, sandbox, database, settings)
             nodes.append((Node("run", config, folder / name, "voicebot is running"), folder / name))
-        leader, standby = nodes
-        leader[0].start()
-        standby[0].ready = STANDING_BY
-        standby[0].start()
-
-        sent: list[tuple[int, float]] = []
         stop_sending = threading.Event()
-
-        def send_every_second():
-            while not stop_sending.wait(SEND_EVERY_SECONDS):
-                sent.append((sandbox.send_voice(USER, clip.data, clip.duration), time.monotonic()))
-
-        threading.Thread(target=send_every_second, daemon=True).start()
-        to_lead, to_answer = [], []
         try:
+            leader, standby = nodes
+            leader[0].start()
+            standby[0].ready = STANDING_BY
+            standby[0].start()
+
+            sent: list[tuple[int, float]] = []
+
+            def send_every_second():
+                while not stop_sending.wait(SEND_EVERY_SECONDS):
+                    sent.append((sandbox.send_voice(USER, clip.data, clip.duration), time.monotonic()))
+
+            threading.Thread(target=send_every_second, daemon=True).start()
+            to_lead, to_answer = [], []
             for round_number in range(1, kills + 1):
                 time.sleep(3)   # voices under way when the kill comes
                 killed_at = time.monotonic()
@@ -95,18 +95,20 @@ def main() -> None:
                 leader, standby = standby, leader
                 standby[0].ready = STANDING_BY
                 standby[0].start()
+            stop_sending.set()
+            for message_id, _ in sent:
+                wait_for(lambda sent_id=message_id: is_transcript(sandbox, sent_id), 300, f"the answer to {message_id}")
+            time.sleep(3)   # for anything sent twice to show up
+            replies_each = [sum(m.reply_to == message_id for m in sandbox.messages(USER.id)) for message_id, _ in sent]
+            storage = Storage(database)
+            storage.open(migrate=False)
+            usage_rows = len(storage.usages(USER.id))
+            storage.close()
         finally:
             stop_sending.set()
-        for message_id, _ in sent:
-            wait_for(lambda sent_id=message_id: is_transcript(sandbox, sent_id), 300, f"the answer to {message_id}")
-        time.sleep(3)   # for anything sent twice to show up
-        replies_each = [sum(m.reply_to == message_id for m in sandbox.messages(USER.id)) for message_id, _ in sent]
-        storage = Storage(database)
-        storage.open(migrate=False)
-        usage_rows = len(storage.usages(USER.id))
-        storage.close()
-        for node, _ in nodes:
-            node.stop()
+            for node, _ in nodes:
+                if node.process is not None and node.process.poll() is None:
+                    node.stop()
     print(f"\n{len(sent)} voices, {kills} leaders killed: replies per voice {min(replies_each)}..{max(replies_each)}, "
           f"{usage_rows} usage rows")
     print(f"{'takeover, s':<44}{'median':>8}{'worst':>8}")
