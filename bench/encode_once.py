@@ -69,7 +69,7 @@ def main() -> None:
 
     def encode_once(samples):
         # The decoded samples, not the file: both sides time transcription alone.
-        transcript = transcriber._transcribe_samples(samples, None)
+        transcript = transcriber._transcribe_samples(samples, None, deadline=float("inf"))
         segments = [(segment.text, segment.start, segment.end) for segment in transcript.segments]
         return segments, transcript.language, transcript.language_probability
 

@@ -2,6 +2,8 @@
 
 One `voicebot run` process serves the whole module (two workers, no rate limit), against the
 sandbox, with the bundled model and real speech."""
+import subprocess
+
 import pytest
 
 from voicebot.adapters.speech import synthesize
@@ -10,7 +12,7 @@ from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
 from helpers import normalized
-from media import audio_file, long_passage, video
+from media import audio_file, ffmpeg, long_passage, video
 
 pytestmark = pytest.mark.e2e
 
@@ -110,6 +112,22 @@ def test_what_cannot_be_transcribed_gets_one_plain_answer(bot, sandbox, speech_f
         answer = wait_final(sandbox, user.id, sent)
         assert expected[what] in answer.text, what
         assert len(replies_to(sandbox, user.id, sent)) == 1, what
+
+
+@pytest.mark.parametrize("sound", ["sine 0", "pinknoise vol 0.3", "sine 50 vol 0.5", "brownnoise vol 0.3"])
+def test_silence_noise_and_hum_are_no_speech_at_once_and_cost_nothing(bot, sandbox, media_folder, sound):
+    user = next(users)
+    note = media_folder / f"{sound.replace(' ', '-')}.ogg"
+    raw = subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", "-t", "wav", "-", "synth", "15",
+                          *sound.split()], capture_output=True, check=True).stdout
+    (media_folder / "noise.wav").write_bytes(raw)
+    ffmpeg("-i", str(media_folder / "noise.wav"), "-c:a", "libopus", "-b:a", "24k", "-ar", "48000", str(note))
+    sent = sandbox.send_voice(user, note.read_bytes(), 15)
+    answer = wait_final(sandbox, user.id, sent)
+    assert "couldn't hear any speech" in answer.text and len(replies_to(sandbox, user.id, sent)) == 1
+    usage = sandbox.send_text(user, "/usage")
+    assert sandbox.wait_for(lambda: reply_to(sandbox, user.id, usage) is not None, 30)
+    assert "you used 0 s" in reply_to(sandbox, user.id, usage).text   # not charged
 
 
 def test_a_long_recording_shows_its_text_as_it_goes(bot, sandbox, speech_file, media_folder):

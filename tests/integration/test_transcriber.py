@@ -4,8 +4,11 @@ The Transcriber encodes the first window once and drives faster-whisper's intern
 (voicebot/transcriber.py says how). These tests fail if a faster-whisper upgrade changes those
 internals so that its transcripts stop being transcribe()'s, segment for segment.
 """
+import io
 import shutil
 import subprocess
+import time
+import wave
 from dataclasses import dataclass
 
 import ctranslate2
@@ -24,7 +27,7 @@ from voicebot.adapters.transcriber import Transcriber, _transcription_options
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, SpeechError
 
-from helpers import SHARED_AUDIO
+from helpers import SHARED_AUDIO, normalized
 
 BEAM_SIZE = 5
 THREADS = 2
@@ -208,3 +211,70 @@ def test_a_long_recordings_features_made_a_piece_at_a_time_are_those_made_at_onc
     monkeypatch.setattr(transcriber_module, "_WHOLE_SAMPLES", 10 * SAMPLE_RATE)
     monkeypatch.setattr(transcriber_module, "_PIECE_FRAMES", 1234)   # pieces that end anywhere
     assert np.array_equal(transcriber_module.log_mel(extractor, samples), extractor(samples))
+
+
+def _noise(kind: str, seconds: int) -> bytes:
+    """sox's noise, hum and silence, as the bot would decode them."""
+    if shutil.which("sox") is None:
+        pytest.skip("sox is not installed (apt-get install sox)")
+    return subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", "-t", "wav", "-", "synth",
+                           str(seconds), *kind.split()], capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize("kind", ["sine 0", "pinknoise vol 0.3", "sine 50 vol 0.5", "brownnoise vol 0.3"])
+def test_a_recording_without_speech_is_no_speech_before_any_model_time(models, monkeypatch, kind):
+    heard = []
+    monkeypatch.setattr(models.transcriber, "_transcribe_samples", lambda *args, **kwargs: heard.append(args))
+    with pytest.raises(JobError) as raised:
+        models.transcriber.transcribe(_noise(kind, 15))
+    assert raised.value.reason is FailureReason.NO_SPEECH and heard == []
+
+
+def test_long_pauses_are_not_heard_and_every_phrase_keeps_its_own_time(models):
+    phrases = ["the river is wide and cold", "please open the window", "my brother plays the piano"]
+    spoken = [decode(synthesize(phrase), 60) for phrase in phrases]
+    pause = np.zeros(25 * SAMPLE_RATE, dtype=np.float32)
+    recording = np.concatenate([spoken[0], pause, spoken[1], pause, spoken[2]])
+    starts = [0.0, (spoken[0].size + pause.size) / SAMPLE_RATE,
+              (spoken[0].size + spoken[1].size + 2 * pause.size) / SAMPLE_RATE]
+    shown = []
+    transcript = models.transcriber.transcribe(_wav(recording), "en", on_segment=shown.append)
+    text = " ".join(normalized(segment.text) for segment in transcript.segments)
+    assert all(phrase in text for phrase in phrases), text
+    assert transcript.audio_seconds == pytest.approx(recording.size / SAMPLE_RATE, abs=0.05)   # charged whole
+    for phrase, start in zip(phrases, starts, strict=True):
+        [segment] = [segment for segment in transcript.segments if phrase.split()[-1] in normalized(segment.text)]
+        assert abs(segment.start - start) < 1.0, (phrase, segment, start)
+    assert shown == list(transcript.segments)   # live progress in the recording's time too
+
+
+def test_a_job_past_its_timeout_is_stopped_at_the_next_model_call_even_inside_one_window():
+    class Model:
+        calls = 0
+
+        def generate(self, *args):
+            Model.calls += 1
+            return "decoded"
+
+    deadlined = transcriber_module._Deadlined(Model(), time.monotonic() + 60, 60)
+    assert deadlined.generate() == "decoded"
+    stuck = transcriber_module._Deadlined(Model(), time.monotonic() - 1, 60)
+    with pytest.raises(JobError) as raised:
+        stuck.generate()   # as temperature fallback calls it again for the same window
+    assert raised.value.reason is FailureReason.TIMEOUT and Model.calls == 1
+
+
+def test_decoding_a_file_counts_against_the_timeout(clip_files):
+    with pytest.raises(JobError) as raised:
+        decode(_espeak(clip_files, "espeak_short_en"), 300, deadline=time.monotonic() - 1)
+    assert raised.value.reason is FailureReason.TIMEOUT
+
+
+def _wav(samples: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(SAMPLE_RATE)
+        file.writeframes((samples * 32767).astype(np.int16).tobytes())
+    return buffer.getvalue()

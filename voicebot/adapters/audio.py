@@ -7,6 +7,7 @@ duration (or a decompression bomb) never expands into hours of samples; the samp
 sized for the cap, of which only what is written takes memory.
 """
 import io
+import time
 from pathlib import Path
 
 import av
@@ -18,16 +19,16 @@ from voicebot.core.errors import JobError
 SAMPLE_RATE = 16000
 
 
-def decode(source: Path | bytes, max_seconds: float) -> np.ndarray:
+def decode(source: Path | bytes, max_seconds: float, deadline: float | None = None) -> np.ndarray:
     """Float32 samples in [-1, 1] at 16 kHz mono from a file (or bytes); JobError for unreadable, silent or
-    too long input."""
+    too long input, and TIMEOUT past `deadline` (time.monotonic())."""
     if _is_empty(source):
         raise JobError(FailureReason.UNREADABLE_AUDIO, "empty file")
     try:
         # A file object, not its name: FFmpeg then guesses the format from the content alone, as for bytes,
         # never from a name a sender chose.
         with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as stream:
-            samples = _decode_capped(_Nameless(stream), int(max_seconds * SAMPLE_RATE))
+            samples = _decode_capped(_Nameless(stream), int(max_seconds * SAMPLE_RATE), deadline)
     except (av.error.FFmpegError, ValueError, IndexError, OSError) as error:
         raise JobError(FailureReason.UNREADABLE_AUDIO, type(error).__name__) from None
     if samples.size == 0:
@@ -49,7 +50,7 @@ def _is_empty(source: Path | bytes) -> bool:
         return False   # opening it says what is wrong
 
 
-def _decode_capped(source, max_samples: int) -> np.ndarray:
+def _decode_capped(source, max_samples: int, deadline: float | None) -> np.ndarray:
     # The same resampling and scaling faster-whisper's decode_audio does (s16, mono, 16 kHz, / 32768), so
     # the samples, and therefore the transcripts, are identical to it.
     resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
@@ -59,6 +60,8 @@ def _decode_capped(source, max_samples: int) -> np.ndarray:
         if not container.streams.audio:
             raise JobError(FailureReason.NO_SPEECH, "no audio track")
         for frame in _valid_frames(container.decode(audio=0)):
+            if deadline is not None and time.monotonic() > deadline:
+                raise JobError(FailureReason.TIMEOUT, "decoding ran past the timeout")
             frame.pts = None
             for resampled in resampler.resample(frame):
                 total = _append(samples, resampled, total)

@@ -105,29 +105,47 @@ class Transcriber:
             return
         self._warm = True
         silence = np.zeros(_WARM_UP_SECONDS * SAMPLE_RATE, dtype=np.float32)
-        self._transcribe_samples(silence, language="en")
+        _speech_chunks(silence)   # loads the VAD model too
+        self._transcribe_samples(silence, language="en", deadline=time.monotonic() + self._timeout_seconds)
 
     def transcribe(self, audio: Path | bytes, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None,
                    max_seconds: float | None = None) -> Transcript:
         """`on_segment` is called with each segment as soon as it is decoded, for live progress. Decoding
         stops past `max_seconds` (what is left of the user's day) as it does past the global limit."""
+        started = time.monotonic()
+        deadline = started + self._timeout_seconds   # decoding the file counts too
         cap = self._max_audio_seconds if max_seconds is None else min(self._max_audio_seconds, max_seconds)
         try:
-            samples = decode(audio, cap)
+            samples = decode(audio, cap, deadline)
         except JobError as error:
             if error.reason is FailureReason.TOO_LONG and cap < self._max_audio_seconds:
                 raise JobError(FailureReason.OVER_QUOTA, f"longer than the {cap:.0f} s left today") from None
             raise
-        return self._transcribe_samples(samples, language or self._language, on_segment)
+        speech = speech_in(samples)
+        transcript = self._transcribe_samples(speech.samples, language or self._language, deadline,
+                                              speech.recorded(on_segment))
+        return dataclasses.replace(transcript, audio_seconds=len(samples) / SAMPLE_RATE,
+                                   processing_seconds=time.monotonic() - started,
+                                   segments=tuple(speech.recorded_segment(s) for s in transcript.segments))
 
-    def _transcribe_samples(self, samples: np.ndarray, language: str | None,
+    def _transcribe_samples(self, samples: np.ndarray, language: str | None, deadline: float,
                             on_segment: Callable[[Segment], None] | None = None) -> Transcript:
+        """The model on `samples`: JobError TIMEOUT once past `deadline`, between two of its calls (one window's
+        temperature fallback makes several) or between two segments."""
+        model = self._model
+        real = model.model
+        model.model = _Deadlined(real, deadline, self._timeout_seconds)
+        try:
+            return self._decode_speech(model, samples, language, deadline, on_segment)
+        finally:
+            model.model = real
+
+    def _decode_speech(self, model, samples: np.ndarray, language: str | None, deadline: float,
+                       on_segment: Callable[[Segment], None] | None) -> Transcript:
         from faster_whisper.tokenizer import Tokenizer
 
         started = time.monotonic()
-        deadline = started + self._timeout_seconds
-        model = self._model
         features = log_mel(model.feature_extractor, samples)
         encoder_output = None
         # As transcribe(): an English-only model is English, a pinned language is taken as
@@ -161,6 +179,69 @@ class Transcriber:
             processing_seconds=time.monotonic() - started,
             segments=tuple(segments),
         )
+
+
+MIN_SILENCE_SECONDS = 2   # pauses this long are not fed to the model (faster-whisper's vad_filter default)
+
+
+@dataclasses.dataclass(frozen=True)
+class Speech:
+    """What of a recording the model hears: all of it, or its speech without its pauses, with the map back
+    to the recording's own time (`timeline`; None when nothing was cut)."""
+    samples: np.ndarray
+    timeline: object = None   # faster_whisper.vad.SpeechTimestampsMap
+
+    def recorded_segment(self, segment: Segment) -> Segment:
+        """The segment with its times in the recording, pauses included."""
+        if self.timeline is None:
+            return segment
+        return Segment(self.timeline.get_original_time(segment.start),
+                       self.timeline.get_original_time(segment.end, is_end=True), segment.text)
+
+    def recorded(self, on_segment: Callable[[Segment], None] | None) -> Callable[[Segment], None] | None:
+        return None if on_segment is None else lambda segment: on_segment(self.recorded_segment(segment))
+
+
+def speech_in(samples: np.ndarray) -> Speech:
+    """The recording's speech, found by the Silero VAD faster-whisper ships: JobError NO_SPEECH when there is
+    none, before any model time is spent. A recording whose pauses add up to less than MIN_SILENCE_SECONDS
+    is heard whole, exactly as transcribe() hears it."""
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    chunks = _speech_chunks(samples)
+    if not chunks:
+        raise JobError(FailureReason.NO_SPEECH, "no speech found")
+    spoken = sum(chunk["end"] - chunk["start"] for chunk in chunks)
+    if samples.size - spoken < MIN_SILENCE_SECONDS * SAMPLE_RATE:
+        return Speech(samples)
+    return Speech(np.concatenate([samples[chunk["start"]:chunk["end"]] for chunk in chunks]),
+                  SpeechTimestampsMap(chunks, SAMPLE_RATE))
+
+
+def _speech_chunks(samples: np.ndarray) -> list[dict]:
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=MIN_SILENCE_SECONDS * 1000))
+
+
+class _Deadlined:
+    """The CTranslate2 model, refusing its next call (JobError TIMEOUT) once past the deadline: one window's
+    temperature fallback calls it up to six times without yielding a segment in between."""
+    _CALLS = frozenset({"encode", "generate", "detect_language"})
+
+    def __init__(self, model, deadline: float, seconds: float):
+        self._model, self._deadline, self._seconds = model, deadline, seconds
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._model, name)
+        if name not in self._CALLS:
+            return attribute
+
+        def called(*args, **kwargs):
+            if time.monotonic() > self._deadline:
+                raise JobError(FailureReason.TIMEOUT, f"over {self._seconds:.0f} s")
+            return attribute(*args, **kwargs)
+        return called
 
 
 def _first_window(model, features: np.ndarray) -> np.ndarray:
