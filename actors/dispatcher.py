@@ -4,10 +4,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from actors.base import SupervisedActor
 from actors.messages import (
     DeliverResult,
+    HelperLost,
     JobAdmitted,
     JobFailed,
     JobStarted,
@@ -29,6 +31,15 @@ from voicebot.core.replies import Languages, Wording
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2  # a job whose worker (or the whole process) died is retried once, then answered with a failure
+
+
+SPLIT_AFTER_SECONDS = 60   # a recording longer than this, on an idle bot, is split over the idle workers
+
+
+@dataclass(frozen=True, slots=True)
+class _Helping:
+    """A worker's work while it transcribes a piece of the job with this key."""
+    key: JobKey
 
 
 class Dispatcher(SupervisedActor):
@@ -141,9 +152,24 @@ class Dispatcher(SupervisedActor):
                 self._sender.tell(UpdateStatus(job.key, self._words(job).PROCESSING))
             if worker in self._workers:
                 self._storage.tell(JobStarted(job.key))   # a worker node counts the attempts it starts itself
-                self._workers[worker].tell(Transcribe(job))
+                self._workers[worker].tell(Transcribe(job, self._helpers_for(job)))
             else:
                 self._remote.tell(Transcribe(job))
+
+    def _helpers_for(self, job: Job) -> tuple[tuple[str, Mailbox], ...]:
+        """The idle workers, reserved to help with a long recording when nothing else waits (it is split over
+        them); none for a short one, or on a busy bot, where each job keeps one worker."""
+        if self._pending or (job.media.duration or 0) <= SPLIT_AFTER_SECONDS:
+            return ()
+        helpers = []
+        while self._pool.has_idle:
+            name = self._pool.assign(_Helping(job.key))
+            helpers.append((name, self._workers[name]))
+        return tuple(helpers)
+
+    def _release_helpers(self, key: JobKey) -> None:
+        while self._pool.finished_where(lambda work: isinstance(work, _Helping) and work.key == key) is not None:
+            pass
 
     def _knows(self, key: JobKey) -> bool:
         return any(job.key == key for job in self._pending) or any(job.key == key for _, job in self._pool.running())
@@ -152,7 +178,8 @@ class Dispatcher(SupervisedActor):
         """Frees the worker the job was given to; False if the job is neither out nor waiting (answered
         already). A waiting one is a job resumed after this actor's restart whose first run went on: that
         run's outcome answers it."""
-        if self._pool.finished_where(lambda running: running.key == job.key) is not None:
+        if self._pool.finished_where(lambda running: isinstance(running, Job) and running.key == job.key) is not None:
+            self._release_helpers(job.key)
             return True
         waiting = next((pending for pending in self._pending if pending.key == job.key), None)
         if waiting is None:
@@ -164,8 +191,16 @@ class Dispatcher(SupervisedActor):
     def _lost(self, worker: str) -> None:
         self._metrics.worker_ready(worker, False)
         job = self._pool.lost(worker)
+        if isinstance(job, _Helping):
+            # Its piece is done by the worker that split the recording, which keeps every piece.
+            lead = next((name for name, work in self._pool.running() if isinstance(work, Job) and work.key == job.key),
+                        None)
+            if lead is not None:
+                self._workers[lead].tell(HelperLost(job.key, worker))
+            return
         if job is None:
             return
+        self._release_helpers(job.key)
         if job.attempt < MAX_ATTEMPTS:
             log.warning("%s died holding job %s/%s; retrying it", worker, job.chat_id, job.message_id)
             self._pending.appendleft(dataclasses.replace(job, attempt=job.attempt + 1))

@@ -149,7 +149,39 @@ class JobAdmitted:
 
 @dataclass(frozen=True, slots=True)
 class Transcribe:
+    """`helpers`: idle WhisperActors (name, mailbox) reserved for this job, a long recording on an idle bot:
+    the one told splits it at pauses and hands them a piece each."""
     job: Job
+    helpers: tuple[tuple[str, Mailbox], ...] = ()
+
+
+@dataclass(frozen=True)
+class TranscribePiece:
+    """A piece of a split recording (its samples, starting `offset` seconds in), for a helper to transcribe
+    in `language` by `deadline` (time.monotonic()) and answer `reply_to` with PieceTranscribed."""
+    key: JobKey
+    index: int
+    samples: object   # the decoded audio: numpy samples, which only WhisperActors look into
+    offset: float
+    language: str
+    deadline: float
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True)
+class PieceTranscribed:
+    """A helper's piece: its transcript (times in the recording), or why it failed."""
+    key: JobKey
+    index: int
+    transcript: Transcript | None
+    failure: FailureReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HelperLost:
+    """The helper given a piece of this job died: the WhisperActor that split it does that piece itself."""
+    key: JobKey
+    helper: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,24 @@
-"""WhisperActor: holds one loaded model and transcribes one job at a time."""
+"""WhisperActor: holds one loaded model and transcribes one job at a time, or one piece of a long recording
+split over idle WhisperActors (see assembly)."""
 import logging
 import time
 
+import pykka
+
+from actors.assembly import Assembly
 from actors.base import SupervisedActor
-from actors.messages import AnnounceReady, JobFailed, ShowProgress, Transcribe, TranscriptReady, WorkerReady
-from voicebot.core.domain import FailureReason, Job, Segment
+from actors.messages import (
+    AnnounceReady,
+    HelperLost,
+    JobFailed,
+    PieceTranscribed,
+    ShowProgress,
+    Transcribe,
+    TranscribePiece,
+    TranscriptReady,
+    WorkerReady,
+)
+from voicebot.core.domain import FailureReason, Job, Segment, Transcript
 from voicebot.core.errors import JobError, TelegramError, one_line
 from voicebot.core.ports import NO_METRICS, AudioSource, Mailbox, Metrics, Transcriber
 from voicebot.core.replies import Languages
@@ -29,6 +43,7 @@ class WhisperActor(SupervisedActor):
         self._max_file_bytes = max_file_bytes
         self._metrics = metrics
         self._languages = languages or Languages()
+        self._assemblies: dict = {}   # JobKey -> Assembly: the split jobs this actor waits on pieces of
 
     def prepare(self) -> None:
         started = time.monotonic()
@@ -44,12 +59,122 @@ class WhisperActor(SupervisedActor):
 
     def handle(self, message):
         match message:
-            case Transcribe(job):
-                self._dispatcher.tell(self._transcribe(job))
+            case Transcribe(job, ()):
+                self._dispatcher.tell(self._attempt(job, lambda: self._transcribe(job)))
+            case Transcribe(job, helpers):
+                self._tell_outcome(self._attempt(job, lambda: self._split(job, helpers)))
+            case TranscribePiece() as piece:
+                self._transcribe_piece(piece)
+            case PieceTranscribed(key, index, transcript, None) if key in self._assemblies:
+                self._assemblies[key].add(index, transcript)
+                self._tell_outcome(self._outcome_of(key))
+            case PieceTranscribed(key, _, _, failure) if key in self._assemblies:
+                self._tell_outcome(JobFailed(self._assemblies.pop(key).job, failure, self.name))
+            case HelperLost(key, helper) if key in self._assemblies:
+                self._do_lost_piece(key, helper)
+            case PieceTranscribed() | HelperLost():
+                pass   # about a job that has ended already (failed, or lost with this actor's restart)
             case AnnounceReady():   # a restarted dispatcher asks; anything held was answered before this
                 self._dispatcher.tell(WorkerReady(self.name))
             case _:
                 return NotImplemented
+
+    def _transcribe(self, job: Job) -> TranscriptReady:
+        with self._audio_source.fetch(job.media.file_id, self._max_file_bytes) as audio:
+            transcript = self._transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job),
+                                                      max_seconds=job.max_seconds)
+        return self._done(job, transcript)
+
+    def _split(self, job: Job, helpers: tuple[tuple[str, Mailbox], ...]) -> TranscriptReady | None:
+        """A long recording on an idle bot: cut at pauses into a piece for this actor and one per helper, all
+        transcribed at once; the outcome is told once every piece is back (None until then)."""
+        transcriber = self._transcriber
+        deadline = transcriber.deadline()
+        with self._audio_source.fetch(job.media.file_id, self._max_file_bytes) as audio:
+            samples = transcriber.decode(audio, job.max_seconds, deadline)
+        pieces = transcriber.split(samples, 1 + len(helpers))
+        if len(pieces) == 1:   # no pause to cut at
+            return self._done(job, transcriber.transcribe_piece(samples, job.language, deadline,
+                                                                on_segment=self._progress_reporter(job)))
+        language, probability = (job.language, 1.0) if job.language else transcriber.language_of(pieces[0][1])
+        given = helpers[:len(pieces) - 1]   # fewer pauses than helpers: the rest have nothing to do
+        assembly = Assembly(job, pieces, {name: index for index, (name, _) in enumerate(given, start=1)},
+                            language, probability, deadline)
+        self._assemblies[job.key] = assembly
+        for index, (_, helper) in enumerate(given, start=1):
+            offset, piece = pieces[index]
+            helper.tell(TranscribePiece(job.key, index, piece, offset, language, deadline, self.actor_ref))
+        log.info("job %s/%s: split at pauses into %d pieces, starting at %s s, transcribed at once", job.chat_id,
+                 job.message_id, len(pieces), ", ".join(f"{offset:.0f}" for offset, _ in pieces))
+        assembly.add(0, transcriber.transcribe_piece(pieces[0][1], language, deadline,
+                                                     on_segment=self._progress_reporter(job)))
+        return self._outcome_of(job.key)
+
+    def _transcribe_piece(self, piece: TranscribePiece) -> None:
+        try:
+            transcript = self._transcriber.transcribe_piece(piece.samples, piece.language, piece.deadline,
+                                                            offset=piece.offset)
+            answer = PieceTranscribed(piece.key, piece.index, transcript)
+        except JobError as error:
+            answer = PieceTranscribed(piece.key, piece.index, None, error.reason)
+        except Exception:  # a bug or a native failure must cost one job, not the worker
+            log.exception("%s: unexpected error on a piece of job %s/%s", self.name, piece.key.chat_id,
+                          piece.key.message_id)
+            answer = PieceTranscribed(piece.key, piece.index, None, FailureReason.INTERNAL)
+        try:
+            piece.reply_to.tell(answer)
+        except pykka.ActorDeadError:
+            pass   # the actor that split the job died: the job runs again as a whole
+
+    def _do_lost_piece(self, key, helper: str) -> None:
+        assembly = self._assemblies[key]
+        index = assembly.piece_of(helper)
+        if index is not None:
+            offset, piece = assembly.pieces[index]
+            outcome = self._attempt(assembly.job, lambda: self._own_piece(assembly, index, offset, piece))
+            self._tell_outcome(outcome)
+
+    def _own_piece(self, assembly: Assembly, index: int, offset: float, piece) -> TranscriptReady | None:
+        assembly.add(index, self._transcriber.transcribe_piece(piece, assembly.language, assembly.deadline,
+                                                               offset=offset))
+        return self._outcome_of(assembly.job.key)
+
+    def _outcome_of(self, key) -> TranscriptReady | None:
+        assembly = self._assemblies.get(key)
+        if assembly is None or not assembly.complete:
+            return None
+        del self._assemblies[key]
+        return self._done(assembly.job, assembly.joined())
+
+    def _tell_outcome(self, outcome: TranscriptReady | JobFailed | None) -> None:
+        if outcome is None:
+            return
+        if isinstance(outcome, JobFailed):
+            self._assemblies.pop(outcome.job.key, None)
+        self._dispatcher.tell(outcome)
+
+    def _done(self, job: Job, transcript: Transcript) -> TranscriptReady:
+        log.info("job %s/%s user %s: done, %.1f s of %s audio in %.2f s (%s)", job.chat_id, job.message_id,
+                 job.user_id, transcript.audio_seconds, transcript.language, transcript.processing_seconds,
+                 self.name)
+        self._metrics.transcribed(transcript.audio_seconds, transcript.processing_seconds)
+        return TranscriptReady(job, transcript, self.name)
+
+    def _attempt(self, job: Job, work) -> TranscriptReady | JobFailed | None:
+        """What `work` gives, or the job failed in plain words for what went wrong."""
+        started = time.monotonic()
+        try:
+            return work()
+        except JobError as error:
+            outcome, detail = JobFailed(job, error.reason, self.name), str(error)
+        except TelegramError as error:
+            outcome, detail = JobFailed(job, FailureReason.DOWNLOAD_FAILED, self.name), str(error)
+        except Exception as error:  # a bug or a native failure must cost one job, not the worker
+            log.exception("%s: unexpected error on job %s/%s", self.name, job.chat_id, job.message_id)
+            outcome, detail = JobFailed(job, FailureReason.INTERNAL, self.name), one_line(error)
+        log.info("job %s/%s user %s: failed (%s) after %.2f s: %s", job.chat_id, job.message_id, job.user_id,
+                 outcome.reason.value, time.monotonic() - started, detail)
+        return outcome
 
     def _progress_reporter(self, job: Job):
         """Shows the text so far in the chat while a long recording is transcribed; short ones
@@ -63,30 +188,3 @@ class WhisperActor(SupervisedActor):
             pieces.append(segment.text)
             self._sender.tell(ShowProgress(job.key, words.in_progress("".join(pieces))))
         return report
-
-    def _transcribe(self, job: Job) -> TranscriptReady | JobFailed:
-        started = time.monotonic()
-        try:
-            with self._audio_source.fetch(job.media.file_id, self._max_file_bytes) as audio:
-                transcript = self._transcriber.transcribe(audio, job.language,
-                                                          on_segment=self._progress_reporter(job),
-                                                          max_seconds=job.max_seconds)
-        except JobError as error:
-            outcome = JobFailed(job, error.reason, self.name)
-            detail = str(error)
-        except TelegramError as error:
-            outcome = JobFailed(job, FailureReason.DOWNLOAD_FAILED, self.name)
-            detail = str(error)
-        except Exception as error:  # a bug or a native failure must cost one job, not the worker
-            log.exception("%s: unexpected error on job %s/%s", self.name, job.chat_id, job.message_id)
-            outcome = JobFailed(job, FailureReason.INTERNAL, self.name)
-            detail = one_line(error)
-        else:
-            log.info("job %s/%s user %s: done, %.1f s of %s audio in %.2f s (%s)", job.chat_id, job.message_id,
-                     job.user_id, transcript.audio_seconds, transcript.language, transcript.processing_seconds,
-                     self.name)
-            self._metrics.transcribed(transcript.audio_seconds, transcript.processing_seconds)
-            return TranscriptReady(job, transcript, self.name)
-        log.info("job %s/%s user %s: failed (%s) after %.2f s: %s", job.chat_id, job.message_id, job.user_id,
-                 outcome.reason.value, time.monotonic() - started, detail)
-        return outcome

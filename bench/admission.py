@@ -20,7 +20,7 @@ from actors.quota import QuotaActor, QuotaRules  # noqa: E402
 from actors.users import ReplyAllowance, UserBook  # noqa: E402
 from voicebot.core.domain import Job, JobKey, Media, MediaKind, UserState  # noqa: E402
 from voicebot.core.ports import NO_METRICS  # noqa: E402
-from voicebot.core.replies import utc_now  # noqa: E402
+from voicebot.core.replies import Languages, utc_now  # noqa: E402
 
 RULES = QuotaRules(daily_seconds=10**9, rate_limit_seconds=0, max_duration_seconds=300, max_file_mb=20,
                    unlimited_user_ids=frozenset(range(0, 10_000, 97)))
@@ -58,7 +58,7 @@ def percentiles(samples_ns: list[int]) -> tuple[float, float]:
 
 def direct(users: dict, decisions: int) -> list[int]:
     admission = Admission(RULES, UserBook(RULES, users.values(), utc_now), ReplyAllowance(time.monotonic), Discard(),
-                          Discard(), Discard(), time.monotonic, NO_METRICS)
+                          Discard(), Discard(), time.monotonic, NO_METRICS, Languages())
     samples = []
     for number in range(decisions):
         candidate = job(random.randrange(len(users)), number)

@@ -21,6 +21,7 @@ received, as the senders see it. Speed-ups are a baseline's seconds over the bot
 Prints a table and writes bench/results/<timestamp>.json and .csv (and .png with matplotlib)."""
 import argparse
 import csv
+import difflib
 import gc
 import itertools
 import json
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,6 +52,7 @@ import faster_whisper  # noqa: E402
 import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel, decode_audio  # noqa: E402
 
+from tests.media import long_passage  # noqa: E402  (the root is on sys.path)
 from voicebot.adapters.model_files import resolve_model  # noqa: E402
 from voicebot.adapters.speech import synthesize  # noqa: E402
 from voicebot.app.config import Settings, worker_count, worker_threads  # noqa: E402
@@ -111,6 +114,7 @@ class Comparison:
     same_words_as_pool: bool | None  # bot's transcripts word for word (a)'s, whitespace folded; None:
     #                                  (a) sampled (see Text), so not even two runs of (a) need agree
     bot_failures: int  # answered with a failure reply (timeout, unreadable ...) instead of a transcript
+    agreement: float | None = None   # the bot's words against (a)'s, in order (difflib), for one clip
 
     def per_minute(self, seconds: float) -> float:
         return 60 * self.messages / seconds
@@ -126,6 +130,17 @@ class Latency:
     to_final: float
     bare_one_thread: float       # the same clip through one (a) model, alone
     bare_default_threads: float  # ... and through (b)
+
+
+@dataclass
+class Unheard:
+    """A clip with no speech on it, alone on an idle bot: the time to its answer, against the 11 s speech
+    note's alone (as the latency table has it), and the answer."""
+    clip: str
+    audio_seconds: float
+    bot_seconds: float
+    speech_note_seconds: float
+    reply: str
 
 
 @dataclass
@@ -162,6 +177,8 @@ class Results:
     setup: Setup
     throughput: list[Comparison] = field(default_factory=list)
     latency: list[Latency] = field(default_factory=list)
+    unheard: list[Unheard] = field(default_factory=list)
+    phrases_kept: dict[str, str] = field(default_factory=dict)   # workload -> "k of n" phrases in the transcript
     admission_us: dict[str, tuple[float, float]] = field(default_factory=dict)  # path -> (p50, p99)
     commands: Commands | None = None
     memory: Memory | None = None
@@ -215,6 +232,51 @@ def speech_source(folder: Path) -> Path:
     source = folder / "speech.wav"
     source.write_bytes(spoken)
     return source
+
+
+PHRASES = ("the river is wide and cold", "please open the kitchen window", "my brother plays the piano")
+PAUSE_SECONDS = 25
+NOTHING = {"silence 20 s": ("20", "sine", "0"), "pink noise 15 s": ("15", "pinknoise", "vol", "0.3"),
+           "hum 50 Hz 15 s": ("15", "sine", "50", "vol", "0.5"), "tones 15 s": ("15", "sine", "440:880", "vol", "0.3"),
+           "brown noise 15 s": ("15", "brownnoise", "vol", "0.3")}
+
+
+def pause_note(folder: Path) -> Clip:
+    """Three espeak-ng phrases with PAUSE_SECONDS of silence between them, as a voice note."""
+    silence = np.zeros(PAUSE_SECONDS * 16000, dtype=np.float32)
+    parts = []
+    for phrase in PHRASES:
+        (folder / "phrase.wav").write_bytes(synthesize(phrase))
+        parts += [decode_audio(str(folder / "phrase.wav")), silence]
+    return _clip_of(np.concatenate(parts[:-1]), folder, "3 phrases, 25 s pauses")
+
+
+def passage_note(folder: Path) -> Clip:
+    """About three minutes of espeak-ng speech with a known text: sentences, none repeated."""
+    text = long_passage(2300)
+    (folder / "passage.wav").write_bytes(synthesize(text, words_per_minute=150))
+    return voice_note(folder / "passage.wav", folder, "3 min of speech")
+
+
+def nothing_notes(folder: Path) -> list[Clip]:
+    """sox's silence, noise, hum and tones as voice notes."""
+    clips = []
+    for name, synth in NOTHING.items():
+        target = folder / f"{name.replace(' ', '-')}.wav"
+        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(target), "synth", *synth],
+                       check=True, timeout=60)
+        clips.append(voice_note(target, folder, name))
+    return clips
+
+
+def _clip_of(samples: np.ndarray, folder: Path, name: str) -> Clip:
+    target = folder / f"{name.replace(' ', '-')}.wav"
+    with wave.open(str(target), "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(16000)
+        file.writeframes((samples * 32767).astype(np.int16).tobytes())
+    return voice_note(target, folder, name)
 
 
 def voice_note(source: Path, folder: Path, name: str, *, tempo: float = 1.0, seconds: float | None = None) -> Clip:
@@ -556,15 +618,17 @@ def run(quick: bool) -> Results:
         if not quick:
             long.append(voice_note(source, folder, "5 min", seconds=300))
         tiny = voice_note(source, folder, "tiny", seconds=3)
+        # How the bot listens: pauses it need not hear, recordings with nothing to hear, speech it splits.
+        pauses, passage, nothing = pause_note(folder), passage_note(folder), nothing_notes(folder)
 
         step("bare faster-whisper: (a) a pool of one-thread models, (b) one model with default threads")
-        bare = measure_bare(resolve_model(whisper.model), setup, batch, [once, *long])
+        bare = measure_bare(resolve_model(whisper.model), setup, batch, [once, *long, pauses, passage])
         with part(results, "admission"):
             step("admission latency (bench/admission.py)")
             results.admission_us = admission_latency(quick)
         with part(results, "bot"):
             step("the bot: start-up, throughput, latency, commands")
-            bot_run(results, batch, once, long, bare, folder / "bot")
+            bot_run(results, batch, once, long, bare, folder / "bot", Listening(pauses, passage, nothing))
         with part(results, "memory"):
             step("the bot again: memory over many short messages")
             memory_run(results, tiny, 120 if quick else 300, folder / "memory")
@@ -582,8 +646,16 @@ def part(results: Results, name: str) -> Iterator[None]:
         print(f"bench: {name} failed: {results.errors[name]}", file=sys.stderr)
 
 
+@dataclass
+class Listening:
+    """The clips about what the bot hears (see run)."""
+    pauses: Clip
+    passage: Clip
+    nothing: list[Clip]
+
+
 def bot_run(results: Results, batch: list[Clip], short: Clip, long: list[Clip], bare: BareTimes,
-            folder: Path) -> None:
+            folder: Path, listening: Listening) -> None:
     folder.mkdir()
     users = Users()
     with BotApiSandbox(TOKEN) as sandbox:
@@ -605,7 +677,40 @@ def bot_run(results: Results, batch: list[Clip], short: Clip, long: list[Clip], 
                 results.throughput.append(comparison)
                 if clip is long[0]:
                     results.latency.append(bot_latency(alone, clip, bare))
+            listen(sandbox, log, users, listening, bare, results)
             results.commands = commands_per_second(sandbox, log, users, COMMAND_USERS)
+
+
+def listen(sandbox: BotApiSandbox, log: ChatLog, users: Users, listening: Listening, bare: BareTimes,
+           results: Results) -> None:
+    """Each alone on an idle bot: the pause note and the long passage against bare transcribe() with one
+    thread (a) and all cores (b), and the clips without speech against the 11 s speech note."""
+    for clip in (listening.pauses, listening.passage):
+        workload = f"one note: {clip.name}"
+        comparison, [alone] = bot_throughput(sandbox, log, users, workload, [clip], bare.single[clip.name],
+                                             bare.single_default[clip.name], results)
+        comparison.agreement = _agreement(alone.text, bare.single[clip.name][1][0].text)
+        results.throughput.append(comparison)
+        if clip is listening.pauses:
+            results.phrases_kept[workload] = _phrases_kept(alone.text)
+    speech_note = next(lat.to_final for lat in results.latency if lat.audio_seconds < 20)
+    for clip in listening.nothing:
+        [alone] = send_voices(sandbox, log, users, [clip], timeout=120)
+        results.unheard.append(Unheard(clip.name, round(clip.seconds, 1), alone.final_at - alone.sent_at,
+                                       speech_note, alone.text))
+
+
+def _phrases_kept(text: str) -> str:
+    """How many of PHRASES the transcript holds (most of a phrase's words, in any case and punctuation), and
+    how many of all their words."""
+    heard = set("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+    found = [sum(word in heard for word in phrase.split()) for phrase in PHRASES]
+    kept = sum(count >= 0.75 * len(phrase.split()) for count, phrase in zip(found, PHRASES, strict=True))
+    return f"{kept} of {len(PHRASES)} (words: {sum(found)} of {sum(len(p.split()) for p in PHRASES)})"
+
+
+def _agreement(text: str, reference: str) -> float:
+    return difflib.SequenceMatcher(None, _words(reference).split(), _words(text).split(), autojunk=False).ratio()
 
 
 def memory_run(results: Results, clip: Clip, total: int, folder: Path) -> None:
@@ -635,6 +740,11 @@ def table(results: Results) -> str:
              f"(b) 1 model, default threads, one after another", ""]
     lines += _throughput_table(results.throughput) + [""]
     lines += _latency_table(results.latency) + [""]
+    if results.unheard:
+        lines += _unheard_table(results.unheard) + [""]
+    lines += [f"{workload}: {kept} phrases in the bot's transcript" for workload, kept in results.phrases_kept.items()]
+    lines += [f"{c.workload}: the bot's words agree {c.agreement:.1%} with (a)'s" for c in results.throughput
+              if c.agreement is not None] + [""]
     if results.admission_us:
         lines.append(f"{'admission, 10,000 known users':<40}{'p50 µs':>10}{'p99 µs':>10}")
         lines += [f"  {path:<38}{p50:>10.1f}{p99:>10.1f}" for path, (p50, p99) in results.admission_us.items()]
@@ -676,6 +786,13 @@ def _throughput_table(comparisons: list[Comparison]) -> list[str]:
     return lines
 
 
+def _unheard_table(unheard: list[Unheard]) -> list[str]:
+    lines = [f"{'no speech, idle bot':<30}{'audio s':>8}{'answer s':>9}{'÷ 11 s note':>12}  reply"]
+    lines += [f"{u.clip:<30}{u.audio_seconds:>8.0f}{u.bot_seconds:>9.2f}{u.bot_seconds / u.speech_note_seconds:>11.2f}x"
+              f"  {u.reply[:60]!r}" for u in unheard]
+    return lines
+
+
 def _same(same: bool | None) -> str:
     return "sampled" if same is None else "yes" if same else "NO"
 
@@ -710,6 +827,13 @@ def rows(results: Results) -> list[tuple[str, str, str, float | str]]:
                 ("throughput", c.workload, "speed-up vs (b)", round(c.sequential_seconds / c.bot_seconds, 3)),
                 ("throughput", c.workload, "same words as (a)", _same(c.same_words_as_pool)),
                 ("throughput", c.workload, "bot failure replies", c.bot_failures)]
+    for u in results.unheard:
+        out += [("no speech", u.clip, "answer seconds", round(u.bot_seconds, 3)),
+                ("no speech", u.clip, "answer / 11 s speech note", round(u.bot_seconds / u.speech_note_seconds, 3)),
+                ("no speech", u.clip, "reply", u.reply)]
+    out += [("throughput", c.workload, "word agreement with (a)", round(c.agreement, 4)) for c in results.throughput
+            if c.agreement is not None]
+    out += [("throughput", workload, "phrases kept", kept) for workload, kept in results.phrases_kept.items()]
     for lat in results.latency:
         for key, value in asdict(lat).items():
             if key != "clip":

@@ -278,3 +278,20 @@ def _wav(samples: np.ndarray) -> bytes:
         file.setframerate(SAMPLE_RATE)
         file.writeframes((samples * 32767).astype(np.int16).tobytes())
     return buffer.getvalue()
+
+
+def test_a_recording_is_split_in_pauses_into_pieces_that_join_into_the_whole(models):
+    phrases = ["the river is wide and cold", "please open the window", "my brother plays the piano",
+               "the train leaves at noon"]
+    pause = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    recording = np.concatenate([part for phrase in phrases for part in (decode(synthesize(phrase), 60), pause)])
+    pieces = models.transcriber.split(recording, 2)
+    assert len(pieces) == 2 and pieces[0][0] == 0.0
+    assert np.array_equal(np.concatenate([samples for _, samples in pieces]), recording)   # all of it, in order
+    cut = int(pieces[1][0] * SAMPLE_RATE)
+    assert not np.any(recording[cut - 800:cut + 800])   # in a pause, never inside a word
+    deadline = models.transcriber.deadline()
+    texts = [models.transcriber.transcribe_piece(samples, "en", deadline, offset=offset) for offset, samples in pieces]
+    assert texts[1].segments[0].start >= pieces[1][0]   # times in the recording
+    joined = " ".join(normalized(transcript.text) for transcript in texts)
+    assert all(phrase in joined for phrase in phrases), joined

@@ -5,6 +5,7 @@ import pytest
 from actors.dispatcher import Dispatcher
 from actors.messages import (
     DeliverResult,
+    HelperLost,
     JobAdmitted,
     JobFailed,
     JobStarted,
@@ -168,3 +169,38 @@ def test_a_transcript_with_no_words_is_answered_as_no_speech_and_not_charged(fak
     [result] = sender.of(DeliverResult)
     assert result.text == replies.failure(FailureReason.NO_SPEECH, 300, 20)
     assert result.outcome == JobFailed(job, FailureReason.NO_SPEECH) and result.report_to == quota
+
+
+def test_a_long_recording_on_an_idle_bot_gets_every_idle_worker_and_frees_them_once_answered(fakes):
+    workers, _, sender, _ = fakes
+    dispatcher = start_dispatcher(fakes)
+    long, short = make_job(message_id=1, duration=240), make_job(message_id=2, duration=5)
+    deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), JobAdmitted(long))
+    assert workers["w1"].messages == [Transcribe(long, (("w2", workers["w2"]),))]
+    deliver(dispatcher, JobAdmitted(short))   # both workers are busy with the long one
+    assert sender.of(PostStatus)[-1].text == replies.queued(1) and workers["w2"].messages == []
+    deliver(dispatcher, TranscriptReady(long, Transcript("words", "en", 0.9, 240, 60), "w1"))
+    assert workers["w1"].messages[-1] == Transcribe(short)
+    third = make_job(message_id=3, duration=5)
+    deliver(dispatcher, JobAdmitted(third))
+    assert workers["w2"].messages == [Transcribe(third)]   # the helper is free again too
+
+
+def test_a_busy_bot_keeps_one_worker_per_long_recording(fakes):
+    workers, _, _, _ = fakes
+    dispatcher = start_dispatcher(fakes)
+    first, second = make_job(message_id=1, duration=240), make_job(message_id=2, duration=240)
+    deliver(dispatcher, JobAdmitted(first), JobAdmitted(second), WorkerReady("w1"), WorkerReady("w2"))
+    assert workers["w1"].messages == [Transcribe(first)] and workers["w2"].messages == [Transcribe(second)]
+
+
+def test_a_helper_that_dies_has_its_piece_done_by_the_worker_that_split_the_recording(fakes):
+    workers, _, _, _ = fakes
+    dispatcher = start_dispatcher(fakes)
+    long = make_job(message_id=1, duration=240)
+    deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), JobAdmitted(long), WorkerLost("w2"))
+    assert workers["w1"].messages[-1] == HelperLost(long.key, "w2")
+    deliver(dispatcher, TranscriptReady(long, Transcript("words", "en", 0.9, 240, 60), "w1"))
+    short = make_job(message_id=2, duration=5)
+    deliver(dispatcher, JobAdmitted(short))
+    assert workers["w1"].messages[-1] == Transcribe(short)   # free again; the lost w2 gets nothing

@@ -114,20 +114,61 @@ class Transcriber:
         """`on_segment` is called with each segment as soon as it is decoded, for live progress. Decoding
         stops past `max_seconds` (what is left of the user's day) as it does past the global limit."""
         started = time.monotonic()
-        deadline = started + self._timeout_seconds   # decoding the file counts too
+        deadline = self.deadline()   # decoding the file counts too
+        samples = self.decode(audio, max_seconds, deadline)
+        transcript = self.transcribe_piece(samples, language or self._language, deadline, on_segment=on_segment,
+                                           speech=speech_in(samples))
+        return dataclasses.replace(transcript, processing_seconds=time.monotonic() - started)
+
+    def deadline(self) -> float:
+        """When a job starting now is over whisper.timeout_seconds (time.monotonic())."""
+        return time.monotonic() + self._timeout_seconds
+
+    def decode(self, audio: Path | bytes, max_seconds: float | None = None, deadline: float | None = None):
+        """The recording's samples, up to the global limit or `max_seconds` (what is left of the user's day:
+        JobError OVER_QUOTA past it)."""
         cap = self._max_audio_seconds if max_seconds is None else min(self._max_audio_seconds, max_seconds)
         try:
-            samples = decode(audio, cap, deadline)
+            return decode(audio, cap, deadline)
         except JobError as error:
             if error.reason is FailureReason.TOO_LONG and cap < self._max_audio_seconds:
                 raise JobError(FailureReason.OVER_QUOTA, f"longer than the {cap:.0f} s left today") from None
             raise
-        speech = speech_in(samples)
-        transcript = self._transcribe_samples(speech.samples, language or self._language, deadline,
-                                              speech.recorded(on_segment))
-        return dataclasses.replace(transcript, audio_seconds=len(samples) / SAMPLE_RATE,
+
+    def split(self, samples: np.ndarray, pieces: int) -> list[tuple[float, np.ndarray]]:
+        """The recording in up to `pieces` parts of about equal length, cut in the middle of pauses the VAD
+        found (never inside speech): (offset in seconds, samples) each, in order."""
+        gaps = _pauses(samples)
+        cuts = sorted({min(gaps, key=lambda gap: abs(gap - samples.size * number // pieces))
+                       for number in range(1, pieces)} if gaps else set())
+        bounds = [0, *cuts, samples.size]
+        return [(start / SAMPLE_RATE, samples[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)
+                if end > start]
+
+    def language_of(self, samples: np.ndarray) -> tuple[str, float]:
+        """The language detected on the first window and its probability, as a whole recording's would be."""
+        model = self._model
+        if not model.model.is_multilingual:
+            return "en", 1.0
+        features = log_mel(model.feature_extractor, speech_in(samples).samples)
+        return _detect_language(model, model.encode(_first_window(model, features)))
+
+    def transcribe_piece(self, samples: np.ndarray, language: str | None, deadline: float, offset: float = 0.0,
+                         on_segment: Callable[[Segment], None] | None = None,
+                         speech: "Speech | None" = None) -> Transcript:
+        """`samples` (a whole recording, or a piece of one starting `offset` s in) through the model, with
+        every time in the recording's own; a piece without speech is an empty transcript."""
+        started = time.monotonic()
+        if speech is None:
+            try:
+                speech = speech_in(samples)
+            except JobError:
+                return Transcript("", language or "", 0.0, samples.size / SAMPLE_RATE, 0.0)
+        shift = speech.shifted(offset)
+        transcript = self._transcribe_samples(speech.samples, language, deadline, shift.recorded(on_segment))
+        return dataclasses.replace(transcript, audio_seconds=samples.size / SAMPLE_RATE,
                                    processing_seconds=time.monotonic() - started,
-                                   segments=tuple(speech.recorded_segment(s) for s in transcript.segments))
+                                   segments=tuple(shift.recorded_segment(s) for s in transcript.segments))
 
     def _transcribe_samples(self, samples: np.ndarray, language: str | None, deadline: float,
                             on_segment: Callable[[Segment], None] | None = None) -> Transcript:
@@ -190,13 +231,19 @@ class Speech:
     to the recording's own time (`timeline`; None when nothing was cut)."""
     samples: np.ndarray
     timeline: object = None   # faster_whisper.vad.SpeechTimestampsMap
+    offset: float = 0.0       # where these samples start in the recording (a piece of a split one)
+
+    def shifted(self, offset: float) -> "Speech":
+        return dataclasses.replace(self, offset=offset)
 
     def recorded_segment(self, segment: Segment) -> Segment:
         """The segment with its times in the recording, pauses included."""
         if self.timeline is None:
-            return segment
-        return Segment(self.timeline.get_original_time(segment.start),
-                       self.timeline.get_original_time(segment.end, is_end=True), segment.text)
+            start, end = segment.start, segment.end
+        else:
+            start = self.timeline.get_original_time(segment.start)
+            end = self.timeline.get_original_time(segment.end, is_end=True)
+        return Segment(round(start + self.offset, 2), round(end + self.offset, 2), segment.text)
 
     def recorded(self, on_segment: Callable[[Segment], None] | None) -> Callable[[Segment], None] | None:
         return None if on_segment is None else lambda segment: on_segment(self.recorded_segment(segment))
@@ -218,10 +265,16 @@ def speech_in(samples: np.ndarray) -> Speech:
                   SpeechTimestampsMap(chunks, SAMPLE_RATE))
 
 
-def _speech_chunks(samples: np.ndarray) -> list[dict]:
+def _speech_chunks(samples: np.ndarray, min_silence_seconds: float = MIN_SILENCE_SECONDS) -> list[dict]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    return get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=MIN_SILENCE_SECONDS * 1000))
+    return get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=int(min_silence_seconds * 1000)))
+
+
+def _pauses(samples: np.ndarray) -> list[int]:
+    """The middle of every pause of a third of a second or more between speech, where a cut splits no word."""
+    chunks = _speech_chunks(samples, min_silence_seconds=0.3)
+    return [(before["end"] + after["start"]) // 2 for before, after in zip(chunks, chunks[1:], strict=False)]
 
 
 class _Deadlined:
