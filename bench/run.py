@@ -710,7 +710,10 @@ def _phrases_kept(text: str) -> str:
 
 
 def _agreement(text: str, reference: str) -> float:
-    return difflib.SequenceMatcher(None, _words(reference).split(), _words(text).split(), autojunk=False).ratio()
+    """The share of words two transcripts have in common, in order; case and punctuation aside."""
+    def words(of: str) -> list[str]:
+        return "".join(c for c in of.lower() if c.isalnum() or c.isspace()).split()
+    return difflib.SequenceMatcher(None, words(reference), words(text), autojunk=False).ratio()
 
 
 def memory_run(results: Results, clip: Clip, total: int, folder: Path) -> None:
