@@ -166,16 +166,15 @@ class Node:
                 self._link = _connect_broker(settings.broker.url)
         except (ModelError, StorageError, BrokerError) as error:
             raise StartupError(str(error)) from None
+        swept = self._downloads.sweep()
+        if swept:
+            log.info("removed the downloads of %d processes that did not stop cleanly", swept)
         return self._check_bot_api(), model_path
 
     def _local_files(self) -> LocalFiles | None:
-        """In local mode, the Bot API server's directory as seen from here, checked; otherwise downloads
-        go to this process's private folder, and what crashed processes left there goes first."""
+        """In local mode, the Bot API server's directory as seen from here, checked; None otherwise."""
         telegram = self.settings.telegram
         if not telegram.local_mode:
-            swept = self._downloads.sweep()
-            if swept:
-                log.info("removed the downloads of %d processes that did not stop cleanly", swept)
             return None
         local_files = LocalFiles(telegram.local_files_map)
         problem = local_files.problem()
