@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -52,7 +51,8 @@ import faster_whisper  # noqa: E402
 import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel, decode_audio  # noqa: E402
 
-from tests.media import long_passage  # noqa: E402  (the root is on sys.path)
+from tests.helpers import normalized  # noqa: E402  (the root is on sys.path)
+from tests.media import long_passage, sox_wav, wav  # noqa: E402
 from voicebot.adapters.model_files import resolve_model  # noqa: E402
 from voicebot.adapters.speech import synthesize  # noqa: E402
 from voicebot.app.config import Settings, worker_count, worker_threads  # noqa: E402
@@ -263,19 +263,15 @@ def nothing_notes(folder: Path) -> list[Clip]:
     clips = []
     for name, synth in NOTHING.items():
         target = folder / f"{name.replace(' ', '-')}.wav"
-        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(target), "synth", *synth],
-                       check=True, timeout=60)
+        seconds, *sound = synth
+        target.write_bytes(sox_wav(float(seconds), *sound))
         clips.append(voice_note(target, folder, name))
     return clips
 
 
 def _clip_of(samples: np.ndarray, folder: Path, name: str) -> Clip:
     target = folder / f"{name.replace(' ', '-')}.wav"
-    with wave.open(str(target), "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(16000)
-        file.writeframes((samples * 32767).astype(np.int16).tobytes())
+    target.write_bytes(wav(samples))
     return voice_note(target, folder, name)
 
 
@@ -703,7 +699,7 @@ def listen(sandbox: BotApiSandbox, log: ChatLog, users: Users, listening: Listen
 def _phrases_kept(text: str) -> str:
     """How many of PHRASES the transcript holds (most of a phrase's words, in any case and punctuation), and
     how many of all their words."""
-    heard = set("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+    heard = set(normalized(text).split())
     found = [sum(word in heard for word in phrase.split()) for phrase in PHRASES]
     kept = sum(count >= 0.75 * len(phrase.split()) for count, phrase in zip(found, PHRASES, strict=True))
     return f"{kept} of {len(PHRASES)} (words: {sum(found)} of {sum(len(p.split()) for p in PHRASES)})"
@@ -711,9 +707,8 @@ def _phrases_kept(text: str) -> str:
 
 def _agreement(text: str, reference: str) -> float:
     """The share of words two transcripts have in common, in order; case and punctuation aside."""
-    def words(of: str) -> list[str]:
-        return "".join(c for c in of.lower() if c.isalnum() or c.isspace()).split()
-    return difflib.SequenceMatcher(None, words(reference), words(text), autojunk=False).ratio()
+    return difflib.SequenceMatcher(None, normalized(reference).split(), normalized(text).split(),
+                                   autojunk=False).ratio()
 
 
 def memory_run(results: Results, clip: Clip, total: int, folder: Path) -> None:

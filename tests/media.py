@@ -1,6 +1,12 @@
-"""Media the way Telegram users send it, made with ffmpeg from a speech file at test time."""
+"""Media the way Telegram users send it, made with ffmpeg (and sox) at test time; the benchmarks use it too."""
+import io
 import subprocess
+import wave
 from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
 
 _AUDIO_CODECS = {"mp3": ["-c:a", "libmp3lame", "-b:a", "64k"], "m4a": ["-c:a", "aac", "-b:a", "64k"],
                  "flac": ["-c:a", "flac"], "wav": ["-c:a", "pcm_s16le"],
@@ -9,6 +15,24 @@ _AUDIO_CODECS = {"mp3": ["-c:a", "libmp3lame", "-b:a", "64k"], "m4a": ["-c:a", "
 
 def ffmpeg(*arguments: str) -> None:
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *arguments], check=True, timeout=300)
+
+
+def wav(samples: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] as a 16 kHz mono 16-bit WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(SAMPLE_RATE)
+        file.writeframes((samples * 32767).astype(np.int16).tobytes())
+    return buffer.getvalue()
+
+
+def sox_wav(seconds: float, *synth: str) -> bytes:
+    """Sound without speech from sox's `synth` ("sine 0" is silence, "pinknoise vol 0.3", "sine 50" a hum):
+    a 16 kHz mono 16-bit WAV file."""
+    return subprocess.run(["sox", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-t", "wav", "-", "synth",
+                           str(seconds), *synth], capture_output=True, check=True, timeout=60).stdout
 
 
 def audio_file(source: Path, extension: str, folder: Path, repeat: int = 1) -> bytes:

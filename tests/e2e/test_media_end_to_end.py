@@ -2,8 +2,6 @@
 
 One `voicebot run` process serves the whole module (two workers, no rate limit), against the
 sandbox, with the bundled model and real speech."""
-import subprocess
-
 import pytest
 
 from voicebot.adapters.speech import synthesize
@@ -12,7 +10,7 @@ from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
 from helpers import normalized
-from media import audio_file, ffmpeg, long_passage, video
+from media import audio_file, long_passage, sox_wav, video
 
 pytestmark = pytest.mark.e2e
 
@@ -117,12 +115,9 @@ def test_what_cannot_be_transcribed_gets_one_plain_answer(bot, sandbox, speech_f
 @pytest.mark.parametrize("sound", ["sine 0", "pinknoise vol 0.3", "sine 50 vol 0.5", "brownnoise vol 0.3"])
 def test_silence_noise_and_hum_are_no_speech_at_once_and_cost_nothing(bot, sandbox, media_folder, sound):
     user = next(users)
-    note = media_folder / f"{sound.replace(' ', '-')}.ogg"
-    raw = subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", "-t", "wav", "-", "synth", "15",
-                          *sound.split()], capture_output=True, check=True).stdout
-    (media_folder / "noise.wav").write_bytes(raw)
-    ffmpeg("-i", str(media_folder / "noise.wav"), "-c:a", "libopus", "-b:a", "24k", "-ar", "48000", str(note))
-    sent = sandbox.send_voice(user, note.read_bytes(), 15)
+    made = media_folder / f"{sound.replace(' ', '-')}.wav"
+    made.write_bytes(sox_wav(15, *sound.split()))
+    sent = sandbox.send_voice(user, audio_file(made, "ogg", media_folder), 15)
     answer = wait_final(sandbox, user.id, sent)
     assert "couldn't hear any speech" in answer.text and len(replies_to(sandbox, user.id, sent)) == 1
     usage = sandbox.send_text(user, "/usage")

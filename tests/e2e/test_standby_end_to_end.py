@@ -7,13 +7,11 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from voicebot.adapters.storage import Storage
-from voicebot.core import replies
 from voicebot.sandbox import SandboxUser
 
-from botprocess import is_final, replies_to, reply_to, wait_final, write_config
+from botprocess import assert_one_transcript, is_final, reply_to, statuses_recorded, stored, wait_final, write_config
 from cutproxy import CuttableProxy
-from helpers import free_port, normalized
+from helpers import free_port
 from mailbox import wait_until
 from nodes import LoggedProcess
 
@@ -76,27 +74,12 @@ def assert_answered_once(sandbox, voices, words):
     for user, message_id in voices:
         wait_final(sandbox, user.id, message_id, timeout=WAIT_SECONDS)
     for user, message_id in voices:
-        [answer] = replies_to(sandbox, user.id, message_id)
-        assert words in normalized(answer.text), answer.text
-        assert not any(words in normalized(text) and not replies.is_status(text) for text in answer.edits), answer
+        assert_one_transcript(sandbox, user, message_id, words)
 
 
 def charges(database_url: str, user: SandboxUser) -> list[str]:
-    storage = Storage(database_url)
-    storage.open(migrate=False)
-    try:
+    with stored(database_url) as storage:
         return [usage.status for usage in storage.usages(user.id)]
-    finally:
-        storage.close()
-
-
-def statuses_recorded(database_url: str) -> bool:
-    storage = Storage(database_url)
-    storage.open(migrate=False)
-    try:
-        return all(job.status_message_id is not None for job in storage.unfinished_jobs())
-    finally:
-        storage.close()
 
 
 def send_voices(sandbox, speech, count: int = 1):
@@ -129,8 +112,6 @@ def test_the_leader_killed_mid_stream_the_standby_answers_every_voice_once(bot_n
     standby = bot_nodes("standby", ready="models loaded")
     before = send_voices(sandbox, speech, 3)
     leader.node.wait_for_line(r"job \S+ user \S+: done", WAIT_SECONDS)   # the first is answered, the rest wait
-    # Killed once every status is recorded: a crash between posting a status and storing its id (milliseconds)
-    # would leave that status behind, a window no design closes.
     assert wait_until(lambda: statuses_recorded(postgres_url), timeout=30)
     killed_at = time.monotonic()
     leader.node.kill()

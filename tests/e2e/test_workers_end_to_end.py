@@ -9,12 +9,11 @@ import pytest
 import requests
 
 from voicebot.adapters.broker import BrokerLink
-from voicebot.adapters.storage import Storage
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason
 from voicebot.sandbox import SandboxUser
 
-from botprocess import is_final, replies_to, wait_final, write_config
+from botprocess import assert_one_transcript, is_final, replies_to, statuses_recorded, wait_final, write_config
 from helpers import free_port, normalized, send_http
 from mailbox import wait_until
 from nodes import LoggedProcess
@@ -79,23 +78,6 @@ def dead_letters(broker_url: str) -> int:
         return link.dead_letters()
     finally:
         link.close()
-
-
-def statuses_recorded(database_url: str) -> bool:
-    """Whether the bot node has stored the status message id of every job not answered yet."""
-    storage = Storage(database_url)
-    storage.open(migrate=False)
-    try:
-        return all(job.status_message_id is not None for job in storage.unfinished_jobs())
-    finally:
-        storage.close()
-
-
-def assert_one_transcript(sandbox, user, message_id, words):
-    """The voice got one reply, its status edited into the transcript, and no transcript before it."""
-    [answer] = replies_to(sandbox, user.id, message_id)
-    assert words in normalized(answer.text), answer.text
-    assert not any(words in normalized(text) and not replies.is_status(text) for text in answer.edits), answer
 
 
 def test_workers_transcribe_a_batch_and_a_job_of_a_killed_worker_runs_again_once(cluster, sandbox, speech):
@@ -164,8 +146,6 @@ def test_a_bot_node_killed_mid_batch_and_restarted_answers_every_voice_once(clus
     worker = cluster("worker")
     voices = [(user, sandbox.send_voice(user, speech.voice_note, speech.duration)) for user in USERS]
     worker.wait_for_line(STARTED, WAIT_SECONDS)
-    # Killed once every status message is recorded: a crash between posting a status and storing
-    # its id (milliseconds) would leave that status behind, a window no design closes.
     assert wait_until(lambda: statuses_recorded(postgres_url), timeout=30)
     bot.kill()   # SIGKILL while jobs are out on the broker: their outcomes come back to nobody
     restarted = cluster("run")

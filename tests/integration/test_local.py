@@ -2,7 +2,6 @@
 import io
 import os
 import re
-import wave
 
 import numpy as np
 import pytest
@@ -12,6 +11,8 @@ from voicebot.app import local
 from voicebot.app.cli import main
 from voicebot.core.domain import Segment
 from voicebot.core.errors import SpeechError
+
+from media import wav
 
 SENTENCE = "Please call Stella. Ask her to bring these things with her from the store."
 RESULT_LINE = re.compile(r"^(?P<path>.+): \[en, (?P<audio>[0-9.]+) s of audio in [0-9.]+ s, "
@@ -68,13 +69,7 @@ class _Terminal(io.StringIO):
 
 
 def _silence_wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as target:
-        target.setnchannels(1)
-        target.setsampwidth(2)
-        target.setframerate(16000)
-        target.writeframes(np.zeros(int(seconds * 16000), dtype=np.int16).tobytes())
-    return buffer.getvalue()
+    return wav(np.zeros(int(seconds * 16000), dtype=np.float32))
 
 
 def _written(path, data: bytes):

@@ -4,11 +4,9 @@ The Transcriber encodes the first window once and drives faster-whisper's intern
 (voicebot/transcriber.py says how). These tests fail if a faster-whisper upgrade changes those
 internals so that its transcripts stop being transcribe()'s, segment for segment.
 """
-import io
 import shutil
 import subprocess
 import time
-import wave
 from dataclasses import dataclass
 
 import ctranslate2
@@ -28,6 +26,7 @@ from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, SpeechError
 
 from helpers import SHARED_AUDIO, normalized
+from media import sox_wav, wav
 
 BEAM_SIZE = 5
 THREADS = 2
@@ -217,8 +216,7 @@ def _noise(kind: str, seconds: int) -> bytes:
     """sox's noise, hum and silence, as the bot would decode them."""
     if shutil.which("sox") is None:
         pytest.skip("sox is not installed (apt-get install sox)")
-    return subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", "-t", "wav", "-", "synth",
-                           str(seconds), *kind.split()], capture_output=True, check=True).stdout
+    return sox_wav(seconds, *kind.split())
 
 
 @pytest.mark.parametrize("kind", ["sine 0", "pinknoise vol 0.3", "sine 50 vol 0.5", "brownnoise vol 0.3"])
@@ -238,7 +236,7 @@ def test_long_pauses_are_not_heard_and_every_phrase_keeps_its_own_time(models):
     starts = [0.0, (spoken[0].size + pause.size) / SAMPLE_RATE,
               (spoken[0].size + spoken[1].size + 2 * pause.size) / SAMPLE_RATE]
     shown = []
-    transcript = models.transcriber.transcribe(_wav(recording), "en", on_segment=shown.append)
+    transcript = models.transcriber.transcribe(wav(recording), "en", on_segment=shown.append)
     text = " ".join(normalized(segment.text) for segment in transcript.segments)
     assert all(phrase in text for phrase in phrases), text
     assert transcript.audio_seconds == pytest.approx(recording.size / SAMPLE_RATE, abs=0.05)   # charged whole
@@ -269,15 +267,6 @@ def test_decoding_a_file_counts_against_the_timeout(clip_files):
         decode(_espeak(clip_files, "espeak_short_en"), 300, deadline=time.monotonic() - 1)
     assert raised.value.reason is FailureReason.TIMEOUT
 
-
-def _wav(samples: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(SAMPLE_RATE)
-        file.writeframes((samples * 32767).astype(np.int16).tobytes())
-    return buffer.getvalue()
 
 
 def test_a_recording_is_split_in_pauses_into_pieces_that_join_into_the_whole(models):
