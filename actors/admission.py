@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from actors.messages import JobAdmitted, JobClosed, JobFailed, RecordUsage, SendReply, TranscriptReady
 from actors.users import QuotaRules, ReplyAllowance, User, UserBook
-from voicebot.core.domain import Job, JobKey, PendingJob
+from voicebot.core.domain import Job, JobKey, PendingJob, Task
 from voicebot.core.ports import Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
 
@@ -35,10 +35,11 @@ class Admission:
         self._holds: dict[JobKey, float] = {}   # what each admitted, unsettled job holds of its user's day
         self._settled: OrderedDict[JobKey, None] = OrderedDict()   # the latest settled jobs, not settled twice
 
-    def admit(self, job: Job, resumed: PendingJob | None = None) -> None:
-        """A job resumed after a restart was admitted before: the rate window does not apply again."""
+    def admit(self, job: Job, resumed: PendingJob | None = None, pressed: bool = False) -> None:
+        """A job resumed after a restart was admitted before: the rate window does not apply again. A `pressed`
+        one (English, under a transcript) has a rate window of its own, apart from recordings'."""
         user = self._users[job.user_id]
-        refusal = self._refusal(job, user, rate_limited=resumed is None)
+        refusal = self._refusal(job, user, None if resumed else self._window_of(user, pressed))
         if refusal is not None:
             reason, text = refusal
             log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
@@ -46,13 +47,32 @@ class Admission:
             self._refuse_with(job, text)
             return
         left = None if self._users.is_unlimited(job.user_id) else self._seconds_left(job.user_id)
-        admitted = dataclasses.replace(job, language=user.language, timestamps=user.timestamps,
+        task = Task.TRANSLATE if user.translate else job.task
+        admitted = dataclasses.replace(job, language=user.language, timestamps=user.timestamps, task=task,
                                        attempt=resumed.attempts + 1 if resumed else job.attempt, max_seconds=left)
         if job.key not in self._holds:   # resumed after a restart while it was still under way: held once
             self._holds[job.key] = _reservation(admitted)
             user.reserved += self._holds[job.key]
-        user.last_admitted = self._clock()
+        if pressed:
+            user.last_pressed = self._clock()
+        else:
+            user.last_admitted = self._clock()
         self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
+
+    def press_refusal(self, job: Job) -> str | None:
+        """Why a press that would start `job` is refused (limits, its rate window, the quota), in words short
+        enough for a notice; None: it may go ahead."""
+        user = self._users[job.user_id]
+        refusal = self._refusal(job, user, self._window_of(user, pressed=True))
+        if refusal is None:
+            return None
+        self._metrics.job_refused(refusal[0])
+        return refusal[1]
+
+    @staticmethod
+    def _window_of(user: User, pressed: bool) -> float | None:
+        """When the user's current rate window opened: their last press (English) or their last recording."""
+        return user.last_pressed if pressed else user.last_admitted
 
     def refuse_unstorable(self, job: Job) -> None:
         """The database could not take the recording: nothing was stored, nothing is charged."""
@@ -97,15 +117,16 @@ class Admission:
         self._release(job.job)
         self._storage.tell(RecordUsage(job.job, self._users.today(), job.reason.value))
 
-    def _refusal(self, job: Job, user: User, rate_limited: bool = True) -> tuple[str, str] | None:
-        """(reason, reply) refusing this job, or None when it may go ahead."""
+    def _refusal(self, job: Job, user: User, window_opened: float | None) -> tuple[str, str] | None:
+        """(reason, reply) refusing this job, or None when it may go ahead; `window_opened`: when the rate window
+        that applies opened (None: none applies)."""
         rules, media, words = self._rules, job.media, self._words(job)
         if media.duration is not None and media.duration > rules.max_duration_seconds:
             return "too_long", words.too_long(media.duration, rules.max_duration_seconds)
         if media.file_size is not None and media.file_size > rules.max_file_bytes:
             return "too_big", words.too_big(media.file_size, rules.max_file_mb)
-        if rate_limited and user.last_admitted is not None:
-            wait = user.last_admitted + rules.rate_limit_seconds - self._clock()
+        if window_opened is not None:
+            wait = window_opened + rules.rate_limit_seconds - self._clock()
             if wait > 0:
                 return "rate_limited", words.rate_limited(wait)
         if self._users.is_unlimited(job.user_id):

@@ -30,10 +30,14 @@ from voicebot.core.replies import ENGLISH, Languages, Wording
 
 log = logging.getLogger(__name__)
 
+MAX_VOCABULARY_CHARS = 300   # Whisper takes hotwords up to half its context (224 tokens): about this much text
+
+
 class Conversation:
     def __init__(self, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, sender: Mailbox,
                  storage: Mailbox, quota: Mailbox, on_request_chats: frozenset[int],
-                 languages: Languages | None = None, chat_languages: dict[int, str] | None = None):
+                 languages: Languages | None = None, chat_languages: dict[int, str] | None = None,
+                 chat_vocabularies: dict[int, str] | None = None):
         self._rules = rules
         self._users = users
         self._sender = sender
@@ -43,6 +47,7 @@ class Conversation:
         self._allowance = allowance
         self._languages = languages or Languages()
         self._chat_languages = dict(chat_languages or {})   # groups whose admins chose a language
+        self._chat_vocabularies = dict(chat_vocabularies or {})   # groups whose admins set a vocabulary
         self._waiting: dict[tuple[int, int], Wording] = {}   # (chat, message) -> the words its answer is in
 
     def interface_language(self, user_id: int, chat_id: int, in_group: bool, app_language: str | None
@@ -58,6 +63,10 @@ class Conversation:
             if (catalog := self._languages.catalog_for(choice)) is not None:
                 return catalog
         return None
+
+    def vocabulary_for(self, user_id: int, chat_id: int, in_group: bool) -> str | None:
+        """The names and terms to spell right: the group's, set by its admins; else the user's own."""
+        return (self._chat_vocabularies.get(chat_id) if in_group else None) or self._users[user_id].vocabulary
 
     def transcribes(self, voice: VoiceReceived) -> bool:
         """Whether this recording is for the bot: always, but in a group that transcribes only on request."""
@@ -82,8 +91,8 @@ class Conversation:
 
     def admin_checked(self, checked: ChatAdminChecked) -> None:
         command = checked.command
-        switch = self._switch_group_language if command.command == "lang" else self._switch_group_mode
-        self._reply(command.chat_id, switch(command, checked.is_admin), command.message_id)
+        switch = _GROUP_SWITCHES[command.command]
+        self._reply(command.chat_id, switch(self, command, checked.is_admin), command.message_id)
 
     def described(self, described: UserDescribed) -> None:
         user_id, words = described.user_id, self._answer_words(described.chat_id, described.message_id)
@@ -191,7 +200,7 @@ class Conversation:
 
     def _save_chat_settings(self, chat_id: int) -> None:
         self._storage.tell(SaveChatSettings(chat_id, chat_id not in self._on_request_chats,
-                                            self._chat_languages.get(chat_id)))
+                                            self._chat_languages.get(chat_id), self._chat_vocabularies.get(chat_id)))
 
     def _timestamps(self, command: CommandReceived, words: Wording) -> str:
         user, wanted = self._users[command.user_id], command.argument.strip().lower()
@@ -199,6 +208,42 @@ class Conversation:
             user.timestamps = wanted == "on"
             self._save_settings(command.user_id)
         return words.timestamps(user.timestamps, changed=wanted in ("on", "off"))
+
+    def _translate(self, command: CommandReceived, words: Wording) -> str:
+        user, wanted = self._users[command.user_id], command.argument.strip().lower()
+        if wanted in ("on", "off"):
+            user.translate = wanted == "on"
+            self._save_settings(command.user_id)
+        return words.translate(user.translate, changed=wanted in ("on", "off"))
+
+    def _vocab(self, command: CommandReceived, words: Wording) -> str | None:
+        """/vocab shows the vocabulary, /vocab clear clears it, /vocab WORDS sets it: the user's own, or in a
+        group the group's, which only its admins change."""
+        wanted = " ".join(command.argument.split())
+        if len(wanted) > MAX_VOCABULARY_CHARS:
+            return words.vocabulary_too_long(MAX_VOCABULARY_CHARS)
+        if not wanted:
+            vocabulary = (self._chat_vocabularies.get(command.chat_id) if command.in_group else
+                          self._users[command.user_id].vocabulary)
+            return words.vocabulary_is(vocabulary, command.in_group)
+        if command.in_group:
+            self._ask_if_admin(command, words)
+            return None
+        self._users[command.user_id].vocabulary = _vocabulary(wanted)
+        self._save_settings(command.user_id)
+        return words.vocabulary_set(_vocabulary(wanted), in_group=False)
+
+    def _switch_group_vocabulary(self, command: CommandReceived, is_admin: bool) -> str:
+        words = self._answer_words(command.chat_id, command.message_id)
+        if not is_admin:
+            return words.ADMINS_ONLY
+        vocabulary = _vocabulary(" ".join(command.argument.split()))
+        if vocabulary is None:
+            self._chat_vocabularies.pop(command.chat_id, None)
+        else:
+            self._chat_vocabularies[command.chat_id] = vocabulary
+        self._save_chat_settings(command.chat_id)
+        return words.vocabulary_set(vocabulary, in_group=True)
 
     def _forget(self, command: CommandReceived, words: Wording) -> None:
         self._later(command, words)
@@ -240,10 +285,16 @@ class Conversation:
     def _save_settings(self, user_id: int) -> None:
         user = self._users[user_id]
         self._storage.tell(SaveUserSettings(user_id, user.unlimited, user.daily_seconds, user.language,
-                                            user.timestamps, user.interface_language))
+                                            user.timestamps, user.interface_language, user.translate,
+                                            user.vocabulary))
 
     def _reply(self, chat_id: int, text: str, reply_to: int) -> None:
         self._sender.tell(SendReply(chat_id, text, reply_to))
+
+
+def _vocabulary(wanted: str) -> str | None:
+    """What /vocab was given, as it is kept: None for "clear"."""
+    return None if wanted.lower() == "clear" else wanted
 
 
 def _whole_number(text: str) -> int | None:
@@ -258,6 +309,10 @@ def _whole_number(text: str) -> int | None:
 _USER_COMMANDS = {"start": Conversation._help, "help": Conversation._help, "usage": Conversation._usage,
                   "language": Conversation._language, "forget": Conversation._forget,
                   "timestamps": Conversation._timestamps, "transcribe": Conversation._transcribe_hint,
-                  "auto": Conversation._auto, "lang": Conversation._lang}
+                  "auto": Conversation._auto, "lang": Conversation._lang, "translate": Conversation._translate,
+                  "vocab": Conversation._vocab}
+# Group settings only its admins change, once the sender has checked who asks.
+_GROUP_SWITCHES = {"auto": Conversation._switch_group_mode, "lang": Conversation._switch_group_language,
+                   "vocab": Conversation._switch_group_vocabulary}
 _ADMIN_COMMANDS = {"grant": Conversation._grant, "revoke": Conversation._revoke,
                    "setquota": Conversation._set_quota, "user": Conversation._show_user}

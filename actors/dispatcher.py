@@ -24,7 +24,8 @@ from actors.messages import (
     WorkerReady,
 )
 from actors.pool import WorkerPool
-from voicebot.core.domain import FailureReason, Job, JobKey
+from voicebot.core.buttons import ButtonData, Keyboard, actions_for, keyboard
+from voicebot.core.domain import FailureReason, Job, JobKey, Transcript
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
 
@@ -56,8 +57,10 @@ class Dispatcher(SupervisedActor):
                  max_pending: int, max_duration_seconds: int, max_file_mb: int, file_threshold_chars: int = 8000,
                  supervisor: Mailbox | None = None, name: str = "dispatcher", metrics: Metrics = NO_METRICS,
                  remote: Mailbox | None = None, clock: Callable[[], float] = time.monotonic,
-                 languages: Languages | None = None):
+                 languages: Languages | None = None, buttons: ButtonData | None = None):
+        """`buttons`: what the buttons under a finished transcript carry (None: no buttons)."""
         super().__init__(name, supervisor)
+        self._buttons = buttons
         self._workers = workers
         self._remote = remote
         self._pool: WorkerPool[Job] = WorkerPool()
@@ -94,7 +97,8 @@ class Dispatcher(SupervisedActor):
                 words = self._words(job)
                 self._sender.tell(DeliverResult(job.key, text, as_file, message, self._quota,
                                                 words.TRANSCRIPT_FILE_CAPTION if as_file else "",
-                                                words.failure(FailureReason.INTERNAL, *self._limits)))
+                                                words.failure(FailureReason.INTERNAL, *self._limits),
+                                                self._keyboard(job, transcript, words)))
             case JobFailed(job, reason) if self._finished(job):
                 self._fail(job, reason)
             case TranscriptReady(job) | JobFailed(job):
@@ -207,6 +211,11 @@ class Dispatcher(SupervisedActor):
         else:
             log.error("%s died holding job %s/%s again; giving up on it", worker, job.chat_id, job.message_id)
             self._fail(job, FailureReason.INTERNAL)
+
+    def _keyboard(self, job: Job, transcript: Transcript, words: Wording) -> Keyboard | None:
+        if self._buttons is None:
+            return None
+        return keyboard(self._buttons, job.key, actions_for(job.task, transcript, job.timestamps), words.BUTTONS)
 
     def _words(self, job: Job) -> Wording:
         return self._languages[job.interface_language]

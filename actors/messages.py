@@ -8,8 +8,20 @@ from datetime import date
 
 import pykka
 
+from voicebot.core.buttons import Keyboard
+from voicebot.core.domain import ButtonPressed as ButtonPressed
 from voicebot.core.domain import CommandReceived as CommandReceived
-from voicebot.core.domain import FailureReason, Incoming, Job, JobKey, PendingJob, Transcript, UserState, UserSummary
+from voicebot.core.domain import (
+    FailureReason,
+    Incoming,
+    Job,
+    JobKey,
+    PendingJob,
+    StoredRecording,
+    Transcript,
+    UserState,
+    UserSummary,
+)
 from voicebot.core.domain import TextReceived as TextReceived
 from voicebot.core.domain import UnsupportedReceived as UnsupportedReceived
 from voicebot.core.domain import VoiceReceived as VoiceReceived
@@ -158,8 +170,9 @@ class Transcribe:
 @dataclass(frozen=True)
 class TranscribePiece:
     """A piece of a split recording (its samples, starting `offset` seconds in), for a helper to transcribe
-    in `language` by `deadline` (time.monotonic()) and answer `reply_to` with PieceTranscribed."""
-    key: JobKey
+    in `language` by `deadline` (time.monotonic()) as `job` asks (its task and vocabulary) and answer
+    `reply_to` with PieceTranscribed."""
+    job: Job
     index: int
     samples: object   # the decoded audio: numpy samples, which only WhisperActors look into
     offset: float
@@ -252,6 +265,40 @@ class SendReply:
 
 
 @dataclass(frozen=True, slots=True)
+class SendFile:
+    """A file the bot made (subtitles), sent as a document in reply to `reply_to`."""
+    chat_id: int
+    file_name: str
+    data: bytes
+    reply_to: int | None = None
+    thread_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    """A message of the bot's gets new text and buttons (a transcript gets its [mm:ss] marks)."""
+    chat_id: int
+    message_id: int
+    text: str
+    keyboard: Keyboard | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditKeyboard:
+    """A message of the bot's gets other buttons (None: none)."""
+    chat_id: int
+    message_id: int
+    keyboard: Keyboard | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPress:
+    """Acknowledges a button press, with a short notice (`text`) or none."""
+    query_id: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PostStatus:
     """A status reply to the voice message, remembered so the result can be edited into it;
     with `message_id` (posted before a restart) that message is edited instead."""
@@ -289,6 +336,7 @@ class DeliverResult:
     # Said instead when Telegram refuses the answer for good (a 400: too long for it, say): the job then
     # ends as failed, not charged, rather than staying unanswered for the next start.
     refused_text: str = ""
+    keyboard: Keyboard | None = None   # the buttons under the transcript's last part
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +441,8 @@ class SaveUserSettings:
     language: str | None
     timestamps: bool = False
     interface_language: str | None = None
+    translate: bool = False
+    vocabulary: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +450,47 @@ class SaveChatSettings:
     chat_id: int
     automatic: bool     # False: transcribe only what is asked for with /transcribe
     interface_language: str | None = None
+    vocabulary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadChatVocabularies:
+    """Asked once at start: the groups whose admins set a vocabulary."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRecording:
+    """A button was pressed under the transcript of the job `key`: the StorageActor answers `reply_to` with
+    RecordingLoaded."""
+    key: JobKey
+    press: ButtonPressed
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingLoaded:
+    """`recording` is None when the database no longer knows it; `failed`: it could not be read just now."""
+    press: ButtonPressed
+    recording: StoredRecording | None
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoreJob:
+    """A job that comes from a press (English), stored as the intake stores recordings, so that it survives a
+    restart; answered to `reply_to` with JobStored."""
+    voice: VoiceReceived
+    press: ButtonPressed
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class JobStored:
+    """`new` False: the same job is under way already, or (`failed`) the database could not take it now."""
+    voice: VoiceReceived
+    press: ButtonPressed
+    new: bool
+    failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,19 +3,24 @@ between threads) and does two things with it, each in its own module: admission 
 (actors/admission.py) and the conversation with users (actors/conversation.py)."""
 import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime
 
 from actors.admission import Admission
 from actors.base import SupervisedActor
+from actors.buttons import Buttons
 from actors.conversation import Conversation
 from actors.messages import (
+    ButtonPressed,
     ChatAdminChecked,
     CommandReceived,
     JobClosed,
     JobFailed,
+    JobStored,
     LoadUnfinishedJobs,
+    RecordingLoaded,
     RefreshDue,
     RefreshUsers,
     ResultDelivered,
@@ -32,9 +37,10 @@ from actors.messages import (
 )
 from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
+from voicebot.core.buttons import ButtonData
 from voicebot.core.domain import PendingJob, UserState
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
-from voicebot.core.replies import Languages
+from voicebot.core.replies import Languages, Wording
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +48,29 @@ REFRESH_SECONDS = 30.0       # how soon a change made with the operator CLI take
 
 
 class QuotaActor(SupervisedActor):
-    """Every recording, command and text from the intake comes here, as do the answers about them."""
+    """Every recording, command, text and button press from the intake comes here, as do the answers about
+    them. `buttons`: what the buttons under transcripts carry, to read presses (a fresh secret by default)."""
 
     def __init__(self, rules: QuotaRules, dispatcher: Mailbox, sender: Mailbox, storage: Mailbox,
                  users: dict[int, UserState], on_request_chats: frozenset[int] = frozenset(),
                  resumed: tuple[PendingJob, ...] = (), supervisor: Mailbox | None = None, name: str = "quota",
                  now: Callable[[], datetime] = replies.utc_now, clock: Callable[[], float] = time.monotonic,
                  metrics: Metrics = NO_METRICS, languages: Languages | None = None,
-                 chat_languages: dict[int, str] | None = None):
+                 chat_languages: dict[int, str] | None = None, chat_vocabularies: dict[int, str] | None = None,
+                 buttons: ButtonData | None = None):
         super().__init__(name, supervisor)
         self._storage = storage
         self._resumed = resumed
         self._clock = clock
         self._users = UserBook(rules, users.values(), now)
         self._allowance = ReplyAllowance(clock)
-        languages = languages or Languages()
+        self._languages = languages = languages or Languages()
         self._admission = Admission(rules, self._users, self._allowance, dispatcher, sender, storage, clock, metrics,
                                     languages)
         self._conversation = Conversation(rules, self._users, self._allowance, sender, storage, self.actor_ref,
-                                          on_request_chats, languages, chat_languages)
+                                          on_request_chats, languages, chat_languages, chat_vocabularies)
+        self._buttons = Buttons(buttons or ButtonData(secrets.token_bytes(32)), self._allowance, self._admission,
+                                sender, storage, self.actor_ref)
 
     def prepare(self) -> None:
         self.tell_self_later(RefreshDue(), REFRESH_SECONDS)
@@ -75,6 +85,14 @@ class QuotaActor(SupervisedActor):
                 self._conversation.answer(message)
             case ChatAdminChecked():
                 self._conversation.admin_checked(message)
+            case ButtonPressed():
+                self._buttons.pressed(message, self._words_of(message))
+            case RecordingLoaded(press):
+                self._buttons.loaded(message, self._words_of(press))
+            case JobStored(voice, press) if self._buttons.stored(message, self._words_of(press)):
+                self._consider(voice, pressed=True)
+            case JobStored():
+                pass   # the press was answered: the job is under way already, or could not be stored
             case UserDescribed():
                 self._conversation.described(message)
             case UserForgotten():
@@ -100,18 +118,24 @@ class QuotaActor(SupervisedActor):
             case _:
                 return NotImplemented
 
-    def _consider(self, voice: VoiceReceived, resumed: PendingJob | None = None) -> None:
+    def _consider(self, voice: VoiceReceived, resumed: PendingJob | None = None, pressed: bool = False) -> None:
         voice = self._answered_in_their_language(voice)
         if self._conversation.transcribes(voice):
-            self._admission.admit(voice.job, resumed)
+            self._admission.admit(voice.job, resumed, pressed)
         else:
             self._storage.tell(JobClosed(voice.job.key))  # not asked for in an on-request group
 
     def _answered_in_their_language(self, voice: VoiceReceived) -> VoiceReceived:
-        job = voice.job
-        language = self._conversation.interface_language(job.user_id, job.chat_id, voice.in_group,
-                                                         job.interface_language)
-        return dataclasses.replace(voice, job=dataclasses.replace(job, interface_language=language))
+        """The job as its user (or group) wants it: answered in their language, with their vocabulary."""
+        job, conversation = voice.job, self._conversation
+        language = conversation.interface_language(job.user_id, job.chat_id, voice.in_group, job.interface_language)
+        vocabulary = conversation.vocabulary_for(job.user_id, job.chat_id, voice.in_group)
+        return dataclasses.replace(voice, job=dataclasses.replace(job, interface_language=language,
+                                                                  vocabulary=vocabulary))
+
+    def _words_of(self, press: ButtonPressed) -> Wording:
+        return self._languages[self._conversation.interface_language(press.user_id, press.chat_id, press.in_group,
+                                                                     press.language_code)]
 
     def _resume(self) -> None:
         """Jobs stored before a restart and not answered yet go ahead once every actor is up."""

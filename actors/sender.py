@@ -10,18 +10,23 @@ from dataclasses import dataclass, field
 
 from actors.base import SupervisedActor
 from actors.messages import (
+    AnswerPress,
     ChatAdminChecked,
     CheckChatAdmin,
     DeliverResult,
     Drain,
+    EditKeyboard,
+    EditMessage,
     JobFailed,
     PostStatus,
     ResultDelivered,
+    SendFile,
     SendReply,
     ShowProgress,
     StatusPosted,
     UpdateStatus,
 )
+from voicebot.core.buttons import Keyboard
 from voicebot.core.domain import FailureReason, JobKey
 from voicebot.core.errors import TelegramError
 from voicebot.core.ports import BotApi, Mailbox
@@ -34,6 +39,7 @@ TRANSCRIPT_FILE_NAME = "transcript.txt"
 MAX_TRIES = 5                     # of one call that fails on the way (no answer, 5xx, 429) ...
 MAX_BACKOFF_SECONDS = 30.0        # ... waiting 1, 2, 4 … s between, or exactly the retry_after Telegram asks
 ADMIN_CACHE_SECONDS = 300.0       # how long a group's answer to "is this user an admin" is trusted
+MAX_NOTICE_CHARS = 200           # answerCallbackQuery's limit on a notice
 MAX_REPLIES_WAITING = 50          # replies waiting in one chat; past that new ones are dropped, said in the log
 FORGET_IDLE_EVERY_SECONDS = 60.0  # how often the per-chat books are swept of chats gone quiet
 
@@ -71,7 +77,7 @@ class _Bucket:
 @dataclass
 class _Outgoing:
     """One Bot API call waiting for its chat's turn."""
-    kind: str                       # "send", "edit" or "document"
+    kind: str                       # "send", "edit", "document", "edit_message" or "keyboard"
     chat_id: int
     text: str
     reply_to: int | None = None
@@ -83,6 +89,9 @@ class _Outgoing:
     refused_text: str = ""          # a result's first part: what to say if Telegram refuses it for good
     refused: bool = False           # Telegram refused the call for good (4xx)
     thread_id: int | None = None    # the forum topic it goes to
+    keyboard: Keyboard | None = None   # buttons under the message
+    file_name: str = TRANSCRIPT_FILE_NAME   # a document's
+    message_id: int | None = None   # the message an "edit_message" or "keyboard" call changes
 
 
 class _TryAgain(Exception):
@@ -128,6 +137,15 @@ class TelegramSender(SupervisedActor):
         match message:
             case SendReply(chat_id, text, reply_to, thread_id):
                 self._enqueue(_Outgoing("send", chat_id, text, reply_to, thread_id=thread_id))
+            case SendFile(chat_id, file_name, data, reply_to, thread_id):
+                self._enqueue(_Outgoing("document", chat_id, "", reply_to, data=data, thread_id=thread_id,
+                                        file_name=file_name))
+            case EditMessage(chat_id, message_id, text, keyboard):
+                self._enqueue(_Outgoing("edit_message", chat_id, text, keyboard=keyboard, message_id=message_id))
+            case EditKeyboard(chat_id, message_id, keyboard):
+                self._enqueue(_Outgoing("keyboard", chat_id, "", keyboard=keyboard, message_id=message_id))
+            case AnswerPress(query_id, text):
+                self._answer_press(query_id, text)
             case PostStatus(key, text, None, thread_id):
                 self._remember_thread(key, thread_id)
                 self._enqueue(_Outgoing("send", key.chat_id, text, key.message_id, key, thread_id=thread_id))
@@ -170,6 +188,7 @@ class TelegramSender(SupervisedActor):
         thread_id = self._threads.pop(key, None)
         calls[0].thread_id = thread_id   # a reply in its place when the status message is gone
         calls += [_Outgoing("send", key.chat_id, piece, key.message_id, thread_id=thread_id) for piece in rest]
+        calls[-1].keyboard = result.keyboard   # under the transcript's last part
         if result.as_file:
             calls.append(_Outgoing("document", key.chat_id, result.file_caption, key.message_id,
                                    data=result.text.encode(), thread_id=thread_id))
@@ -270,6 +289,10 @@ class TelegramSender(SupervisedActor):
                 self._edit_status(outgoing)
             case "document":
                 self._send_document(outgoing)
+            case "edit_message":
+                self._edit(outgoing, outgoing.message_id)
+            case "keyboard":
+                self._edit_keyboard(outgoing)
         result = outgoing.report
         if result is not None and result.report_to is not None:
             delivered = self._delivered.pop(result.key, False)
@@ -314,7 +337,7 @@ class TelegramSender(SupervisedActor):
 
     def _send(self, outgoing: _Outgoing, text: str, reply_to: int | None) -> int | None:
         try:
-            return self._telegram.send_message(outgoing.chat_id, text, reply_to, outgoing.thread_id)
+            return self._telegram.send_message(outgoing.chat_id, text, reply_to, outgoing.thread_id, outgoing.keyboard)
         except TelegramError as error:
             self._try_again_if_worth_it(outgoing, error)
             log.error("could not send a message to chat %s: %s", outgoing.chat_id, error)
@@ -322,7 +345,7 @@ class TelegramSender(SupervisedActor):
 
     def _edit(self, outgoing: _Outgoing, message_id: int) -> bool:
         try:
-            self._telegram.edit_message_text(outgoing.chat_id, message_id, outgoing.text)
+            self._telegram.edit_message_text(outgoing.chat_id, message_id, outgoing.text, outgoing.keyboard)
         except TelegramError as error:
             if "not modified" in error.description:
                 return True
@@ -347,11 +370,29 @@ class TelegramSender(SupervisedActor):
 
     def _send_document(self, outgoing: _Outgoing) -> None:
         try:
-            self._telegram.send_document(outgoing.chat_id, TRANSCRIPT_FILE_NAME, outgoing.data, outgoing.text,
+            self._telegram.send_document(outgoing.chat_id, outgoing.file_name, outgoing.data, outgoing.text or None,
                                          outgoing.reply_to, outgoing.thread_id)
         except TelegramError as error:
             self._try_again_if_worth_it(outgoing, error)
-            log.error("could not send the transcript file to chat %s: %s", outgoing.chat_id, error)
+            log.error("could not send %s to chat %s: %s", outgoing.file_name, outgoing.chat_id, error)
+
+    def _edit_keyboard(self, outgoing: _Outgoing) -> None:
+        try:
+            self._telegram.edit_keyboard(outgoing.chat_id, outgoing.message_id, outgoing.keyboard)
+        except TelegramError as error:
+            if "not modified" in error.description:
+                return
+            self._try_again_if_worth_it(outgoing, error)
+            log.warning("could not change the buttons of message %s in chat %s (%s)", outgoing.message_id,
+                        outgoing.chat_id, error.description)
+
+    def _answer_press(self, query_id: str, text: str | None) -> None:
+        """At once, not in its chat's queue: the user's app shows a spinner until it comes, and it is no message
+        in a chat, so the chat's pace does not apply. Never retried: Telegram refuses a late answer."""
+        try:
+            self._telegram.answer_press(query_id, text[:MAX_NOTICE_CHARS] if text else None)
+        except TelegramError as error:
+            log.warning("could not answer a button press: %s", error)
 
     def _try_again_if_worth_it(self, outgoing: _Outgoing, error: TelegramError) -> None:
         """_TryAgain for a failure on the way, within MAX_TRIES; a refusal (4xx) or the last try is final."""

@@ -12,18 +12,23 @@ from actors.messages import (
     IntakeStored,
     JobClosed,
     JobStarted,
+    JobStored,
     LoadChatLanguages,
+    LoadChatVocabularies,
     LoadOffset,
     LoadOnRequestChats,
+    LoadRecording,
     LoadUnfinishedJobs,
     LoadUsers,
     PruneTranscripts,
+    RecordingLoaded,
     RecordUsage,
     RefreshUsers,
     SaveChatSettings,
     SaveUserSettings,
     StatusPosted,
     StoreIntake,
+    StoreJob,
     UnfinishedJobs,
     UserDescribed,
     UserForgotten,
@@ -146,11 +151,12 @@ class StorageActor(SupervisedActor):
                 self._storage.status_posted(key, message_id)
             case JobClosed(key):
                 self._storage.job_finished(key)
-            case SaveUserSettings(user_id, unlimited, daily_seconds, language, timestamps, interface_language):
+            case SaveUserSettings(user_id, unlimited, daily_seconds, language, timestamps, interface_language,
+                                  translate, vocabulary):
                 self._storage.save_user_settings(user_id, unlimited, daily_seconds, language, timestamps,
-                                                 interface_language)
-            case SaveChatSettings(chat_id, automatic, interface_language):
-                self._storage.save_chat_settings(chat_id, automatic, interface_language)
+                                                 interface_language, translate, vocabulary)
+            case SaveChatSettings(chat_id, automatic, interface_language, vocabulary):
+                self._storage.save_chat_settings(chat_id, automatic, interface_language, vocabulary)
 
     def _handle(self, message):
         match message:
@@ -172,6 +178,12 @@ class StorageActor(SupervisedActor):
                 return self._storage.on_request_chats()
             case LoadChatLanguages():
                 return self._storage.chat_languages()
+            case LoadChatVocabularies():
+                return self._storage.chat_vocabularies()
+            case LoadRecording(key, press, reply_to):
+                reply_to.tell(RecordingLoaded(press, self._storage.recording(key)))
+            case StoreJob(voice, press, reply_to):
+                reply_to.tell(JobStored(voice, press, bool(self._storage.store_intake([voice], None))))
             case ForgetUser(user_id, day, chat_id, message_id, reply_to):
                 removed = self._storage.forget(user_id, day)
                 reply_to.tell(UserForgotten(user_id, chat_id, message_id, removed))
@@ -225,7 +237,12 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UserDescribed(user_id, None, chat_id, message_id))
             case StoreIntake(_, _, reply_to):
                 reply_to.tell(IntakeFailed(str(error)))
-            case LoadUsers() | LoadOnRequestChats() | LoadChatLanguages() | LoadOffset() | LoadUnfinishedJobs():
+            case LoadRecording(_, press, reply_to):
+                reply_to.tell(RecordingLoaded(press, None, failed=True))
+            case StoreJob(voice, press, reply_to):
+                reply_to.tell(JobStored(voice, press, new=False, failed=True))
+            case (LoadUsers() | LoadOnRequestChats() | LoadChatLanguages() | LoadChatVocabularies() | LoadOffset()
+                  | LoadUnfinishedJobs()):
                 raise error  # an ask at start: the Supervisor reports it
         return None
 

@@ -36,6 +36,9 @@ class User:
     last_admitted: float | None = None
     interface_language: str | None = None   # chosen with /lang; None: their Telegram app's
     seen_language: str | None = None        # their Telegram app's, as their last update said
+    translate: bool = False                 # /translate on: their recordings come back in English
+    vocabulary: str | None = None           # /vocab: names and terms to spell right
+    last_pressed: float | None = None       # when a press of theirs (English) last started a transcription
 
 
 class UserBook:
@@ -49,7 +52,8 @@ class UserBook:
         today = self.today()
         self._users: dict[int, User] = {
             state.user_id: User(state.unlimited, state.daily_seconds, state.language, state.timestamps, today,
-                                state.charged_today, interface_language=state.interface_language)
+                                state.charged_today, interface_language=state.interface_language,
+                                translate=state.translate, vocabulary=state.vocabulary)
             for state in users}
 
     def __getitem__(self, user_id: int) -> User:
@@ -71,9 +75,11 @@ class UserBook:
         of their rate window) are dropped: they come back as new, with the same defaults, when they write."""
         today = self.today()
         for user_id, user in list(self._users.items()):
-            if (user == User(day=user.day, last_admitted=user.last_admitted, seen_language=user.seen_language)
-                    and (user.day != today or not user.charged)
-                    and (user.last_admitted is None or now - user.last_admitted > self._rules.rate_limit_seconds)):
+            recent = [at for at in (user.last_admitted, user.last_pressed)
+                      if at is not None and now - at <= self._rules.rate_limit_seconds]
+            if (user == User(day=user.day, last_admitted=user.last_admitted, seen_language=user.seen_language,
+                             last_pressed=user.last_pressed)
+                    and (user.day != today or not user.charged) and not recent):
                 del self._users[user_id]
 
     def __len__(self) -> int:
@@ -87,6 +93,7 @@ class UserBook:
             user.unlimited, user.daily_seconds = state.unlimited, state.daily_seconds
             user.language, user.timestamps = state.language, state.timestamps
             user.interface_language = state.interface_language
+            user.translate, user.vocabulary = state.translate, state.vocabulary
 
     def local_now(self) -> datetime:
         return self._now().astimezone(self._zone)

@@ -82,7 +82,8 @@ class WhisperActor(SupervisedActor):
     def _transcribe(self, job: Job) -> TranscriptReady:
         with self._audio_source.fetch(job.media.file_id, self._max_file_bytes) as audio:
             transcript = self._transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job),
-                                                      max_seconds=job.max_seconds)
+                                                      max_seconds=job.max_seconds, task=job.task,
+                                                      vocabulary=job.vocabulary)
         return self._done(job, transcript)
 
     def _split(self, job: Job, helpers: tuple[tuple[str, Mailbox], ...]) -> TranscriptReady | None:
@@ -95,7 +96,8 @@ class WhisperActor(SupervisedActor):
         pieces = transcriber.split(samples, 1 + len(helpers))
         if len(pieces) == 1:   # no pause to cut at
             return self._done(job, transcriber.transcribe_piece(samples, job.language, deadline,
-                                                                on_segment=self._progress_reporter(job)))
+                                                                on_segment=self._progress_reporter(job),
+                                                                task=job.task, vocabulary=job.vocabulary))
         language, probability = (job.language, 1.0) if job.language else transcriber.language_of(pieces[0][1])
         given = helpers[:len(pieces) - 1]   # fewer pauses than helpers: the rest have nothing to do
         assembly = Assembly(job, pieces, {name: index for index, (name, _) in enumerate(given, start=1)},
@@ -103,24 +105,26 @@ class WhisperActor(SupervisedActor):
         self._assemblies[job.key] = assembly
         for index, (_, helper) in enumerate(given, start=1):
             offset, piece = pieces[index]
-            helper.tell(TranscribePiece(job.key, index, piece, offset, language, deadline, self.actor_ref))
+            helper.tell(TranscribePiece(job, index, piece, offset, language, deadline, self.actor_ref))
         log.info("job %s/%s: split at pauses into %d pieces, starting at %s s, transcribed at once", job.chat_id,
                  job.message_id, len(pieces), ", ".join(f"{offset:.0f}" for offset, _ in pieces))
         assembly.add(0, transcriber.transcribe_piece(pieces[0][1], language, deadline,
-                                                     on_segment=self._progress_reporter(job)))
+                                                     on_segment=self._progress_reporter(job), task=job.task,
+                                                     vocabulary=job.vocabulary))
         return self._outcome_of(job.key)
 
     def _transcribe_piece(self, piece: TranscribePiece) -> None:
+        job = piece.job
         try:
             transcript = self._transcriber.transcribe_piece(piece.samples, piece.language, piece.deadline,
-                                                            offset=piece.offset)
-            answer = PieceTranscribed(piece.key, piece.index, transcript)
+                                                            offset=piece.offset, task=job.task,
+                                                            vocabulary=job.vocabulary)
+            answer = PieceTranscribed(job.key, piece.index, transcript)
         except JobError as error:
-            answer = PieceTranscribed(piece.key, piece.index, None, error.reason)
+            answer = PieceTranscribed(job.key, piece.index, None, error.reason)
         except Exception:  # a bug or a native failure must cost one job, not the worker
-            log.exception("%s: unexpected error on a piece of job %s/%s", self.name, piece.key.chat_id,
-                          piece.key.message_id)
-            answer = PieceTranscribed(piece.key, piece.index, None, FailureReason.INTERNAL)
+            log.exception("%s: unexpected error on a piece of job %s/%s", self.name, job.chat_id, job.message_id)
+            answer = PieceTranscribed(job.key, piece.index, None, FailureReason.INTERNAL)
         try:
             piece.reply_to.tell(answer)
         except pykka.ActorDeadError:
@@ -135,8 +139,10 @@ class WhisperActor(SupervisedActor):
             self._tell_outcome(outcome)
 
     def _own_piece(self, assembly: Assembly, index: int, offset: float, piece) -> TranscriptReady | None:
+        job = assembly.job
         assembly.add(index, self._transcriber.transcribe_piece(piece, assembly.language, assembly.deadline,
-                                                               offset=offset))
+                                                               offset=offset, task=job.task,
+                                                               vocabulary=job.vocabulary))
         return self._outcome_of(assembly.job.key)
 
     def _outcome_of(self, key) -> TranscriptReady | None:

@@ -1,14 +1,14 @@
 """What crosses the broker between the bot node and the worker nodes, as JSON-ready dicts: jobs one
 way; outcomes, live text and heartbeats the other. A payload that does not decode raises ValueError."""
 from actors.messages import JobFailed, NodeStatus, ShowProgress, TranscriptReady
-from voicebot.core.domain import FailureReason, Job, JobKey, Media, MediaKind, Segment, Transcript
+from voicebot.core.domain import FailureReason, Job, JobKey, Media, MediaKind, Segment, Task, Transcript
 
 
 def job_to_wire(job: Job) -> dict:
     media = job.media
     return {"chat_id": job.chat_id, "message_id": job.message_id, "user_id": job.user_id,
             "language": job.language, "timestamps": job.timestamps, "attempt": job.attempt,
-            "max_seconds": job.max_seconds,
+            "max_seconds": job.max_seconds, "task": job.task.value, "vocabulary": job.vocabulary,
             "media": {"kind": media.kind.value, "file_id": media.file_id, "file_size": media.file_size,
                       "duration": media.duration, "mime_type": media.mime_type, "file_name": media.file_name}}
 
@@ -20,7 +20,10 @@ def job_from_wire(data: dict) -> Job:
                    Media(MediaKind(media["kind"]), str(media["file_id"]), media["file_size"], media["duration"],
                          media["mime_type"], media["file_name"]),
                    data["language"], bool(data["timestamps"]), int(data["attempt"]),
-                   None if data.get("max_seconds") is None else float(data["max_seconds"]))
+                   None if data.get("max_seconds") is None else float(data["max_seconds"]),
+                   # A bot node older than translation and vocabularies sends neither.
+                   task=Task(data.get("task", Task.TRANSCRIBE.value)),
+                   vocabulary=None if data.get("vocabulary") is None else str(data["vocabulary"]))
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"not a job: {type(error).__name__} {error}") from None
 

@@ -2,6 +2,7 @@
 import http.client
 import socket
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,6 +16,17 @@ class SpeechSample:
     voice_note: bytes   # OGG/Opus, as Telegram sends voice messages
     duration: int
     words: str          # words the transcript must contain (lower case, no punctuation)
+
+
+class FakeTime:
+    """A clock a test moves: `monotonic` for the actors' timers, `wall` for days and quotas."""
+
+    def __init__(self):
+        self.monotonic = 1000.0
+        self.wall = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.wall
 
 
 def make_job(user_id: int = 7, message_id: int = 1, chat_id: int | None = None, duration: int | None = 5,

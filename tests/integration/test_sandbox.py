@@ -75,10 +75,11 @@ def api_error(call, *args, **kwargs) -> apihelper.ApiTelegramException:
     return caught.value
 
 
-def raw_updates(offset=None, limit=None, long_polling_timeout=0) -> list[dict]:
+def raw_updates(offset=None, limit=None, long_polling_timeout=0, allowed_updates=None) -> list[dict]:
     """getUpdates through the client's request path. (apihelper.get_updates turns a timeout of 0 into its
     10 s default, so it only serves the long-polling tests.)"""
-    params = {"offset": offset, "limit": limit, "long_polling_timeout": long_polling_timeout}
+    params = {"offset": offset, "limit": limit, "long_polling_timeout": long_polling_timeout,
+              "allowed_updates": None if allowed_updates is None else json.dumps(allowed_updates)}
     return apihelper._make_request(TOKEN, "getUpdates", params=params)
 
 
@@ -456,6 +457,279 @@ def test_form_and_json_bodies_are_accepted_too(sandbox):
     assert body.json()["result"]["reply_to_message"]["message_id"] == asked
     assert (bad.status_code, bad.json()["ok"]) == (400, False)
     assert [m.text for m in sandbox.messages(ANN.id)] == ["by form", "by json"]
+
+
+# --- inline keyboards and callback queries
+
+QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+def keyboard(*rows: list[tuple[str, str]]) -> types.InlineKeyboardMarkup:
+    """An inline keyboard of (text, callback_data) buttons, or (text, "https://...") for URL buttons."""
+    return types.InlineKeyboardMarkup([[types.InlineKeyboardButton(text, url=action) if action.startswith("https:")
+                                        else types.InlineKeyboardButton(text, callback_data=action)
+                                        for text, action in row] for row in rows])
+
+
+def confirm_all() -> None:
+    """Confirm every pending update, as a bot does after handling them."""
+    pending = raw_updates()
+    if pending:
+        raw_updates(offset=pending[-1]["update_id"] + 1)
+
+
+YES_NO = {"inline_keyboard": [[{"text": "Yes", "callback_data": "yes"}, {"text": "No", "callback_data": "no"}],
+                              [{"text": "Docs", "url": "https://example.com/docs"}]]}
+
+
+def send_yes_no(sandbox, bot, chat_id=ANN.id) -> types.Message:
+    sandbox.send_text(ANN, "hi", chat_id=None if chat_id == ANN.id else chat_id)
+    confirm_all()
+    return bot.send_message(chat_id, "Pick one", reply_markup=keyboard(
+        [("Yes", "yes"), ("No", "no")], [("Docs", "https://example.com/docs")]))
+
+
+def test_an_inline_keyboard_is_on_the_message_and_in_the_callback_query(sandbox, bot):
+    sent = send_yes_no(sandbox, bot)
+    assert [[(b.text, b.callback_data, b.url) for b in row] for row in sent.reply_markup.keyboard] == [
+        [("Yes", "yes", None), ("No", "no", None)], [("Docs", None, "https://example.com/docs")]]
+    [message] = sandbox.messages(ANN.id)
+    assert message.reply_markup == YES_NO
+    query_id = sandbox.press_button(ANN, ANN.id, sent.message_id, text="No")
+    again = sandbox.press_button(ANN, ANN.id, sent.message_id, text="Yes")
+    [raw, raw_again] = raw_updates()
+    assert raw["callback_query"]["message"]["reply_markup"] == YES_NO, "the message as it stands, quoted"
+    assert raw["callback_query"]["message"]["message_id"] == sent.message_id
+    first, second = [types.Update.de_json(u).callback_query for u in (raw, raw_again)]
+    assert (first.id, first.data, first.from_user.id, first.from_user.username) == (query_id, "no", ANN.id, "ann")
+    assert (second.id, second.data) == (again, "yes") and query_id != again
+    assert first.chat_instance == second.chat_instance, "one chat_instance per chat"
+    assert first.message.reply_markup.keyboard[0][1].callback_data == "no"
+    assert sandbox.callback_answer(query_id) is None, "not answered yet"
+
+
+def test_only_buttons_there_are_can_be_pressed(sandbox, bot):
+    sent = send_yes_no(sandbox, bot)
+    asked = sandbox.send_text(ANN, "mine")
+    plain = bot.send_message(ANN.id, "no buttons")
+    for args, kwargs in [((ANN, ANN.id, sent.message_id), {"text": "Maybe"}),
+                         ((ANN, ANN.id, sent.message_id), {"text": "Docs"}),   # a URL button sends no query
+                         ((ANN, ANN.id, plain.message_id), {"text": "Yes"}),
+                         ((ANN, ANN.id, asked), {"data": "yes"}),               # the user's own message
+                         ((ANN, ANN.id, 999), {"data": "yes"}),
+                         ((BOB, ANN.id, sent.message_id), {"text": "Yes"}),     # someone else's private chat
+                         ((ANN, ANN.id, sent.message_id), {}),
+                         ((ANN, ANN.id, sent.message_id), {"text": "Yes", "data": "yes"})]:
+        with pytest.raises(ValueError):
+            sandbox.press_button(*args, **kwargs)
+    assert [u["message"]["text"] for u in raw_updates()] == ["mine"], "no callback query was queued"
+
+
+def test_a_modified_client_can_forge_callback_data(sandbox, bot):
+    sent = send_yes_no(sandbox, bot)
+    plain = bot.send_message(ANN.id, "no buttons")
+    forged = "x" * 100
+    sandbox.press_button(ANN, ANN.id, sent.message_id, data=forged)
+    sandbox.press_button(ANN, ANN.id, plain.message_id, data="admin")
+    queries = [u.callback_query for u in poll()]
+    assert [(q.data, q.message.message_id) for q in queries] == [(forged, sent.message_id), ("admin", plain.message_id)]
+    assert queries[1].message.reply_markup is None
+
+
+def test_buttons_pressed_in_a_group_carry_the_presser_and_the_groups_chat_instance(sandbox, bot):
+    sent = send_yes_no(sandbox, bot, chat_id=GROUP)
+    sandbox.send_text(BOB, "hi", chat_id=GROUP)
+    confirm_all()
+    private = send_yes_no(sandbox, bot)
+    sandbox.press_button(BOB, GROUP, sent.message_id, text="Yes")
+    sandbox.press_button(ANN, ANN.id, private.message_id, text="Yes")
+    in_group, in_private = [u.callback_query for u in poll()]
+    assert (in_group.from_user.id, in_group.message.chat.id) == (BOB.id, GROUP)
+    assert in_group.chat_instance != in_private.chat_instance
+
+
+def test_a_callback_query_is_answered_once(sandbox, bot):
+    sent = send_yes_no(sandbox, bot)
+    query_id = sandbox.press_button(ANN, ANN.id, sent.message_id, text="Yes")
+    too_long = api_error(bot.answer_callback_query, query_id, "x" * 201)
+    assert (too_long.error_code, too_long.description) == (400, "Bad Request: MESSAGE_TOO_LONG")
+    assert sandbox.callback_answer(query_id) is None, "a refused answer answers nothing"
+    before = time.monotonic()
+    assert bot.answer_callback_query(query_id, "é" * 200, show_alert=True) is True
+    answer = sandbox.callback_answer(query_id)
+    assert (answer["text"], answer["show_alert"], answer["url"]) == ("é" * 200, True, None)
+    assert before <= answer["at"] <= time.monotonic()
+    twice = api_error(bot.answer_callback_query, query_id)
+    assert (twice.error_code, twice.description) == (400, QUERY_INVALID)
+    assert api_error(bot.answer_callback_query, "12345").description == QUERY_INVALID
+    other = sandbox.press_button(ANN, ANN.id, sent.message_id, text="No")
+    assert bot.answer_callback_query(other) is True
+    assert sandbox.callback_answer(other) == {"text": None, "show_alert": False, "url": None, "cache_time": 0,
+                                              "at": sandbox.callback_answer(other)["at"]}
+    assert sandbox.callback_answer("12345") is None
+
+
+def test_callback_data_is_1_to_64_bytes(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    assert bot.send_message(ANN.id, "ok", reply_markup=keyboard([("A", "é" * 32)])).reply_markup is not None
+    error = api_error(bot.send_message, ANN.id, "too long", reply_markup=keyboard([("A", "é" * 32 + "x")]))
+    assert (error.error_code, error.description) == (400, "Bad Request: BUTTON_DATA_INVALID"), "64 bytes of UTF-8"
+    empty = api_error(bot.send_message, ANN.id, "empty", reply_markup=keyboard([("A", "")]))
+    assert empty.description == ("Bad Request: can't parse inline keyboard button: Text buttons are unallowed in "
+                                 "the inline keyboard")
+    error = api_error(bot.send_document, ANN.id, b"x", visible_file_name="t.txt",
+                      reply_markup=keyboard([("A", "x" * 65)]))
+    assert error.description == "Bad Request: BUTTON_DATA_INVALID"
+    document = bot.send_document(ANN.id, b"x", visible_file_name="t.txt", reply_markup=keyboard([("Again", "again")]))
+    assert document.reply_markup.keyboard[0][0].callback_data == "again"
+    assert [(m.text, m.reply_markup) for m in sandbox.messages(ANN.id)] == [
+        ("ok", {"inline_keyboard": [[{"text": "A", "callback_data": "é" * 32}]]}),
+        (None, {"inline_keyboard": [[{"text": "Again", "callback_data": "again"}]]})]
+
+
+@pytest.mark.parametrize("markup, description", [
+    ("{not json", "Bad Request: can't parse reply keyboard markup JSON object"),
+    ("[1]", "Bad Request: object expected as reply markup"),
+    ('{"inline_keyboard": [{"text": "A"}]}',
+     'Bad Request: field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'),
+    ('{"inline_keyboard": [["A"]]}',
+     "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must be an Object"),
+    ('{"inline_keyboard": [[{"callback_data": "a"}]]}',
+     'Bad Request: can\'t parse inline keyboard button: Can\'t find field "text"'),
+    ('{"inline_keyboard": [[{"text": " ", "callback_data": "a"}]]}', "Bad Request: BUTTON_TEXT_INVALID"),
+])
+def test_malformed_reply_markup_is_refused_with_telegrams_texts(sandbox, markup, description):
+    sandbox.send_text(ANN, "hi")
+    error = api_error(apihelper._make_request, TOKEN, "sendMessage",
+                      params={"chat_id": ANN.id, "text": "x", "reply_markup": markup}, method="post")
+    assert (error.error_code, error.description) == (400, description)
+    assert sandbox.messages(ANN.id) == []
+
+
+def test_other_markup_kinds_are_kept_but_are_no_part_of_the_message(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    reply_keyboard = types.ReplyKeyboardMarkup(resize_keyboard=True)
+    reply_keyboard.add("Start")
+    sent = [bot.send_message(ANN.id, "choose", reply_markup=reply_keyboard),
+            bot.send_message(ANN.id, "gone", reply_markup=types.ReplyKeyboardRemove()),
+            bot.send_message(ANN.id, "empty", reply_markup=types.InlineKeyboardMarkup())]
+    assert [m.reply_markup for m in sent] == [None, None, None]
+    stored = [m.reply_markup for m in sandbox.messages(ANN.id)]
+    assert stored[0]["keyboard"] == [[{"text": "Start"}]] and stored[0]["resize_keyboard"] is True
+    assert stored[1:] == [{"remove_keyboard": True}, None]
+    error = api_error(bot.edit_message_text, "x", ANN.id, sent[0].message_id, reply_markup=reply_keyboard)
+    assert error.description == "Bad Request: inline keyboard expected"
+
+
+def test_a_button_keeps_the_first_action_as_telegram_does(sandbox):
+    sandbox.send_text(ANN, "hi")
+    both = {"inline_keyboard": [[{"text": "Go", "callback_data": "go", "url": "https://example.com/",
+                                  "style": "danger"}, {"text": 7, "callback_data": 42}]]}
+    result = requests.post(f"{sandbox.url}/bot{TOKEN}/sendMessage",
+                           json={"chat_id": ANN.id, "text": "x", "reply_markup": both}).json()["result"]
+    assert result["reply_markup"] == {"inline_keyboard": [[{"text": "Go", "url": "https://example.com/"},
+                                                           {"text": "7", "callback_data": "42"}]]}
+
+
+def test_edit_message_text_drops_the_keyboard_unless_it_is_given_again(sandbox, bot):
+    sent = send_yes_no(sandbox, bot)
+    kept = bot.edit_message_text("Pick again", ANN.id, sent.message_id, reply_markup=keyboard([("OK", "ok")]))
+    assert [[b.text for b in row] for row in kept.reply_markup.keyboard] == [["OK"]]
+    same = api_error(bot.edit_message_text, "Pick again", ANN.id, sent.message_id,
+                     reply_markup=keyboard([("OK", "ok")]))
+    assert same.description.startswith("Bad Request: message is not modified")
+    dropped = bot.edit_message_text("Pick again", ANN.id, sent.message_id)
+    assert dropped.reply_markup is None, "the same text without reply_markup still takes the keyboard away"
+    [message] = sandbox.messages(ANN.id)
+    assert (message.text, message.edits, message.reply_markup) == ("Pick again", ["Pick one"], None)
+    with pytest.raises(ValueError):
+        sandbox.press_button(ANN, ANN.id, sent.message_id, text="OK")
+    assert api_error(bot.edit_message_text, "Pick again", ANN.id, sent.message_id).description.startswith(
+        "Bad Request: message is not modified")
+
+
+def test_edit_message_reply_markup_sets_and_removes_the_keyboard(sandbox, bot):
+    events: list[SandboxEvent] = []
+    sandbox.add_listener(events.append)
+    asked = sandbox.send_text(ANN, "hi")
+    sent = bot.send_message(ANN.id, "Transcript")
+    edited = bot.edit_message_reply_markup(ANN.id, sent.message_id, reply_markup=keyboard([("Yes", "yes"),
+                                                                                           ("No", "no")]))
+    assert (edited.text, edited.reply_markup.keyboard[0][1].callback_data) == ("Transcript", "no")
+    assert edited.edit_date is None, "a new keyboard does not show the message as edited"
+    not_modified = api_error(bot.edit_message_reply_markup, ANN.id, sent.message_id,
+                             reply_markup=keyboard([("Yes", "yes"), ("No", "no")]))
+    assert not_modified.description.startswith("Bad Request: message is not modified")
+    query_id = sandbox.press_button(ANN, ANN.id, sent.message_id, text="Yes")
+    assert bot.edit_message_reply_markup(ANN.id, sent.message_id).reply_markup is None
+    for markup in (None, types.InlineKeyboardMarkup()):  # an empty keyboard is none
+        error = api_error(bot.edit_message_reply_markup, ANN.id, sent.message_id, reply_markup=markup)
+        assert error.description.startswith("Bad Request: message is not modified")
+    assert sandbox.messages(ANN.id)[0].reply_markup is None
+    assert [u["callback_query"]["data"] for u in raw_updates()[1:]] == ["yes"]
+    assert api_error(bot.edit_message_reply_markup, ANN.id, 999).description == (
+        "Bad Request: message to edit not found")
+    assert api_error(bot.edit_message_reply_markup, ANN.id, asked).description == (
+        "Bad Request: message can't be edited")
+    assert api_error(bot.edit_message_reply_markup, inline_message_id="AAAA").description == (
+        "Bad Request: invalid inline message identifier specified")
+    assert [(e.kind, e.text) for e in events if e.kind in ("bot_markup", "user_press")] == [
+        ("bot_markup", "[Yes | No]"), ("user_press", "yes"), ("bot_markup", "")]
+    assert sandbox.callback_answer(query_id) is None
+
+
+def test_get_updates_remembers_allowed_updates(sandbox, bot):
+    sent = send_yes_no(sandbox, bot)
+    assert raw_updates(allowed_updates=["message"]) == []
+    sandbox.press_button(ANN, ANN.id, sent.message_id, text="Yes")
+    sandbox.send_text(ANN, "one")
+    assert [list(u) for u in raw_updates()] == [["message", "update_id"]], "the setting stays without the parameter"
+    assert bot.get_webhook_info().allowed_updates == ["message"]
+    confirm_all()
+    assert raw_updates(allowed_updates=["MESSAGE", "callback_query", "no_such_type"]) == [], (
+        "the dropped callback query is gone for good")
+    sandbox.press_button(ANN, ANN.id, sent.message_id, text="No")
+    [update] = poll()
+    assert update.callback_query.data == "no"
+    assert bot.get_webhook_info().allowed_updates == ["message", "callback_query"]
+    confirm_all()
+    assert raw_updates(allowed_updates=[]) == [], "an empty list means the default"
+    assert bot.get_webhook_info().allowed_updates is None
+    sandbox.push_update({"message_reaction": {"chat": {"id": ANN.id}}})
+    sandbox.push_update({"chat_member": {"chat": {"id": ANN.id}}})
+    sandbox.press_button(ANN, ANN.id, sent.message_id, text="Yes")
+    assert [list(u)[0] for u in raw_updates()] == ["callback_query"], "reactions and members must be asked for"
+    raw_updates(allowed_updates="not json")
+    assert bot.get_webhook_info().allowed_updates is None, "a malformed setting is ignored, as Telegram does"
+
+
+def test_a_long_poll_is_not_woken_by_an_update_it_does_not_want(sandbox, bot):
+    sent = send_yes_no(sandbox, bot)
+    raw_updates(allowed_updates=["message"])
+    threading.Timer(0.2, sandbox.press_button, (ANN, ANN.id, sent.message_id), {"text": "Yes"}).start()
+    threading.Timer(0.5, sandbox.send_text, (ANN, "later")).start()
+    started = time.monotonic()
+    updates = raw_updates(long_polling_timeout=5)
+    assert [u["message"]["text"] for u in updates] == ["later"]
+    assert time.monotonic() - started >= 0.4
+
+
+def test_a_webhook_gets_only_the_allowed_updates(sandbox, bot, endpoint):
+    sent = send_yes_no(sandbox, bot)
+    assert bot.set_webhook(endpoint.url, allowed_updates=["message"]) is True
+    sandbox.press_button(ANN, ANN.id, sent.message_id, text="Yes")
+    sandbox.send_text(ANN, "after")
+    assert sandbox.wait_for(lambda: len(endpoint.received) == 1, timeout=5)
+    assert endpoint.texts() == ["after"]
+    info = bot.get_webhook_info()
+    assert (info.pending_update_count, info.allowed_updates) == (0, ["message"])
+    assert bot.set_webhook(endpoint.url, allowed_updates=["callback_query"]) is True
+    sandbox.send_text(ANN, "unwanted")
+    sandbox.press_button(ANN, ANN.id, sent.message_id, text="No")
+    assert sandbox.wait_for(lambda: len(endpoint.received) == 2, timeout=5)
+    assert endpoint.received[1][2]["callback_query"]["data"] == "no"
+    assert bot.remove_webhook() is True
+    assert bot.get_webhook_info().allowed_updates == ["callback_query"], "one setting per bot, webhook or not"
 
 
 # --- files

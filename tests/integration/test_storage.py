@@ -1,4 +1,5 @@
 """Storage on SQLite and PostgreSQL: migrations, and every method the actors and the CLI call."""
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -26,7 +27,8 @@ from voicebot.adapters.storage import Storage
 from voicebot.adapters.storage import migrations as storage_module
 from voicebot.adapters.storage.migrations import MIGRATIONS
 from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Leadership, Transaction, Usage, User
-from voicebot.core.domain import DayStats, Transcript, UserState, VoiceReceived
+from voicebot.adapters.storage.models import Segment as SegmentRow
+from voicebot.core.domain import DayStats, Segment, Task, Transcript, UserState, VoiceReceived
 from voicebot.core.errors import StorageError
 
 from helpers import make_job
@@ -106,7 +108,8 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     assert storage.schema_version() == 0
     assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
                                  "3 timestamps and group modes", "4 durable intake", "5 broker deliveries",
-                                 "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics"]
+                                 "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
+                                 "10 segments translation and vocabularies"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -123,7 +126,8 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     assert storage.schema_version() == 1
     assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes",
                                  "4 durable intake", "5 broker deliveries",
-                                 "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics"]
+                                 "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
+                                 "10 segments translation and vocabularies"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -146,12 +150,12 @@ def test_migrating_version_1_and_an_empty_database_give_the_schema_the_models_de
     storage = Storage(db_url)
     storage.open()
     migrated = schema()
-    storage_module.database.drop_tables([User, Usage, Transaction, Chat, JobRecord, BotState, Leadership,
+    storage_module.database.drop_tables([User, Usage, SegmentRow, Transaction, Chat, JobRecord, BotState, Leadership,
                                          storage_module.SchemaVersion])
     assert len(storage.migrate()) == LATEST
     assert schema() == migrated
 
-    for model in (User, Usage, Transaction, Chat, JobRecord, BotState, Leadership):
+    for model in (User, Usage, SegmentRow, Transaction, Chat, JobRecord, BotState, Leadership):
         columns, keys, indexes = migrated[model._meta.table_name]
         fields = model._meta.sorted_fields
         assert {(name, null) for name, _, null in columns} == {(field.column_name, field.null)
@@ -368,7 +372,7 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
     assert storage.schema_version() == 2
     assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake",
                                  "5 broker deliveries", "6 attempts counted once", "7 interface languages",
-                                 "8 leadership", "9 forum topics"]
+                                 "8 leadership", "9 forum topics", "10 segments translation and vocabularies"]
     assert storage.load_users(DAY - timedelta(days=1))[42].timestamps is False
     storage.save_user_settings(42, True, 900, "de", timestamps=True)
     storage.save_chat_settings(-100, automatic=False)
@@ -470,3 +474,53 @@ def test_a_password_with_at_or_percent_signs_reaches_the_server_decoded(postgres
         assert storage_module.database.obj.connect_params["password"] == "p@ss%w"
     finally:
         storage.close()
+
+
+# --- buttons under transcripts: recordings kept with their segments ----------------------------
+
+SEGMENTS = (Segment(0.0, 2.5, " Guten Tag."), Segment(31.0, 34.25, " Wie geht es?"))
+
+
+def answered(storage, job, text="Guten Tag. Wie geht es?", day=DAY) -> None:
+    storage.store_intake([VoiceReceived(job)], None)
+    storage.record_usage(job, day, "done", 34.0, Transcript(text, "de", 0.9, 34.0, 2.0, SEGMENTS))
+
+
+def test_an_answered_recording_is_found_with_its_transcript_and_segments(storage):
+    job = dataclasses.replace(make_job(user_id=1, message_id=1), task=Task.TRANSLATE)
+    assert storage.recording(job.key) is None   # not stored yet
+    answered(storage, job)
+    found = storage.recording(job.key)
+    assert (found.key, found.media, found.task) == (job.key, job.media, Task.TRANSLATE)
+    assert (found.transcript.text, found.transcript.language, found.transcript.segments) == (
+        "Guten Tag. Wie geht es?", "de", SEGMENTS)
+
+
+def test_without_keep_transcripts_a_recording_is_found_without_its_transcript(db_url):
+    storage = Storage(db_url, keep_transcripts=False)
+    storage.open()
+    job = make_job(user_id=1)
+    answered(storage, job)
+    assert storage.recording(job.key).transcript is None
+    assert storage.recording(job.key).media == job.media   # English can still fetch it again
+    storage.close()
+
+
+def test_forget_and_retention_take_the_segments_with_the_transcripts(storage):
+    today, old = make_job(user_id=1, message_id=1), make_job(user_id=2, message_id=2)
+    answered(storage, today)
+    answered(storage, old, day=DAY - timedelta(days=40))
+    assert storage.forget(1, DAY) > 0
+    assert storage.recording(today.key) is None
+    storage.prune(DAY - timedelta(days=30))
+    assert SegmentRow.select().count() == 0
+
+
+def test_vocabularies_and_translation_are_kept_for_users_and_groups(storage):
+    storage.save_user_settings(1, False, None, None, translate=True, vocabulary="Siobhan, Nakamura")
+    storage.save_chat_settings(-5, True, vocabulary="Kubernetes")
+    state = storage.load_users(DAY)[1]
+    assert (state.translate, state.vocabulary) == (True, "Siobhan, Nakamura")
+    assert storage.chat_vocabularies() == {-5: "Kubernetes"}
+    storage.save_chat_settings(-5, True, vocabulary=None)
+    assert storage.chat_vocabularies() == {}

@@ -22,7 +22,7 @@ from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.speech import SPOKEN_SAMPLES as SPOKEN
 from voicebot.adapters.speech import synthesize
 from voicebot.adapters.transcriber import Transcriber, _transcription_options
-from voicebot.core.domain import FailureReason
+from voicebot.core.domain import FailureReason, Task
 from voicebot.core.errors import JobError, SpeechError
 
 from helpers import SHARED_AUDIO, normalized
@@ -92,13 +92,16 @@ def clip(request, clip_files) -> bytes:
     return made
 
 
-def run_both(models: Models, audio: bytes, language: str | None = None, on_segment=None):
+def run_both(models: Models, audio: bytes, language: str | None = None, on_segment=None, task=Task.TRANSCRIBE,
+             vocabulary: str | None = None):
     """Our transcript and transcribe()'s (segments, info) for the same decoded samples, run back to
     back so both models draw the same random numbers (see `models`)."""
     samples = decode(audio, max_seconds=300)
-    pieces, info = models.reference.transcribe(samples, beam_size=BEAM_SIZE, language=language)
+    pieces, info = models.reference.transcribe(samples, beam_size=BEAM_SIZE, language=language, task=task.value,
+                                               hotwords=vocabulary)
     expected = [(piece.text, piece.start, piece.end) for piece in pieces]
-    transcript = models.transcriber.transcribe(audio, language, on_segment=on_segment)
+    transcript = models.transcriber.transcribe(audio, language, on_segment=on_segment, task=task,
+                                               vocabulary=vocabulary)
     return transcript, expected, info
 
 
@@ -122,6 +125,29 @@ def test_same_transcript_as_faster_whispers_transcribe(models, clip):
     language, probability, _ = models.reference.detect_language(features=decoded_window)
     assert transcript.language == language
     assert transcript.language_probability == pytest.approx(probability, abs=1e-6)
+
+
+@pytest.mark.parametrize(("name", "task", "vocabulary"), [
+    ("espeak_german", Task.TRANSLATE, None),
+    ("espeak_german", Task.TRANSLATE, "Stella, Nakamura"),
+    ("espeak_short_en", Task.TRANSCRIBE, "Stella, Siobhan, Kubernetes"),
+    ("jfk_flac", Task.TRANSLATE, None),
+    ("espeak_long_en", Task.TRANSCRIBE, "Stella"),
+])
+def test_same_translation_and_hotwords_as_faster_whispers_transcribe(models, clip_files, name, task, vocabulary):
+    """The translate task (English, from any language) and a vocabulary (hotwords) decode as transcribe()'s do,
+    word for word, window after window."""
+    clip = clip_files[name]
+    if isinstance(clip, str):
+        pytest.skip(f"clip {name}: {clip}")
+    transcript, expected, info = run_both(models, clip, task=task, vocabulary=vocabulary)
+
+    # Times are kept to the centisecond (6.6, where transcribe() has 6.6000000000000005).
+    assert [(segment.text, segment.start, segment.end) for segment in transcript.segments] == [
+        (text, round(start, 2), round(end, 2)) for text, start, end in expected]
+    assert transcript.language == info.language
+    if task is Task.TRANSLATE and name == "espeak_german":
+        assert not {"guten", "morgen", "heute"} & set(normalized(transcript.text).split()), transcript.text
 
 
 def test_same_decoding_options_as_faster_whispers_transcribe(models):

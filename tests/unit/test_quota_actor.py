@@ -35,20 +35,11 @@ from voicebot.adapters.translations import load_languages
 from voicebot.core import replies
 from voicebot.core.domain import FailureReason, MediaKind, PendingJob, Transcript, UserState, UserSummary
 
-from helpers import make_job
+from helpers import FakeTime, make_job
 from mailbox import RecordingMailbox, deliver
 
 RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20,
                    admin_user_ids=frozenset({1}), languages=frozenset({"en", "de", "ru"}))
-
-
-class FakeTime:
-    def __init__(self):
-        self.monotonic = 1000.0
-        self.wall = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.wall
 
 
 @pytest.fixture

@@ -2,13 +2,17 @@ import threading
 import time
 
 from actors.messages import (
+    AnswerPress,
     ChatAdminChecked,
     CheckChatAdmin,
     CommandReceived,
     DeliverResult,
+    EditKeyboard,
+    EditMessage,
     JobFailed,
     PostStatus,
     ResultDelivered,
+    SendFile,
     SendReply,
     ShowProgress,
     StatusPosted,
@@ -32,20 +36,31 @@ class FakeTelegram:
         self.documents: list[tuple[int, str, bytes, int | None]] = []
         self.times: list[float] = []
         self.threads: list[int | None] = []   # the forum topic of each message and document sent
+        self.keyboards: dict[int, object] = {}   # message id -> the buttons under it
+        self.answers: list[tuple[str, str | None]] = []
         self.failing = failing or {}
         self.calls = threading.Semaphore(0)
 
-    def send_message(self, chat_id, text, reply_to=None, thread_id=None):
+    def send_message(self, chat_id, text, reply_to=None, thread_id=None, keyboard=None):
         if "sendMessage" in self.failing:
             raise self.failing.pop("sendMessage")
         self.threads.append(thread_id)
         self._record(self.sent, (chat_id, text, reply_to))
+        self.keyboards[100 + len(self.sent)] = keyboard
         return 100 + len(self.sent)
 
-    def edit_message_text(self, chat_id, message_id, text):
+    def edit_message_text(self, chat_id, message_id, text, keyboard=None):
         if "editMessageText" in self.failing:
             raise self.failing["editMessageText"]
         self._record(self.edited, (chat_id, message_id, text))
+        self.keyboards[message_id] = keyboard
+
+    def edit_keyboard(self, chat_id, message_id, keyboard):
+        self._record(self.edited, (chat_id, message_id, None))
+        self.keyboards[message_id] = keyboard
+
+    def answer_press(self, query_id, text=None):
+        self._record(self.answers, (query_id, text))
 
     def send_document(self, chat_id, file_name, data, caption=None, reply_to=None, thread_id=None):
         self.threads.append(thread_id)
@@ -199,7 +214,7 @@ def test_a_chat_throttled_by_telegram_waits_alone_and_still_gets_its_messages_on
 
 def test_a_call_failing_on_the_way_is_tried_again_with_backoff_then_given_up():
     class Down(FakeTelegram):
-        def send_message(self, chat_id, text, reply_to=None, thread_id=None):
+        def send_message(self, chat_id, text, reply_to=None, thread_id=None, keyboard=None):
             self.times.append(time.monotonic())
             raise TelegramError("sendMessage", "Bad Gateway", 502)
 
@@ -249,12 +264,12 @@ def test_the_books_of_chats_gone_quiet_are_swept():
 
 def test_an_answer_telegram_refuses_for_good_is_replaced_by_a_failure_and_the_job_ends_uncharged():
     class Refusing(FakeTelegram):
-        def send_message(self, chat_id, text, reply_to=None, thread_id=None):
+        def send_message(self, chat_id, text, reply_to=None, thread_id=None, keyboard=None):
             if text == "the words":
                 raise TelegramError("sendMessage", "Bad Request: message text is empty", 400)
             return super().send_message(chat_id, text, reply_to, thread_id)
 
-        def edit_message_text(self, chat_id, message_id, text):
+        def edit_message_text(self, chat_id, message_id, text, keyboard=None):
             if text == "the words":
                 raise TelegramError("editMessageText", "Bad Request: message text is empty", 400)
             super().edit_message_text(chat_id, message_id, text)
@@ -266,3 +281,24 @@ def test_an_answer_telegram_refuses_for_good_is_replaced_by_a_failure_and_the_jo
             DeliverResult(job.key, "the words", False, outcome, quota, refused_text="Something went wrong."))
     assert telegram.edited[-1][2] == "Something went wrong."   # the status says so, not "Processing…"
     assert quota.messages == [ResultDelivered(JobFailed(job, FailureReason.INTERNAL), True)]
+
+
+BUTTONS = ((("🎬 Subtitles", "s9.abc"),),)
+
+
+def test_the_buttons_go_under_the_last_part_of_a_long_transcript():
+    telegram = FakeTelegram()
+    words = "word " * 1000   # two messages
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…"), DeliverResult(KEY, words, keyboard=BUTTONS))
+    assert [message_id for _, message_id, _ in telegram.edited] == [101]
+    assert telegram.keyboards == {101: None, 102: BUTTONS}
+
+
+def test_presses_are_answered_at_once_and_files_and_button_changes_take_their_chats_turn():
+    telegram = FakeTelegram()
+    sender = start_sender(telegram)
+    deliver(sender, SendFile(5, "talk.srt", b"1\n", 9), AnswerPress("q1", "x" * 300),
+            EditMessage(5, 9, "[00:00] words", BUTTONS), EditKeyboard(5, 9, None))
+    assert telegram.answers == [("q1", "x" * 200)]   # a notice is cut to Telegram's 200 characters
+    assert telegram.documents == [(5, "talk.srt", b"1\n", 9)]
+    assert telegram.edited == [(5, 9, "[00:00] words"), (5, 9, None)] and telegram.keyboards == {9: None}

@@ -26,7 +26,8 @@ class FakeTranscriber:
     def close(self):
         self.loaded = False
 
-    def transcribe(self, audio: bytes, language=None, on_segment=None, max_seconds=None) -> Transcript:
+    def transcribe(self, audio: bytes, language=None, on_segment=None, max_seconds=None, task=None,
+                   vocabulary=None) -> Transcript:
         self.calls.append((audio, language))
         if isinstance(self.outcome, Exception):
             raise self.outcome

@@ -15,6 +15,7 @@ from telebot import apihelper, types
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from voicebot.adapters.files import DownloadFolder, LocalFiles
+from voicebot.core.buttons import Keyboard
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.core.intake import UPDATE_TYPES
@@ -85,15 +86,24 @@ class TelegramClient:
         self._call("getUpdates", apihelper._make_request, "getUpdates",
                    params={"offset": offset, "limit": 1, "long_polling_timeout": 0})
 
-    def send_message(self, chat_id: int, text: str, reply_to: int | None = None, thread_id: int | None = None) -> int:
-        """`thread_id`: the forum topic it goes to."""
+    def send_message(self, chat_id: int, text: str, reply_to: int | None = None, thread_id: int | None = None,
+                     keyboard: Keyboard | None = None) -> int:
+        """`thread_id`: the forum topic it goes to; `keyboard`: buttons under it."""
         sent = self._call("sendMessage", apihelper.send_message, chat_id, text, message_thread_id=thread_id,
-                          reply_parameters=_reply_parameters(reply_to))
+                          reply_parameters=_reply_parameters(reply_to), reply_markup=_markup(keyboard))
         return sent["message_id"]
 
-    def edit_message_text(self, chat_id: int, message_id: int, text: str) -> None:
+    def edit_message_text(self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None = None) -> None:
         self._call("editMessageText", apihelper.edit_message_text, text=text, chat_id=chat_id,
-                   message_id=message_id)
+                   message_id=message_id, reply_markup=_markup(keyboard))
+
+    def edit_keyboard(self, chat_id: int, message_id: int, keyboard: Keyboard | None) -> None:
+        self._call("editMessageReplyMarkup", apihelper.edit_message_reply_markup, chat_id=chat_id,
+                   message_id=message_id, reply_markup=_markup(keyboard))
+
+    def answer_press(self, query_id: str, text: str | None = None) -> None:
+        # Not retried: the user's app waits only seconds for the answer, and a late one is refused anyway.
+        self._call("answerCallbackQuery", apihelper.answer_callback_query, query_id, text=text, retry=False)
 
     def send_document(self, chat_id: int, file_name: str, data: bytes, caption: str | None = None,
                       reply_to: int | None = None, thread_id: int | None = None) -> int:
@@ -194,6 +204,15 @@ class TelegramClient:
         except requests.RequestException as error:
             # The exception text of requests/urllib3 holds the URL, and so the token: drop it.
             raise TelegramError(method, type(error).__name__) from None
+
+
+def _markup(keyboard: Keyboard | None) -> types.InlineKeyboardMarkup | None:
+    if not keyboard:
+        return None
+    markup = types.InlineKeyboardMarkup()
+    for row in keyboard:
+        markup.row(*(types.InlineKeyboardButton(label, callback_data=data) for label, data in row))
+    return markup
 
 
 def _reply_parameters(reply_to: int | None):

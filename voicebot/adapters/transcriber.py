@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.adapters.audio import SAMPLE_RATE, decode
-from voicebot.core.domain import FailureReason, Segment, Transcript
+from voicebot.core.domain import FailureReason, Segment, Task, Transcript
 from voicebot.core.errors import JobError
 
 _WARM_UP_SECONDS = 1
@@ -110,14 +110,16 @@ class Transcriber:
 
     def transcribe(self, audio: Path | bytes, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None,
-                   max_seconds: float | None = None) -> Transcript:
+                   max_seconds: float | None = None, task: Task = Task.TRANSCRIBE,
+                   vocabulary: str | None = None) -> Transcript:
         """`on_segment` is called with each segment as soon as it is decoded, for live progress. Decoding
-        stops past `max_seconds` (what is left of the user's day) as it does past the global limit."""
+        stops past `max_seconds` (what is left of the user's day) as it does past the global limit. `task`:
+        Whisper's own (TRANSLATE: the speech in English); `vocabulary`: names and terms given to it as hotwords."""
         started = time.monotonic()
         deadline = self.deadline()   # decoding the file counts too
         samples = self.decode(audio, max_seconds, deadline)
         transcript = self.transcribe_piece(samples, language or self._language, deadline, on_segment=on_segment,
-                                           speech=speech_in(samples))
+                                           speech=speech_in(samples), task=task, vocabulary=vocabulary)
         return dataclasses.replace(transcript, processing_seconds=time.monotonic() - started)
 
     def deadline(self) -> float:
@@ -154,8 +156,8 @@ class Transcriber:
         return _detect_language(model, model.encode(_first_window(model, features)))
 
     def transcribe_piece(self, samples: np.ndarray, language: str | None, deadline: float, offset: float = 0.0,
-                         on_segment: Callable[[Segment], None] | None = None,
-                         speech: "Speech | None" = None) -> Transcript:
+                         on_segment: Callable[[Segment], None] | None = None, speech: "Speech | None" = None,
+                         task: Task = Task.TRANSCRIBE, vocabulary: str | None = None) -> Transcript:
         """`samples` (a whole recording, or a piece of one starting `offset` s in) through the model, with
         every time in the recording's own; a piece without speech is an empty transcript."""
         started = time.monotonic()
@@ -165,25 +167,27 @@ class Transcriber:
             except JobError:
                 return Transcript("", language or "", 0.0, samples.size / SAMPLE_RATE, 0.0)
         shift = speech.shifted(offset)
-        transcript = self._transcribe_samples(speech.samples, language, deadline, shift.recorded(on_segment))
+        transcript = self._transcribe_samples(speech.samples, language, deadline, shift.recorded(on_segment),
+                                              _Decoding(task, vocabulary or None))
         return dataclasses.replace(transcript, audio_seconds=samples.size / SAMPLE_RATE,
                                    processing_seconds=time.monotonic() - started,
                                    segments=tuple(shift.recorded_segment(s) for s in transcript.segments))
 
     def _transcribe_samples(self, samples: np.ndarray, language: str | None, deadline: float,
-                            on_segment: Callable[[Segment], None] | None = None) -> Transcript:
+                            on_segment: Callable[[Segment], None] | None = None,
+                            decoding: "_Decoding | None" = None) -> Transcript:
         """The model on `samples`: JobError TIMEOUT once past `deadline`, between two of its calls (one window's
         temperature fallback makes several) or between two segments."""
         model = self._model
         real = model.model
         model.model = _Deadlined(real, deadline, self._timeout_seconds)
         try:
-            return self._decode_speech(model, samples, language, deadline, on_segment)
+            return self._decode_speech(model, samples, language, deadline, on_segment, decoding or _Decoding())
         finally:
             model.model = real
 
     def _decode_speech(self, model, samples: np.ndarray, language: str | None, deadline: float,
-                       on_segment: Callable[[Segment], None] | None) -> Transcript:
+                       on_segment: Callable[[Segment], None] | None, decoding: "_Decoding") -> Transcript:
         from faster_whisper.tokenizer import Tokenizer
 
         started = time.monotonic()
@@ -198,9 +202,9 @@ class Transcriber:
         else:
             encoder_output = model.encode(_first_window(model, features))
             language, probability = _detect_language(model, encoder_output)
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=decoding.task.value,
                               language=language)
-        options = _transcription_options(tokenizer, self._beam_size)
+        options = _transcription_options(tokenizer, self._beam_size, decoding.vocabulary)
         pieces = model.generate_segments(features, tokenizer, options, log_progress=False,
                                          encoder_output=encoder_output)
         segments = []
@@ -220,6 +224,13 @@ class Transcriber:
             processing_seconds=time.monotonic() - started,
             segments=tuple(segments),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decoding:
+    """What the model is asked beyond the language: its task, and hotwords (a user's vocabulary)."""
+    task: Task = Task.TRANSCRIBE
+    vocabulary: str | None = None
 
 
 MIN_SILENCE_SECONDS = 2   # pauses this long are not fed to the model (faster-whisper's vad_filter default)
@@ -313,7 +324,7 @@ def _detect_language(model, encoder_output) -> tuple[str, float]:
     return token[2:-2], probability
 
 
-def _transcription_options(tokenizer, beam_size: int):
+def _transcription_options(tokenizer, beam_size: int, hotwords: str | None = None):
     """TranscriptionOptions as WhisperModel.transcribe() builds them, from its own default
     arguments, so temperature fallback, thresholds, prompting and suppressed tokens stay what
     transcribe() would use, through upgrades too (an option transcribe() has no argument for
@@ -324,6 +335,7 @@ def _transcription_options(tokenizer, beam_size: int):
     arguments = {name: parameter.default
                  for name, parameter in inspect.signature(WhisperModel.transcribe).parameters.items()}
     arguments["beam_size"] = beam_size
+    arguments["hotwords"] = hotwords
     # The two options transcribe() does not pass through as they come: the temperature becomes
     # a list to fall back along, and -1 in suppress_tokens the tokenizer's non-speech tokens.
     arguments["temperatures"] = list(arguments["temperature"])

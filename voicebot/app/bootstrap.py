@@ -20,6 +20,7 @@ from actors.dispatcher import Dispatcher
 from actors.messages import (
     AnnounceReady,
     LoadChatLanguages,
+    LoadChatVocabularies,
     LoadOffset,
     LoadOnRequestChats,
     LoadUnfinishedJobs,
@@ -50,6 +51,7 @@ from voicebot.adapters.translations import load_languages
 from voicebot.adapters.webhook import WebhookServer
 from voicebot.app.config import WEBHOOK_MODE, Settings, worker_count, worker_threads
 from voicebot.app.job_intake import JobIntake
+from voicebot.core.buttons import ButtonData, secret_of
 from voicebot.core.errors import BrokerError, ModelError, StorageError, TelegramError
 from voicebot.core.ports import BrokerLink, Fence
 from voicebot.core.replies import ENGLISH, Languages, utc_now
@@ -313,6 +315,7 @@ def bot_groups(settings: Settings, telegram: TelegramClient, transcribers: Trans
         Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller", "remote"))
     workers = {} if link is not None else _worker_addresses(settings)
     limits, quota_settings = settings.limits, settings.quota
+    buttons = ButtonData(secret_of(settings.telegram.token))   # the same on every node of the bot
     rules = QuotaRules(quota_settings.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
                        limits.max_file_mb, quota_settings.timezone, frozenset(quota_settings.unlimited_user_ids),
                        frozenset(settings.admin.user_ids), frozenset(supported_languages()))
@@ -325,11 +328,13 @@ def bot_groups(settings: Settings, telegram: TelegramClient, transcribers: Trans
         users = storage.ask(LoadUsers(today()), timeout=60)
         on_request_chats = storage.ask(LoadOnRequestChats(), timeout=60)
         chat_languages = storage.ask(LoadChatLanguages(), timeout=60)
+        chat_vocabularies = storage.ask(LoadChatVocabularies(), timeout=60)
         unfinished = storage.ask(LoadUnfinishedJobs(), timeout=60)
         if unfinished:
             log.info("resuming %d jobs not answered before the last stop", len(unfinished))
         return QuotaActor.start(rules, dispatcher, sender, storage, users, on_request_chats, tuple(unfinished),
-                                supervisor, metrics=metrics, languages=languages, chat_languages=chat_languages)
+                                supervisor, metrics=metrics, languages=languages, chat_languages=chat_languages,
+                                chat_vocabularies=chat_vocabularies, buttons=buttons)
 
     def start_sender() -> pykka.ActorRef:
         status_messages = {pending.incoming.job.key: pending.status_message_id
@@ -369,7 +374,7 @@ def bot_groups(settings: Settings, telegram: TelegramClient, transcribers: Trans
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
             workers, quota, sender, storage, settings.queue.max_pending, limits.max_duration_seconds,
             limits.max_file_mb, settings.output.file_threshold_chars, supervisor, metrics=metrics,
-            remote=remote if link is not None else None, languages=languages),
+            remote=remote if link is not None else None, languages=languages, buttons=buttons),
             on_restart=lambda: _dispatcher_restarted(quota, [remote] if link is not None else list(workers.values())))],
         transcription,
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else

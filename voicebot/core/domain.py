@@ -13,6 +13,12 @@ class MediaKind(StrEnum):
     DOCUMENT = "document"
 
 
+class Task(StrEnum):
+    """What Whisper does with a recording: write down its speech, or (its own translate task) say it in English."""
+    TRANSCRIBE = "transcribe"
+    TRANSLATE = "translate"
+
+
 class FailureReason(StrEnum):
     """Why a job ended without a transcript; each has one plain-words reply."""
     UNREADABLE_AUDIO = "unreadable_audio"
@@ -59,6 +65,8 @@ class Job:
     # what the user or the group chose (once admitted). None: English.
     interface_language: str | None = None
     thread_id: int | None = None      # the forum topic it was sent in: every answer goes there too
+    task: Task = Task.TRANSCRIBE      # TRANSLATE: the user pressed English, or asked for it with /translate on
+    vocabulary: str | None = None     # names and terms to spell right (/vocab): Whisper's hotwords
 
     @property
     def chat_id(self) -> int:
@@ -104,8 +112,23 @@ class UnsupportedReceived:
     language_code: str | None = None   # the sender's Telegram app's language
 
 
+@dataclass(frozen=True, slots=True)
+class ButtonPressed:
+    """A user pressed a button under one of the bot's messages (`message_id`, whose text was `message_text`)
+    with callback `data`, which is the sender's to choose and so trusted in nothing; `query_id` is answered."""
+    query_id: str
+    chat_id: int
+    user_id: int
+    message_id: int
+    data: str
+    message_text: str = ""
+    in_group: bool = False
+    language_code: str | None = None   # the presser's Telegram app's language
+    thread_id: int | None = None       # the forum topic the message is in
+
+
 # What one update means to the bot.
-Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived
+Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived | ButtonPressed
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +157,17 @@ class Transcript:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredRecording:
+    """A recording the bot answered, as the database keeps it, for the buttons under its transcript: the
+    file to fetch again, and the transcript with its segments (None when it is not kept:
+    storage.keep_transcripts off, /forget, retention)."""
+    key: JobKey
+    media: Media
+    task: Task
+    transcript: Transcript | None
+
+
+@dataclass(frozen=True, slots=True)
 class UserState:
     """What the QuotaActor needs to know of a user, loaded once at start."""
     user_id: int
@@ -143,6 +177,8 @@ class UserState:
     charged_today: float = 0.0
     timestamps: bool = False            # [mm:ss] marks in transcripts
     interface_language: str | None = None   # the language the bot answers in, chosen with /lang; None: the app's
+    translate: bool = False             # /translate on: recordings come back in English
+    vocabulary: str | None = None       # /vocab: names and terms to spell right
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from voicebot.core.domain import (
+    ButtonPressed,
     CommandReceived,
     Incoming,
     Job,
@@ -26,13 +27,17 @@ MAX_FILE_ID = 255
 MAX_MIME_TYPE = 100
 MAX_FILE_NAME = 255
 MAX_INTEGER = 2 ** 63 - 1
+MAX_CALLBACK_ID = 255       # Telegram's are about 20 characters
+MAX_CALLBACK_DATA = 256     # far past the 64 bytes a button may carry: anything longer is forged anyway
 # The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
-UPDATE_TYPES = ("message",)
+UPDATE_TYPES = ("message", "callback_query")
 
 def parse_update(update: object) -> Incoming | None:
     """The message an update means, or None when there is nobody to answer or nothing to say."""
     if not isinstance(update, dict):
         return None
+    if isinstance(update.get("callback_query"), dict):
+        return _button_pressed(update["callback_query"])
     message = update.get("message")
     if not isinstance(message, dict):
         return None
@@ -55,6 +60,21 @@ class _Sender:
     user_id: int
     language_code: str | None
     thread_id: int | None
+
+
+def _button_pressed(query: dict) -> ButtonPressed | None:
+    """A press of a button under one of the bot's messages; None for one that cannot be answered in a chat
+    (a button of an inline message, or a message too old for Telegram to include)."""
+    query_id, data = _str(query.get("id")), _str(query.get("data"))
+    sender = query.get("from") if isinstance(query.get("from"), dict) else {}
+    message = query.get("message") if isinstance(query.get("message"), dict) else {}
+    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    chat_id, message_id, user_id = _int(chat.get("id")), _int(message.get("message_id")), _int(sender.get("id"))
+    if not query_id or len(query_id) > MAX_CALLBACK_ID or None in (chat_id, message_id, user_id):
+        return None
+    return ButtonPressed(query_id, chat_id, user_id, message_id, (data or "")[:MAX_CALLBACK_DATA],
+                         _str(message.get("text")) or "", chat.get("type") in _GROUP_TYPES,
+                         _language_code(sender.get("language_code")), _thread_id(message))
 
 
 def _thread_id(message: dict) -> int | None:

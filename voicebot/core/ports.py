@@ -7,12 +7,15 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Protocol
 
+from voicebot.core.buttons import Keyboard
 from voicebot.core.domain import (
     Incoming,
     Job,
     JobKey,
     PendingJob,
     Segment,
+    StoredRecording,
+    Task,
     Transcript,
     UserState,
     UserSummary,
@@ -34,9 +37,15 @@ class BotApi(Protocol):
     def confirm_updates(self, offset: int) -> None: ...
 
     def send_message(self, chat_id: int, text: str, reply_to: int | None = None,
-                     thread_id: int | None = None) -> int: ...
+                     thread_id: int | None = None, keyboard: Keyboard | None = None) -> int: ...
 
-    def edit_message_text(self, chat_id: int, message_id: int, text: str) -> None: ...
+    def edit_message_text(self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None = None) -> None:
+        """Without `keyboard`, a message's buttons go (as Telegram does)."""
+
+    def edit_keyboard(self, chat_id: int, message_id: int, keyboard: Keyboard | None) -> None: ...
+
+    def answer_press(self, query_id: str, text: str | None = None) -> None:
+        """Acknowledges a button press; `text`: a short notice the user's app shows (a toast)."""
 
     def send_document(self, chat_id: int, file_name: str, data: bytes, caption: str | None = None,
                       reply_to: int | None = None, thread_id: int | None = None) -> int: ...
@@ -64,7 +73,8 @@ class Transcriber(Protocol):
 
     def transcribe(self, audio: Path | bytes, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None,
-                   max_seconds: float | None = None) -> Transcript: ...
+                   max_seconds: float | None = None, task: Task = Task.TRANSCRIBE,
+                   vocabulary: str | None = None) -> Transcript: ...
 
     # A long recording split over idle WhisperActors: the one that splits it decodes it, cuts it at pauses,
     # pins the language, and each transcribes a piece by the same deadline. Samples are the adapter's own.
@@ -78,7 +88,8 @@ class Transcriber(Protocol):
     def language_of(self, samples) -> tuple[str, float]: ...
 
     def transcribe_piece(self, samples, language: str | None, deadline: float, offset: float = 0.0,
-                         on_segment: Callable[[Segment], None] | None = None) -> Transcript: ...
+                         on_segment: Callable[[Segment], None] | None = None, task: Task = Task.TRANSCRIBE,
+                         vocabulary: str | None = None) -> Transcript: ...
 
     def close(self) -> None: ...
 
@@ -107,17 +118,23 @@ class Repository(Protocol):
     def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
                      transcript: Transcript | None) -> None: ...
 
+    def recording(self, key: JobKey) -> StoredRecording | None: ...
+
     def load_users(self, day: date) -> dict[int, UserState]: ...
 
     def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
                            language: str | None, timestamps: bool = False,
-                           interface_language: str | None = None) -> None: ...
+                           interface_language: str | None = None, translate: bool = False,
+                           vocabulary: str | None = None) -> None: ...
 
-    def save_chat_settings(self, chat_id: int, automatic: bool, interface_language: str | None = None) -> None: ...
+    def save_chat_settings(self, chat_id: int, automatic: bool, interface_language: str | None = None,
+                           vocabulary: str | None = None) -> None: ...
 
     def on_request_chats(self) -> frozenset[int]: ...
 
     def chat_languages(self) -> dict[int, str]: ...
+
+    def chat_vocabularies(self) -> dict[int, str]: ...
 
     def user_summary(self, user_id: int, day: date) -> UserSummary | None: ...
 

@@ -10,6 +10,7 @@ import gettext
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
+from voicebot.core.buttons import Action
 from voicebot.core.domain import FailureReason, Transcript, UserSummary
 
 UNCERTAIN_LANGUAGE_PROBABILITY = 0.5
@@ -51,6 +52,16 @@ class Wording:
         self.ADMIN_USAGE = _("Usage: /grant ID, /revoke ID, /setquota ID SECONDS, /user ID (ID is a Telegram "
                              "user id).")
         self.TRANSCRIPT_FILE_CAPTION = _("The whole transcript as a file.")
+        # The buttons under a transcript, and the short notices a press may get (at most 200 characters).
+        self.BUTTONS = {Action.ENGLISH: _("🌐 English"), Action.SUBTITLES: _("🎬 Subtitles"),
+                        Action.TIMESTAMPS: _("🕑 Timestamps")}
+        self.BUTTON_INVALID = _("This button isn't valid here.")
+        self.RECORDING_GONE = _("I no longer have this recording. Please send it again.")
+        self.TRANSCRIPT_NOT_KEPT = _("This bot doesn't keep transcripts, so I can't make subtitles or timestamps "
+                                     "for this one later.")
+        self.TRANSLATING = _("Translating into English…")
+        self.TRANSLATION_UNDER_WAY = _("The English text is on its way already.")
+        self.TRY_AGAIN = _("I couldn't do that just now. Please try again in a minute.")
         self._failures = {
             FailureReason.UNREADABLE_AUDIO: _("I couldn't read this file as audio. Please send a voice message "
                                               "or an audio file (ogg, mp3, m4a, wav, flac) or a video with "
@@ -143,7 +154,7 @@ class Wording:
         text = self._(
             "I turn voice messages into text.\n\n"
             "Send or forward me a voice message, an audio file or a round video, and I reply with its transcript, "
-            "right here.\n\n"
+            "right here. The buttons under it give it in English, as subtitles or with timestamps.\n\n"
             "In a group I transcribe voice messages as they come; admins can switch that to on request with "
             "/auto off, and then anyone can reply /transcribe to a recording.\n\n"
             "Limits: recordings up to %(longest)s and %(largest)s MB; %(daily)s of audio per day; one recording "
@@ -151,6 +162,8 @@ class Wording:
             "/usage shows what you have used and have left today\n"
             "/language ru pins the language of your recordings (/language auto detects it again)\n"
             "/timestamps on adds [mm:ss] marks to transcripts\n"
+            "/translate on sends your recordings back in English\n"
+            "/vocab Siobhan, Nakamura: names and terms I should spell right\n"
             "/lang de answers you in German (/lang auto: in your Telegram app's language)\n"
             "/forget deletes your stored transcripts and history") % {
             "longest": self.duration(max_duration_seconds), "largest": max_file_mb,
@@ -204,6 +217,36 @@ class Wording:
                 if on else
                 self._("Your transcripts come without time marks. /timestamps on or /timestamps off changes it."))
 
+    def translate(self, on: bool, changed: bool) -> str:
+        if changed:
+            return (self._("OK: your recordings come back in English.") if on else
+                    self._("OK: your recordings come back in the language they are in."))
+        return (self._("Your recordings come back in English. /translate on or /translate off changes it.") if on
+                else self._("Your recordings come back in the language they are in. /translate on or /translate off "
+                            "changes it."))
+
+    def vocabulary_is(self, vocabulary: str | None, in_group: bool) -> str:
+        if vocabulary:
+            text = (self._("This group's vocabulary: %(words)s") if in_group else
+                    self._("Your vocabulary: %(words)s")) % {"words": vocabulary}
+            return text + "\n" + self._("/vocab clear clears it.")
+        if in_group:
+            return self._("This group has no vocabulary. Its admins can give me names and terms to spell right, "
+                          "e.g. /vocab Siobhan, Kubernetes, Nakamura")
+        return self._("You have no vocabulary. Give me names and terms to spell right, e.g. /vocab Siobhan, "
+                      "Kubernetes, Nakamura")
+
+    def vocabulary_set(self, vocabulary: str | None, in_group: bool) -> str:
+        if vocabulary is None:
+            return (self._("OK: this group's vocabulary is cleared.") if in_group else
+                    self._("OK: your vocabulary is cleared."))
+        return (self._("OK: in this group I spell these as written: %(words)s") if in_group else
+                self._("OK: I spell these as you wrote them: %(words)s")) % {"words": vocabulary}
+
+    def vocabulary_too_long(self, limit: int) -> str:
+        return self._("That is too long: a vocabulary can have up to %(limit)s characters. Keep the names and terms "
+                      "that matter most.") % {"limit": limit}
+
     def forgotten(self, removed: int | None) -> str:
         if removed is None:
             return self._("I couldn't delete your history just now. Please try again in a minute.")
@@ -254,6 +297,8 @@ class Wording:
                 ("usage", self._("what you used and have left today")),
                 ("language", self._("pin the language of your recordings")),
                 ("timestamps", self._("[mm:ss] marks in transcripts")),
+                ("translate", self._("transcripts in English")),
+                ("vocab", self._("names and terms to spell right")),
                 ("lang", self._("the language I answer you in")),
                 ("forget", self._("delete your stored transcripts")),
                 ("transcribe", self._("in reply to a recording: transcribe it"))]

@@ -15,6 +15,12 @@ download route. Group chats can be forums: ``create_topic`` (or the bot's ``crea
 and a message sent into it with ``message_thread_id``, a user's or the bot's, carries ``message_thread_id`` and
 ``is_topic_message``, as does a reply to a message in it.
 
+The bot's messages may carry an inline keyboard (``reply_markup``, checked with Telegram's rules and error
+texts); ``press_button`` presses one of its buttons, or forges callback data, and queues a callback query,
+which the bot answers once with answerCallbackQuery (``callback_answer`` tells how). ``allowed_updates`` of
+getUpdates and setWebhook is the bot's one setting, as in Telegram; updates of other types are dropped
+undelivered.
+
 Run standalone with ``python -m voicebot.sandbox --port 8081 --token TOKEN [--local DIR]``.
 """
 from .bot_api import BotApiSandbox

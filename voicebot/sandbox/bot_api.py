@@ -59,6 +59,8 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
                 "getUpdates": self._get_updates,
                 "sendMessage": self._send_message,
                 "editMessageText": self._edit_message_text,
+                "editMessageReplyMarkup": self._edit_message_reply_markup,
+                "answerCallbackQuery": self._answer_callback_query,
                 "deleteMessage": self._delete_message,
                 "sendDocument": self._send_document,
                 "getFile": self._get_file,
@@ -130,6 +132,12 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
     def all_messages(self) -> list[BotMessage]:
         with self._cond:
             return [copy.deepcopy(m) for m in self._bot_messages.values()]
+
+    def callback_answer(self, query_id: str) -> dict | None:
+        """How the bot answered a callback query (see press_button): its text (or None), show_alert, url (or
+        None), cache_time, and ``at``, the time.monotonic() it arrived; None while it is unanswered."""
+        with self._cond:
+            return copy.deepcopy(self._callback_answers.get(query_id))
 
     def calls(self, method: str | None = None) -> list[ApiCall]:
         with self._cond:

@@ -7,17 +7,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .protocol import _ApiError, _int_param, _json_param, _Request
+from .keyboards import _describe, _inline_markup, _reply_markup, _shown
+from .protocol import _ApiError, _bool_param, _int_param, _json_param, _Request
 from .state import DEFAULT_TOPIC_ICON_COLOR, BotMessage, _extension, _SandboxState
 
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_UPDATES_PER_POLL = 100
 MAX_TOPIC_NAME_LENGTH = 128
+MAX_CALLBACK_ANSWER_LENGTH = 200
+MAX_CACHE_TIME = 30 * 24 * 60 * 60  # the Bot API server cuts a longer cache_time down to this
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly "
-    "the same as a current message content and reply markup of the message"
+    "the same as a current content and reply markup of the message"
 )
+_QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
 class _BotMethods(_SandboxState):
@@ -37,12 +41,13 @@ class _BotMethods(_SandboxState):
             self._polls += 1
             poll = self._polls
             self._cond.notify_all()
+            self._set_allowed_updates(request)  # for this poll already; without the parameter it stays as it was
             self._confirm_updates(offset)
-            self._cond.wait_for(lambda: self._updates or self._stopping or self._polls != poll, timeout)
+            self._cond.wait_for(lambda: self._pending_updates() or self._stopping or self._polls != poll, timeout)
             if self._polls != poll:
                 raise _ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one "
                                      "bot instance is running")
-            return copy.deepcopy(self._updates[:limit])
+            return copy.deepcopy(self._pending_updates()[:limit])
 
     def _confirm_updates(self, offset: int) -> None:
         if offset > 0:
@@ -77,31 +82,79 @@ class _BotMethods(_SandboxState):
 
     def _send_message(self, request: _Request) -> dict:
         text = _checked_text(request)
+        markup = _reply_markup(request)
         with self._cond:
-            message = self._bot_message(request, {"text": text})
+            message = self._bot_message(request, {"text": text, **_shown(markup)}, reply_markup=markup)
             self._emit("bot_message", message["chat"]["id"], text, message["message_id"], None)
             return copy.deepcopy(message)  # answered after the lock is released
 
     def _edit_message_text(self, request: _Request) -> dict:
+        """As in Telegram, an edit without reply_markup takes the message's inline keyboard away."""
         text = _checked_text(request)
+        markup = _inline_markup(request)
         with self._cond:
-            chat_id = self._chat(request)["id"]
-            message_id = _int_param(request, "message_id")
-            message = self._messages.get((chat_id, message_id))
-            sent = self._bot_messages.get((chat_id, message_id))
-            if message is None:
-                raise _ApiError(400, "Bad Request: message to edit not found")
-            if sent is None:
-                raise _ApiError(400, "Bad Request: message can't be edited")
+            message, sent = self._message_to_edit(request)
             if sent.text is None:
                 raise _ApiError(400, "Bad Request: there is no text in the message to edit")
-            if sent.text == text:
+            if sent.text == text and message.get("reply_markup") == markup:
                 raise _ApiError(400, _NOT_MODIFIED)
-            sent.edits.append(sent.text)
+            if sent.text != text:
+                sent.edits.append(sent.text)
             sent.text = message["text"] = text
+            self._set_markup(message, sent, markup)
             message["edit_date"] = int(time.time())
-            self._emit("bot_edit", chat_id, text, message_id, None)
+            self._emit("bot_edit", sent.chat_id, text, sent.message_id, None)
             return copy.deepcopy(message)
+
+    def _edit_message_reply_markup(self, request: _Request) -> dict:
+        """Sets the message's inline keyboard, or without one takes it away. Telegram shows no such edit as one,
+        so the message gets no edit_date. The sandbox has no inline messages: any inline_message_id is unknown."""
+        markup = _inline_markup(request)
+        if request.params.get("chat_id") in (None, "") and request.params.get("message_id") in (None, ""):
+            if request.params.get("inline_message_id") in (None, ""):
+                raise _ApiError(400, "Bad Request: message identifier is not specified")
+            raise _ApiError(400, "Bad Request: invalid inline message identifier specified")
+        with self._cond:
+            message, sent = self._message_to_edit(request)
+            if message.get("reply_markup") == markup:
+                raise _ApiError(400, _NOT_MODIFIED)
+            self._set_markup(message, sent, markup)
+            self._emit("bot_markup", sent.chat_id, _describe(markup), sent.message_id, None)
+            return copy.deepcopy(message)
+
+    def _message_to_edit(self, request: _Request) -> tuple[dict, BotMessage]:
+        """The Telegram-shaped message an edit names, and the bot's record of it; only the bot's own can be
+        edited."""
+        chat_id = self._chat(request)["id"]
+        message_id = _int_param(request, "message_id")
+        message = self._messages.get((chat_id, message_id))
+        sent = self._bot_messages.get((chat_id, message_id))
+        if message is None:
+            raise _ApiError(400, "Bad Request: message to edit not found")
+        if sent is None:
+            raise _ApiError(400, "Bad Request: message can't be edited")
+        return message, sent
+
+    def _set_markup(self, message: dict, sent: BotMessage, markup: dict | None) -> None:
+        """Give a message an edit's inline keyboard (None: none at all)."""
+        message.pop("reply_markup", None)
+        message.update(copy.deepcopy(_shown(markup)))
+        sent.reply_markup = copy.deepcopy(markup)
+
+    def _answer_callback_query(self, request: _Request) -> bool:
+        """A query can be answered once; a refused answer (text too long) leaves it unanswered."""
+        text = str(request.params.get("text") or "") or None
+        if text is not None and len(text) > MAX_CALLBACK_ANSWER_LENGTH:
+            raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        answer = {"text": text, "show_alert": _bool_param(request, "show_alert"),
+                  "url": str(request.params.get("url") or "") or None, "cache_time": _cache_time(request)}
+        with self._cond:
+            query_id = str(request.params.get("callback_query_id", "")).strip()
+            if query_id not in self._callback_answers or self._callback_answers[query_id] is not None:
+                raise _ApiError(400, _QUERY_INVALID)
+            self._callback_answers[query_id] = {**answer, "at": time.monotonic()}
+            self._cond.notify_all()
+            return True
 
     def _delete_message(self, request: _Request) -> bool:
         with self._cond:
@@ -121,13 +174,15 @@ class _BotMethods(_SandboxState):
         caption = request.params.get("caption") or None
         if caption is not None and len(caption) > MAX_CAPTION_LENGTH:
             raise _ApiError(400, "Bad Request: message caption is too long")
+        markup = _reply_markup(request)
         name, data = self._document_upload(request)
         stored = self._store_file(data, None, "documents", _extension(name, "bin"))
         mime_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         document = {**stored.ids(), "file_name": name, "mime_type": mime_type, "file_size": stored.size}
-        content = {"document": document, **({"caption": caption} if caption else {})}
+        content = {"document": document, **({"caption": caption} if caption else {}), **_shown(markup)}
         with self._cond:
-            message = self._bot_message(request, content, document=data, document_name=name, caption=caption)
+            message = self._bot_message(request, content, document=data, document_name=name, caption=caption,
+                                        reply_markup=markup)
             description = f"[document {name}, {len(data)} bytes] {caption or ''}".strip()
             self._emit("bot_document", message["chat"]["id"], description, message["message_id"], None)
             return copy.deepcopy(message)
@@ -170,7 +225,8 @@ class _BotMethods(_SandboxState):
         reply_to, required = _reply_target(request)
         if reply_to is not None and required and (chat["id"], reply_to) not in self._messages:
             raise _ApiError(400, "Bad Request: message to be replied not found")
-        message = self._new_message(chat, self._bot_user(), content, reply_to, topic)
+        # A copy, so that the message and the bot's record of it share no markup.
+        message = self._new_message(chat, self._bot_user(), copy.deepcopy(content), reply_to, topic)
         reply_to = message.get("reply_to_message", {}).get("message_id")
         self._bot_messages[(chat["id"], message["message_id"])] = BotMessage(
             chat_id=chat["id"], message_id=message["message_id"], text=content.get("text"), reply_to=reply_to,
@@ -197,6 +253,15 @@ def _reply_target(request: _Request) -> tuple[int | None, bool]:
         allow = str(request.params.get("allow_sending_without_reply", "")).lower() == "true"
         return _int_param(request, "reply_to_message_id"), not allow
     return None, False
+
+
+def _cache_time(request: _Request) -> int:
+    """cache_time as the Bot API server reads it: garbage is 0, and it is kept within 0 to 30 days."""
+    try:
+        seconds = int(request.params.get("cache_time") or 0)
+    except (TypeError, ValueError):
+        seconds = 0
+    return min(max(seconds, 0), MAX_CACHE_TIME)
 
 
 def _checked_text(request: _Request) -> str:

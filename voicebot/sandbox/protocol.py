@@ -59,13 +59,20 @@ def _int_param(request: _Request, name: str, default: int | None = None) -> int:
         raise _ApiError(400, f"Bad Request: {name} is invalid") from None
 
 
-def _json_param(request: _Request, name: str) -> Any:
-    """A JSON-valued parameter: a JSON string in query and form bodies, already parsed in JSON bodies."""
+def _json_param(request: _Request, name: str, what: str | None = None) -> Any:
+    """A JSON-valued parameter: a JSON string in query and form bodies, already parsed in JSON bodies. `what`
+    names it in the error as Telegram does where that differs from the parameter's name."""
     value = request.params.get(name)
     if not isinstance(value, str):
         return value
     try:
         return json.loads(value)
     except ValueError:
-        raise _ApiError(400, f"Bad Request: can't parse {name} JSON object") from None
+        raise _ApiError(400, f"Bad Request: can't parse {what or name} JSON object") from None
+
+
+def _bool_param(request: _Request, name: str) -> bool:
+    """A Boolean parameter read as Telegram's Bot API server reads it: "true", "yes" or "1" in any case (JSON
+    bodies' true arrives as True); anything else, or nothing, is False."""
+    return str(request.params.get(name, "")).strip().lower() in ("true", "yes", "1")
 

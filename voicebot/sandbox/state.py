@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import itertools
+import json
 import secrets
 import shutil
 import threading
@@ -12,8 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .protocol import _Request
+
 BOT_USERNAME = "sandbox_bot"
 DEFAULT_TOPIC_ICON_COLOR = 0x6FB9F0  # the first of the colours the Bot API documents for topic icons
+# The update types, in the order getWebhookInfo lists them, and those a bot gets only when it asks for them.
+UPDATE_TYPES = (
+    "message", "edited_message", "channel_post", "edited_channel_post", "inline_query", "chosen_inline_result",
+    "callback_query", "shipping_query", "pre_checkout_query", "poll", "poll_answer", "my_chat_member",
+    "chat_member", "chat_join_request", "chat_boost", "removed_chat_boost", "message_reaction",
+    "message_reaction_count", "business_connection", "business_message", "edited_business_message",
+    "deleted_business_messages", "purchased_paid_media", "managed_bot", "guest_message")
+_OPT_IN_UPDATE_TYPES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+_DEFAULT_UPDATE_TYPES = frozenset(UPDATE_TYPES) - _OPT_IN_UPDATE_TYPES
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,9 @@ class BotMessage:
     document_name: str | None = None
     caption: str | None = None
     deleted: bool = False
+    # The markup it was sent with (an inline keyboard, or another kind as sent), then what each edit made of it:
+    # an inline keyboard, or None once one took it away.
+    reply_markup: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,8 @@ class ApiCall:
 
 @dataclass(frozen=True)
 class SandboxEvent:
-    """Something visible in a chat; kind is one of user_text, user_media, bot_message, bot_edit,
+    """Something visible in a chat; kind is one of user_text, user_media, user_press (text: the callback data),
+    bot_message, bot_edit, bot_markup (text: the buttons' texts, each row in brackets; "" once none are left),
     bot_document, bot_delete."""
     at: float
     chat_id: int
@@ -64,15 +80,12 @@ class SandboxEvent:
 class _Webhook:
     url: str
     secret_token: str | None
-    allowed_updates: list | None
     last_error_date: int | None = None
     last_error_message: str | None = None
 
     def info(self) -> dict:
         """The webhook's part of getWebhookInfo, with Telegram's field names."""
         info = {"url": self.url, "max_connections": 1}
-        if self.allowed_updates is not None:
-            info["allowed_updates"] = self.allowed_updates
         if self.last_error_message is not None:
             info.update(last_error_date=self.last_error_date, last_error_message=self.last_error_message)
         return info
@@ -119,6 +132,11 @@ class _SandboxState:
         self._group_admins: dict[int, set[int]] = {}
         self._topics: dict[int, dict[int, dict]] = {}  # forum chat -> message_thread_id -> ForumTopic
         self._menus: dict[str, dict] = {}  # language code ("" for the default) -> commands and descriptions
+        self._allowed_updates = _DEFAULT_UPDATE_TYPES  # the bot's one setting, for getUpdates and its webhook
+        # Numeric like Telegram's (its Bot API server reads them as 64-bit integers), and far from any update or
+        # message id, so that a bot that mixes them up fails.
+        self._callback_query_ids = itertools.count(4_000_000_000_000_000_001)
+        self._callback_answers: dict[str, dict | None] = {}  # query id -> its answer, None until answered
 
     def _store_file(self, content: bytes | Path, reported_size: int | None, folder: str,
                     extension: str) -> _StoredFile:
@@ -183,6 +201,38 @@ class _SandboxState:
         message.update(message_thread_id=topic["message_thread_id"], is_topic_message=True)
         self._topics[chat["id"]][topic["message_thread_id"]] = topic
         return topic
+
+    def _set_allowed_updates(self, request: _Request) -> None:
+        """Take a request's allowed_updates as the bot's setting, read as Telegram's Bot API server reads it:
+        names in any case, unknown ones skipped, and a list with no known name (an empty one too) means the
+        default. Without the parameter, or with one that is no JSON list of strings, the setting stays."""
+        value = request.params.get("allowed_updates")
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value else None
+            except ValueError:
+                value = None
+        if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+            return
+        names = {name.lower() for name in value} & set(UPDATE_TYPES)
+        self._allowed_updates = frozenset(names) or _DEFAULT_UPDATE_TYPES
+
+    def _allowed_updates_info(self) -> dict:
+        """getWebhookInfo's allowed_updates: there only when the setting is not the default."""
+        if self._allowed_updates == _DEFAULT_UPDATE_TYPES:
+            return {}
+        return {"allowed_updates": [name for name in UPDATE_TYPES if name in self._allowed_updates]}
+
+    def _pending_updates(self) -> list[dict]:
+        """The pending updates, oldest first, once those of types the bot's setting leaves out are dropped: they
+        are not delivered, and Telegram does not keep them. An update of no known type (see push_update) is
+        always delivered."""
+        self._updates = [update for update in self._updates if self._is_allowed(update)]
+        return self._updates
+
+    def _is_allowed(self, update: dict) -> bool:
+        kind = next((key for key in update if key in UPDATE_TYPES), None)
+        return kind is None or kind in self._allowed_updates
 
     def _emit(self, kind: str, chat_id: int, text: str, message_id: int, user: SandboxUser | None) -> None:
         event = SandboxEvent(time.monotonic(), chat_id, kind, text, message_id, user)

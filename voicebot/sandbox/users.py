@@ -2,10 +2,12 @@
 
 Media content is bytes, or the path of a file, which is copied rather than read in local mode, so that a test
 can send a file of hundreds of megabytes. ``message_thread_id`` puts a message in a forum topic that
-``create_topic`` opened; without it, a message in a forum is in the General topic."""
+``create_topic`` opened; without it, a message in a forum is in the General topic. ``press_button`` presses a
+button of an inline keyboard the bot sent, which queues a callback query."""
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ _PLACEHOLDER_WEBP = b"RIFF\x00\x00\x00\x00WEBPsandbox sticker"
 
 
 class _UsersSide(_SandboxState):
-    """What tests do as Telegram users: the public ``send_*`` methods, and the updates they queue."""
+    """What tests do as Telegram users: the public ``send_*`` methods, ``press_button``, and the updates they
+    queue."""
 
     def send_text(self, user: SandboxUser, text: str, chat_id: int | None = None,
                   reply_to: int | None = None, message_thread_id: int | None = None) -> int:
@@ -98,6 +101,29 @@ class _UsersSide(_SandboxState):
             self._cond.notify_all()
             return topic["message_thread_id"]
 
+    def press_button(self, user: SandboxUser, chat_id: int, message_id: int, text: str | None = None,
+                     data: str | None = None) -> str:
+        """`user` presses the button labelled `text` of the bot's message as it stands now; or, with `data`, their
+        client sends that callback data as a modified client can (it need be on no button, nor within 64
+        bytes), which is how a test forges data. Returns the callback query's id, for answerCallbackQuery."""
+        if (text is None) == (data is None):
+            raise ValueError("give either the text of the button pressed or the data a client forges")
+        with self._cond:
+            message = self._messages.get((chat_id, message_id))
+            if message is None or (chat_id, message_id) not in self._bot_messages:
+                raise ValueError(f"no message {message_id} of the bot in chat {chat_id}")
+            if 0 < chat_id != user.id:
+                raise ValueError("a private chat's buttons are its user's")
+            if text is not None:
+                data = _callback_data(message, text)
+            query_id = str(next(self._callback_query_ids))
+            self._callback_answers[query_id] = None
+            self._queue_update({"callback_query": {
+                "id": query_id, "from": _user_json(user), "message": copy.deepcopy(message),
+                "chat_instance": _chat_instance(chat_id), "data": data}})
+            self._emit("user_press", chat_id, data, message_id, user)
+            return query_id
+
     def make_group_admin(self, user: SandboxUser, chat_id: int) -> None:
         """getChatMember will answer "administrator" for this user in this group."""
         with self._cond:
@@ -160,6 +186,23 @@ def _user_json(user: SandboxUser) -> dict:
     if user.username:
         sender["username"] = user.username
     return sender
+
+
+def _callback_data(message: dict, text: str) -> str:
+    """The callback data of the button labelled `text` in a message's inline keyboard."""
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    button = next((button for row in rows for button in row if button["text"] == text), None)
+    if button is None:
+        raise ValueError(f"message {message['message_id']} has no button {text!r}")
+    if "callback_data" not in button:
+        raise ValueError(f"button {text!r} sends no callback query (it has no callback_data)")
+    return button["callback_data"]
+
+
+def _chat_instance(chat_id: int) -> str:
+    """A stable stand-in for Telegram's chat_instance: a signed 64-bit number as a string, one per chat."""
+    digest = hashlib.sha256(f"chat_instance:{chat_id}".encode()).digest()
+    return str(int.from_bytes(digest[:8], "big", signed=True))
 
 
 def _utf16_length(text: str) -> int:

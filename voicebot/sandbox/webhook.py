@@ -8,7 +8,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from .protocol import _ApiError, _json_param, _Request
+from .protocol import _ApiError, _Request
 from .state import _SandboxState, _Webhook
 
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -28,9 +28,9 @@ class _WebhookMethods(_SandboxState):
         secret = request.params.get("secret_token") or None
         if secret is not None and not _WEBHOOK_SECRET.fullmatch(str(secret)):
             raise _ApiError(400, "Bad Request: secret token contains unallowed characters")
-        allowed = _json_param(request, "allowed_updates")
         with self._cond:
-            self._webhook = _Webhook(url, secret, allowed)
+            self._webhook = _Webhook(url, secret)
+            self._set_allowed_updates(request)  # the bot's one setting, which getUpdates changes too
             self._drop_pending_updates_if_asked(request)
             self._cond.notify_all()
         return True
@@ -49,15 +49,17 @@ class _WebhookMethods(_SandboxState):
     def _get_webhook_info(self, request: _Request) -> dict:
         with self._cond:
             webhook = self._webhook.info() if self._webhook is not None else {"url": ""}
-            return {**webhook, "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+            return {**webhook, "has_custom_certificate": False, "pending_update_count": len(self._pending_updates()),
+                    **self._allowed_updates_info()}
 
     # --- webhook delivery (its own thread)
 
     def _deliver_to_webhook(self) -> None:
-        """While a webhook is set, POSTs the oldest pending update until it is answered 2xx, then the next."""
+        """While a webhook is set, POSTs the oldest pending update the bot's allowed_updates lets through until it
+        is answered 2xx, then the next."""
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or (self._webhook is not None and self._updates))
+                self._cond.wait_for(lambda: self._stopping or (self._webhook is not None and self._pending_updates()))
                 if self._stopping:
                     return
                 webhook, update = self._webhook, copy.deepcopy(self._updates[0])

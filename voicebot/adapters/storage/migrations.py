@@ -180,9 +180,34 @@ def _forum_topics(migrator: SchemaMigrator) -> None:
     migrator.migrate(migrator.add_column("job", "thread_id", BigIntegerField(null=True)))
 
 
+def _segments_translation_and_vocabularies(migrator: SchemaMigrator) -> None:
+    """Version 10: segment (a kept transcript's timed pieces, for subtitles and timestamps later), job.task
+    (a translation into English), user.translate, and the vocabularies of users and groups (/vocab)."""
+    class Usage(Model):
+        class Meta:
+            database = migrator.database
+
+    class Segment(Model):
+        usage = ForeignKeyField(Usage, on_delete="CASCADE")
+        position = IntegerField()
+        start = FloatField()
+        end = FloatField()
+        text = TextField()
+
+        class Meta:
+            database = migrator.database
+            indexes = ((("usage", "position"), True),)
+
+    migrator.migrate(migrator.add_column("job", "task", CharField(max_length=16, default="transcribe")),
+                     migrator.add_column("user", "translate", BooleanField(default=False)),
+                     migrator.add_column("user", "vocabulary", TextField(null=True)),
+                     migrator.add_column("chat", "vocabulary", TextField(null=True)))
+    migrator.database.create_tables([Segment])
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
               _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership,
-              _forum_topics)
+              _forum_topics, _segments_translation_and_vocabularies)
 
 
 def schema_version() -> int:

@@ -40,6 +40,8 @@ class User(BaseModel):
     language = CharField(max_length=8, null=True)
     timestamps = BooleanField(default=False)
     interface_language = CharField(max_length=8, null=True)   # chosen with /lang; null: the app's
+    translate = BooleanField(default=False)                     # /translate on: recordings come back in English
+    vocabulary = TextField(null=True)                           # /vocab: names and terms to spell right
 
 
 class Chat(BaseModel):
@@ -47,6 +49,7 @@ class Chat(BaseModel):
     id = BigIntegerField(primary_key=True)
     automatic = BooleanField(default=True)
     interface_language = CharField(max_length=8, null=True)   # chosen by the group's admins with /lang
+    vocabulary = TextField(null=True)                           # chosen by the group's admins with /vocab
 
 
 class Usage(BaseModel):
@@ -66,6 +69,19 @@ class Usage(BaseModel):
 
     class Meta:
         indexes = ((("user", "day"), False),)
+
+
+class Segment(BaseModel):
+    """A kept transcript's timed pieces, in the recording's own time: subtitles and timestamps are made of
+    them later. They go with the transcript's text (usage.transcript), never without it."""
+    usage = ForeignKeyField(Usage, backref="segments", on_delete="CASCADE")
+    position = IntegerField()
+    start = FloatField()
+    end = FloatField()
+    text = TextField()
+
+    class Meta:
+        indexes = ((("usage", "position"), True),)
 
 
 # status is "done" for a delivered transcript, else a FailureReason. A "busy" refusal is no
@@ -103,6 +119,7 @@ class JobRecord(BaseModel):
     attempts = IntegerField(default=0)      # transcriptions started, here or on worker nodes
     interface_language = CharField(max_length=8, null=True)   # the language its answers are in
     thread_id = BigIntegerField(null=True)                      # the forum topic its answers go to
+    task = CharField(max_length=16, default="transcribe")      # a Task: "translate" for English
     created_at = DateTimeField()
 
     class Meta:

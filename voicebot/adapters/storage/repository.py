@@ -18,6 +18,7 @@ from voicebot.adapters.storage.models import (
     Chat,
     JobRecord,
     Leadership,
+    Segment,
     Transaction,
     Usage,
     User,
@@ -32,11 +33,14 @@ from voicebot.core.domain import (
     Media,
     MediaKind,
     PendingJob,
+    StoredRecording,
+    Task,
     Transcript,
     UserState,
     UserSummary,
     VoiceReceived,
 )
+from voicebot.core.domain import Segment as TimedText
 from voicebot.core.errors import Deposed, StorageError, one_line, without_password
 from voicebot.core.ports import Fence
 
@@ -135,7 +139,7 @@ class Storage:
                     duration=media.duration, mime_type=media.mime_type, file_name=media.file_name,
                     in_group=incoming.in_group, requested=incoming.requested,
                     interface_language=incoming.job.interface_language, thread_id=incoming.job.thread_id,
-                    created_at=now)
+                    task=incoming.job.task.value, created_at=now)
                     .on_conflict_ignore().execute())
             if next_offset is not None:
                 (BotState.insert(name=_OFFSET, value=next_offset)
@@ -187,10 +191,27 @@ class Storage:
                 language=transcript.language if transcript else None,
                 transcript=transcript.text if transcript and self._keep_transcripts else None,
                 created_at=now)
+            if transcript and self._keep_transcripts and transcript.segments:
+                Segment.insert_many([{"usage": usage, "position": position, "start": segment.start,
+                                      "end": segment.end, "text": segment.text}
+                                     for position, segment in enumerate(transcript.segments)]).execute()
             if charged_seconds > 0:
                 Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
             # The usage row is the job's end: recorded with it, so a job is never answered twice.
             JobRecord.update(finished=True).where(_is_job(job.key)).execute()
+
+    def recording(self, key: JobKey) -> StoredRecording | None:
+        """The recording answered as the job `key`, with its latest transcript if that is kept; None when the
+        job is gone (/forget, retention) or was never answered."""
+        with database_errors():
+            job = JobRecord.get_or_none(_is_job(key) & JobRecord.finished)
+            if job is None:
+                return None
+            usage = (Usage.select().where((Usage.chat_id == key.chat_id) & (Usage.message_id == key.message_id)
+                                          & DONE & Usage.transcript.is_null(False))
+                     .order_by(Usage.id.desc()).first())
+            transcript = None if usage is None else _transcript_of(usage)
+            return StoredRecording(key, _media_of(job), Task(job.task), transcript)
 
     def load_users(self, day: date) -> dict[int, UserState]:
         """Every user with a setting of their own or usage on `day`; the rest follow the defaults.
@@ -202,14 +223,17 @@ class Storage:
             users = {user_id: UserState(user_id, charged_today=float(seconds))
                      for user_id, seconds in charged.items()}
             with_settings = (User.select(User.id, User.unlimited, User.daily_seconds, User.language,
-                                         User.timestamps, User.interface_language)
+                                         User.timestamps, User.interface_language, User.translate, User.vocabulary)
                              .where(User.unlimited | User.daily_seconds.is_null(False)
                                     | User.language.is_null(False) | User.timestamps
-                                    | User.interface_language.is_null(False))
+                                    | User.interface_language.is_null(False) | User.translate
+                                    | User.vocabulary.is_null(False))
                              .tuples())
-            for user_id, unlimited, daily_seconds, language, timestamps, interface_language in with_settings:
+            for (user_id, unlimited, daily_seconds, language, timestamps, interface_language, translate,
+                 vocabulary) in with_settings:
                 users[user_id] = UserState(user_id, unlimited, daily_seconds, language,
-                                           float(charged.get(user_id, 0.0)), timestamps, interface_language)
+                                           float(charged.get(user_id, 0.0)), timestamps, interface_language,
+                                           translate, vocabulary)
             return users
 
     def set_language(self, user_id: int, language: str | None) -> None:
@@ -223,18 +247,19 @@ class Storage:
         self._set_user(user_id, daily_seconds=seconds)
 
     def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
-                           language: str | None, timestamps: bool = False, interface_language: str | None = None
-                           ) -> None:
+                           language: str | None, timestamps: bool = False, interface_language: str | None = None,
+                           translate: bool = False, vocabulary: str | None = None) -> None:
         """All settings at once, as the QuotaActor holds them."""
         self._set_user(user_id, unlimited=unlimited, daily_seconds=daily_seconds, language=language,
-                       timestamps=timestamps, interface_language=interface_language)
+                       timestamps=timestamps, interface_language=interface_language, translate=translate,
+                       vocabulary=vocabulary)
 
-    def save_chat_settings(self, chat_id: int, automatic: bool, interface_language: str | None = None) -> None:
+    def save_chat_settings(self, chat_id: int, automatic: bool, interface_language: str | None = None,
+                           vocabulary: str | None = None) -> None:
+        values = {Chat.automatic: automatic, Chat.interface_language: interface_language, Chat.vocabulary: vocabulary}
         with self._writing():
-            (Chat.insert(id=chat_id, automatic=automatic, interface_language=interface_language)
-             .on_conflict(conflict_target=[Chat.id], update={Chat.automatic: automatic,
-                                                             Chat.interface_language: interface_language})
-             .execute())
+            (Chat.insert(id=chat_id, automatic=automatic, interface_language=interface_language, vocabulary=vocabulary)
+             .on_conflict(conflict_target=[Chat.id], update=values).execute())
 
     def on_request_chats(self) -> frozenset[int]:
         """Groups where only recordings asked for with /transcribe are transcribed."""
@@ -246,6 +271,11 @@ class Storage:
         with database_errors():
             return dict(Chat.select(Chat.id, Chat.interface_language)
                         .where(Chat.interface_language.is_null(False)).tuples())
+
+    def chat_vocabularies(self) -> dict[int, str]:
+        """Groups whose admins set a vocabulary with /vocab."""
+        with database_errors():
+            return dict(Chat.select(Chat.id, Chat.vocabulary).where(Chat.vocabulary.is_null(False)).tuples())
 
     def _set_user(self, user_id: int, **values) -> None:
         with self._writing():
@@ -285,6 +315,8 @@ class Storage:
             return self._clear_transcripts(Usage.day < before)
 
     def _clear_transcripts(self, where) -> int:
+        """The text of these transcripts goes, and their segments with it."""
+        Segment.delete().where(Segment.usage.in_(Usage.select(Usage.id).where(where))).execute()
         return Usage.update(transcript=None).where(where & Usage.transcript.is_null(False)).execute()
 
     def stats(self, first_day: date, last_day: date) -> list[DayStats]:
@@ -308,11 +340,20 @@ def _is_job(key: JobKey):
     return (JobRecord.chat_id == key.chat_id) & (JobRecord.message_id == key.message_id)
 
 
+def _media_of(row: JobRecord) -> Media:
+    return Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type, row.file_name)
+
+
+def _transcript_of(usage: Usage) -> Transcript:
+    segments = tuple(TimedText(row.start, row.end, row.text)
+                     for row in Segment.select().where(Segment.usage == usage).order_by(Segment.position))
+    return Transcript(usage.transcript, usage.language or "", 1.0, usage.audio_seconds, usage.processing_seconds,
+                      segments)
+
+
 def _pending_job(row: JobRecord) -> PendingJob:
-    media = Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type,
-                  row.file_name)
-    job = Job(JobKey(row.chat_id, row.message_id), row.user_id, media, interface_language=row.interface_language,
-              thread_id=row.thread_id)
+    job = Job(JobKey(row.chat_id, row.message_id), row.user_id, _media_of(row),
+              interface_language=row.interface_language, thread_id=row.thread_id, task=Task(row.task))
     return PendingJob(VoiceReceived(job, row.in_group, row.requested), row.status_message_id, row.attempts)
 
 
