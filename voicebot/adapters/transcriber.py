@@ -22,6 +22,7 @@ import dataclasses
 import inspect
 import time
 from collections.abc import Callable
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +172,8 @@ class Transcriber:
                                               _Decoding(task, vocabulary or None))
         return dataclasses.replace(transcript, audio_seconds=samples.size / SAMPLE_RATE,
                                    processing_seconds=time.monotonic() - started,
-                                   segments=tuple(shift.recorded_segment(s) for s in transcript.segments))
+                                   segments=tuple(piece for segment in transcript.segments
+                                                  for piece in shift.recorded_segments(segment)))
 
     def _transcribe_samples(self, samples: np.ndarray, language: str | None, deadline: float,
                             on_segment: Callable[[Segment], None] | None = None,
@@ -256,8 +258,57 @@ class Speech:
             end = self.timeline.get_original_time(segment.end, is_end=True)
         return Segment(round(start + self.offset, 2), round(end + self.offset, 2), segment.text)
 
+    def recorded_segments(self, segment: Segment) -> list[Segment]:
+        """The segment in the recording's time, cut where it spans a pause the model did not hear (the model
+        hears the speech joined up, and may make one segment across it): its words are shared out by where
+        the cut falls in its speech, so that no subtitle or time mark lasts through the silence."""
+        if self.timeline is None:
+            return [self.recorded_segment(segment)]
+        cuts = [end / SAMPLE_RATE for end in self.timeline.chunk_end_sample[:-1]
+                if segment.start < end / SAMPLE_RATE < segment.end]
+        return [self.recorded_segment(piece) for piece in _cut_at(segment, cuts)]
+
     def recorded(self, on_segment: Callable[[Segment], None] | None) -> Callable[[Segment], None] | None:
         return None if on_segment is None else lambda segment: on_segment(self.recorded_segment(segment))
+
+
+_SENTENCE_ENDS = (".", "!", "?", "…", "。", "！", "？")
+_SENTENCE_REACH = 0.2   # a sentence's end this near (a share of the segment's text) is where a pause falls
+
+
+def _cut_at(segment: Segment, cuts: list[float]) -> list[Segment]:
+    """The segment in pieces at `cuts` (times inside it, in order). Its speech is taken as evenly paced, and a
+    pause as falling between two sentences if one ends near where that puts it, else between two words."""
+    words = segment.text.split()
+    if not cuts or len(words) < 2:
+        return [segment]
+    ends = list(accumulate(len(word) + 1 for word in words))   # where each word ends in the text
+    per_second = ends[-1] / (segment.end - segment.start)
+    pieces, first, start = [], 0, segment.start
+    for cut in cuts:
+        last = _boundary_near(words, ends, first, (cut - segment.start) * per_second)
+        if last > first:
+            # Just before the cut the speech before the pause ends; just after it the next speech starts.
+            pieces.append(Segment(start, cut - 1 / SAMPLE_RATE, " " + " ".join(words[first:last])))
+            first = last
+        start = cut + 1 / SAMPLE_RATE
+    if first < len(words):
+        pieces.append(Segment(start, segment.end, " " + " ".join(words[first:])))
+    return pieces
+
+
+def _boundary_near(words: list[str], ends: list[int], first: int, position: float) -> int:
+    """How many words come before the pause at `position` (characters into the text), at least `first`."""
+    if position <= 0:
+        return first
+    boundaries = range(first, len(words) + 1)
+
+    def distance(count: int) -> float:
+        return abs((ends[count - 1] if count else 0) - position)
+    reach = _SENTENCE_REACH * ends[-1]
+    sentences = [count for count in boundaries
+                 if count and words[count - 1].endswith(_SENTENCE_ENDS) and distance(count) <= reach]
+    return min(sentences or boundaries, key=distance)
 
 
 def speech_in(samples: np.ndarray) -> Speech:
