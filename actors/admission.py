@@ -37,25 +37,29 @@ class Admission:
 
     def admit(self, job: Job, resumed: PendingJob | None = None, pressed: bool = False) -> None:
         """A job resumed after a restart was admitted before: the rate window does not apply again. A `pressed`
-        one (English, under a transcript) has a rate window of its own, apart from recordings'."""
+        one (English, under a transcript) has a rate window of its own, apart from recordings', which its press
+        took already (press_refusal)."""
         user = self._users[job.user_id]
-        refusal = self._refusal(job, user, None if resumed else self._window_of(user, pressed))
+        refusal = self._refusal(job, user, None if resumed or pressed else user.last_admitted)
         if refusal is not None:
             reason, text = refusal
             log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
             self._metrics.job_refused(reason)
             self._refuse_with(job, text)
             return
+        if resumed is None:
+            # A new job for a key settled before (/transcribe again, English pressed again): settled anew.
+            self._settled.pop(job.key, None)
         left = None if self._users.is_unlimited(job.user_id) else self._seconds_left(job.user_id)
         task = Task.TRANSLATE if user.translate else job.task
-        admitted = dataclasses.replace(job, language=user.language, timestamps=user.timestamps, task=task,
+        # A translation (English, pressed) is told the recording's language, not what the presser pinned.
+        language = job.language if job.task is Task.TRANSLATE else user.language
+        admitted = dataclasses.replace(job, language=language, timestamps=user.timestamps, task=task,
                                        attempt=resumed.attempts + 1 if resumed else job.attempt, max_seconds=left)
         if job.key not in self._holds:   # resumed after a restart while it was still under way: held once
             self._holds[job.key] = _reservation(admitted)
             user.reserved += self._holds[job.key]
-        if pressed:
-            user.last_pressed = self._clock()
-        else:
+        if not pressed:
             user.last_admitted = self._clock()
         self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
 
@@ -63,16 +67,13 @@ class Admission:
         """Why a press that would start `job` is refused (limits, its rate window, the quota), in words short
         enough for a notice; None: it may go ahead."""
         user = self._users[job.user_id]
-        refusal = self._refusal(job, user, self._window_of(user, pressed=True))
+        refusal = self._refusal(job, user, user.last_pressed)
         if refusal is None:
+            user.last_pressed = self._clock()   # the window is this press's from now: a second one waits
             return None
         self._metrics.job_refused(refusal[0])
         return refusal[1]
 
-    @staticmethod
-    def _window_of(user: User, pressed: bool) -> float | None:
-        """When the user's current rate window opened: their last press (English) or their last recording."""
-        return user.last_pressed if pressed else user.last_admitted
 
     def refuse_unstorable(self, job: Job) -> None:
         """The database could not take the recording: nothing was stored, nothing is charged."""

@@ -88,7 +88,8 @@ class Buttons:
 
     def _translate(self, press: ButtonPressed, recording: StoredRecording, words: Wording) -> None:
         # Its key is the transcript's message (the one pressed under): the English text replies to it.
-        job = Job(JobKey(press.chat_id, press.message_id), press.user_id, recording.media,
+        language = recording.transcript.language if recording.transcript else None
+        job = Job(JobKey(press.chat_id, press.message_id), press.user_id, recording.media, language=language or None,
                   interface_language=words.language, thread_id=press.thread_id, task=Task.TRANSLATE)
         refusal = self._admission.press_refusal(job)
         if refusal is not None:
@@ -97,14 +98,15 @@ class Buttons:
         self._storage.tell(StoreJob(VoiceReceived(job, press.in_group, requested=True), press, self._quota))
 
     def _send_subtitles(self, press: ButtonPressed, recording: StoredRecording) -> None:
+        self._answer(press, None)   # first: the user's app waits for it, and the files take their chat's turn
         segments, stem = recording.transcript.segments, _file_stem(recording)
         for file_name, text in ((f"{stem}.srt", subtitles.srt(segments)), (f"{stem}.vtt", subtitles.webvtt(segments))):
             self._sender.tell(SendFile(press.chat_id, file_name, text.encode(), press.message_id, press.thread_id))
-        self._answer(press, None)
 
     def _show_timestamps(self, press: ButtonPressed, recording: StoredRecording, words: Wording) -> None:
         """In place when the pressed message holds the whole transcript and the marks still fit; else in reply,
         and the button goes."""
+        self._answer(press, None)
         transcript = recording.transcript
         text = words.transcript(transcript, None, timestamps=True)
         buttons = keyboard(self._data, recording.key, actions_for(recording.task, transcript, timestamps=True),
@@ -115,7 +117,6 @@ class Buttons:
             for part in split_message(text):
                 self._sender.tell(SendReply(press.chat_id, part, press.message_id, press.thread_id))
             self._sender.tell(EditKeyboard(press.chat_id, press.message_id, buttons))
-        self._answer(press, None)
 
     def _answer(self, press: ButtonPressed, text: str | None) -> None:
         self._sender.tell(AnswerPress(press.query_id, text))

@@ -85,25 +85,8 @@ class Dispatcher(SupervisedActor):
             case WorkerReady(worker) if worker in self._workers or self._remote is not None:
                 self._metrics.worker_ready(worker, True)
                 self._pool.add(worker)
-            case TranscriptReady(job, transcript) if not transcript.text.strip() and self._finished(job):
-                # Nothing was heard (noise, silence): a plain reply, not charged; Telegram would refuse an
-                # empty message, and the job would never be answered.
-                self._fail(job, FailureReason.NO_SPEECH)
-            case TranscriptReady(job, transcript) if transcript.text.strip() and self._finished(job):
-                self._metrics.job_finished("done")
-                self._answered(job)
-                text = self._words(job).transcript(transcript, job.language, job.timestamps)
-                as_file = len(text) > self._file_threshold_chars
-                words = self._words(job)
-                self._sender.tell(DeliverResult(job.key, text, as_file, message, self._quota,
-                                                words.TRANSCRIPT_FILE_CAPTION if as_file else "",
-                                                words.failure(FailureReason.INTERNAL, *self._limits),
-                                                self._keyboard(job, transcript, words)))
-            case JobFailed(job, reason) if self._finished(job):
-                self._fail(job, reason)
-            case TranscriptReady(job) | JobFailed(job):
-                log.info("job %s/%s: a second outcome arrived (the broker delivered it twice); dropped",
-                         job.chat_id, job.message_id)
+            case TranscriptReady() | JobFailed():
+                self._outcome(message)
             case WorkerLost(worker):
                 self._lost(worker)
             case WorkerGone(worker):
@@ -178,19 +161,49 @@ class Dispatcher(SupervisedActor):
     def _knows(self, key: JobKey) -> bool:
         return any(job.key == key for job in self._pending) or any(job.key == key for _, job in self._pool.running())
 
-    def _finished(self, job: Job) -> bool:
-        """Frees the worker the job was given to; False if the job is neither out nor waiting (answered
-        already). A waiting one is a job resumed after this actor's restart whose first run went on: that
-        run's outcome answers it."""
-        if self._pool.finished_where(lambda running: isinstance(running, Job) and running.key == job.key) is not None:
+    def _outcome(self, outcome: TranscriptReady | JobFailed) -> None:
+        own = self._finished(outcome.job)
+        if own is None:
+            log.info("job %s/%s: a second outcome arrived (the broker delivered it twice); dropped",
+                     outcome.job.chat_id, outcome.job.message_id)
+            return
+        # Answered as the job was admitted here: a worker node's copy lacks what only this node knows (the
+        # language its user is answered in, the forum topic).
+        match dataclasses.replace(outcome, job=own):
+            case TranscriptReady(job, transcript) as ready if transcript.text.strip():
+                self._deliver(ready)
+            case TranscriptReady(job):
+                # Nothing was heard (noise, silence): a plain reply, not charged; Telegram would refuse an
+                # empty message, and the job would never be answered.
+                self._fail(job, FailureReason.NO_SPEECH)
+            case JobFailed(job, reason):
+                self._fail(job, reason)
+
+    def _deliver(self, ready: TranscriptReady) -> None:
+        job, transcript, words = ready.job, ready.transcript, self._words(ready.job)
+        self._metrics.job_finished("done")
+        self._answered(job)
+        text = words.transcript(transcript, job.language, job.timestamps)
+        as_file = len(text) > self._file_threshold_chars
+        self._sender.tell(DeliverResult(job.key, text, as_file, ready, self._quota,
+                                        words.TRANSCRIPT_FILE_CAPTION if as_file else "",
+                                        words.failure(FailureReason.INTERNAL, *self._limits),
+                                        self._keyboard(job, transcript, words)))
+
+    def _finished(self, job: Job) -> Job | None:
+        """Frees the worker the job was given to, and returns the job as it was given; None if the job is
+        neither out nor waiting (answered already). A waiting one is a job resumed after this actor's restart
+        whose first run went on: that run's outcome answers it."""
+        running = self._pool.finished_where(lambda work: isinstance(work, Job) and work.key == job.key)
+        if running is not None:
             self._release_helpers(job.key)
-            return True
+            return running
         waiting = next((pending for pending in self._pending if pending.key == job.key), None)
         if waiting is None:
-            return False
+            return None
         self._pending.remove(waiting)
         self._queued_status.discard(job.key)
-        return True
+        return waiting
 
     def _lost(self, worker: str) -> None:
         self._metrics.worker_ready(worker, False)

@@ -328,7 +328,8 @@ class TelegramSender(SupervisedActor):
         """Telegram refused the answer for good: the plain failure reply takes its place (in the status
         message if there is one), and the job ends as failed, never left unanswered for the next start."""
         key = outgoing.key
-        replaced = dataclasses.replace(outgoing, text=outgoing.refused_text, refused_text="", refused=False)
+        replaced = dataclasses.replace(outgoing, text=outgoing.refused_text, refused_text="", refused=False,
+                                       keyboard=None)
         if not (status_id is not None and self._edit(replaced, status_id)):
             self._send(replaced, replaced.text, replaced.reply_to)
         self._status_messages.pop(key, None)

@@ -15,9 +15,12 @@ from actors.messages import (
     JobStored,
     LoadRecording,
     RecordingLoaded,
+    RecordUsage,
+    ResultDelivered,
     SendFile,
     SendReply,
     StoreJob,
+    TranscriptReady,
     VoiceReceived,
 )
 from actors.quota import QuotaActor, QuotaRules
@@ -208,3 +211,26 @@ def test_a_groups_vocabulary_is_set_by_its_admins_and_applies_to_everyone_there(
     deliver(quota, command, ChatAdminChecked(command, is_admin=True),
             VoiceReceived(make_job(user_id=9, chat_id=-5, message_id=4), in_group=True))
     assert dispatcher.of(JobAdmitted)[0].job.vocabulary == "Siobhan"
+
+
+def test_english_pressed_again_after_it_was_answered_is_charged_again(fakes):
+    dispatcher, sender, storage, time = fakes
+    quota = start_quota(fakes)
+    for query in ("q1", "q2"):
+        deliver(quota, RecordingLoaded(press(Action.ENGLISH, query=query), recording()))
+        store = storage.of(StoreJob)[-1]
+        deliver(quota, JobStored(store.voice, store.press, new=True))
+        job = dispatcher.of(JobAdmitted)[-1].job
+        deliver(quota, ResultDelivered(TranscriptReady(job, dataclasses.replace(GERMAN, text="Good day.")), True))
+        time.monotonic += 10
+    # Each charged: the second with what was left of the day's 60 s when it was admitted.
+    assert [usage.charged_seconds for usage in storage.of(RecordUsage)] == [34.0, 26.0]
+
+
+def test_english_is_told_the_recordings_language_not_the_pressers_pinned_one(fakes):
+    dispatcher, _, storage, _ = fakes
+    quota = start_quota(fakes, users=[UserState(8, language="ru")])
+    deliver(quota, RecordingLoaded(press(Action.ENGLISH, user_id=8), recording()))
+    store = storage.of(StoreJob)[0]
+    deliver(quota, JobStored(store.voice, store.press, new=True))
+    assert dispatcher.of(JobAdmitted)[0].job.language == "de"

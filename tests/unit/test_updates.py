@@ -100,3 +100,16 @@ def test_a_recording_in_a_forum_topic_is_answered_in_that_topic_and_elsewhere_no
     # A reply in a group that is no forum carries a message_thread_id too, and no topic.
     assert parse_update(update("supergroup", message_thread_id=41, **voice)).job.thread_id is None
     assert parse_update(update(**voice)).job.thread_id is None
+
+
+def test_a_button_press_is_read_with_its_message_and_odd_data_becomes_no_data():
+    query = {"id": "77", "from": {"id": 5, "language_code": "de"}, "data": "s12.abc",
+             "message": {"message_id": 12, "chat": {"id": -9, "type": "supergroup"}, "text": "the words",
+                         "message_thread_id": 4, "is_topic_message": True}}
+    press = parse_update({"update_id": 1, "callback_query": query})
+    assert (press.query_id, press.chat_id, press.user_id, press.message_id, press.data, press.message_text,
+            press.in_group, press.language_code, press.thread_id) == ("77", -9, 5, 12, "s12.abc", "the words",
+                                                                      True, "de", 4)
+    assert parse_update({"callback_query": {**query, "data": "\ud800"}}).data == ""   # no client sends that
+    assert parse_update({"callback_query": {**query, "message": None}}) is None   # an inline message's button
+    assert parse_update({"callback_query": {**query, "id": ""}}) is None

@@ -65,7 +65,7 @@ class _Sender:
 def _button_pressed(query: dict) -> ButtonPressed | None:
     """A press of a button under one of the bot's messages; None for one that cannot be answered in a chat
     (a button of an inline message, or a message too old for Telegram to include)."""
-    query_id, data = _str(query.get("id")), _str(query.get("data"))
+    query_id, data = _str(query.get("id")), _encodable(_str(query.get("data")))
     sender = query.get("from") if isinstance(query.get("from"), dict) else {}
     message = query.get("message") if isinstance(query.get("message"), dict) else {}
     chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
@@ -158,6 +158,16 @@ def _int(value: object) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
         return None
     return value
+
+
+def _encodable(text: str | None) -> str | None:
+    """Text that is UTF-8 (JSON can carry lone surrogates, which no real client sends); None otherwise."""
+    try:
+        if text is not None:
+            text.encode()
+    except UnicodeEncodeError:
+        return None
+    return text
 
 
 def _str(value: object) -> str | None:

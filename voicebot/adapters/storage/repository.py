@@ -197,8 +197,9 @@ class Storage:
                                      for position, segment in enumerate(transcript.segments)]).execute()
             if charged_seconds > 0:
                 Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
-            # The usage row is the job's end: recorded with it, so a job is never answered twice.
-            JobRecord.update(finished=True).where(_is_job(job.key)).execute()
+            # The usage row is the job's end: recorded with it, so a job is never answered twice. Its task is as
+            # it ran (a recording of a user with /translate on is a translation).
+            JobRecord.update(finished=True, task=job.task.value).where(_is_job(job.key)).execute()
 
     def recording(self, key: JobKey) -> StoredRecording | None:
         """The recording answered as the job `key`, with its latest transcript if that is kept; None when the
