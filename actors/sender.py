@@ -289,10 +289,8 @@ class TelegramSender(SupervisedActor):
                 self._edit_status(outgoing)
             case "document":
                 self._send_document(outgoing)
-            case "edit_message":
+            case "edit_message" | "keyboard":
                 self._edit(outgoing, outgoing.message_id)
-            case "keyboard":
-                self._edit_keyboard(outgoing)
         result = outgoing.report
         if result is not None and result.report_to is not None:
             delivered = self._delivered.pop(result.key, False)
@@ -345,8 +343,12 @@ class TelegramSender(SupervisedActor):
             return None
 
     def _edit(self, outgoing: _Outgoing, message_id: int) -> bool:
+        """Edits the message's text and buttons, or (a "keyboard" call) its buttons alone."""
         try:
-            self._telegram.edit_message_text(outgoing.chat_id, message_id, outgoing.text, outgoing.keyboard)
+            if outgoing.kind == "keyboard":
+                self._telegram.edit_keyboard(outgoing.chat_id, message_id, outgoing.keyboard)
+            else:
+                self._telegram.edit_message_text(outgoing.chat_id, message_id, outgoing.text, outgoing.keyboard)
         except TelegramError as error:
             if "not modified" in error.description:
                 return True
@@ -376,16 +378,6 @@ class TelegramSender(SupervisedActor):
         except TelegramError as error:
             self._try_again_if_worth_it(outgoing, error)
             log.error("could not send %s to chat %s: %s", outgoing.file_name, outgoing.chat_id, error)
-
-    def _edit_keyboard(self, outgoing: _Outgoing) -> None:
-        try:
-            self._telegram.edit_keyboard(outgoing.chat_id, outgoing.message_id, outgoing.keyboard)
-        except TelegramError as error:
-            if "not modified" in error.description:
-                return
-            self._try_again_if_worth_it(outgoing, error)
-            log.warning("could not change the buttons of message %s in chat %s (%s)", outgoing.message_id,
-                        outgoing.chat_id, error.description)
 
     def _answer_press(self, query_id: str, text: str | None) -> None:
         """At once, not in its chat's queue: the user's app shows a spinner until it comes, and it is no message
