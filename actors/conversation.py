@@ -90,9 +90,11 @@ class Conversation:
             self._reply(message.chat_id, text, message.message_id)
 
     def admin_checked(self, checked: ChatAdminChecked) -> None:
+        """A group setting asked for by someone the sender checked: changed if they administer the group."""
         command = checked.command
-        switch = _GROUP_SWITCHES[command.command]
-        self._reply(command.chat_id, switch(self, command, checked.is_admin), command.message_id)
+        words = self._answer_words(command.chat_id, command.message_id)
+        text = _GROUP_SWITCHES[command.command](self, command, words) if checked.is_admin else words.ADMINS_ONLY
+        self._reply(command.chat_id, text, command.message_id)
 
     def described(self, described: UserDescribed) -> None:
         user_id, words = described.user_id, self._answer_words(described.chat_id, described.message_id)
@@ -162,10 +164,7 @@ class Conversation:
         self._later(command, words)
         self._sender.tell(CheckChatAdmin(command, self._quota))  # the answer comes as ChatAdminChecked
 
-    def _switch_group_mode(self, command: CommandReceived, is_admin: bool) -> str:
-        words = self._answer_words(command.chat_id, command.message_id)
-        if not is_admin:
-            return words.ADMINS_ONLY
+    def _switch_group_mode(self, command: CommandReceived, words: Wording) -> str:
         automatic = command.argument.strip().lower() == "on"
         if automatic:
             self._on_request_chats.discard(command.chat_id)
@@ -186,10 +185,7 @@ class Conversation:
         self._save_settings(command.user_id)
         return self._words(command).interface_chosen(automatic=wanted == "auto", in_group=False)
 
-    def _switch_group_language(self, command: CommandReceived, is_admin: bool) -> str:
-        words = self._answer_words(command.chat_id, command.message_id)
-        if not is_admin:
-            return words.ADMINS_ONLY
+    def _switch_group_language(self, command: CommandReceived, words: Wording) -> str:
         wanted = command.argument.strip().lower()
         if wanted == "auto":
             self._chat_languages.pop(command.chat_id, None)
@@ -203,41 +199,39 @@ class Conversation:
                                             self._chat_languages.get(chat_id), self._chat_vocabularies.get(chat_id)))
 
     def _timestamps(self, command: CommandReceived, words: Wording) -> str:
-        user, wanted = self._users[command.user_id], command.argument.strip().lower()
-        if wanted in ("on", "off"):
-            user.timestamps = wanted == "on"
-            self._save_settings(command.user_id)
-        return words.timestamps(user.timestamps, changed=wanted in ("on", "off"))
+        return words.timestamps(*self._switch_user_setting(command, "timestamps"))
 
     def _translate(self, command: CommandReceived, words: Wording) -> str:
+        return words.translate(*self._switch_user_setting(command, "translate"))
+
+    def _switch_user_setting(self, command: CommandReceived, setting: str) -> tuple[bool, bool]:
+        """/COMMAND on or off for one of the user's settings: (whether it is on now, whether it changed)."""
         user, wanted = self._users[command.user_id], command.argument.strip().lower()
-        if wanted in ("on", "off"):
-            user.translate = wanted == "on"
+        changed = wanted in ("on", "off")
+        if changed:
+            setattr(user, setting, wanted == "on")
             self._save_settings(command.user_id)
-        return words.translate(user.translate, changed=wanted in ("on", "off"))
+        return getattr(user, setting), changed
 
     def _vocab(self, command: CommandReceived, words: Wording) -> str | None:
         """/vocab shows the vocabulary, /vocab clear clears it, /vocab WORDS sets it: the user's own, or in a
         group the group's, which only its admins change."""
-        wanted = " ".join(command.argument.split())
-        if len(wanted) > MAX_VOCABULARY_CHARS:
+        vocabulary = _vocabulary(command.argument)
+        if len(vocabulary or "") > MAX_VOCABULARY_CHARS:
             return words.vocabulary_too_long(MAX_VOCABULARY_CHARS)
-        if not wanted:
-            vocabulary = (self._chat_vocabularies.get(command.chat_id) if command.in_group else
-                          self._users[command.user_id].vocabulary)
-            return words.vocabulary_is(vocabulary, command.in_group)
+        if not command.argument.strip():
+            shown = (self._chat_vocabularies.get(command.chat_id) if command.in_group else
+                     self._users[command.user_id].vocabulary)
+            return words.vocabulary_is(shown, command.in_group)
         if command.in_group:
             self._ask_if_admin(command, words)
             return None
-        self._users[command.user_id].vocabulary = _vocabulary(wanted)
+        self._users[command.user_id].vocabulary = vocabulary
         self._save_settings(command.user_id)
-        return words.vocabulary_set(_vocabulary(wanted), in_group=False)
+        return words.vocabulary_set(vocabulary, in_group=False)
 
-    def _switch_group_vocabulary(self, command: CommandReceived, is_admin: bool) -> str:
-        words = self._answer_words(command.chat_id, command.message_id)
-        if not is_admin:
-            return words.ADMINS_ONLY
-        vocabulary = _vocabulary(" ".join(command.argument.split()))
+    def _switch_group_vocabulary(self, command: CommandReceived, words: Wording) -> str:
+        vocabulary = _vocabulary(command.argument)
         if vocabulary is None:
             self._chat_vocabularies.pop(command.chat_id, None)
         else:
@@ -292,9 +286,10 @@ class Conversation:
         self._sender.tell(SendReply(chat_id, text, reply_to))
 
 
-def _vocabulary(wanted: str) -> str | None:
-    """What /vocab was given, as it is kept: None for "clear"."""
-    return None if wanted.lower() == "clear" else wanted
+def _vocabulary(argument: str) -> str | None:
+    """What /vocab was given, as it is kept: its words, one space apart; None for "clear"."""
+    words = " ".join(argument.split())
+    return None if words.lower() == "clear" else words
 
 
 def _whole_number(text: str) -> int | None:
