@@ -60,11 +60,10 @@ class Buttons:
                      press.chat_id)
             self._answer(press, words.BUTTON_INVALID)
             return
-        self._storage.tell(LoadRecording(JobKey(press.chat_id, asked.message_id), press, self._quota))
+        self._storage.tell(LoadRecording(JobKey(press.chat_id, asked.message_id), press, asked, self._quota))
 
     def loaded(self, loaded: RecordingLoaded, words: Wording) -> None:
-        press, recording = loaded.press, loaded.recording
-        asked = self._data.read(press.chat_id, press.data)
+        press, asked, recording = loaded.press, loaded.asked, loaded.recording
         if loaded.failed:
             self._answer(press, words.TRY_AGAIN)
         elif recording is None:

@@ -8,7 +8,7 @@ from datetime import date
 
 import pykka
 
-from voicebot.core.buttons import Keyboard
+from voicebot.core.buttons import Keyboard, Press
 from voicebot.core.domain import ButtonPressed as ButtonPressed
 from voicebot.core.domain import CommandReceived as CommandReceived
 from voicebot.core.domain import (
@@ -460,10 +460,11 @@ class LoadChatVocabularies:
 
 @dataclass(frozen=True, slots=True)
 class LoadRecording:
-    """A button was pressed under the transcript of the job `key`: the StorageActor answers `reply_to` with
-    RecordingLoaded."""
+    """A button was pressed (`press`, whose data asks for `asked`) under the transcript of the job `key`: the
+    StorageActor answers `reply_to` with RecordingLoaded."""
     key: JobKey
     press: ButtonPressed
+    asked: Press
     reply_to: Mailbox
 
 
@@ -471,6 +472,7 @@ class LoadRecording:
 class RecordingLoaded:
     """`recording` is None when the database no longer knows it; `failed`: it could not be read just now."""
     press: ButtonPressed
+    asked: Press
     recording: StoredRecording | None
     failed: bool = False
 

@@ -80,7 +80,7 @@ class QuotaActor(SupervisedActor):
             case VoiceReceived():
                 self._consider(message)
             case VoiceRefused(voice):
-                self._admission.refuse_unstorable(self._answered_in_their_language(voice).job)
+                self._admission.refuse_unstorable(self._as_they_want_it(voice).job)
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._conversation.answer(message)
             case ChatAdminChecked():
@@ -119,13 +119,13 @@ class QuotaActor(SupervisedActor):
                 return NotImplemented
 
     def _consider(self, voice: VoiceReceived, resumed: PendingJob | None = None, pressed: bool = False) -> None:
-        voice = self._answered_in_their_language(voice)
+        voice = self._as_they_want_it(voice)
         if self._conversation.transcribes(voice):
             self._admission.admit(voice.job, resumed, pressed)
         else:
             self._storage.tell(JobClosed(voice.job.key))  # not asked for in an on-request group
 
-    def _answered_in_their_language(self, voice: VoiceReceived) -> VoiceReceived:
+    def _as_they_want_it(self, voice: VoiceReceived) -> VoiceReceived:
         """The job as its user (or group) wants it: answered in their language, with their vocabulary."""
         job, conversation = voice.job, self._conversation
         language = conversation.interface_language(job.user_id, job.chat_id, voice.in_group, job.interface_language)

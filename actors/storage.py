@@ -180,8 +180,8 @@ class StorageActor(SupervisedActor):
                 return self._storage.chat_languages()
             case LoadChatVocabularies():
                 return self._storage.chat_vocabularies()
-            case LoadRecording(key, press, reply_to):
-                reply_to.tell(RecordingLoaded(press, self._storage.recording(key)))
+            case LoadRecording(key, press, asked, reply_to):
+                reply_to.tell(RecordingLoaded(press, asked, self._storage.recording(key)))
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, bool(self._storage.store_intake([voice], None))))
             case ForgetUser(user_id, day, chat_id, message_id, reply_to):
@@ -237,8 +237,8 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UserDescribed(user_id, None, chat_id, message_id))
             case StoreIntake(_, _, reply_to):
                 reply_to.tell(IntakeFailed(str(error)))
-            case LoadRecording(_, press, reply_to):
-                reply_to.tell(RecordingLoaded(press, None, failed=True))
+            case LoadRecording(_, press, asked, reply_to):
+                reply_to.tell(RecordingLoaded(press, asked, None, failed=True))
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, new=False, failed=True))
             case (LoadUsers() | LoadOnRequestChats() | LoadChatLanguages() | LoadChatVocabularies() | LoadOffset()

@@ -58,6 +58,11 @@ def press(action: Action | None = None, data: str | None = None, user_id: int = 
     return ButtonPressed(query, CHAT, user_id, TRANSCRIPT_MESSAGE, data, text)
 
 
+def loaded(pressed: ButtonPressed, found: StoredRecording | None) -> RecordingLoaded:
+    """The StorageActor's answer to the LoadRecording the press asked for."""
+    return RecordingLoaded(pressed, DATA.read(CHAT, pressed.data), found)
+
+
 def recording(transcript: Transcript | None = GERMAN) -> StoredRecording:
     return StoredRecording(VOICE, make_job().media, Task.TRANSCRIBE, transcript)
 
@@ -81,13 +86,13 @@ def test_a_press_on_a_recording_the_bot_no_longer_has_gets_a_notice_and_nothing_
     quota = start_quota(fakes)
     deliver(quota, press(Action.SUBTITLES))
     assert storage.of(LoadRecording)[0].key == VOICE
-    deliver(quota, RecordingLoaded(press(Action.SUBTITLES), None))
+    deliver(quota, loaded(press(Action.SUBTITLES), None))
     assert sender.messages == [AnswerPress("q1", replies.english.RECORDING_GONE)]
 
 
 def test_subtitles_are_two_files_in_reply_to_the_transcript_and_free(fakes):
     dispatcher, sender, _, _ = fakes
-    deliver(start_quota(fakes), RecordingLoaded(press(Action.SUBTITLES), recording()))
+    deliver(start_quota(fakes), loaded(press(Action.SUBTITLES), recording()))
     files = sender.of(SendFile)
     assert [file.file_name for file in files] == ["subtitles.srt", "subtitles.vtt"]
     assert all(file.reply_to == TRANSCRIPT_MESSAGE for file in files)
@@ -97,13 +102,13 @@ def test_subtitles_are_two_files_in_reply_to_the_transcript_and_free(fakes):
 
 def test_without_kept_transcripts_the_subtitles_button_says_so(fakes):
     _, sender, _, _ = fakes
-    deliver(start_quota(fakes), RecordingLoaded(press(Action.SUBTITLES), recording(transcript=None)))
+    deliver(start_quota(fakes), loaded(press(Action.SUBTITLES), recording(transcript=None)))
     assert sender.messages == [AnswerPress("q1", replies.english.TRANSCRIPT_NOT_KEPT)]
 
 
 def test_timestamps_are_edited_into_the_transcript_and_their_button_goes(fakes):
     _, sender, _, _ = fakes
-    deliver(start_quota(fakes), RecordingLoaded(press(Action.TIMESTAMPS), recording()))
+    deliver(start_quota(fakes), loaded(press(Action.TIMESTAMPS), recording()))
     [edit] = sender.of(EditMessage)
     assert (edit.message_id, edit.text) == (TRANSCRIPT_MESSAGE, "[00:00] Guten Tag.\n[00:31] Wie geht es?")
     assert [label for label, _ in edit.keyboard[0]] == ["🌐 English", "🎬 Subtitles"]
@@ -112,7 +117,7 @@ def test_timestamps_are_edited_into_the_transcript_and_their_button_goes(fakes):
 
 def test_timestamps_of_a_transcript_in_several_messages_come_in_reply(fakes):
     _, sender, _, _ = fakes
-    deliver(start_quota(fakes), RecordingLoaded(press(Action.TIMESTAMPS, text="…the last part"), recording()))
+    deliver(start_quota(fakes), loaded(press(Action.TIMESTAMPS, text="…the last part"), recording()))
     assert [reply.text for reply in sender.of(SendReply)] == ["[00:00] Guten Tag.\n[00:31] Wie geht es?"]
     assert sender.of(SendReply)[0].reply_to == TRANSCRIPT_MESSAGE
     assert [label for label, _ in sender.of(EditKeyboard)[0].keyboard[0]] == ["🌐 English", "🎬 Subtitles"]
@@ -122,7 +127,7 @@ def test_english_is_a_translation_job_stored_then_admitted_for_whoever_pressed(f
     dispatcher, sender, storage, _ = fakes
     quota = start_quota(fakes)
     in_group = dataclasses.replace(press(Action.ENGLISH, user_id=8), in_group=True)
-    deliver(quota, RecordingLoaded(in_group, recording()))
+    deliver(quota, loaded(in_group, recording()))
     [store] = storage.of(StoreJob)
     job = store.voice.job
     assert (job.key, job.user_id, job.task, job.media) == (JobKey(CHAT, TRANSCRIPT_MESSAGE), 8, Task.TRANSLATE,
@@ -142,7 +147,7 @@ def test_english_pressed_again_while_under_way_is_not_run_twice(fakes):
 
 def test_english_is_refused_with_a_notice_past_the_quota(fakes):
     _, sender, storage, _ = fakes
-    deliver(start_quota(fakes, charged_today=60.0), RecordingLoaded(press(Action.ENGLISH), recording()))
+    deliver(start_quota(fakes, charged_today=60.0), loaded(press(Action.ENGLISH), recording()))
     [notice] = answers(sender)
     assert notice.startswith("You have 0 s of your daily 1 min left")
     assert storage.of(StoreJob) == []
@@ -152,15 +157,15 @@ def test_english_presses_have_a_rate_window_of_their_own(fakes):
     dispatcher, sender, storage, time = fakes
     quota = start_quota(fakes)
     deliver(quota, VoiceReceived(make_job(message_id=5)))   # a recording just now: its window is not the presses'
-    deliver(quota, RecordingLoaded(press(Action.ENGLISH), recording()))
+    deliver(quota, loaded(press(Action.ENGLISH), recording()))
     store = storage.of(StoreJob)[0]
     deliver(quota, JobStored(store.voice, store.press, new=True))
     time.monotonic += 3
-    deliver(quota, RecordingLoaded(press(Action.ENGLISH, query="q2"), recording()))
+    deliver(quota, loaded(press(Action.ENGLISH, query="q2"), recording()))
     assert answers(sender)[-1] == replies.english.rate_limited(7)
     assert len(storage.of(StoreJob)) == 1
     time.monotonic += 7
-    deliver(quota, RecordingLoaded(press(Action.ENGLISH, query="q3"), recording()))
+    deliver(quota, loaded(press(Action.ENGLISH, query="q3"), recording()))
     assert len(storage.of(StoreJob)) == 2
 
 
@@ -217,7 +222,7 @@ def test_english_pressed_again_after_it_was_answered_is_charged_again(fakes):
     dispatcher, sender, storage, time = fakes
     quota = start_quota(fakes)
     for query in ("q1", "q2"):
-        deliver(quota, RecordingLoaded(press(Action.ENGLISH, query=query), recording()))
+        deliver(quota, loaded(press(Action.ENGLISH, query=query), recording()))
         store = storage.of(StoreJob)[-1]
         deliver(quota, JobStored(store.voice, store.press, new=True))
         job = dispatcher.of(JobAdmitted)[-1].job
@@ -230,7 +235,7 @@ def test_english_pressed_again_after_it_was_answered_is_charged_again(fakes):
 def test_english_is_told_the_recordings_language_not_the_pressers_pinned_one(fakes):
     dispatcher, _, storage, _ = fakes
     quota = start_quota(fakes, users=[UserState(8, language="ru")])
-    deliver(quota, RecordingLoaded(press(Action.ENGLISH, user_id=8), recording()))
+    deliver(quota, loaded(press(Action.ENGLISH, user_id=8), recording()))
     store = storage.of(StoreJob)[0]
     deliver(quota, JobStored(store.voice, store.press, new=True))
     assert dispatcher.of(JobAdmitted)[0].job.language == "de"
