@@ -14,9 +14,7 @@ from enum import StrEnum
 
 from voicebot.core.domain import JobKey, Task, Transcript
 
-MAX_CALLBACK_DATA_BYTES = 64   # the Bot API's limit
 _SIGNATURE_CHARS = 12          # 72 bits of HMAC-SHA256: far beyond guessing, one press at a time
-_DATA = re.compile(rf"([a-z])([0-9]{{1,19}})\.([A-Za-z0-9_-]{{{_SIGNATURE_CHARS}}})")
 
 
 class Action(StrEnum):
@@ -24,6 +22,10 @@ class Action(StrEnum):
     ENGLISH = "e"      # Whisper's translate task on the same recording
     SUBTITLES = "s"    # .srt and .vtt files from the stored segments
     TIMESTAMPS = "t"   # the transcript with [mm:ss] marks
+
+
+# An action's letter, the recording's message id, the signature: 33 ASCII characters at most.
+_DATA = re.compile(rf"([{''.join(Action)}])([0-9]{{1,19}})\.([A-Za-z0-9_-]{{{_SIGNATURE_CHARS}}})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +50,8 @@ class ButtonData:
 
     def read(self, chat_id: int, data: str) -> Press | None:
         """The press the data stands for, or None when it is not data this bot wrote for this chat."""
-        if len(data.encode()) > MAX_CALLBACK_DATA_BYTES:
-            return None
         match = _DATA.fullmatch(data)
-        if match is None or match[1] not in set(Action):
+        if match is None:
             return None
         letter, message_id = match[1], int(match[2])
         if not hmac.compare_digest(match[3], self._signature(chat_id, letter, message_id)):
