@@ -63,6 +63,11 @@ class Admission:
             user.last_admitted = self._clock()
         self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
 
+    def under_way(self, key: JobKey) -> bool:
+        """Whether the job `key` was admitted and is not settled yet: its answer may be out already, but what
+        it cost and said is not recorded."""
+        return key in self._holds
+
     def press_refusal(self, job: Job) -> str | None:
         """Why a press that would start `job` is refused (limits, its rate window, the quota), in words short
         enough for a notice; None: it may go ahead."""

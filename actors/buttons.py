@@ -47,6 +47,7 @@ class Buttons:
         self._sender = sender
         self._storage = storage
         self._quota = quota   # where the StorageActor's answers go
+        self._waiting: dict[JobKey, list[LoadRecording]] = {}   # presses on answers not recorded yet
 
     def pressed(self, press: ButtonPressed, words: Wording) -> None:
         """Every press gets an answer, however many come: the user's app waits for it."""
@@ -60,7 +61,18 @@ class Buttons:
                      press.chat_id)
             self._answer(press, words.BUTTON_INVALID)
             return
-        self._storage.tell(LoadRecording(JobKey(press.chat_id, asked.message_id), press, asked, self._quota))
+        load = LoadRecording(JobKey(press.chat_id, asked.message_id), press, asked, self._quota)
+        if self._admission.under_way(load.key):
+            # Its answer reached the user a moment before its delivery was reported here: once it is, the record
+            # of it is on its way to the StorageActor ahead of this load.
+            self._waiting.setdefault(load.key, []).append(load)
+        else:
+            self._storage.tell(load)
+
+    def settled(self, key: JobKey) -> None:
+        """The job `key` is settled: presses that waited for its record load it now."""
+        for load in self._waiting.pop(key, ()):
+            self._storage.tell(load)
 
     def loaded(self, loaded: RecordingLoaded, words: Wording) -> None:
         press, asked, recording = loaded.press, loaded.asked, loaded.recording

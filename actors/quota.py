@@ -106,8 +106,10 @@ class QuotaActor(SupervisedActor):
                 self._resume()
             case ResultDelivered(outcome, delivered):
                 self._admission.settle(outcome, delivered)
+                self._buttons.settled(outcome.job.key)
             case JobFailed():  # refused as busy: it never started
                 self._admission.refused_as_busy(message)
+                self._buttons.settled(message.job.key)
             case RefreshDue():   # the StorageActor answers with UsersLoaded
                 self._storage.tell(RefreshUsers(self._users.today(), self.actor_ref))
                 self._users.forget_idle(self._clock())

@@ -123,6 +123,20 @@ def test_timestamps_of_a_transcript_in_several_messages_come_in_reply(fakes):
     assert [label for label, _ in sender.of(EditKeyboard)[0].keyboard[0]] == ["🌐 English", "🎬 Subtitles"]
 
 
+def test_a_press_the_moment_its_transcript_appears_loads_the_recording_after_it_is_recorded(fakes):
+    dispatcher, _, storage, _ = fakes
+    quota = start_quota(fakes)
+    deliver(quota, VoiceReceived(make_job(message_id=VOICE.message_id)))
+    [admitted] = dispatcher.of(JobAdmitted)
+    # The user has the transcript and presses before its delivery is reported back.
+    deliver(quota, press(Action.SUBTITLES))
+    assert storage.of(LoadRecording) == []
+    deliver(quota, ResultDelivered(TranscriptReady(admitted.job, GERMAN), True))
+    written = [message for message in storage.messages if isinstance(message, (RecordUsage, LoadRecording))]
+    assert [type(message) for message in written] == [RecordUsage, LoadRecording]
+    assert written[1].key == VOICE
+
+
 def test_english_is_a_translation_job_stored_then_admitted_for_whoever_pressed(fakes):
     dispatcher, sender, storage, _ = fakes
     quota = start_quota(fakes)
