@@ -79,7 +79,6 @@ class Admission:
         self._metrics.job_refused(refusal[0])
         return refusal[1]
 
-
     def refuse_unstorable(self, job: Job) -> None:
         """The database could not take the recording: nothing was stored, nothing is charged."""
         self._refuse_with(job, self._words(job).NOT_STORED)

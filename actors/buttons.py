@@ -27,7 +27,7 @@ from actors.messages import (
 )
 from actors.users import ReplyAllowance
 from voicebot.core import subtitles
-from voicebot.core.buttons import Action, ButtonData, actions_for, keyboard
+from voicebot.core.buttons import Action, ButtonData, keyboard
 from voicebot.core.domain import Job, JobKey, StoredRecording, Task
 from voicebot.core.ports import Mailbox
 from voicebot.core.replies import Wording
@@ -120,8 +120,8 @@ class Buttons:
         self._answer(press, None)
         transcript = recording.transcript
         text = words.transcript(transcript, None, timestamps=True)
-        buttons = keyboard(self._data, recording.key, actions_for(recording.task, transcript, timestamps=True),
-                           words.BUTTONS) or None
+        buttons = keyboard(self._data, recording.key, recording.task, transcript, timestamps=True,
+                           labels=words.BUTTONS)
         if press.message_text.startswith(transcript.text) and len(text) <= TELEGRAM_LIMIT:
             self._sender.tell(EditMessage(press.chat_id, press.message_id, text, buttons))
         else:

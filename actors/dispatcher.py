@@ -24,7 +24,7 @@ from actors.messages import (
     WorkerReady,
 )
 from actors.pool import WorkerPool
-from voicebot.core.buttons import ButtonData, Keyboard, actions_for, keyboard
+from voicebot.core.buttons import ButtonData, Keyboard, keyboard
 from voicebot.core.domain import FailureReason, Job, JobKey, Transcript
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
@@ -228,7 +228,7 @@ class Dispatcher(SupervisedActor):
     def _keyboard(self, job: Job, transcript: Transcript, words: Wording) -> Keyboard | None:
         if self._buttons is None:
             return None
-        return keyboard(self._buttons, job.key, actions_for(job.task, transcript, job.timestamps), words.BUTTONS)
+        return keyboard(self._buttons, job.key, job.task, transcript, job.timestamps, words.BUTTONS)
 
     def _words(self, job: Job) -> Wording:
         return self._languages[job.interface_language]

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -63,7 +63,16 @@ class ButtonData:
         return base64.urlsafe_b64encode(digest).decode()[:_SIGNATURE_CHARS]
 
 
-def actions_for(task: Task, transcript: Transcript, timestamps: bool) -> tuple[Action, ...]:
+def keyboard(data: ButtonData, key: JobKey, task: Task, transcript: Transcript, timestamps: bool,
+             labels: Mapping[Action, str]) -> Keyboard:
+    """The row of buttons under the transcript of the job `key` (`timestamps`: it shows the marks); empty
+    when it gets none."""
+    row = tuple((labels[action], data.write(key.chat_id, action, key.message_id))
+                for action in _actions(task, transcript, timestamps))
+    return (row,) if row else ()
+
+
+def _actions(task: Task, transcript: Transcript, timestamps: bool) -> tuple[Action, ...]:
     """The buttons a finished transcript gets: English unless it is English already (or a translation), and
     Subtitles and Timestamps when it has timed segments (Timestamps unless it shows the marks already)."""
     actions = []
@@ -74,12 +83,6 @@ def actions_for(task: Task, transcript: Transcript, timestamps: bool) -> tuple[A
         if not timestamps:
             actions.append(Action.TIMESTAMPS)
     return tuple(actions)
-
-
-def keyboard(data: ButtonData, key: JobKey, actions: Iterable[Action], labels: Mapping[Action, str]) -> Keyboard:
-    """One row of buttons for the transcript of the job `key`."""
-    row = tuple((labels[action], data.write(key.chat_id, action, key.message_id)) for action in actions)
-    return (row,) if row else ()
 
 
 def secret_of(token: str) -> bytes:
