@@ -8,9 +8,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
-from actors.messages import JobAdmitted, JobClosed, JobFailed, RecordUsage, SendReply, TranscriptReady
+from actors.messages import JobAdmitted, JobClosed, JobFailed, RecordUsage, TranscriptReady
 from actors.users import QuotaRules, ReplyAllowance, User, UserBook
-from voicebot.core.domain import Job, JobKey, PendingJob, Task
+from voicebot.core.calls import SendText
+from voicebot.core.domain import FailureReason, Job, JobKey, PendingJob, Task
 from voicebot.core.ports import Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
 
@@ -20,7 +21,7 @@ SETTLED_REMEMBERED = 10_000   # far more jobs than can be under way at once
 
 
 class Admission:
-    def __init__(self, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, dispatcher: Mailbox,
+    def __init__(self, *, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, dispatcher: Mailbox,
                  sender: Mailbox, storage: Mailbox, clock: Callable[[], float], metrics: Metrics,
                  languages: Languages):
         self._rules = rules
@@ -51,10 +52,10 @@ class Admission:
             # A new job for a key settled before (/transcribe again, English pressed again): settled anew.
             self._settled.pop(job.key, None)
         left = None if self._users.is_unlimited(job.user_id) else self._seconds_left(job.user_id)
-        task = Task.TRANSLATE if user.translate else job.task
+        task = Task.TRANSLATE if user.settings.translate else job.task
         # A translation (English, pressed) is told the recording's language, not what the presser pinned.
-        language = job.language if job.task is Task.TRANSLATE else user.language
-        admitted = dataclasses.replace(job, language=language, timestamps=user.timestamps, task=task,
+        language = job.language if job.task is Task.TRANSLATE else user.settings.language
+        admitted = dataclasses.replace(job, language=language, timestamps=user.settings.timestamps, task=task,
                                        attempt=resumed.attempts + 1 if resumed else job.attempt, max_seconds=left)
         if job.key not in self._holds:   # resumed after a restart while it was still under way: held once
             self._holds[job.key] = _reservation(admitted)
@@ -87,8 +88,7 @@ class Admission:
         """The job ends before any work, with `text` said to the user, as often as their allowance lets."""
         allowed = self._allowance.take(job.user_id)
         if allowed is not None:
-            self._sender.tell(SendReply(job.chat_id, text if allowed else self._words(job).SLOW_DOWN,
-                                        job.message_id, job.thread_id))
+            self._sender.tell(SendText(job.destination, text if allowed else self._words(job).SLOW_DOWN))
         self._storage.tell(JobClosed(job.key))
 
     def _words(self, job: Job) -> Wording:
@@ -117,10 +117,10 @@ class Admission:
             case JobFailed(_, reason):
                 self._storage.tell(RecordUsage(job, self._users.today(), reason.value))
 
-    def refused_as_busy(self, job: JobFailed) -> None:
+    def refused_as_busy(self, job: Job) -> None:
         """The Dispatcher's backlog was full: the job never started, and is recorded as such."""
-        self._release(job.job)
-        self._storage.tell(RecordUsage(job.job, self._users.today(), job.reason.value))
+        self._release(job)
+        self._storage.tell(RecordUsage(job, self._users.today(), FailureReason.BUSY.value))
 
     def _refusal(self, job: Job, user: User, window_opened: float | None) -> tuple[str, str] | None:
         """(reason, reply) refusing this job, or None when it may go ahead; `window_opened`: when the rate window

@@ -3,13 +3,14 @@ pieces (to do one itself if its helper dies), which helper has which, and the tr
 import time
 from dataclasses import dataclass, field
 
+from voicebot.core.audio import AudioPiece
 from voicebot.core.domain import Job, Transcript
 
 
 @dataclass
 class Assembly:
     job: Job
-    pieces: list[tuple[float, object]]     # (offset in seconds, samples), in order
+    pieces: list[AudioPiece]               # in order
     helpers: dict[str, int]                # helper name -> the index of its piece
     language: str
     probability: float                     # of the language, detected on the first window

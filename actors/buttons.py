@@ -13,21 +13,17 @@ from pathlib import PurePath
 
 from actors.admission import Admission
 from actors.messages import (
-    AnswerPress,
     ButtonPressed,
-    EditKeyboard,
-    EditMessage,
     JobStored,
     LoadRecording,
     RecordingLoaded,
-    SendFile,
-    SendReply,
     StoreJob,
     VoiceReceived,
 )
 from actors.users import ReplyAllowance
 from voicebot.core import subtitles
 from voicebot.core.buttons import Action, ButtonData, keyboard
+from voicebot.core.calls import AnswerPress, EditButtons, EditText, SendDocument, SendText
 from voicebot.core.domain import Job, JobKey, StoredRecording, Task
 from voicebot.core.ports import Mailbox
 from voicebot.core.replies import Wording
@@ -39,7 +35,7 @@ MAX_FILE_STEM = 60   # of a subtitle file's name, taken from the recording's
 
 
 class Buttons:
-    def __init__(self, data: ButtonData, allowance: ReplyAllowance, admission: Admission, sender: Mailbox,
+    def __init__(self, *, data: ButtonData, allowance: ReplyAllowance, admission: Admission, sender: Mailbox,
                  storage: Mailbox, quota: Mailbox):
         self._data = data
         self._allowance = allowance
@@ -112,7 +108,7 @@ class Buttons:
         self._answer(press, None)   # first: the user's app waits for it, and the files take their chat's turn
         segments, stem = recording.transcript.segments, _file_stem(recording)
         for file_name, text in ((f"{stem}.srt", subtitles.srt(segments)), (f"{stem}.vtt", subtitles.webvtt(segments))):
-            self._sender.tell(SendFile(press.chat_id, file_name, text.encode(), press.message_id, press.thread_id))
+            self._sender.tell(SendDocument(press.destination, file_name, text.encode()))
 
     def _show_timestamps(self, press: ButtonPressed, recording: StoredRecording, words: Wording) -> None:
         """In place when the pressed message holds the whole transcript and the marks still fit; else in reply,
@@ -123,11 +119,11 @@ class Buttons:
         buttons = keyboard(self._data, recording.key, recording.task, transcript, timestamps=True,
                            labels=words.BUTTONS)
         if press.message_text.startswith(transcript.text) and len(text) <= TELEGRAM_LIMIT:
-            self._sender.tell(EditMessage(press.chat_id, press.message_id, text, buttons))
+            self._sender.tell(EditText(press.message, text, buttons))
         else:
             for part in split_message(text):
-                self._sender.tell(SendReply(press.chat_id, part, press.message_id, press.thread_id))
-            self._sender.tell(EditKeyboard(press.chat_id, press.message_id, buttons))
+                self._sender.tell(SendText(press.destination, part))
+            self._sender.tell(EditButtons(press.message, buttons))
 
     def _answer(self, press: ButtonPressed, text: str | None) -> None:
         self._sender.tell(AnswerPress(press.query_id, text))

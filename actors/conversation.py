@@ -1,12 +1,12 @@
 """The conversation, the QuotaActor's half that talks with users: commands, admin commands, group modes,
 and flood control (the users' ReplyAllowance), so that one user's flood of commands cannot queue up ahead
-of everyone else's replies. Every answer is in the language the user is answered in (interface_language).
+of everyone else's replies. Every answer is in the language the user is answered in (language_for).
 
-It reads and changes the users' settings in the QuotaActor's UserBook; answers that need the database
+It reads and changes the users' settings in the QuotaActor's UserBook and the groups' own, each a whole
+value (UserSettings, ChatSettings) replaced on a change and saved whole; answers that need the database
 come back to the QuotaActor from the StorageActor and are finished here."""
 import dataclasses
 import logging
-from collections.abc import Callable
 
 from actors.messages import (
     ChatAdminChecked,
@@ -16,7 +16,6 @@ from actors.messages import (
     ForgetUser,
     SaveChatSettings,
     SaveUserSettings,
-    SendReply,
     TextReceived,
     UnsupportedReceived,
     UserDescribed,
@@ -24,6 +23,8 @@ from actors.messages import (
     VoiceReceived,
 )
 from actors.users import QuotaRules, ReplyAllowance, UserBook
+from voicebot.core.calls import Destination, SendText
+from voicebot.core.domain import ChatSettings, UserSettings
 from voicebot.core.intake import MAX_INTEGER
 from voicebot.core.ports import Mailbox
 from voicebot.core.replies import ENGLISH, Languages, Wording
@@ -34,43 +35,43 @@ MAX_VOCABULARY_CHARS = 300   # Whisper takes hotwords up to half its context (22
 
 
 class Conversation:
-    def __init__(self, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, sender: Mailbox,
-                 storage: Mailbox, quota: Mailbox, on_request_chats: frozenset[int],
-                 languages: Languages | None = None, chat_languages: dict[int, str] | None = None,
-                 chat_vocabularies: dict[int, str] | None = None):
+    def __init__(self, *, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, sender: Mailbox,
+                 storage: Mailbox, quota: Mailbox, languages: Languages | None = None,
+                 chat_settings: dict[int, ChatSettings] | None = None):
         self._rules = rules
         self._users = users
         self._sender = sender
         self._storage = storage
         self._quota = quota   # where the StorageActor's answers to our questions go
-        self._on_request_chats = set(on_request_chats)   # groups that transcribe only on /transcribe
         self._allowance = allowance
         self._languages = languages or Languages()
-        self._chat_languages = dict(chat_languages or {})   # groups whose admins chose a language
-        self._chat_vocabularies = dict(chat_vocabularies or {})   # groups whose admins set a vocabulary
+        self._chats = dict(chat_settings or {})   # each group's own settings; a group not here has ChatSettings()
         self._waiting: dict[tuple[int, int], Wording] = {}   # (chat, message) -> the words its answer is in
 
-    def interface_language(self, user_id: int, chat_id: int, in_group: bool, app_language: str | None
-                           ) -> str | None:
-        """The language the bot answers in: the group's, chosen by its admins; else the user's, chosen with
-        /lang; else their Telegram app's (the first two letters: "pt-br" is "pt"), if there is a catalog for it;
-        else None, which is English."""
-        user = self._users[user_id]
+    def note_app_language(self, user_id: int, app_language: str | None) -> None:
+        """Remember the language of the user's Telegram app, as an update of theirs said (if it said one)."""
         if app_language:
-            user.seen_language = app_language
-        for choice in (self._chat_languages.get(chat_id) if in_group else None, user.interface_language,
-                       app_language or user.seen_language):
+            self._users[user_id].seen_language = app_language
+
+    def language_for(self, user_id: int, chat_id: int, in_group: bool) -> str | None:
+        """The language the bot answers in: the group's, chosen by its admins; else the user's, chosen with
+        /lang; else their Telegram app's as last noted (the first two letters: "pt-br" is "pt"), if there is a
+        catalog for it; else None, which is English."""
+        user = self._users[user_id]
+        for choice in (self._chat(chat_id).interface_language if in_group else None,
+                       user.settings.interface_language, user.seen_language):
             if (catalog := self._languages.catalog_for(choice)) is not None:
                 return catalog
         return None
 
     def vocabulary_for(self, user_id: int, chat_id: int, in_group: bool) -> str | None:
         """The names and terms to spell right: the group's, set by its admins; else the user's own."""
-        return (self._chat_vocabularies.get(chat_id) if in_group else None) or self._users[user_id].vocabulary
+        return ((self._chat(chat_id).vocabulary if in_group else None)
+                or self._users[user_id].settings.vocabulary)
 
     def transcribes(self, voice: VoiceReceived) -> bool:
         """Whether this recording is for the bot: always, but in a group that transcribes only on request."""
-        return voice.requested or not voice.in_group or voice.job.chat_id not in self._on_request_chats
+        return voice.requested or not voice.in_group or self._chat(voice.job.chat_id).automatic
 
     def answer(self, message: CommandReceived | TextReceived | UnsupportedReceived) -> None:
         words = self._words(message)
@@ -107,9 +108,9 @@ class Conversation:
         self._reply(forgotten.chat_id, words.forgotten(forgotten.removed), forgotten.message_id)
 
     def _words(self, message: CommandReceived | TextReceived | UnsupportedReceived) -> Wording:
+        self.note_app_language(message.user_id, message.language_code)
         in_group = getattr(message, "in_group", False)
-        return self._languages[self.interface_language(message.user_id, message.chat_id, in_group,
-                                                       message.language_code)]
+        return self._languages[self.language_for(message.user_id, message.chat_id, in_group)]
 
     def _answer_words(self, chat_id: int, message_id: int) -> Wording:
         """The words of a command whose answer came back from the StorageActor or the sender."""
@@ -142,12 +143,11 @@ class Conversation:
     def _language(self, command: CommandReceived, words: Wording) -> str:
         user, wanted = self._users[command.user_id], command.argument.strip().lower()
         if not wanted:
-            return words.language_is(user.language)
+            return words.language_is(user.settings.language)
         if wanted not in self._rules.languages and wanted != "auto":
             return words.unknown_language(wanted, sorted(self._rules.languages))
-        user.language = None if wanted == "auto" else wanted
-        self._save_settings(command.user_id)
-        return words.language_set(user.language)
+        settings = self._change_settings(command.user_id, language=None if wanted == "auto" else wanted)
+        return words.language_set(settings.language)
 
     def _transcribe_hint(self, command: CommandReceived, words: Wording) -> str:
         return words.TRANSCRIBE_HINT
@@ -156,7 +156,7 @@ class Conversation:
         if not command.in_group:
             return words.AUTO_IN_GROUPS_ONLY
         if command.argument.strip().lower() not in ("on", "off"):
-            return words.auto_mode(command.chat_id not in self._on_request_chats, changed=False)
+            return words.auto_mode(self._chat(command.chat_id).automatic, changed=False)
         self._ask_if_admin(command, words)
         return None
 
@@ -166,11 +166,7 @@ class Conversation:
 
     def _switch_group_mode(self, command: CommandReceived, words: Wording) -> str:
         automatic = command.argument.strip().lower() == "on"
-        if automatic:
-            self._on_request_chats.discard(command.chat_id)
-        else:
-            self._on_request_chats.add(command.chat_id)
-        self._save_chat_settings(command.chat_id)
+        self._change_chat_settings(command.chat_id, automatic=automatic)
         return words.auto_mode(automatic, changed=True)
 
     def _lang(self, command: CommandReceived, words: Wording) -> str | None:
@@ -181,22 +177,13 @@ class Conversation:
         if command.in_group:
             self._ask_if_admin(command, words)
             return None
-        self._users[command.user_id].interface_language = None if wanted == "auto" else wanted
-        self._save_settings(command.user_id)
+        self._change_settings(command.user_id, interface_language=None if wanted == "auto" else wanted)
         return self._words(command).interface_chosen(automatic=wanted == "auto", in_group=False)
 
     def _switch_group_language(self, command: CommandReceived, words: Wording) -> str:
         wanted = command.argument.strip().lower()
-        if wanted == "auto":
-            self._chat_languages.pop(command.chat_id, None)
-        else:
-            self._chat_languages[command.chat_id] = wanted
-        self._save_chat_settings(command.chat_id)
+        self._change_chat_settings(command.chat_id, interface_language=None if wanted == "auto" else wanted)
         return self._words(command).interface_chosen(automatic=wanted == "auto", in_group=True)
-
-    def _save_chat_settings(self, chat_id: int) -> None:
-        self._storage.tell(SaveChatSettings(chat_id, chat_id not in self._on_request_chats,
-                                            self._chat_languages.get(chat_id), self._chat_vocabularies.get(chat_id)))
 
     def _timestamps(self, command: CommandReceived, words: Wording) -> str:
         return words.timestamps(*self._switch_user_setting(command, "timestamps"))
@@ -206,12 +193,11 @@ class Conversation:
 
     def _switch_user_setting(self, command: CommandReceived, setting: str) -> tuple[bool, bool]:
         """/COMMAND on or off for one of the user's settings: (whether it is on now, whether it changed)."""
-        user, wanted = self._users[command.user_id], command.argument.strip().lower()
+        settings, wanted = self._users[command.user_id].settings, command.argument.strip().lower()
         changed = wanted in ("on", "off")
         if changed:
-            setattr(user, setting, wanted == "on")
-            self._save_settings(command.user_id)
-        return getattr(user, setting), changed
+            settings = self._change_settings(command.user_id, **{setting: wanted == "on"})
+        return getattr(settings, setting), changed
 
     def _vocab(self, command: CommandReceived, words: Wording) -> str | None:
         """/vocab shows the vocabulary, /vocab clear clears it, /vocab WORDS sets it: the user's own, or in a
@@ -220,23 +206,18 @@ class Conversation:
         if len(vocabulary or "") > MAX_VOCABULARY_CHARS:
             return words.vocabulary_too_long(MAX_VOCABULARY_CHARS)
         if not command.argument.strip():
-            shown = (self._chat_vocabularies.get(command.chat_id) if command.in_group else
-                     self._users[command.user_id].vocabulary)
+            shown = (self._chat(command.chat_id).vocabulary if command.in_group else
+                     self._users[command.user_id].settings.vocabulary)
             return words.vocabulary_is(shown, command.in_group)
         if command.in_group:
             self._ask_if_admin(command, words)
             return None
-        self._users[command.user_id].vocabulary = vocabulary
-        self._save_settings(command.user_id)
+        self._change_settings(command.user_id, vocabulary=vocabulary)
         return words.vocabulary_set(vocabulary, in_group=False)
 
     def _switch_group_vocabulary(self, command: CommandReceived, words: Wording) -> str:
         vocabulary = _vocabulary(command.argument)
-        if vocabulary is None:
-            self._chat_vocabularies.pop(command.chat_id, None)
-        else:
-            self._chat_vocabularies[command.chat_id] = vocabulary
-        self._save_chat_settings(command.chat_id)
+        self._change_chat_settings(command.chat_id, vocabulary=vocabulary)
         return words.vocabulary_set(vocabulary, in_group=True)
 
     def _forget(self, command: CommandReceived, words: Wording) -> None:
@@ -245,18 +226,17 @@ class Conversation:
                                       self._quota))
 
     def _grant(self, command: CommandReceived, words: Wording) -> str:
-        return self._change_user(command, words, lambda user: setattr(user, "unlimited", True))
+        return self._change_user(command, words, unlimited=True)
 
     def _revoke(self, command: CommandReceived, words: Wording) -> str:
-        return self._change_user(command, words, lambda user: setattr(user, "unlimited", False))
+        return self._change_user(command, words, unlimited=False)
 
     def _set_quota(self, command: CommandReceived, words: Wording) -> str:
         target, _, seconds = command.argument.partition(" ")
         daily_seconds = _whole_number(seconds)
         if daily_seconds is None:
             return words.ADMIN_USAGE
-        return self._change_user(dataclasses.replace(command, argument=target), words,
-                                 lambda user: setattr(user, "daily_seconds", daily_seconds))
+        return self._change_user(dataclasses.replace(command, argument=target), words, daily_seconds=daily_seconds)
 
     def _show_user(self, command: CommandReceived, words: Wording) -> str | None:
         user_id = _whole_number(command.argument)
@@ -265,25 +245,33 @@ class Conversation:
         self._ask_storage_about(user_id, command, words)
         return None
 
-    def _change_user(self, command: CommandReceived, words: Wording, change: Callable) -> str:
+    def _change_user(self, command: CommandReceived, words: Wording, **changes) -> str:
+        """An admin's change (field=value) to the settings of the user the command names."""
         user_id = _whole_number(command.argument)
         if user_id is None:
             return words.ADMIN_USAGE
-        user = self._users[user_id]
-        change(user)
-        self._save_settings(user_id)
+        settings = self._change_settings(user_id, **changes)
         log.info("admin %s changed user %s: unlimited=%s daily_seconds=%s", command.user_id, user_id,
-                 user.unlimited, user.daily_seconds)
-        return words.user_changed(user_id, user.unlimited, self._users.daily_seconds(user_id))
+                 settings.unlimited, settings.daily_seconds)
+        return words.user_changed(user_id, settings.unlimited, self._users.daily_seconds(user_id))
 
-    def _save_settings(self, user_id: int) -> None:
-        user = self._users[user_id]
-        self._storage.tell(SaveUserSettings(user_id, user.unlimited, user.daily_seconds, user.language,
-                                            user.timestamps, user.interface_language, user.translate,
-                                            user.vocabulary))
+    def _change_settings(self, user_id: int, **changes) -> UserSettings:
+        """The user's settings with `changes` (field=value), kept in the book and saved whole."""
+        settings = self._users.change_settings(user_id, **changes)
+        self._storage.tell(SaveUserSettings(user_id, settings))
+        return settings
 
-    def _reply(self, chat_id: int, text: str, reply_to: int) -> None:
-        self._sender.tell(SendReply(chat_id, text, reply_to))
+    def _chat(self, chat_id: int) -> ChatSettings:
+        return self._chats.get(chat_id, ChatSettings())
+
+    def _change_chat_settings(self, chat_id: int, **changes) -> None:
+        """The group's settings with `changes` (field=value), kept and saved whole."""
+        self._chats[chat_id] = settings = dataclasses.replace(self._chat(chat_id), **changes)
+        self._storage.tell(SaveChatSettings(chat_id, settings))
+
+    def _reply(self, chat_id: int, text: str, message_id: int) -> None:
+        """In reply to the message `message_id` of the chat."""
+        self._sender.tell(SendText(Destination(chat_id, reply_to_message_id=message_id), text))
 
 
 def _vocabulary(argument: str) -> str | None:

@@ -14,7 +14,7 @@ from actors.messages import (
     JobFailed,
     JobStarted,
     PostStatus,
-    SendReply,
+    RefusedAsBusy,
     Stopping,
     Transcribe,
     TranscriptReady,
@@ -24,7 +24,8 @@ from actors.messages import (
     WorkerReady,
 )
 from actors.pool import WorkerPool
-from voicebot.core.buttons import ButtonData, Keyboard, keyboard
+from voicebot.core.buttons import ButtonData, keyboard
+from voicebot.core.calls import Keyboard, SendText
 from voicebot.core.domain import FailureReason, Job, JobKey, Transcript
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
@@ -38,9 +39,12 @@ SPLIT_AFTER_SECONDS = 60   # a recording longer than this, on an idle bot, is sp
 
 
 @dataclass(frozen=True, slots=True)
-class _Helping:
-    """A worker's work while it transcribes a piece of the job with this key."""
+class HelpingWith:
+    """A worker's work while it transcribes a piece of the job with this key, for the worker that split it."""
     key: JobKey
+
+
+Assignment = Job | HelpingWith   # what a worker in the pool is busy with: a job of its own, or another's piece
 
 
 class Dispatcher(SupervisedActor):
@@ -53,7 +57,7 @@ class Dispatcher(SupervisedActor):
     up on it themselves. An outcome is matched to its job by the job's key, so a second outcome of
     the same job (the broker ran it twice) is dropped: one answer per job."""
 
-    def __init__(self, workers: dict[str, Mailbox], quota: Mailbox, sender: Mailbox, storage: Mailbox,
+    def __init__(self, *, workers: dict[str, Mailbox], quota: Mailbox, sender: Mailbox, storage: Mailbox,
                  max_pending: int, max_duration_seconds: int, max_file_mb: int, file_threshold_chars: int = 8000,
                  supervisor: Mailbox | None = None, name: str = "dispatcher", metrics: Metrics = NO_METRICS,
                  remote: Mailbox | None = None, clock: Callable[[], float] = time.monotonic,
@@ -63,7 +67,7 @@ class Dispatcher(SupervisedActor):
         self._buttons = buttons
         self._workers = workers
         self._remote = remote
-        self._pool: WorkerPool[Job] = WorkerPool()
+        self._pool: WorkerPool[Assignment] = WorkerPool()
         self._quota = quota
         self._sender = sender
         self._storage = storage
@@ -110,19 +114,19 @@ class Dispatcher(SupervisedActor):
         if len(self._pending) >= self._max_pending:
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
-            self._sender.tell(SendReply(job.chat_id, self._words(job).BUSY, job.message_id, job.thread_id))
+            self._sender.tell(SendText(job.destination, self._words(job).BUSY))
             self._metrics.job_finished(FailureReason.BUSY.value)
-            self._quota.tell(JobFailed(job, FailureReason.BUSY))
+            self._quota.tell(RefusedAsBusy(job))
             return
         self._admitted_at[job.key] = self._clock()
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
         if self._pending or not self._pool.has_idle:
             position = self._words(job).queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
-            self._sender.tell(PostStatus(job.key, position, status_message_id, job.thread_id))
+            self._sender.tell(PostStatus(job.key, position, job.destination, status_message_id))
             if status_message_id is None:   # a resumed job's message is left as it is until its result
                 self._queued_status.add(job.key)
         else:
-            self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, status_message_id, job.thread_id))
+            self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, job.destination, status_message_id))
         if self._remote is None and job.attempt > MAX_ATTEMPTS:
             log.error("job %s/%s was started %d times without an answer; giving up on it", job.chat_id,
                       job.message_id, job.attempt - 1)
@@ -150,12 +154,12 @@ class Dispatcher(SupervisedActor):
             return ()
         helpers = []
         while self._pool.has_idle:
-            name = self._pool.assign(_Helping(job.key))
+            name = self._pool.assign(HelpingWith(job.key))
             helpers.append((name, self._workers[name]))
         return tuple(helpers)
 
     def _release_helpers(self, key: JobKey) -> None:
-        while self._pool.finished_where(lambda work: isinstance(work, _Helping) and work.key == key) is not None:
+        while self._pool.finished_where(lambda work: isinstance(work, HelpingWith) and work.key == key) is not None:
             pass
 
     def _knows(self, key: JobKey) -> bool:
@@ -208,7 +212,7 @@ class Dispatcher(SupervisedActor):
     def _lost(self, worker: str) -> None:
         self._metrics.worker_ready(worker, False)
         job = self._pool.lost(worker)
-        if isinstance(job, _Helping):
+        if isinstance(job, HelpingWith):
             # Its piece is done by the worker that split the recording, which keeps every piece.
             lead = next((name for name, work in self._pool.running() if isinstance(work, Job) and work.key == job.key),
                         None)

@@ -8,10 +8,12 @@ from datetime import date
 
 import pykka
 
-from voicebot.core.buttons import Keyboard, Press
+from voicebot.core.audio import AudioPiece
+from voicebot.core.buttons import Press
+from voicebot.core.calls import Destination, Keyboard
 from voicebot.core.domain import ButtonPressed as ButtonPressed
-from voicebot.core.domain import CommandReceived as CommandReceived
 from voicebot.core.domain import (
+    ChatSettings,
     FailureReason,
     Incoming,
     Job,
@@ -19,9 +21,11 @@ from voicebot.core.domain import (
     PendingJob,
     StoredRecording,
     Transcript,
+    UserSettings,
     UserState,
     UserSummary,
 )
+from voicebot.core.domain import CommandReceived as CommandReceived
 from voicebot.core.domain import TextReceived as TextReceived
 from voicebot.core.domain import UnsupportedReceived as UnsupportedReceived
 from voicebot.core.domain import VoiceReceived as VoiceReceived
@@ -169,13 +173,12 @@ class Transcribe:
 
 @dataclass(frozen=True)
 class TranscribePiece:
-    """A piece of a split recording (its samples, starting `offset` seconds in), for a helper to transcribe
-    in `language` by `deadline` (time.monotonic()) as `job` asks (its task and vocabulary) and answer
-    `reply_to` with PieceTranscribed."""
+    """A piece of a split recording (its audio, and where it starts), for a helper to transcribe in `language`
+    by `deadline` (time.monotonic()) as `job` asks (its task and vocabulary) and answer `reply_to` with
+    PieceTranscribed."""
     job: Job
     index: int
-    samples: object   # the decoded audio: numpy samples, which only WhisperActors look into
-    offset: float
+    piece: AudioPiece
     language: str
     deadline: float
     reply_to: Mailbox
@@ -217,6 +220,13 @@ class JobFailed:
     worker: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedAsBusy:
+    """Told by the Dispatcher to the QuotaActor: the backlog was full, so the job never started (its user was
+    told the bot is busy)."""
+    job: Job
+
+
 # --- worker nodes: Dispatcher <-> RemoteWorkers <-> broker <-> NodeDispatcher <-> WhisperActor
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
@@ -256,56 +266,17 @@ class ReportNode:
 
 
 # --- replies: anyone -> TelegramSender ---------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SendReply:
-    chat_id: int
-    text: str
-    reply_to: int | None = None
-    thread_id: int | None = None   # the forum topic it goes to
-
-
-@dataclass(frozen=True, slots=True)
-class SendFile:
-    """A file the bot made (subtitles), sent as a document in reply to `reply_to`."""
-    chat_id: int
-    file_name: str
-    data: bytes
-    reply_to: int | None = None
-    thread_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EditMessage:
-    """A message of the bot's gets new text and buttons (a transcript gets its [mm:ss] marks)."""
-    chat_id: int
-    message_id: int
-    text: str
-    keyboard: Keyboard | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EditKeyboard:
-    """A message of the bot's gets other buttons (None: none)."""
-    chat_id: int
-    message_id: int
-    keyboard: Keyboard | None
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerPress:
-    """Acknowledges a button press, with a short notice (`text`) or none."""
-    query_id: str
-    text: str | None = None
-
-
+# A call of core.calls (SendText, SendDocument, EditText, EditButtons, AnswerPress) told to the TelegramSender
+# goes out through its outbox as it is. The messages below are about a job's answer, which the sender's answer
+# book turns into such calls.
 @dataclass(frozen=True, slots=True)
 class PostStatus:
-    """A status reply to the voice message, remembered so the result can be edited into it;
-    with `message_id` (posted before a restart) that message is edited instead."""
+    """A status reply to the recording, remembered so the result can be edited into it; with
+    `status_message_id` (posted before a restart) that message is edited instead."""
     key: JobKey
     text: str
-    message_id: int | None = None
-    thread_id: int | None = None   # the forum topic the job's recording is in: all its answers go there
+    to: Destination    # where the job's answers go: its chat and forum topic, in reply to its recording
+    status_message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,13 +373,8 @@ class LoadUsers:
 
 
 @dataclass(frozen=True, slots=True)
-class LoadOnRequestChats:
-    """Asked once at start: the groups that transcribe only what is asked for."""
-
-
-@dataclass(frozen=True, slots=True)
-class LoadChatLanguages:
-    """Asked once at start: the groups whose admins chose the language the bot answers in there."""
+class LoadChatSettings:
+    """Asked once at start: the ChatSettings of every group whose admins chose something, by chat id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,27 +401,16 @@ class UsersLoaded:
 
 @dataclass(frozen=True, slots=True)
 class SaveUserSettings:
+    """The user's settings, whole, as the QuotaActor holds them now."""
     user_id: int
-    unlimited: bool
-    daily_seconds: int | None
-    language: str | None
-    timestamps: bool = False
-    interface_language: str | None = None
-    translate: bool = False
-    vocabulary: str | None = None
+    settings: UserSettings
 
 
 @dataclass(frozen=True, slots=True)
 class SaveChatSettings:
+    """The group's settings, whole, as the QuotaActor holds them now."""
     chat_id: int
-    automatic: bool     # False: transcribe only what is asked for with /transcribe
-    interface_language: str | None = None
-    vocabulary: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LoadChatVocabularies:
-    """Asked once at start: the groups whose admins set a vocabulary."""
+    settings: ChatSettings
 
 
 @dataclass(frozen=True, slots=True)

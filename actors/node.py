@@ -38,7 +38,7 @@ class WorkerDied(Exception):
 
 class NodeDispatcher(SupervisedActor):
 
-    def __init__(self, node: str, workers: dict[str, Mailbox], link: BrokerLink, supervisor: Mailbox | None = None,
+    def __init__(self, *, node: str, workers: dict[str, Mailbox], link: BrokerLink, supervisor: Mailbox | None = None,
                  name: str = "node", metrics: Metrics = NO_METRICS):
         super().__init__(name, supervisor)
         self._node = node

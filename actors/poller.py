@@ -9,7 +9,7 @@ from actors.base import SupervisedActor
 from actors.messages import IntakeFailed, IntakeOverdue, IntakeStored, PollNext, Stopping, StoreIntake
 from voicebot.core.errors import TelegramError
 from voicebot.core.intake import parse_update
-from voicebot.core.ports import NO_METRICS, BotApi, Mailbox, Metrics
+from voicebot.core.ports import NO_METRICS, Mailbox, Metrics, UpdateSource
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ STORE_TIMEOUT_SECONDS = 20.0   # a batch not stored by then is sent again
 class TelegramPoller(SupervisedActor):
     """One poll per PollNext message to itself, so a stop request is handled between polls."""
 
-    def __init__(self, telegram: BotApi, quota: Mailbox, storage: Mailbox, poll_timeout: int,
+    def __init__(self, *, telegram: UpdateSource, quota: Mailbox, storage: Mailbox, poll_timeout: int,
                  offset: int | None = None, supervisor: Mailbox | None = None, name: str = "poller",
                  metrics: Metrics = NO_METRICS, store_timeout: float = STORE_TIMEOUT_SECONDS):
         super().__init__(name, supervisor)

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-Work = TypeVar("Work")
+Work = TypeVar("Work")   # what a worker runs: the Dispatcher's Assignment (a job, or a piece of one), a RunJob
 
 
 class WorkerPool(Generic[Work]):

@@ -17,12 +17,12 @@ from actors.messages import (
     ChatAdminChecked,
     CommandReceived,
     JobClosed,
-    JobFailed,
     JobStored,
     LoadUnfinishedJobs,
     RecordingLoaded,
     RefreshDue,
     RefreshUsers,
+    RefusedAsBusy,
     ResultDelivered,
     ResumeUnfinished,
     SystemReady,
@@ -38,7 +38,7 @@ from actors.messages import (
 from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
 from voicebot.core.buttons import ButtonData
-from voicebot.core.domain import PendingJob, UserState
+from voicebot.core.domain import ChatSettings, PendingJob, UserState
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
 
@@ -51,12 +51,11 @@ class QuotaActor(SupervisedActor):
     """Every recording, command, text and button press from the intake comes here, as do the answers about
     them. `buttons`: what the buttons under transcripts carry, to read presses (a fresh secret by default)."""
 
-    def __init__(self, rules: QuotaRules, dispatcher: Mailbox, sender: Mailbox, storage: Mailbox,
-                 users: dict[int, UserState], on_request_chats: frozenset[int] = frozenset(),
+    def __init__(self, *, rules: QuotaRules, dispatcher: Mailbox, sender: Mailbox, storage: Mailbox,
+                 users: dict[int, UserState], chat_settings: dict[int, ChatSettings] | None = None,
                  resumed: tuple[PendingJob, ...] = (), supervisor: Mailbox | None = None, name: str = "quota",
                  now: Callable[[], datetime] = replies.utc_now, clock: Callable[[], float] = time.monotonic,
                  metrics: Metrics = NO_METRICS, languages: Languages | None = None,
-                 chat_languages: dict[int, str] | None = None, chat_vocabularies: dict[int, str] | None = None,
                  buttons: ButtonData | None = None):
         super().__init__(name, supervisor)
         self._storage = storage
@@ -65,12 +64,13 @@ class QuotaActor(SupervisedActor):
         self._users = UserBook(rules, users.values(), now)
         self._allowance = ReplyAllowance(clock)
         self._languages = languages = languages or Languages()
-        self._admission = Admission(rules, self._users, self._allowance, dispatcher, sender, storage, clock, metrics,
-                                    languages)
-        self._conversation = Conversation(rules, self._users, self._allowance, sender, storage, self.actor_ref,
-                                          on_request_chats, languages, chat_languages, chat_vocabularies)
-        self._buttons = Buttons(buttons or ButtonData(secrets.token_bytes(32)), self._allowance, self._admission,
-                                sender, storage, self.actor_ref)
+        self._admission = Admission(rules=rules, users=self._users, allowance=self._allowance, dispatcher=dispatcher,
+                                    sender=sender, storage=storage, clock=clock, metrics=metrics, languages=languages)
+        self._conversation = Conversation(rules=rules, users=self._users, allowance=self._allowance, sender=sender,
+                                          storage=storage, quota=self.actor_ref, languages=languages,
+                                          chat_settings=chat_settings)
+        self._buttons = Buttons(data=buttons or ButtonData(secrets.token_bytes(32)), allowance=self._allowance,
+                                admission=self._admission, sender=sender, storage=storage, quota=self.actor_ref)
 
     def prepare(self) -> None:
         self.tell_self_later(RefreshDue(), REFRESH_SECONDS)
@@ -107,9 +107,9 @@ class QuotaActor(SupervisedActor):
             case ResultDelivered(outcome, delivered):
                 self._admission.settle(outcome, delivered)
                 self._buttons.settled(outcome.job.key)
-            case JobFailed():  # refused as busy: it never started
-                self._admission.refused_as_busy(message)
-                self._buttons.settled(message.job.key)
+            case RefusedAsBusy(job):
+                self._admission.refused_as_busy(job)
+                self._buttons.settled(job.key)
             case RefreshDue():   # the StorageActor answers with UsersLoaded
                 self._storage.tell(RefreshUsers(self._users.today(), self.actor_ref))
                 self._users.forget_idle(self._clock())
@@ -130,14 +130,15 @@ class QuotaActor(SupervisedActor):
     def _as_they_want_it(self, voice: VoiceReceived) -> VoiceReceived:
         """The job as its user (or group) wants it: answered in their language, with their vocabulary."""
         job, conversation = voice.job, self._conversation
-        language = conversation.interface_language(job.user_id, job.chat_id, voice.in_group, job.interface_language)
+        conversation.note_app_language(job.user_id, job.interface_language)   # the intake's: their app's
+        language = conversation.language_for(job.user_id, job.chat_id, voice.in_group)
         vocabulary = conversation.vocabulary_for(job.user_id, job.chat_id, voice.in_group)
         return dataclasses.replace(voice, job=dataclasses.replace(job, interface_language=language,
                                                                   vocabulary=vocabulary))
 
     def _words_of(self, press: ButtonPressed) -> Wording:
-        return self._languages[self._conversation.interface_language(press.user_id, press.chat_id, press.in_group,
-                                                                     press.language_code)]
+        self._conversation.note_app_language(press.user_id, press.language_code)
+        return self._languages[self._conversation.language_for(press.user_id, press.chat_id, press.in_group)]
 
     def _resume(self) -> None:
         """Jobs stored before a restart and not answered yet go ahead once every actor is up."""

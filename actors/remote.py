@@ -66,7 +66,7 @@ class JobsOut:
 
 class RemoteWorkers(SupervisedActor):
 
-    def __init__(self, link, dispatcher, sender, supervisor=None, name: str = "remote",
+    def __init__(self, *, link, dispatcher, sender, supervisor=None, name: str = "remote",
                  clock: Callable[[], float] = time.monotonic, grace_seconds: float = 0.0):
         super().__init__(name, supervisor)
         self._link = link

@@ -13,10 +13,8 @@ from actors.messages import (
     JobClosed,
     JobStarted,
     JobStored,
-    LoadChatLanguages,
-    LoadChatVocabularies,
+    LoadChatSettings,
     LoadOffset,
-    LoadOnRequestChats,
     LoadRecording,
     LoadUnfinishedJobs,
     LoadUsers,
@@ -51,7 +49,7 @@ class StorageActor(SupervisedActor):
     """peewee connections belong to a thread: this actor opens, uses and closes its own.
     A write that fails is logged and the bot carries on: the user already has their answer."""
 
-    def __init__(self, storage, today: Callable[[], date], retention_days: int = 0, supervisor=None,
+    def __init__(self, *, storage, today: Callable[[], date], retention_days: int = 0, supervisor=None,
                  name: str = "storage", metrics: Metrics = NO_METRICS):
         super().__init__(name, supervisor)
         self._storage = storage
@@ -151,12 +149,10 @@ class StorageActor(SupervisedActor):
                 self._storage.status_posted(key, message_id)
             case JobClosed(key):
                 self._storage.job_finished(key)
-            case SaveUserSettings(user_id, unlimited, daily_seconds, language, timestamps, interface_language,
-                                  translate, vocabulary):
-                self._storage.save_user_settings(user_id, unlimited, daily_seconds, language, timestamps,
-                                                 interface_language, translate, vocabulary)
-            case SaveChatSettings(chat_id, automatic, interface_language, vocabulary):
-                self._storage.save_chat_settings(chat_id, automatic, interface_language, vocabulary)
+            case SaveUserSettings(user_id=user_id, settings=settings):
+                self._storage.save_user_settings(user_id, settings)
+            case SaveChatSettings(chat_id=chat_id, settings=settings):
+                self._storage.save_chat_settings(chat_id, settings)
 
     def _handle(self, message):
         match message:
@@ -174,12 +170,8 @@ class StorageActor(SupervisedActor):
                 return self._storage.load_users(day)
             case RefreshUsers(day, reply_to):
                 reply_to.tell(UsersLoaded(tuple(self._storage.load_users(day).values())))
-            case LoadOnRequestChats():
-                return self._storage.on_request_chats()
-            case LoadChatLanguages():
-                return self._storage.chat_languages()
-            case LoadChatVocabularies():
-                return self._storage.chat_vocabularies()
+            case LoadChatSettings():
+                return self._storage.chat_settings()
             case LoadRecording(key, press, asked, reply_to):
                 reply_to.tell(RecordingLoaded(press, asked, self._storage.recording(key)))
             case StoreJob(voice, press, reply_to):
@@ -241,8 +233,7 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(RecordingLoaded(press, asked, None, failed=True))
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, new=False, failed=True))
-            case (LoadUsers() | LoadOnRequestChats() | LoadChatLanguages() | LoadChatVocabularies() | LoadOffset()
-                  | LoadUnfinishedJobs()):
+            case LoadUsers() | LoadChatSettings() | LoadOffset() | LoadUnfinishedJobs():
                 raise error  # an ask at start: the Supervisor reports it
         return None
 

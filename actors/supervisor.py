@@ -30,7 +30,7 @@ class Supervisor(pykka.ThreadingActor):
     the supervisor gives up, stops everything and calls `on_give_up` with one line of reason."""
 
     def __init__(self, groups: Sequence[Sequence[ChildSpec]], on_give_up: Callable[[str], None],
-                 address: Address | None = None, max_restarts: int = 5, window_seconds: float = 60.0,
+                 *, address: Address | None = None, max_restarts: int = 5, window_seconds: float = 60.0,
                  check_interval: float = 1.0,
                  start_timeout: float = 300.0, clock: Callable[[], float] = time.monotonic,
                  on_restarted: Callable[[str], None] | None = None):

@@ -1,11 +1,12 @@
 """The QuotaActor's table of users: the rules it applies, and one mutable record per user, owned by that
 actor alone (never shared, so it needs no locking). Admission and the conversation both read and change it."""
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from voicebot.core.domain import UserState
+from voicebot.core.domain import UserSettings, UserState
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,18 +27,12 @@ class QuotaRules:
 
 @dataclass(slots=True)
 class User:
-    unlimited: bool = False
-    daily_seconds: int | None = None    # None: the configured quota.daily_seconds
-    language: str | None = None
-    timestamps: bool = False
+    settings: UserSettings = UserSettings()   # what they chose: replaced whole, never changed in place
     day: date | None = None             # the day `charged` counts
     charged: float = 0.0
     reserved: float = 0.0               # reported seconds of jobs admitted and not settled yet
     last_admitted: float | None = None
-    interface_language: str | None = None   # chosen with /lang; None: their Telegram app's
     seen_language: str | None = None        # their Telegram app's, as their last update said
-    translate: bool = False                 # /translate on: their recordings come back in English
-    vocabulary: str | None = None           # /vocab: names and terms to spell right
     last_pressed: float | None = None       # when a press of theirs (English) last started a transcription
 
 
@@ -50,11 +45,8 @@ class UserBook:
         self._zone = ZoneInfo(rules.timezone)
         self._now = now
         today = self.today()
-        self._users: dict[int, User] = {
-            state.user_id: User(state.unlimited, state.daily_seconds, state.language, state.timestamps, today,
-                                state.charged_today, interface_language=state.interface_language,
-                                translate=state.translate, vocabulary=state.vocabulary)
-            for state in users}
+        self._users: dict[int, User] = {state.user_id: User(state.settings, today, state.charged_today)
+                                        for state in users}
 
     def __getitem__(self, user_id: int) -> User:
         user = self._users.setdefault(user_id, User())
@@ -64,10 +56,10 @@ class UserBook:
         return user
 
     def is_unlimited(self, user_id: int) -> bool:
-        return self[user_id].unlimited or user_id in self._rules.unlimited_user_ids
+        return self[user_id].settings.unlimited or user_id in self._rules.unlimited_user_ids
 
     def daily_seconds(self, user_id: int) -> int:
-        own = self[user_id].daily_seconds
+        own = self[user_id].settings.daily_seconds
         return self._rules.daily_seconds if own is None else own
 
     def forget_idle(self, now: float) -> None:
@@ -87,13 +79,15 @@ class UserBook:
 
     def apply_settings(self, states: Iterable[UserState]) -> None:
         """Settings re-read from the database (an operator may have changed them with the CLI)."""
-        loaded = {state.user_id: state for state in states}
+        loaded = {state.user_id: state.settings for state in states}
         for user_id, user in self._users.items():
-            state = loaded.get(user_id, UserState(user_id))
-            user.unlimited, user.daily_seconds = state.unlimited, state.daily_seconds
-            user.language, user.timestamps = state.language, state.timestamps
-            user.interface_language = state.interface_language
-            user.translate, user.vocabulary = state.translate, state.vocabulary
+            user.settings = loaded.get(user_id, UserSettings())
+
+    def change_settings(self, user_id: int, **changes) -> UserSettings:
+        """The user's settings with `changes` (field=value), kept and returned whole, ready to be saved."""
+        user = self[user_id]
+        user.settings = dataclasses.replace(user.settings, **changes)
+        return user.settings
 
     def local_now(self) -> datetime:
         return self._now().astimezone(self._zone)

@@ -20,7 +20,7 @@ from actors.base import SupervisedActor
 from actors.messages import IntakeAnswered, IntakeFailed, IntakeStored, Stopping, StoreIntake, UpdatePosted
 from voicebot.core.errors import TelegramError
 from voicebot.core.intake import UPDATE_TYPES, parse_update
-from voicebot.core.ports import NO_METRICS, BotApi, Mailbox, Metrics, WebhookEndpoint
+from voicebot.core.ports import NO_METRICS, Mailbox, Metrics, WebhookEndpoint, WebhookRegistry
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,9 @@ class TelegramWebhook(SupervisedActor):
     """Owns the HTTP server it is given: starts it, registers the webhook once it listens, and stops it. Each
     request's thread hands its update over with UpdatePosted and waits for the status decided here."""
 
-    def __init__(self, telegram: BotApi, quota: Mailbox, storage: Mailbox, endpoint: WebhookEndpoint, url: str,
-                 secret: str, offset: int | None = None, supervisor: Mailbox | None = None, name: str = "webhook",
-                 metrics: Metrics = NO_METRICS, store_timeout: float = STORE_TIMEOUT_SECONDS):
+    def __init__(self, *, telegram: WebhookRegistry, quota: Mailbox, storage: Mailbox, endpoint: WebhookEndpoint,
+                 url: str, secret: str, offset: int | None = None, supervisor: Mailbox | None = None,
+                 name: str = "webhook", metrics: Metrics = NO_METRICS, store_timeout: float = STORE_TIMEOUT_SECONDS):
         super().__init__(name, supervisor)
         self._telegram = telegram
         self._quota = quota

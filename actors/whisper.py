@@ -32,7 +32,7 @@ class WhisperActor(SupervisedActor):
     # A transcription stuck in native code must not keep the process alive after shutdown.
     use_daemon_thread = True
 
-    def __init__(self, name: str, transcriber: Transcriber, audio_source: AudioSource, dispatcher: Mailbox,
+    def __init__(self, *, name: str, transcriber: Transcriber, audio_source: AudioSource, dispatcher: Mailbox,
                  sender: Mailbox, max_file_bytes: int, supervisor: Mailbox | None = None,
                  metrics: Metrics = NO_METRICS, languages: Languages | None = None):
         super().__init__(name, supervisor)
@@ -92,41 +92,39 @@ class WhisperActor(SupervisedActor):
         transcriber = self._transcriber
         deadline = transcriber.deadline()
         with self._audio_source.fetch(job.media.file_id, self._max_file_bytes) as audio:
-            samples = transcriber.decode(audio, job.max_seconds, deadline)
-        pieces = transcriber.split(samples, 1 + len(helpers))
-        if len(pieces) == 1:   # no pause to cut at
-            return self._done(job, transcriber.transcribe_piece(samples, job.language, deadline,
+            recording = transcriber.decode(audio, job.max_seconds, deadline)
+        pieces = transcriber.split(recording, 1 + len(helpers))
+        if len(pieces) == 1:   # no pause to cut at: the one piece is the whole recording
+            return self._done(job, transcriber.transcribe_piece(pieces[0], job.language, deadline,
                                                                 on_segment=self._progress_reporter(job),
                                                                 task=job.task, vocabulary=job.vocabulary))
-        language, probability = (job.language, 1.0) if job.language else transcriber.language_of(pieces[0][1])
+        language, probability = (job.language, 1.0) if job.language else transcriber.language_of(pieces[0].audio)
         given = helpers[:len(pieces) - 1]   # fewer pauses than helpers: the rest have nothing to do
         assembly = Assembly(job, pieces, {name: index for index, (name, _) in enumerate(given, start=1)},
                             language, probability, deadline)
         self._assemblies[job.key] = assembly
         for index, (_, helper) in enumerate(given, start=1):
-            offset, piece = pieces[index]
-            helper.tell(TranscribePiece(job, index, piece, offset, language, deadline, self.actor_ref))
+            helper.tell(TranscribePiece(job, index, pieces[index], language, deadline, self.actor_ref))
         log.info("job %s/%s: split at pauses into %d pieces, starting at %s s, transcribed at once", job.chat_id,
-                 job.message_id, len(pieces), ", ".join(f"{offset:.0f}" for offset, _ in pieces))
-        assembly.add(0, transcriber.transcribe_piece(pieces[0][1], language, deadline,
+                 job.message_id, len(pieces), ", ".join(f"{piece.offset:.0f}" for piece in pieces))
+        assembly.add(0, transcriber.transcribe_piece(pieces[0], language, deadline,
                                                      on_segment=self._progress_reporter(job), task=job.task,
                                                      vocabulary=job.vocabulary))
         return self._outcome_of(job.key)
 
-    def _transcribe_piece(self, piece: TranscribePiece) -> None:
-        job = piece.job
+    def _transcribe_piece(self, told: TranscribePiece) -> None:
+        job = told.job
         try:
-            transcript = self._transcriber.transcribe_piece(piece.samples, piece.language, piece.deadline,
-                                                            offset=piece.offset, task=job.task,
+            transcript = self._transcriber.transcribe_piece(told.piece, told.language, told.deadline, task=job.task,
                                                             vocabulary=job.vocabulary)
-            answer = PieceTranscribed(job.key, piece.index, transcript)
+            answer = PieceTranscribed(job.key, told.index, transcript)
         except JobError as error:
-            answer = PieceTranscribed(job.key, piece.index, None, error.reason)
+            answer = PieceTranscribed(job.key, told.index, None, error.reason)
         except Exception:  # a bug or a native failure must cost one job, not the worker
             log.exception("%s: unexpected error on a piece of job %s/%s", self.name, job.chat_id, job.message_id)
-            answer = PieceTranscribed(job.key, piece.index, None, FailureReason.INTERNAL)
+            answer = PieceTranscribed(job.key, told.index, None, FailureReason.INTERNAL)
         try:
-            piece.reply_to.tell(answer)
+            told.reply_to.tell(answer)
         except pykka.ActorDeadError:
             pass   # the actor that split the job died: the job runs again as a whole
 
@@ -134,14 +132,13 @@ class WhisperActor(SupervisedActor):
         assembly = self._assemblies[key]
         index = assembly.piece_of(helper)
         if index is not None:
-            offset, piece = assembly.pieces[index]
-            outcome = self._attempt(assembly.job, lambda: self._own_piece(assembly, index, offset, piece))
+            outcome = self._attempt(assembly.job, lambda: self._own_piece(assembly, index))
             self._tell_outcome(outcome)
 
-    def _own_piece(self, assembly: Assembly, index: int, offset: float, piece) -> TranscriptReady | None:
+    def _own_piece(self, assembly: Assembly, index: int) -> TranscriptReady | None:
         job = assembly.job
-        assembly.add(index, self._transcriber.transcribe_piece(piece, assembly.language, assembly.deadline,
-                                                               offset=offset, task=job.task,
+        assembly.add(index, self._transcriber.transcribe_piece(assembly.pieces[index], assembly.language,
+                                                               assembly.deadline, task=job.task,
                                                                vocabulary=job.vocabulary))
         return self._outcome_of(assembly.job.key)
 

@@ -18,7 +18,7 @@ from actors.admission import Admission  # noqa: E402
 from actors.messages import JobAdmitted, VoiceReceived  # noqa: E402
 from actors.quota import QuotaActor, QuotaRules  # noqa: E402
 from actors.users import ReplyAllowance, UserBook  # noqa: E402
-from voicebot.core.domain import Job, JobKey, Media, MediaKind, UserState  # noqa: E402
+from voicebot.core.domain import Job, JobKey, Media, MediaKind, UserSettings, UserState  # noqa: E402
 from voicebot.core.ports import NO_METRICS  # noqa: E402
 from voicebot.core.replies import Languages, utc_now  # noqa: E402
 
@@ -48,7 +48,8 @@ def job(user_id: int, number: int) -> Job:
 
 def known_users(count: int) -> dict[int, UserState]:
     return {user_id: UserState(user_id, charged_today=random.uniform(0, 500),
-                               language=random.choice([None, "en", "de"])) for user_id in range(count)}
+                               settings=UserSettings(language=random.choice([None, "en", "de"])))
+            for user_id in range(count)}
 
 
 def percentiles(samples_ns: list[int]) -> tuple[float, float]:
@@ -57,8 +58,9 @@ def percentiles(samples_ns: list[int]) -> tuple[float, float]:
 
 
 def direct(users: dict, decisions: int) -> list[int]:
-    admission = Admission(RULES, UserBook(RULES, users.values(), utc_now), ReplyAllowance(time.monotonic), Discard(),
-                          Discard(), Discard(), time.monotonic, NO_METRICS, Languages())
+    admission = Admission(rules=RULES, users=UserBook(RULES, users.values(), utc_now),
+                          allowance=ReplyAllowance(time.monotonic), dispatcher=Discard(), sender=Discard(),
+                          storage=Discard(), clock=time.monotonic, metrics=NO_METRICS, languages=Languages())
     samples = []
     for number in range(decisions):
         candidate = job(random.randrange(len(users)), number)
@@ -70,7 +72,7 @@ def direct(users: dict, decisions: int) -> list[int]:
 
 def through_mailbox(users: dict, decisions: int) -> list[int]:
     dispatcher = Signal()
-    quota = QuotaActor.start(RULES, dispatcher, Discard(), Discard(), users)
+    quota = QuotaActor.start(rules=RULES, dispatcher=dispatcher, sender=Discard(), storage=Discard(), users=users)
     samples = []
     try:
         for number in range(decisions):

@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (bench/run.py: the speech, the config, memory readings)
 
 from tests.media import big_video, ffmpeg  # noqa: E402  (bench/run.py put the root on sys.path)
-from voicebot.core import replies  # noqa: E402
+from voicebot.core.replies import Wording  # noqa: E402
 from voicebot.sandbox import BotApiSandbox, SandboxUser  # noqa: E402
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 USER = SandboxUser(4242, "Mo")
 MIB = 1024 * 1024
 
@@ -36,7 +37,7 @@ def wait_answer(sandbox: BotApiSandbox, message_id: int, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         answer = next((m for m in sandbox.messages(USER.id) if m.reply_to == message_id), None)
-        if answer is not None and answer.text and not replies.is_status(answer.text):
+        if answer is not None and answer.text and not ENGLISH_WORDING.is_status(answer.text):
             return answer.text
         time.sleep(0.1)
     raise RuntimeError(f"no answer to message {message_id} within {timeout:.0f} s")

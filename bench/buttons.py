@@ -21,9 +21,11 @@ from tests.helpers import normalized  # noqa: E402  (bench/run.py put the root o
 from tests.media import audio_file  # noqa: E402
 from voicebot.adapters.audio import SAMPLE_RATE, decode  # noqa: E402
 from voicebot.adapters.speech import synthesize  # noqa: E402
-from voicebot.core import replies  # noqa: E402
 from voicebot.core.buttons import Action  # noqa: E402
+from voicebot.core.replies import Wording  # noqa: E402
 from voicebot.sandbox import BotApiSandbox, SandboxUser  # noqa: E402
+
+ENGLISH_WORDING = Wording()   # what the bot says in English
 
 # (sentence, the names in it): names chosen to be unusual for an English model, all made up here.
 SENTENCES = [
@@ -47,7 +49,7 @@ GERMAN = ["Guten Morgen, wie geht es dir?",
           "spazieren. Am Sonntag fahren wir wieder nach Hause."]
 PACE_SECONDS = 3.0   # idle before each press: the chat's allowance of about one message a second fills up again
 PLAIN, WITH_VOCABULARY, PRESSER = SandboxUser(6101, "Pia"), SandboxUser(6102, "Vic"), SandboxUser(6103, "Gus")
-LABELS = replies.english.BUTTONS
+LABELS = ENGLISH_WORDING.BUTTONS
 
 
 def main() -> None:
@@ -123,7 +125,7 @@ def transcript_of(sandbox: BotApiSandbox, user: SandboxUser, voice: int) -> str:
 
 def final_reply(sandbox: BotApiSandbox, chat_id: int, message_id: int):
     return next((m for m in sandbox.messages(chat_id) if m.reply_to == message_id and m.text
-                 and not replies.is_status(m.text)), None)
+                 and not ENGLISH_WORDING.is_status(m.text)), None)
 
 
 def documents(sandbox: BotApiSandbox, message) -> list:

@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (bench/run.py: the clips, the chat log, the bot's config)
 
 from tests.databases import SERVER_URL, throwaway_database  # noqa: E402  (bench/run.py put the root on sys.path)
-from voicebot.core import replies  # noqa: E402
+from voicebot.core.replies import Wording  # noqa: E402
 from voicebot.sandbox import BotApiSandbox, SandboxUser, harness  # noqa: E402
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 SETTLE_SECONDS = 5.0   # after the last answer, for anything sent twice to show up
 ANSWER_TIMEOUT_SECONDS = 900
@@ -153,7 +154,7 @@ def final_at(sandbox: BotApiSandbox, log: bench.ChatLog, sent: Sent) -> float | 
     """When the voice's answer first stood in its chat: its reply sent, or edited from a status into it."""
     ours = {message.message_id for message in answers(sandbox, sent)}
     finals = [event.at for event in log.bot_events(sent.user.id, sent.at)
-              if event.message_id in ours and not replies.is_status(event.text)]
+              if event.message_id in ours and not ENGLISH_WORDING.is_status(event.text)]
     return min(finals) if finals else None
 
 
@@ -221,13 +222,13 @@ def run(args) -> int:
 
 
 def _is_answered(sandbox: BotApiSandbox, sent: Sent) -> bool:
-    return any(message.text and not replies.is_status(message.text) for message in answers(sandbox, sent))
+    return any(message.text and not ENGLISH_WORDING.is_status(message.text) for message in answers(sandbox, sent))
 
 
 def table(args, sandbox: BotApiSandbox, log: bench.ChatLog, sent: list[Sent], timeline: Timeline,
           database: dict[str, int], exit_code: int) -> str:
     replied = [answers(sandbox, one) for one in sent]
-    finals = [[m for m in messages if m.text and not replies.is_status(m.text)] for messages in replied]
+    finals = [[m for m in messages if m.text and not ENGLISH_WORDING.is_status(m.text)] for messages in replied]
     failures = sum(any(m.text.startswith(bench.FAILURE_REPLIES) for m in final) for final in finals)
     waits = [(at - one.at, one) for one in sent if (at := final_at(sandbox, log, one)) is not None]
     longest, slowest = max(waits, key=lambda wait: wait[0]) if waits else (0.0, None)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/encode_once.py [--repeats 3] [--threads 1] [--model base]
 
-Both run on one model instance, beam 5, on the clips tests/test_transcriber.py uses (JFK as FLAC
+Both run on one model instance, beam 5, on the clips tests/integration/test_transcriber.py uses (JFK as FLAC
 and as OGG/Opus where /work/shared/audio/jfk.flac exists; espeak-ng speech of 5, 7 and 34 s),
 alternating, and the median of each is printed. "identical": every run gave transcribe()'s
 segment texts and times and its language. "Δ p": our language probability minus transcribe()'s,

@@ -56,11 +56,12 @@ from tests.media import long_passage, sox_wav, wav  # noqa: E402
 from voicebot.adapters.model_files import resolve_model  # noqa: E402
 from voicebot.adapters.speech import synthesize  # noqa: E402
 from voicebot.app.config import Settings, worker_count, worker_threads  # noqa: E402
-from voicebot.core import replies  # noqa: E402
 from voicebot.core.domain import FailureReason  # noqa: E402
 from voicebot.core.errors import SpeechError  # noqa: E402
+from voicebot.core.replies import Wording  # noqa: E402
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser, harness  # noqa: E402
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 JFK = ROOT.parent / "shared" / "audio" / "jfk.flac"
 FALLBACK_SPEECH = ("And so, my fellow citizens, ask not what your town can do for you; ask what you can do "
                    "for your town. The library opens at nine and closes at six.")
@@ -72,7 +73,7 @@ MEMORY_WAVE = 25  # sent at once, well under queue.max_pending
 COMMAND_USERS = 500
 BOT_TIMEOUT_SECONDS = 600
 BOT_MAX_SECONDS = 600
-FAILURE_REPLIES = tuple(replies.failure(reason, BOT_MAX_SECONDS, Settings().limits.max_file_mb)
+FAILURE_REPLIES = tuple(ENGLISH_WORDING.failure(reason, BOT_MAX_SECONDS, Settings().limits.max_file_mb)
                         for reason in FailureReason)
 STOP_SECONDS = 60  # SIGTERM first: running jobs get shutdown.grace_seconds (30 s) to finish
 
@@ -454,9 +455,9 @@ class Answer:
 
 def answer(log: ChatLog, chat_id: int, sent_at: float) -> Answer:
     events = log.bot_events(chat_id, sent_at)
-    status = next((event.at for event in events if replies.is_status(event.text)), None)
-    text_so_far = next((event.at for event in events if event.text.startswith(replies.PROCESSING + "\n")), None)
-    finals = [event for event in events if not replies.is_status(event.text)]
+    status = next((event.at for event in events if ENGLISH_WORDING.is_status(event.text)), None)
+    text_so_far = next((event.at for event in events if event.text.startswith(ENGLISH_WORDING.PROCESSING + "\n")), None)
+    finals = [event for event in events if not ENGLISH_WORDING.is_status(event.text)]
     return Answer(sent_at, status, text_so_far, finals[-1].at if finals else None,
                   " ".join(event.text for event in finals))
 

@@ -22,9 +22,10 @@ from chaos import Node  # noqa: E402
 
 from tests.databases import SERVER_URL, throwaway_database  # noqa: E402  (bench/run.py put the root on sys.path)
 from voicebot.adapters.storage import Storage  # noqa: E402
-from voicebot.core import replies  # noqa: E402
+from voicebot.core.replies import Wording  # noqa: E402
 from voicebot.sandbox import BotApiSandbox, SandboxUser  # noqa: E402
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 LEADS = "this node leads now"
 STANDING_BY = "models loaded for"   # a standby's models are loaded ahead: it is ready to take over
 USER = SandboxUser(5151, "Lea")
@@ -45,7 +46,7 @@ def wait_for(predicate, timeout: float, what: str) -> float:
 
 
 def is_transcript(sandbox: BotApiSandbox, message_id: int) -> bool:
-    return any(m.reply_to == message_id and m.text and not replies.is_status(m.text)
+    return any(m.reply_to == message_id and m.text and not ENGLISH_WORDING.is_status(m.text)
                for m in sandbox.messages(USER.id))
 
 

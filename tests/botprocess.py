@@ -6,13 +6,14 @@ from pathlib import Path
 
 from voicebot.adapters.storage import Storage
 from voicebot.adapters.translations import load_languages
-from voicebot.core import replies
+from voicebot.core.replies import Wording
 from voicebot.sandbox import BotApiSandbox, BotMessage, harness
 from voicebot.sandbox.harness import environment
 from voicebot.sandbox.harness import start_voicebot as voicebot
 
 from helpers import normalized
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 LANGUAGES = load_languages()   # a status in any of them is not an answer yet
 TOKEN = "424242:e2e-SECRET-token_value"
 
@@ -71,7 +72,7 @@ def assert_one_transcript(sandbox: BotApiSandbox, user, message_id: int, words: 
     """The voice got one reply, its status edited into the transcript, and no transcript before it."""
     [answer] = replies_to(sandbox, user.id, message_id)
     assert words in normalized(answer.text), answer.text
-    assert not any(words in normalized(text) and not replies.is_status(text) for text in answer.edits), answer
+    assert not any(words in normalized(text) and not ENGLISH_WORDING.is_status(text) for text in answer.edits), answer
 
 
 def wait_final(sandbox: BotApiSandbox, chat_id: int, message_id: int, timeout: float = 180) -> BotMessage:

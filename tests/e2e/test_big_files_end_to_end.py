@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from voicebot.core import replies
 from voicebot.core.domain import FailureReason
+from voicebot.core.replies import Wording
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 from botprocess import TOKEN, is_final, replies_to, reply_to, wait_final, write_config
@@ -17,6 +17,7 @@ from nodes import LoggedProcess
 
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 ANA, BEA = SandboxUser(1701, "Ana"), SandboxUser(1702, "Bea")
 FORUM = -100777
 BOT_SETTINGS = """
@@ -63,7 +64,7 @@ def test_local_mode_transcribes_a_big_video_from_the_servers_disk_and_refuses_wh
             answer = wait_final(sandbox, FORUM, lecture, timeout=180)
             assert words in normalized(answer.text), answer.text
             assert {m.message_thread_id for m in sandbox.messages(FORUM) if m.reply_to == lecture} == {topic}
-            failed = replies.failure(FailureReason.DOWNLOAD_FAILED, 300, 200)
+            failed = ENGLISH_WORDING.failure(FailureReason.DOWNLOAD_FAILED, 300, 200)
             for user, message_id in ((BEA, escaping), (ANA, missing)):
                 wait_final(sandbox, user.id, message_id, timeout=60)
                 assert [m.text for m in replies_to(sandbox, user.id, message_id)] == [failed]
@@ -100,7 +101,7 @@ def test_downloads_leave_no_file_after_success_failure_or_a_kill_mid_download(tm
     broken = sandbox.send_voice(BEA, b"OggS" + os.urandom(5000), 3)
     assert speech.words in normalized(wait_final(sandbox, FORUM, spoken).text)
     assert {m.message_thread_id for m in sandbox.messages(FORUM)} == {topic}   # status and transcript alike
-    assert wait_final(sandbox, BEA.id, broken).text == replies.failure(FailureReason.UNREADABLE_AUDIO, 300, 20)
+    assert wait_final(sandbox, BEA.id, broken).text == ENGLISH_WORDING.failure(FailureReason.UNREADABLE_AUDIO, 300, 20)
     assert downloads_left(temp) == []
 
     sandbox.inject_fault("file", status=200, delay=30)   # the next download hangs: the bot is killed meanwhile

@@ -8,8 +8,8 @@ import webvtt
 
 from voicebot.adapters.audio import SAMPLE_RATE, decode
 from voicebot.adapters.speech import synthesize
-from voicebot.core import replies
 from voicebot.core.buttons import Action
+from voicebot.core.replies import Wording
 from voicebot.sandbox import SandboxUser
 
 from botprocess import RunningBot, is_final, replies_to, reply_to, stored, wait_final, write_config
@@ -18,12 +18,13 @@ from media import audio_file, wav
 
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 ANNA = SandboxUser(1201, "Anna", language_code="en")
 BORIS = SandboxUser(1202, "Boris", language_code="en")
 CARL = SandboxUser(1203, "Carl", language_code="en")
 GROUP = -1200
 PAUSE_SECONDS = 4
-LABELS = replies.english.BUTTONS
+LABELS = ENGLISH_WORDING.BUTTONS
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_english_subtitles_and_timestamps_under_a_german_note(sandbox, german_no
         assert labels(marked) == [LABELS[Action.ENGLISH], LABELS[Action.SUBTITLES]]
 
         answer = press(sandbox, ANNA, ANNA.id, marked, Action.ENGLISH)
-        assert answer["text"] == replies.english.TRANSLATING
+        assert answer["text"] == ENGLISH_WORDING.TRANSLATING
         english = wait_english(sandbox, transcript)
         assert {"morning", "park"} <= set(normalized(english.text).split()), english.text
         assert LABELS[Action.ENGLISH] not in labels(english) and LABELS[Action.SUBTITLES] in labels(english)
@@ -111,12 +112,12 @@ def test_forged_stale_and_refused_presses_get_a_notice_and_nothing_else(sandbox,
         before = len(sandbox.messages(ANNA.id))
         forged = sandbox.press_button(ANNA, ANNA.id, english.message_id, data=f"e{english_voice}.AAAAAAAAAAAA")
         assert sandbox.wait_for(lambda: sandbox.callback_answer(forged) is not None, 60)
-        assert sandbox.callback_answer(forged)["text"] == replies.english.BUTTON_INVALID
+        assert sandbox.callback_answer(forged)["text"] == ENGLISH_WORDING.BUTTON_INVALID
 
         # In a group anyone may press, and whoever presses is charged: Boris has the day's quota for it.
         german_voice = sandbox.send_voice(CARL, note, seconds, chat_id=GROUP)
         german = wait_final(sandbox, GROUP, german_voice)
-        assert press(sandbox, BORIS, GROUP, german, Action.ENGLISH)["text"] == replies.english.TRANSLATING
+        assert press(sandbox, BORIS, GROUP, german, Action.ENGLISH)["text"] == ENGLISH_WORDING.TRANSLATING
         # A second translation by Boris within the rate window.
         assert press(sandbox, BORIS, GROUP, german, Action.ENGLISH)["text"].startswith("One recording at a time")
         assert "morning" in normalized(wait_english(sandbox, german).text)
@@ -127,7 +128,7 @@ def test_forged_stale_and_refused_presses_get_a_notice_and_nothing_else(sandbox,
         # /forget: the recording is gone, and its buttons say so.
         forget = sandbox.send_text(ANNA, "/forget")
         assert sandbox.wait_for(lambda: reply_to(sandbox, ANNA.id, forget) is not None, 60)
-        assert press(sandbox, ANNA, ANNA.id, english, Action.SUBTITLES)["text"] == replies.english.RECORDING_GONE
+        assert press(sandbox, ANNA, ANNA.id, english, Action.SUBTITLES)["text"] == ENGLISH_WORDING.RECORDING_GONE
         assert len(sandbox.messages(ANNA.id)) == before + 1   # only the answer to /forget
     finally:
         returncode, stderr = bot.stop()
@@ -143,12 +144,12 @@ def test_without_kept_transcripts_subtitles_say_so_and_settings_shape_transcript
         voice = sandbox.send_voice(ANNA, note, seconds)
         transcript = wait_final(sandbox, ANNA.id, voice)
         assert press(sandbox, ANNA, ANNA.id, transcript, Action.SUBTITLES)["text"] == \
-            replies.english.TRANSCRIPT_NOT_KEPT
+            ENGLISH_WORDING.TRANSCRIPT_NOT_KEPT
         assert files_in_reply(sandbox, transcript) == {}
 
         translate = sandbox.send_text(BORIS, "/translate on")
         assert sandbox.wait_for(lambda: reply_to(sandbox, BORIS.id, translate) is not None, 60)
-        assert reply_to(sandbox, BORIS.id, translate).text == replies.english.translate(True, changed=True)
+        assert reply_to(sandbox, BORIS.id, translate).text == ENGLISH_WORDING.translate(True, changed=True)
         translated = wait_final(sandbox, BORIS.id, sandbox.send_voice(BORIS, note, seconds))
         assert "morning" in normalized(translated.text), translated.text
         assert LABELS[Action.ENGLISH] not in labels(translated)
@@ -157,7 +158,7 @@ def test_without_kept_transcripts_subtitles_say_so_and_settings_shape_transcript
         assert sandbox.wait_for(lambda: reply_to(sandbox, BORIS.id, vocab) is not None, 60)
         shown = sandbox.send_text(BORIS, "/vocab")
         assert sandbox.wait_for(lambda: reply_to(sandbox, BORIS.id, shown) is not None, 60)
-        assert reply_to(sandbox, BORIS.id, shown).text == replies.english.vocabulary_is("Siobhan, Nakamura", False)
+        assert reply_to(sandbox, BORIS.id, shown).text == ENGLISH_WORDING.vocabulary_is("Siobhan, Nakamura", False)
     finally:
         returncode, stderr = bot.stop()
     assert returncode == 0, stderr

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from voicebot.core import replies
+from voicebot.core.replies import Wording
 from voicebot.sandbox import SandboxUser
 
 from botprocess import TOKEN, RunningBot, environment, reply_to, voicebot, wait_final, write_config
@@ -11,6 +11,7 @@ from helpers import normalized
 
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 ALICE = SandboxUser(501, "Alice")
 
 
@@ -26,7 +27,7 @@ def test_a_voice_note_comes_back_as_its_transcript(sandbox, config, speech, tmp_
         voice = sandbox.send_voice(ALICE, speech.voice_note, speech.duration)
         answer = wait_final(sandbox, ALICE.id, voice)
         assert speech.words in normalized(answer.text)
-        assert answer.edits[-1] == replies.PROCESSING  # the status message became the transcript
+        assert answer.edits[-1] == ENGLISH_WORDING.PROCESSING  # the status message became the transcript
         assert "voice message" in reply_to(sandbox, ALICE.id, start).text
     finally:
         returncode, stderr = bot.stop()

@@ -6,7 +6,7 @@ import pytest
 
 from voicebot.adapters.audio import to_voice_note
 from voicebot.adapters.speech import synthesize
-from voicebot.core import replies
+from voicebot.core.replies import Wording
 from voicebot.sandbox import SandboxUser
 
 from botprocess import TOKEN, replies_to, wait_final, write_config
@@ -16,6 +16,7 @@ from nodes import LoggedProcess
 
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 SPLIT = r"split at pauses into 2 pieces"
 
 
@@ -59,7 +60,7 @@ def test_a_long_recording_on_an_idle_bot_is_split_over_both_workers_and_joined_i
         # In order: the pieces' texts joined as spoken (the agreement above compares the words in sequence).
         assert normalized(answer.text).startswith(normalized(text.split(".")[0]))
         assert normalized(answer.text).endswith("during the holidays")
-        assert all(replies.is_status(edit) for edit in answer.edits)   # no other transcript before it
+        assert all(ENGLISH_WORDING.is_status(edit) for edit in answer.edits)   # no other transcript before it
     finally:
         assert bot.stop() == 0
 

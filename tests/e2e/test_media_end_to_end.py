@@ -5,7 +5,7 @@ sandbox, with the bundled model and real speech."""
 import pytest
 
 from voicebot.adapters.speech import synthesize
-from voicebot.core import replies
+from voicebot.core.replies import Wording
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
@@ -14,6 +14,7 @@ from media import audio_file, long_passage, sox_wav, video
 
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 MB = 1024 * 1024
 GROUP = -1001
 MAX_SECONDS = 600   # long enough for a transcript over Telegram's 4096 characters
@@ -131,7 +132,7 @@ def test_a_long_recording_shows_its_text_as_it_goes(bot, sandbox, speech_file, m
     repeats = max(2, 45 // seconds)
     sent = sandbox.send_audio(user, audio_file(source, "m4a", media_folder, repeat=repeats), seconds * repeats)
     final = wait_final(sandbox, user.id, sent, timeout=300)
-    progress = [text for text in final.edits if text.startswith(replies.PROCESSING + "\n\n")]
+    progress = [text for text in final.edits if text.startswith(ENGLISH_WORDING.PROCESSING + "\n\n")]
     assert progress, final.edits
     assert all(words.split()[0] in normalized(text) for text in progress)
     assert normalized(final.text).count(words) >= repeats - 1

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from voicebot.core import replies
+from voicebot.core.replies import Wording
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 from botprocess import TOKEN, RunningBot, wait_final, write_config
@@ -15,6 +15,7 @@ from media import audio_file
 
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 DORA = SandboxUser(801, "Dora")
 
 
@@ -64,7 +65,7 @@ listen = "{listen}"
             source, _, seconds = speech_file
             long_one = sandbox.send_voice(DORA, audio_file(source, "ogg", tmp_path, repeat=4), seconds * 4)
             assert sandbox.wait_for(lambda: any(
-                m.reply_to == long_one and m.text == replies.PROCESSING for m in sandbox.messages(DORA.id)), 60)
+                m.reply_to == long_one and m.text == ENGLISH_WORDING.PROCESSING for m in sandbox.messages(DORA.id)), 60)
             bot.process.terminate()   # the workers stop taking work; the running transcription finishes
             deadline = time.monotonic() + 30
             while get(f"http://{listen}/healthz")[0] != 503 and time.monotonic() < deadline:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from voicebot.adapters.storage import Storage
-from voicebot.core import replies
+from voicebot.core.replies import Wording
 from voicebot.sandbox import SandboxUser
 
 from botprocess import TOKEN, RunningBot, replies_to, wait_final, write_config
@@ -17,6 +17,7 @@ from media import audio_file
 
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 ANNA, BORIS, CARL = SandboxUser(701, "Anna"), SandboxUser(702, "Boris"), SandboxUser(703, "Carl")
 
 
@@ -58,7 +59,7 @@ def stored_state(database) -> tuple[list, dict[int, list[str]]]:
 
 
 def started(sandbox, chat_id: int, message_id: int) -> bool:
-    return any(m.text == replies.PROCESSING or replies.PROCESSING in m.edits
+    return any(m.text == ENGLISH_WORDING.PROCESSING or ENGLISH_WORDING.PROCESSING in m.edits
                for m in replies_to(sandbox, chat_id, message_id))
 
 
@@ -72,7 +73,7 @@ def test_killed_mid_transcription_and_restarted_each_voice_gets_exactly_one_tran
     time.sleep(1.0)
     bot.process.kill()   # SIGKILL: no chance to clean up
     bot.process.wait(30)
-    assert replies.is_status(replies_to(sandbox, ANNA.id, running)[0].text)   # no answer before the kill
+    assert ENGLISH_WORDING.is_status(replies_to(sandbox, ANNA.id, running)[0].text)   # no answer before the kill
 
     bot = RunningBot(config, tmp_path)
     try:

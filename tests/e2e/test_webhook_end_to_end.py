@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from voicebot.adapters.webhook import SECRET_HEADER
-from voicebot.core import replies
+from voicebot.core.replies import Wording
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 from botprocess import TOKEN, RunningBot, replies_to, reply_to, wait_final, write_config
@@ -14,6 +14,7 @@ from helpers import free_port, normalized, send_http
 
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 ERIN = SandboxUser(901, "Erin")
 SECRET = "e2e_webhook-SECRET-4711"
 
@@ -45,7 +46,7 @@ def test_webhook_mode_end_to_end_and_back_to_polling(tmp_path, speech):
             voice = sandbox.send_voice(ERIN, speech.voice_note, speech.duration)
             answer = wait_final(sandbox, ERIN.id, voice)
             assert speech.words in normalized(answer.text)
-            assert answer.edits[-1] == replies.PROCESSING   # the status message became the transcript
+            assert answer.edits[-1] == ENGLISH_WORDING.PROCESSING   # the status message became the transcript
             assert send_http(f"http://{metrics}/healthz", method="GET")[0] == 200
         finally:
             returncode, stderr = bot.stop()

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from voicebot.adapters.broker import BrokerLink
-from voicebot.core import replies
 from voicebot.core.domain import FailureReason
+from voicebot.core.replies import Wording
 from voicebot.sandbox import SandboxUser
 
 from botprocess import assert_one_transcript, is_final, replies_to, statuses_recorded, wait_final, write_config
@@ -21,6 +21,7 @@ from nodes import LoggedProcess
 pytest_plugins = ["databases"]
 pytestmark = pytest.mark.e2e
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 BROKERS = {"rabbitmq": "amqp://guest:guest@127.0.0.1:5672/", "redis": "redis://127.0.0.1:6379/0"}
 USERS = [SandboxUser(801 + number, name) for number, name in enumerate(("Ada", "Ben", "Cleo"))]
 STARTED = r"job (-?\d+)/(\d+) started on"
@@ -129,7 +130,7 @@ def test_a_job_that_kills_every_worker_is_dead_lettered_and_its_user_told(cluste
     last = cluster("worker", max_attempts=2)
     answer = wait_final(sandbox, user.id, message_id, timeout=WAIT_SECONDS)
     print(f"dead-lettered after 2 killed workers: {answer.text!r}")
-    assert answer.text == replies.failure(FailureReason.WORKER_CRASHED, 300, 20)
+    assert answer.text == ENGLISH_WORDING.failure(FailureReason.WORKER_CRASHED, 300, 20)
     assert len(replies_to(sandbox, user.id, message_id)) == 1
     last.wait_for_line("dead-lettered", 5)
     assert dead_letters(broker_url) == dead_before + 1

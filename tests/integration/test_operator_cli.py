@@ -6,7 +6,7 @@ import pytest
 
 from voicebot.adapters.storage import Storage
 from voicebot.app.cli import main
-from voicebot.core.domain import Transcript, UserState
+from voicebot.core.domain import Transcript, UserSettings, UserState
 
 from helpers import make_job
 
@@ -96,7 +96,8 @@ def test_users_grant_and_set_quota_change_the_settings_the_bot_loads(config, db_
     run = ("--config", str(config), "users")
     assert voicebot(capsys, *run, "grant", "7", "--unlimited") == (0, "user 7 has no daily limit now\n", "")
     assert voicebot(capsys, *run, "set-quota", "8", "900") == (0, "user 8 has a daily limit of 900 s\n", "")
-    assert _loaded(db_url) == {7: UserState(7, unlimited=True), 8: UserState(8, daily_seconds=900)}
+    assert _loaded(db_url) == {7: UserState(7, UserSettings(unlimited=True)),
+                               8: UserState(8, UserSettings(daily_seconds=900))}
 
     assert voicebot(capsys, *run, "grant", "7", "--revoke") == (0, "user 7 has a daily limit again\n", "")
     assert voicebot(capsys, *run, "set-quota", "8", "default") == (

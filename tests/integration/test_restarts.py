@@ -9,13 +9,15 @@ import pytest
 from actors.messages import CrashOnNextMessage
 from voicebot.adapters.audio import to_voice_note
 from voicebot.adapters.speech import synthesize
-from voicebot.app.bootstrap import BOT, Node
+from voicebot.app.bootstrap import bot_node
 from voicebot.app.config import Settings
-from voicebot.core import replies
+from voicebot.app.node import Node
+from voicebot.core.replies import Wording
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
 from botprocess import TOKEN, is_final, replies_to
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 USERS = [SandboxUser(800 + n, f"User{n}") for n in range(4)]
 
 
@@ -31,7 +33,7 @@ def bot(tmp_path):
             telegram={"api_url": sandbox.url, "token": TOKEN, "poll_timeout_seconds": 1},
             database={"url": f"sqlite:///{tmp_path / 'bot.db'}"}, whisper={"workers": 1},
             limits={"rate_limit_seconds": 0})
-        node = Node(settings, BOT)
+        node = bot_node(settings)
         node.start()
         try:
             yield sandbox, node
@@ -58,7 +60,7 @@ def test_an_actor_that_crashes_mid_work_is_restarted_and_every_voice_is_answered
     time.sleep(1.5)   # anything sent twice would have arrived by now
     for user, message in sent:
         [answer] = replies_to(sandbox, user.id, message)   # one reply, its status edited into the transcript
-        assert "bring the bags" in answer.text.lower() and not replies.is_status(answer.text)
+        assert "bring the bags" in answer.text.lower() and not ENGLISH_WORDING.is_status(answer.text)
     assert actor(name).actor_urn != victim.actor_urn   # a new instance works in its slot
 
 

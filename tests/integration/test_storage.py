@@ -28,7 +28,16 @@ from voicebot.adapters.storage import migrations as storage_module
 from voicebot.adapters.storage.migrations import MIGRATIONS
 from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Leadership, Transaction, Usage, User
 from voicebot.adapters.storage.models import Segment as SegmentRow
-from voicebot.core.domain import DayStats, Segment, Task, Transcript, UserState, VoiceReceived
+from voicebot.core.domain import (
+    ChatSettings,
+    DayStats,
+    Segment,
+    Task,
+    Transcript,
+    UserSettings,
+    UserState,
+    VoiceReceived,
+)
 from voicebot.core.errors import StorageError
 
 from helpers import make_job
@@ -131,13 +140,13 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
-        42: UserState(42, unlimited=True, daily_seconds=900, charged_today=30.0)}
+        42: UserState(42, UserSettings(unlimited=True, daily_seconds=900), charged_today=30.0)}
     [usage] = storage.usages(42)
     assert (usage.status, usage.language, usage.transcript) == ("done", "de", "guten Tag")
     assert [t.seconds for t in usage.user.transactions] == [30.0]
 
     storage.set_language(42, "en")
-    assert storage.load_users(DAY)[42].language == "en"
+    assert storage.load_users(DAY)[42].settings.language == "en"
     assert storage.forget(42, DAY) == 1
     assert storage.usages(42) == []
     [kept] = Transaction.select()
@@ -214,12 +223,12 @@ def test_load_users_has_users_with_settings_or_usage_that_day(storage):
     storage.set_language(6, None)  # a user row without settings: follows the defaults, not loaded
 
     assert storage.load_users(DAY) == {
-        1: UserState(1, language="ru", charged_today=15.5),
+        1: UserState(1, UserSettings(language="ru"), charged_today=15.5),
         3: UserState(3, charged_today=0.0),
-        4: UserState(4, unlimited=True),
-        5: UserState(5, daily_seconds=60),
+        4: UserState(4, UserSettings(unlimited=True)),
+        5: UserState(5, UserSettings(daily_seconds=60)),
     }
-    assert storage.load_users(DAY)[4].unlimited is True  # not SQLite's 1
+    assert storage.load_users(DAY)[4].settings.unlimited is True  # not SQLite's 1
 
 
 def test_load_users_reads_ten_thousand_users_in_two_queries(storage):
@@ -236,8 +245,8 @@ def test_load_users_reads_ten_thousand_users_in_two_queries(storage):
     assert queries.count == 2
     assert time.monotonic() - started < 2
     assert len(users) == 10_000
-    assert users[1] == UserState(1, daily_seconds=61, charged_today=3.0)
-    assert users[2] == UserState(2, daily_seconds=62)
+    assert users[1] == UserState(1, UserSettings(daily_seconds=61), charged_today=3.0)
+    assert users[2] == UserState(2, UserSettings(daily_seconds=62))
 
 
 def test_settings_create_the_user_and_none_restores_the_default(storage):
@@ -256,8 +265,8 @@ def test_settings_create_the_user_and_none_restores_the_default(storage):
     assert storage.load_users(DAY) == {}
     assert storage.user_summary(9, DAY).first_seen == summary.first_seen
 
-    storage.save_user_settings(9, True, 30, "en")
-    assert storage.load_users(DAY) == {9: UserState(9, True, 30, "en")}
+    storage.save_user_settings(9, UserSettings(True, 30, "en"))
+    assert storage.load_users(DAY) == {9: UserState(9, UserSettings(True, 30, "en"))}
 
 
 def test_user_summary_counts_today_and_totals(storage):
@@ -357,7 +366,7 @@ def test_on_sqlite_a_write_waits_for_another_writer_instead_of_failing(tmp_path)
     threading.Timer(0.3, operator.execute, ["COMMIT"]).start()
 
     storage.record_usage(make_job(user_id=1, message_id=2), DAY, "done", 2.0, transcript())
-    assert storage.load_users(DAY) == {1: UserState(1, daily_seconds=60, charged_today=3.0)}
+    assert storage.load_users(DAY) == {1: UserState(1, UserSettings(daily_seconds=60), charged_today=3.0)}
     storage.close()
     operator.close()
 
@@ -373,13 +382,13 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
     assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake",
                                  "5 broker deliveries", "6 attempts counted once", "7 interface languages",
                                  "8 leadership", "9 forum topics", "10 segments translation and vocabularies"]
-    assert storage.load_users(DAY - timedelta(days=1))[42].timestamps is False
-    storage.save_user_settings(42, True, 900, "de", timestamps=True)
-    storage.save_chat_settings(-100, automatic=False)
-    storage.save_chat_settings(-200, automatic=False)
-    storage.save_chat_settings(-200, automatic=True)
-    assert storage.load_users(DAY)[42] == UserState(42, True, 900, "de", 0.0, timestamps=True)
-    assert storage.on_request_chats() == frozenset({-100})
+    assert storage.load_users(DAY - timedelta(days=1))[42].settings.timestamps is False
+    storage.save_user_settings(42, UserSettings(True, 900, "de", timestamps=True))
+    storage.save_chat_settings(-100, ChatSettings(automatic=False))
+    storage.save_chat_settings(-200, ChatSettings(automatic=False))
+    storage.save_chat_settings(-200, ChatSettings(automatic=True))
+    assert storage.load_users(DAY)[42] == UserState(42, UserSettings(True, 900, "de", timestamps=True), 0.0)
+    assert storage.chat_settings() == {-100: ChatSettings(automatic=False)}
     storage.close()
 
 
@@ -517,10 +526,10 @@ def test_forget_and_retention_take_the_segments_with_the_transcripts(storage):
 
 
 def test_vocabularies_and_translation_are_kept_for_users_and_groups(storage):
-    storage.save_user_settings(1, False, None, None, translate=True, vocabulary="Siobhan, Nakamura")
-    storage.save_chat_settings(-5, True, vocabulary="Kubernetes")
-    state = storage.load_users(DAY)[1]
-    assert (state.translate, state.vocabulary) == (True, "Siobhan, Nakamura")
-    assert storage.chat_vocabularies() == {-5: "Kubernetes"}
-    storage.save_chat_settings(-5, True, vocabulary=None)
-    assert storage.chat_vocabularies() == {}
+    storage.save_user_settings(1, UserSettings(False, None, None, translate=True, vocabulary="Siobhan, Nakamura"))
+    storage.save_chat_settings(-5, ChatSettings(True, vocabulary="Kubernetes"))
+    settings = storage.load_users(DAY)[1].settings
+    assert (settings.translate, settings.vocabulary) == (True, "Siobhan, Nakamura")
+    assert storage.chat_settings() == {-5: ChatSettings(vocabulary="Kubernetes")}
+    storage.save_chat_settings(-5, ChatSettings(True, vocabulary=None))
+    assert storage.chat_settings() == {}

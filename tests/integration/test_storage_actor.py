@@ -11,8 +11,8 @@ from actors.messages import (
     IntakeStored,
     JobClosed,
     JobStarted,
+    LoadChatSettings,
     LoadOffset,
-    LoadOnRequestChats,
     LoadUnfinishedJobs,
     LoadUsers,
     Ping,
@@ -30,7 +30,7 @@ from actors.messages import (
 )
 from actors.storage import StorageActor
 from voicebot.adapters.storage import Storage
-from voicebot.core.domain import Transcript, UserState
+from voicebot.core.domain import ChatSettings, Transcript, UserSettings, UserState
 from voicebot.core.errors import StorageError
 
 from helpers import make_job
@@ -43,7 +43,7 @@ TRANSCRIPT = Transcript("hello", "en", 0.9, 12.5, 2.0)
 
 
 def start_storage(url: str, retention_days: int = 0):
-    return StorageActor.start(Storage(url), lambda: DAY, retention_days)
+    return StorageActor.start(storage=Storage(url), today=lambda: DAY, retention_days=retention_days)
 
 
 def test_what_the_actor_writes_is_there_after_a_restart(db_url):
@@ -51,13 +51,14 @@ def test_what_the_actor_writes_is_there_after_a_restart(db_url):
     deliver(first, RecordUsage(make_job(user_id=1, message_id=1), DAY, "done", 12.5, TRANSCRIPT),
             RecordUsage(make_job(user_id=1, message_id=2), DAY, "unreadable_audio"),
             RecordUsage(make_job(user_id=2, message_id=3), DAY, "done", 3.0, TRANSCRIPT),
-            SaveUserSettings(3, True, None, "de", timestamps=True), SaveChatSettings(-100, automatic=False))
+            SaveUserSettings(3, UserSettings(True, None, "de", timestamps=True)),
+            SaveChatSettings(-100, ChatSettings(automatic=False)))
     first.stop()
 
     second = start_storage(db_url)
     assert second.ask(LoadUsers(DAY)) == {1: UserState(1, charged_today=12.5), 2: UserState(2, charged_today=3.0),
-                                          3: UserState(3, True, None, "de", 0.0, timestamps=True)}
-    assert second.ask(LoadOnRequestChats()) == frozenset({-100})
+                                          3: UserState(3, UserSettings(True, None, "de", timestamps=True), 0.0)}
+    assert second.ask(LoadChatSettings()) == {-100: ChatSettings(automatic=False)}
     asker = RecordingMailbox()
     deliver(second, DescribeUser(1, DAY, 1, 50, asker), RefreshUsers(DAY, asker))
     described, loaded = asker.messages
@@ -108,7 +109,7 @@ class BrokenStorage:
 
 
 def test_a_failed_query_still_answers_whoever_waits_and_the_actor_lives_on(caplog):
-    storage = StorageActor.start(BrokenStorage(), lambda: DAY)
+    storage = StorageActor.start(storage=BrokenStorage(), today=lambda: DAY)
     asker = RecordingMailbox()
     deliver(storage, RecordUsage(make_job(), DAY, "done", 1.0, TRANSCRIPT), DescribeUser(1, DAY, 1, 9, asker),
             ForgetUser(1, DAY, 1, 10, asker))
@@ -133,7 +134,7 @@ class FlakyStorage(Storage):
 
 def test_changes_that_meet_an_outage_are_written_once_it_is_over(db_url, monkeypatch):
     monkeypatch.setattr("actors.storage.WRITE_RETRY_SECONDS", 0.1)
-    storage = StorageActor.start(FlakyStorage(db_url, outages=3), lambda: DAY)
+    storage = StorageActor.start(storage=FlakyStorage(db_url, outages=3), today=lambda: DAY)
     job = make_job(user_id=4, message_id=1)
     deliver(storage, StoreIntake((VoiceReceived(job),), 2, RecordingMailbox()),
             RecordUsage(job, DAY, "done", 5.0, TRANSCRIPT))
@@ -143,7 +144,7 @@ def test_changes_that_meet_an_outage_are_written_once_it_is_over(db_url, monkeyp
 
 def test_a_change_the_database_refuses_is_dropped_alone(db_url, caplog):
     storage = start_storage(db_url)
-    deliver(storage, SaveUserSettings(1, False, None, "x" * 500),   # longer than the column allows
+    deliver(storage, SaveUserSettings(1, UserSettings(False, None, "x" * 500)),   # longer than the column allows
             RecordUsage(make_job(user_id=2, message_id=1), DAY, "done", 5.0, TRANSCRIPT))
     users = storage.ask(LoadUsers(DAY))
     assert users[2].charged_today == 5.0
@@ -166,14 +167,14 @@ def test_intake_is_stored_with_its_offset_and_redelivered_recordings_are_left_ou
 
 def test_intake_that_cannot_be_stored_is_answered_with_a_failure():
     poller = RecordingMailbox()
-    deliver(StorageActor.start(BrokenStorage(), lambda: DAY), StoreIntake((), 5, poller))
+    deliver(StorageActor.start(storage=BrokenStorage(), today=lambda: DAY), StoreIntake((), 5, poller))
     assert poller.messages == [IntakeFailed("server closed the connection unexpectedly")]
 
 
 def test_a_value_the_driver_cannot_take_is_an_answered_failure_not_a_dead_actor(db_url):
     storage = start_storage(db_url)
     asker = RecordingMailbox()
-    deliver(storage, DescribeUser(2 ** 63, DAY, 1, 50, asker), SaveUserSettings(2 ** 63, True, None, None),
+    deliver(storage, DescribeUser(2 ** 63, DAY, 1, 50, asker), SaveUserSettings(2 ** 63, UserSettings(unlimited=True)),
             RecordUsage(make_job(user_id=1, message_id=1), DAY, "done", 12.5, TRANSCRIPT))
     assert asker.messages == [UserDescribed(2 ** 63, None, 1, 50)]
     assert storage.is_alive()
@@ -210,7 +211,7 @@ class AwayDatabase(Storage):
 
 def test_an_outage_is_retried_by_one_timer_that_backs_off_whatever_arrives_meanwhile(tmp_path, caplog):
     database = AwayDatabase(f"sqlite:///{tmp_path / 'voicebot.db'}")
-    storage = StorageActor.start(database, lambda: DAY)
+    storage = StorageActor.start(storage=database, today=lambda: DAY)
     for n in range(1, 41):   # writes keep arriving during the outage
         deliver(storage, JobStarted(make_job(message_id=n).key))
     time.sleep(2.5)

@@ -7,6 +7,7 @@ import pytest
 
 from voicebot.adapters.files import DownloadFolder
 from voicebot.adapters.telegram import TelegramClient
+from voicebot.core.calls import AnswerPress, Destination, EditButtons, EditText, PostedMessage, SendDocument, SendText
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.sandbox import BotApiSandbox, SandboxUser
@@ -35,10 +36,26 @@ def test_send_edit_and_download_to_a_private_file_gone_after_use(sandbox, tmp_pa
         assert path.read_bytes() == b"OggS-pretend-audio"
         assert (tmp_path / "downloads").stat().st_mode & 0o777 == 0o700
     assert not path.exists()
-    status = client.send_message(USER.id, "Processing…", reply_to=voice)
-    client.edit_message_text(USER.id, status, "the transcript")
+    status = client.perform(SendText(Destination(USER.id, reply_to_message_id=voice), "Processing…"))
+    client.perform(EditText(PostedMessage(USER.id, status), "the transcript"))
     [message] = sandbox.messages(USER.id)
     assert (message.text, message.reply_to, message.edits) == ("the transcript", voice, ["Processing…"])
+
+
+def test_every_call_of_the_outbox_is_made_as_the_bot_api_documents_it(sandbox, client):
+    voice = sandbox.send_voice(USER, b"OggS-pretend-audio", 2)
+    buttons = ((("🎬 Subtitles", "s1.abc"),),)
+    here = Destination(USER.id, reply_to_message_id=voice)
+    text_id = client.perform(SendText(here, "the transcript", buttons))
+    assert client.perform(SendDocument(here, "talk.srt", b"1\n", "Subtitles")) == text_id + 1
+    assert client.perform(EditText(PostedMessage(USER.id, text_id), "[00:00] the transcript", buttons)) is None
+    client.perform(EditButtons(PostedMessage(USER.id, text_id), None))
+    query = sandbox.press_button(USER, USER.id, text_id, data="s1.abc")
+    client.perform(AnswerPress(query, "Done"))
+    text, document = sandbox.messages(USER.id)
+    assert (text.text, text.reply_to, text.reply_markup) == ("[00:00] the transcript", voice, None)
+    assert (document.document, document.document_name, document.caption) == (b"1\n", "talk.srt", "Subtitles")
+    assert sandbox.callback_answer(query)["text"] == "Done"
 
 
 def test_webhook_calls_register_report_and_confirm(sandbox, client):
@@ -61,7 +78,7 @@ def test_transient_failures_are_retried_and_429_waits_retry_after(sandbox, clien
     sandbox.inject_fault("sendMessage", status=502)
     sandbox.inject_fault("sendMessage", status=429, retry_after=1)
     sandbox.inject_fault("sendMessage", drop=True)
-    client.send_message(USER.id, "hello")
+    client.perform(SendText(Destination(USER.id), "hello"))
     calls = sandbox.calls("sendMessage")
     assert [call.status for call in calls] == [502, 429, 0, 200]  # 0: the connection was dropped
     assert calls[2].at - calls[1].at >= 0.95  # waited what Telegram asked for
@@ -70,7 +87,7 @@ def test_transient_failures_are_retried_and_429_waits_retry_after(sandbox, clien
 
 def test_a_bad_request_is_not_retried(sandbox, client):
     with pytest.raises(TelegramError) as raised:
-        client.edit_message_text(USER.id, 12345, "nothing to edit")
+        client.perform(EditText(PostedMessage(USER.id, 12345), "nothing to edit"))
     assert raised.value.status == 400 and "not found" in raised.value.description
     assert len(sandbox.calls("editMessageText")) == 1
 
@@ -93,7 +110,7 @@ def test_errors_never_carry_the_token():
         closed_port = probe.getsockname()[1]
     client = TelegramClient(f"http://127.0.0.1:{closed_port}", TOKEN, attempts=2, max_backoff=0.1)
     with pytest.raises(TelegramError) as raised:
-        client.send_message(1, "hi")
+        client.perform(SendText(Destination(1), "hi"))
     assert raised.value.status is None and raised.value.transient
     printed = "".join(traceback.format_exception(raised.value))
     assert "ConnectionError" in printed and "SECRET" not in printed

@@ -1,7 +1,7 @@
 """Transcriber against faster-whisper's own WhisperModel.transcribe().
 
 The Transcriber encodes the first window once and drives faster-whisper's internals itself
-(voicebot/transcriber.py says how). These tests fail if a faster-whisper upgrade changes those
+(voicebot/adapters/transcriber/decoding.py says how). These tests fail if a faster-whisper upgrade changes those
 internals so that its transcripts stop being transcribe()'s, segment for segment.
 """
 import shutil
@@ -16,13 +16,13 @@ from faster_whisper import WhisperModel
 from faster_whisper.feature_extractor import FeatureExtractor
 from faster_whisper.tokenizer import Tokenizer
 
-from voicebot.adapters import transcriber as transcriber_module
 from voicebot.adapters.audio import SAMPLE_RATE, decode
 from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.speech import SPOKEN_SAMPLES as SPOKEN
 from voicebot.adapters.speech import synthesize
-from voicebot.adapters.transcriber import Transcriber, _transcription_options
-from voicebot.core.domain import FailureReason, Segment, Task
+from voicebot.adapters.transcriber import Transcriber, decoded, decoding, features
+from voicebot.adapters.transcriber.decoding import transcription_options
+from voicebot.core.domain import FailureReason, Task
 from voicebot.core.errors import JobError, SpeechError
 
 from helpers import SHARED_AUDIO, normalized
@@ -157,7 +157,7 @@ def test_same_decoding_options_as_faster_whispers_transcribe(models):
     silence = np.zeros(SAMPLE_RATE, np.float32)
     _, info = models.reference.transcribe(silence, beam_size=BEAM_SIZE, language="en")
 
-    assert _transcription_options(tokenizer, BEAM_SIZE) == info.transcription_options
+    assert transcription_options(tokenizer, BEAM_SIZE) == info.transcription_options
 
 
 def test_the_first_window_is_encoded_once(models, clip_files, monkeypatch):
@@ -186,6 +186,16 @@ def test_a_pinned_language_is_used_without_detection(models, clip_files, monkeyp
 
     assert (transcript.language, transcript.language_probability) == ("en", 1.0)
     assert [(segment.text, segment.start, segment.end) for segment in transcript.segments] == expected
+
+
+def test_the_deadline_is_kept_on_a_copy_and_the_shared_model_is_left_as_it_is(models, clip_files):
+    """While a job runs, the model others hold (language_of, the next job, a test) is the one loaded."""
+    model = models.transcriber._model
+    loaded = model.model
+    seen = []
+    models.transcriber.transcribe(_espeak(clip_files, "espeak_short_en"), "en",
+                                  on_segment=lambda segment: seen.append(model.model))
+    assert seen and all(held is loaded for held in seen) and model.model is loaded
 
 
 def test_running_past_the_timeout_is_a_timeout(clip_files):
@@ -232,9 +242,9 @@ def test_a_long_recordings_features_made_a_piece_at_a_time_are_those_made_at_onc
     extractor = FeatureExtractor()
     samples = (np.random.default_rng(7).standard_normal(75 * SAMPLE_RATE) * 0.1).astype(np.float32)
     samples[SAMPLE_RATE:2 * SAMPLE_RATE] = 0.0   # silence too: the floor below the loudest value matters
-    monkeypatch.setattr(transcriber_module, "_WHOLE_SAMPLES", 10 * SAMPLE_RATE)
-    monkeypatch.setattr(transcriber_module, "_PIECE_FRAMES", 1234)   # pieces that end anywhere
-    assert np.array_equal(transcriber_module.log_mel(extractor, samples), extractor(samples))
+    monkeypatch.setattr(features, "_WHOLE_SAMPLES", 10 * SAMPLE_RATE)
+    monkeypatch.setattr(features, "_PIECE_FRAMES", 1234)   # pieces that end anywhere
+    assert np.array_equal(features.log_mel(extractor, samples), extractor(samples))
 
 
 def _noise(kind: str, seconds: int) -> bytes:
@@ -279,9 +289,9 @@ def test_a_job_past_its_timeout_is_stopped_at_the_next_model_call_even_inside_on
             Model.calls += 1
             return "decoded"
 
-    deadlined = transcriber_module._Deadlined(Model(), time.monotonic() + 60, 60)
+    deadlined = decoding.Deadlined(Model(), time.monotonic() + 60, 60)
     assert deadlined.generate() == "decoded"
-    stuck = transcriber_module._Deadlined(Model(), time.monotonic() - 1, 60)
+    stuck = decoding.Deadlined(Model(), time.monotonic() - 1, 60)
     with pytest.raises(JobError) as raised:
         stuck.generate()   # as temperature fallback calls it again for the same window
     assert raised.value.reason is FailureReason.TIMEOUT and Model.calls == 1
@@ -299,26 +309,14 @@ def test_a_recording_is_split_in_pauses_into_pieces_that_join_into_the_whole(mod
                "the train leaves at noon"]
     pause = np.zeros(SAMPLE_RATE, dtype=np.float32)
     recording = np.concatenate([part for phrase in phrases for part in (decode(synthesize(phrase), 60), pause)])
-    pieces = models.transcriber.split(recording, 2)
-    assert len(pieces) == 2 and pieces[0][0] == 0.0
-    assert np.array_equal(np.concatenate([samples for _, samples in pieces]), recording)   # all of it, in order
-    cut = int(pieces[1][0] * SAMPLE_RATE)
+    pieces = models.transcriber.split(decoded(recording), 2)
+    assert len(pieces) == 2 and pieces[0].offset == 0.0
+    assert np.array_equal(np.concatenate([piece.audio.samples for piece in pieces]), recording)   # all, in order
+    cut = int(pieces[1].offset * SAMPLE_RATE)
     assert not np.any(recording[cut - 800:cut + 800])   # in a pause, never inside a word
     deadline = models.transcriber.deadline()
-    texts = [models.transcriber.transcribe_piece(samples, "en", deadline, offset=offset) for offset, samples in pieces]
-    assert texts[1].segments[0].start >= pieces[1][0]   # times in the recording
+    texts = [models.transcriber.transcribe_piece(piece, "en", deadline) for piece in pieces]
+    assert texts[1].segments[0].start >= pieces[1].offset   # times in the recording
     joined = " ".join(normalized(transcript.text) for transcript in texts)
     assert all(phrase in joined for phrase in phrases), joined
 
-
-def test_a_segment_across_a_skipped_pause_is_cut_there_between_its_sentences():
-    """The model hears the speech joined up and may make one segment across a pause it never heard: cut at the
-    pause, each part keeps its own words and the times around the silence (see Speech.recorded_segments)."""
-    joined = Segment(0.0, 7.26, " Guten Morgen. Heute ist ein schöner Tag. Wir gehen zusammen in den Park.")
-    before, after = transcriber_module._cut_at(joined, [3.59])
-    assert before.text == " Guten Morgen. Heute ist ein schöner Tag."
-    assert after.text == " Wir gehen zusammen in den Park."
-    assert before.start == 0.0 and before.end < 3.59 < after.start and after.end == 7.26
-    plain = Segment(0.0, 10.0, " one two three four five six seven eight")
-    assert [piece.text for piece in transcriber_module._cut_at(plain, [5.0])] == [" one two three four",
-                                                                                   " five six seven eight"]

@@ -50,7 +50,8 @@ class Webhook:
         self.storage = storage if storage is not None else FakeStorage()
         self.metrics = Metrics()
         endpoint = WebhookServer(f"127.0.0.1:{port}", "/telegram/updates", SECRET, self.metrics)
-        self.ref = TelegramWebhook.start(self.telegram, self.quota, self.storage, endpoint, self.url, SECRET, offset,
+        self.ref = TelegramWebhook.start(telegram=self.telegram, quota=self.quota, storage=self.storage,
+                                         endpoint=endpoint, url=self.url, secret=SECRET, offset=offset,
                                          metrics=self.metrics, store_timeout=store_timeout)
         self.start_error = self.ref.ask(Ping(), timeout=10)   # once answered, the server listens
 

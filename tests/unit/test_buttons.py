@@ -4,33 +4,30 @@ import dataclasses
 import pytest
 
 from actors.messages import (
-    AnswerPress,
     ButtonPressed,
     ChatAdminChecked,
     CheckChatAdmin,
     CommandReceived,
-    EditKeyboard,
-    EditMessage,
     JobAdmitted,
     JobStored,
     LoadRecording,
     RecordingLoaded,
     RecordUsage,
     ResultDelivered,
-    SendFile,
-    SendReply,
     StoreJob,
     TranscriptReady,
     VoiceReceived,
 )
 from actors.quota import QuotaActor, QuotaRules
-from voicebot.core import replies
 from voicebot.core.buttons import Action, ButtonData
-from voicebot.core.domain import JobKey, Segment, StoredRecording, Task, Transcript, UserState
+from voicebot.core.calls import AnswerPress, EditButtons, EditText, SendDocument, SendText
+from voicebot.core.domain import JobKey, Segment, StoredRecording, Task, Transcript, UserSettings, UserState
+from voicebot.core.replies import Wording
 
 from helpers import FakeTime, make_job
 from mailbox import RecordingMailbox, deliver
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20)
 DATA = ButtonData(b"a secret of this bot")
 CHAT = 7
@@ -48,8 +45,8 @@ def fakes():
 def start_quota(fakes, users=(), charged_today=0.0):
     dispatcher, sender, storage, time = fakes
     states = {7: UserState(7, charged_today=charged_today), **{state.user_id: state for state in users}}
-    return QuotaActor.start(RULES, dispatcher, sender, storage, states, now=time.now, clock=lambda: time.monotonic,
-                            buttons=DATA)
+    return QuotaActor.start(rules=RULES, dispatcher=dispatcher, sender=sender, storage=storage, users=states,
+                            now=time.now, clock=lambda: time.monotonic, buttons=DATA)
 
 
 def press(action: Action | None = None, data: str | None = None, user_id: int = 7, query: str = "q1",
@@ -77,7 +74,7 @@ def answers(sender: RecordingMailbox) -> list[str | None]:
 def test_forged_or_foreign_callback_data_gets_a_notice_and_nothing_else(fakes, data):
     dispatcher, sender, storage, _ = fakes
     deliver(start_quota(fakes), press(data=data))
-    assert answers(sender) == [replies.english.BUTTON_INVALID]
+    assert answers(sender) == [ENGLISH_WORDING.BUTTON_INVALID]
     assert storage.messages == [] and dispatcher.messages == []
 
 
@@ -87,15 +84,15 @@ def test_a_press_on_a_recording_the_bot_no_longer_has_gets_a_notice_and_nothing_
     deliver(quota, press(Action.SUBTITLES))
     assert storage.of(LoadRecording)[0].key == VOICE
     deliver(quota, loaded(press(Action.SUBTITLES), None))
-    assert sender.messages == [AnswerPress("q1", replies.english.RECORDING_GONE)]
+    assert sender.messages == [AnswerPress("q1", ENGLISH_WORDING.RECORDING_GONE)]
 
 
 def test_subtitles_are_two_files_in_reply_to_the_transcript_and_free(fakes):
     dispatcher, sender, _, _ = fakes
     deliver(start_quota(fakes), loaded(press(Action.SUBTITLES), recording()))
-    files = sender.of(SendFile)
+    files = sender.of(SendDocument)
     assert [file.file_name for file in files] == ["subtitles.srt", "subtitles.vtt"]
-    assert all(file.reply_to == TRANSCRIPT_MESSAGE for file in files)
+    assert all(file.to.reply_to_message_id == TRANSCRIPT_MESSAGE for file in files)
     assert b"00:00:31,000 --> 00:00:34,000" in files[0].data and b"Wie geht es?" in files[1].data
     assert answers(sender) == [None] and dispatcher.messages == []
 
@@ -103,14 +100,14 @@ def test_subtitles_are_two_files_in_reply_to_the_transcript_and_free(fakes):
 def test_without_kept_transcripts_the_subtitles_button_says_so(fakes):
     _, sender, _, _ = fakes
     deliver(start_quota(fakes), loaded(press(Action.SUBTITLES), recording(transcript=None)))
-    assert sender.messages == [AnswerPress("q1", replies.english.TRANSCRIPT_NOT_KEPT)]
+    assert sender.messages == [AnswerPress("q1", ENGLISH_WORDING.TRANSCRIPT_NOT_KEPT)]
 
 
 def test_timestamps_are_edited_into_the_transcript_and_their_button_goes(fakes):
     _, sender, _, _ = fakes
     deliver(start_quota(fakes), loaded(press(Action.TIMESTAMPS), recording()))
-    [edit] = sender.of(EditMessage)
-    assert (edit.message_id, edit.text) == (TRANSCRIPT_MESSAGE, "[00:00] Guten Tag.\n[00:31] Wie geht es?")
+    [edit] = sender.of(EditText)
+    assert (edit.message.message_id, edit.text) == (TRANSCRIPT_MESSAGE, "[00:00] Guten Tag.\n[00:31] Wie geht es?")
     assert [label for label, _ in edit.keyboard[0]] == ["🌐 English", "🎬 Subtitles"]
     assert answers(sender) == [None]
 
@@ -118,9 +115,9 @@ def test_timestamps_are_edited_into_the_transcript_and_their_button_goes(fakes):
 def test_timestamps_of_a_transcript_in_several_messages_come_in_reply(fakes):
     _, sender, _, _ = fakes
     deliver(start_quota(fakes), loaded(press(Action.TIMESTAMPS, text="…the last part"), recording()))
-    assert [reply.text for reply in sender.of(SendReply)] == ["[00:00] Guten Tag.\n[00:31] Wie geht es?"]
-    assert sender.of(SendReply)[0].reply_to == TRANSCRIPT_MESSAGE
-    assert [label for label, _ in sender.of(EditKeyboard)[0].keyboard[0]] == ["🌐 English", "🎬 Subtitles"]
+    assert [reply.text for reply in sender.of(SendText)] == ["[00:00] Guten Tag.\n[00:31] Wie geht es?"]
+    assert sender.of(SendText)[0].to.reply_to_message_id == TRANSCRIPT_MESSAGE
+    assert [label for label, _ in sender.of(EditButtons)[0].keyboard[0]] == ["🌐 English", "🎬 Subtitles"]
 
 
 def test_a_press_the_moment_its_transcript_appears_loads_the_recording_after_it_is_recorded(fakes):
@@ -147,7 +144,7 @@ def test_english_is_a_translation_job_stored_then_admitted_for_whoever_pressed(f
     assert (job.key, job.user_id, job.task, job.media) == (JobKey(CHAT, TRANSCRIPT_MESSAGE), 8, Task.TRANSLATE,
                                                            recording().media)
     deliver(quota, JobStored(store.voice, in_group, new=True))
-    assert answers(sender) == [replies.english.TRANSLATING]
+    assert answers(sender) == [ENGLISH_WORDING.TRANSLATING]
     [admitted] = dispatcher.of(JobAdmitted)
     assert (admitted.job.key, admitted.job.user_id, admitted.job.task) == (job.key, 8, Task.TRANSLATE)
 
@@ -156,7 +153,7 @@ def test_english_pressed_again_while_under_way_is_not_run_twice(fakes):
     dispatcher, sender, _, _ = fakes
     voice = VoiceReceived(dataclasses.replace(make_job(message_id=TRANSCRIPT_MESSAGE), task=Task.TRANSLATE))
     deliver(start_quota(fakes), JobStored(voice, press(Action.ENGLISH), new=False))
-    assert answers(sender) == [replies.english.TRANSLATION_UNDER_WAY] and dispatcher.messages == []
+    assert answers(sender) == [ENGLISH_WORDING.TRANSLATION_UNDER_WAY] and dispatcher.messages == []
 
 
 def test_english_is_refused_with_a_notice_past_the_quota(fakes):
@@ -176,7 +173,7 @@ def test_english_presses_have_a_rate_window_of_their_own(fakes):
     deliver(quota, JobStored(store.voice, store.press, new=True))
     time.monotonic += 3
     deliver(quota, loaded(press(Action.ENGLISH, query="q2"), recording()))
-    assert answers(sender)[-1] == replies.english.rate_limited(7)
+    assert answers(sender)[-1] == ENGLISH_WORDING.rate_limited(7)
     assert len(storage.of(StoreJob)) == 1
     time.monotonic += 7
     deliver(quota, loaded(press(Action.ENGLISH, query="q3"), recording()))
@@ -187,16 +184,16 @@ def test_a_flood_of_presses_is_answered_every_time_but_soon_without_work(fakes):
     _, sender, storage, _ = fakes
     deliver(start_quota(fakes), *(press(Action.SUBTITLES, query=f"q{n}") for n in range(8)))
     assert len(sender.of(AnswerPress)) == 3 and len(storage.of(LoadRecording)) == 5
-    assert answers(sender) == [replies.english.SLOW_DOWN, None, None]
+    assert answers(sender) == [ENGLISH_WORDING.SLOW_DOWN, None, None]
 
 
 def test_translate_on_makes_every_recording_a_translation(fakes):
     dispatcher, sender, storage, _ = fakes
     quota = start_quota(fakes)
     deliver(quota, CommandReceived(CHAT, 7, 3, "translate", "on"), VoiceReceived(make_job(message_id=4)))
-    assert sender.of(SendReply)[0].text == replies.english.translate(True, changed=True)
+    assert sender.of(SendText)[0].text == ENGLISH_WORDING.translate(True, changed=True)
     assert dispatcher.of(JobAdmitted)[0].job.task is Task.TRANSLATE
-    assert storage.messages[-1].translate is True
+    assert storage.messages[-1].settings.translate is True
 
 
 def test_a_users_vocabulary_goes_with_their_recordings_and_can_be_cleared(fakes):
@@ -209,13 +206,13 @@ def test_a_users_vocabulary_goes_with_their_recordings_and_can_be_cleared(fakes)
     deliver(quota, CommandReceived(CHAT, 7, 5, "vocab", "clear"), CommandReceived(CHAT, 7, 6, "vocab"),
             VoiceReceived(make_job(message_id=7)))
     assert dispatcher.of(JobAdmitted)[1].job.vocabulary is None
-    assert sender.of(SendReply)[-1].text == replies.english.vocabulary_is(None, in_group=False)
+    assert sender.of(SendText)[-1].text == ENGLISH_WORDING.vocabulary_is(None, in_group=False)
 
 
 def test_a_vocabulary_over_the_limit_is_refused_in_plain_words(fakes):
     _, sender, storage, _ = fakes
     deliver(start_quota(fakes), CommandReceived(CHAT, 7, 3, "vocab", "Name " * 100))
-    assert sender.of(SendReply)[0].text == replies.english.vocabulary_too_long(300)
+    assert sender.of(SendText)[0].text == ENGLISH_WORDING.vocabulary_too_long(300)
     assert storage.messages == []
 
 
@@ -226,7 +223,7 @@ def test_a_groups_vocabulary_is_set_by_its_admins_and_applies_to_everyone_there(
     deliver(quota, command)
     assert sender.of(CheckChatAdmin)
     deliver(quota, ChatAdminChecked(command, is_admin=False))
-    assert sender.of(SendReply)[-1].text == replies.ADMINS_ONLY
+    assert sender.of(SendText)[-1].text == ENGLISH_WORDING.ADMINS_ONLY
     deliver(quota, command, ChatAdminChecked(command, is_admin=True),
             VoiceReceived(make_job(user_id=9, chat_id=-5, message_id=4), in_group=True))
     assert dispatcher.of(JobAdmitted)[0].job.vocabulary == "Siobhan"
@@ -248,7 +245,7 @@ def test_english_pressed_again_after_it_was_answered_is_charged_again(fakes):
 
 def test_english_is_told_the_recordings_language_not_the_pressers_pinned_one(fakes):
     dispatcher, _, storage, _ = fakes
-    quota = start_quota(fakes, users=[UserState(8, language="ru")])
+    quota = start_quota(fakes, users=[UserState(8, UserSettings(language="ru"))])
     deliver(quota, loaded(press(Action.ENGLISH, user_id=8), recording()))
     store = storage.of(StoreJob)[0]
     deliver(quota, JobStored(store.voice, store.press, new=True))

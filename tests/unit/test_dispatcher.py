@@ -10,7 +10,7 @@ from actors.messages import (
     JobFailed,
     JobStarted,
     PostStatus,
-    SendReply,
+    RefusedAsBusy,
     Transcribe,
     TranscriptReady,
     UpdateStatus,
@@ -18,11 +18,14 @@ from actors.messages import (
     WorkerLost,
     WorkerReady,
 )
-from voicebot.core import replies
+from voicebot.core.calls import SendText
 from voicebot.core.domain import FailureReason, Transcript
+from voicebot.core.replies import Wording
 
 from helpers import make_job
 from mailbox import RecordingMailbox, deliver
+
+ENGLISH_WORDING = Wording()   # what the bot says in English
 
 
 @pytest.fixture
@@ -33,7 +36,8 @@ def fakes():
 
 def start_dispatcher(fakes, max_pending=100, file_threshold_chars=8000):
     workers, quota, sender, storage = fakes
-    return Dispatcher.start(workers, quota, sender, storage, max_pending, 300, 20, file_threshold_chars)
+    return Dispatcher.start(workers=workers, quota=quota, sender=sender, storage=storage, max_pending=max_pending,
+                            max_duration_seconds=300, max_file_mb=20, file_threshold_chars=file_threshold_chars)
 
 
 def test_jobs_wait_for_a_ready_worker_and_get_a_status_reply_at_once(fakes):
@@ -41,12 +45,12 @@ def test_jobs_wait_for_a_ready_worker_and_get_a_status_reply_at_once(fakes):
     dispatcher = start_dispatcher(fakes)
     job = make_job()
     deliver(dispatcher, JobAdmitted(job))
-    assert sender.messages == [PostStatus(job.key, replies.queued(1, workers_online=False))]
+    assert sender.messages == [PostStatus(job.key, ENGLISH_WORDING.queued(1, workers_online=False), job.destination)]
     assert "service is busy" in sender.messages[0].text
     assert workers["w1"].messages == []
     deliver(dispatcher, WorkerReady("w1"))
     assert workers["w1"].messages == [Transcribe(job)]
-    assert sender.messages[-1] == UpdateStatus(job.key, replies.PROCESSING)
+    assert sender.messages[-1] == UpdateStatus(job.key, ENGLISH_WORDING.PROCESSING)
 
 
 def test_an_idle_worker_means_no_queue_position_and_busy_workers_mean_one(fakes):
@@ -54,16 +58,16 @@ def test_an_idle_worker_means_no_queue_position_and_busy_workers_mean_one(fakes)
     dispatcher = start_dispatcher(fakes)
     jobs = [make_job(message_id=n) for n in (1, 2, 3, 4)]
     deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), *(JobAdmitted(job) for job in jobs))
-    assert [m.text for m in sender.of(PostStatus)] == [replies.PROCESSING, replies.PROCESSING,
-                                                       replies.queued(1), replies.queued(2)]
-    assert "#2 in queue" in replies.queued(2)
+    assert [m.text for m in sender.of(PostStatus)] == [ENGLISH_WORDING.PROCESSING, ENGLISH_WORDING.PROCESSING,
+                                                       ENGLISH_WORDING.queued(1), ENGLISH_WORDING.queued(2)]
+    assert "#2 in queue" in ENGLISH_WORDING.queued(2)
     deliver(dispatcher, TranscriptReady(jobs[0], Transcript("a", "en", 0.9, 5, 1), "w1"))
-    assert sender.of(UpdateStatus) == [UpdateStatus(jobs[2].key, replies.PROCESSING)]
+    assert sender.of(UpdateStatus) == [UpdateStatus(jobs[2].key, ENGLISH_WORDING.PROCESSING)]
 
 
 def test_a_transcript_over_the_file_threshold_is_also_sent_as_a_file(fakes):
     workers, quota, sender, _ = fakes
-    dispatcher = Dispatcher.start(*fakes, 100, 300, 20, 50)
+    dispatcher = start_dispatcher(fakes, file_threshold_chars=50)
     short, long = make_job(message_id=1), make_job(message_id=2)
     deliver(dispatcher, WorkerReady("w1"), JobAdmitted(short),
             TranscriptReady(short, Transcript("short one", "en", 0.9, 5, 1), "w1"), JobAdmitted(long),
@@ -82,7 +86,7 @@ def test_each_idle_worker_gets_one_job_and_the_next_waits_for_a_result(fakes):
     deliver(dispatcher, done)
     # If Telegram refused it for good, the plain failure reply would take its place.
     assert sender.of(DeliverResult) == [DeliverResult(jobs[0].key, "hi there", False, done, quota, "",
-                                                      replies.failure(FailureReason.INTERNAL, 300, 20))]
+                                                      ENGLISH_WORDING.failure(FailureReason.INTERNAL, 300, 20))]
     assert workers["w1"].of(Transcribe) == [Transcribe(jobs[0]), Transcribe(jobs[2])]
 
 
@@ -91,8 +95,8 @@ def test_past_max_pending_a_job_is_refused_politely_and_released(fakes):
     dispatcher = start_dispatcher(fakes, max_pending=2)
     jobs = [make_job(message_id=n) for n in (1, 2, 3)]
     deliver(dispatcher, *(JobAdmitted(job) for job in jobs))
-    assert sender.of(SendReply) == [SendReply(jobs[2].chat_id, replies.BUSY, 3)]
-    assert quota.messages == [JobFailed(jobs[2], FailureReason.BUSY)]
+    assert sender.of(SendText) == [SendText(jobs[2].destination, ENGLISH_WORDING.BUSY)]
+    assert quota.messages == [RefusedAsBusy(jobs[2])]
     assert len(sender.of(PostStatus)) == 2
 
 
@@ -117,7 +121,7 @@ def test_a_job_whose_worker_died_is_retried_once_then_answered_with_a_failure(fa
     assert (retried.key, retried.attempt) == (job.key, 2)
     deliver(dispatcher, WorkerLost("w1"))
     [result] = sender.of(DeliverResult)
-    assert result.text == replies.failure(FailureReason.INTERNAL, 300, 20)
+    assert result.text == ENGLISH_WORDING.failure(FailureReason.INTERNAL, 300, 20)
     assert result.outcome.reason is FailureReason.INTERNAL and result.report_to == quota
 
 
@@ -129,7 +133,8 @@ def test_each_start_is_recorded_and_a_job_started_twice_before_is_not_tried_agai
             JobAdmitted(dataclasses.replace(resumed, attempt=2), status_message_id=77),
             JobAdmitted(dataclasses.replace(hopeless, attempt=3), status_message_id=78))
     assert storage.of(JobStarted) == [JobStarted(fresh.key), JobStarted(resumed.key)]
-    assert sender.of(PostStatus)[1] == PostStatus(resumed.key, replies.PROCESSING, 77)   # edited, not re-sent
+    # edited, not re-sent
+    assert sender.of(PostStatus)[1] == PostStatus(resumed.key, ENGLISH_WORDING.PROCESSING, resumed.destination, 77)
     [failed] = sender.of(DeliverResult)
     assert failed.key == hopeless.key and failed.outcome.reason is FailureReason.INTERNAL
 
@@ -145,7 +150,8 @@ def test_a_second_outcome_of_the_same_job_is_dropped_so_the_user_gets_one_answer
 
 def test_remote_slots_come_and_go_and_a_gone_slots_job_waits_for_the_broker_to_rerun_it():
     quota, sender, storage, remote = (RecordingMailbox(name) for name in ("quota", "sender", "storage", "remote"))
-    dispatcher = Dispatcher.start({}, quota, sender, storage, 100, 300, 20, remote=remote)
+    dispatcher = Dispatcher.start(workers={}, quota=quota, sender=sender, storage=storage, max_pending=100,
+                                  max_duration_seconds=300, max_file_mb=20, remote=remote)
     jobs = [make_job(message_id=n) for n in (1, 2, 3)]
     deliver(dispatcher, WorkerReady("node-a/1"), WorkerReady("node-b/1"), *(JobAdmitted(job) for job in jobs))
     assert remote.of(Transcribe) == [Transcribe(jobs[0]), Transcribe(jobs[1])]   # one job per slot
@@ -167,7 +173,7 @@ def test_a_transcript_with_no_words_is_answered_as_no_speech_and_not_charged(fak
     job = make_job()
     deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), TranscriptReady(job, Transcript("  ", "cy", 0.2, 5, 1)))
     [result] = sender.of(DeliverResult)
-    assert result.text == replies.failure(FailureReason.NO_SPEECH, 300, 20)
+    assert result.text == ENGLISH_WORDING.failure(FailureReason.NO_SPEECH, 300, 20)
     assert result.outcome == JobFailed(job, FailureReason.NO_SPEECH) and result.report_to == quota
 
 
@@ -178,7 +184,7 @@ def test_a_long_recording_on_an_idle_bot_gets_every_idle_worker_and_frees_them_o
     deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), JobAdmitted(long))
     assert workers["w1"].messages == [Transcribe(long, (("w2", workers["w2"]),))]
     deliver(dispatcher, JobAdmitted(short))   # both workers are busy with the long one
-    assert sender.of(PostStatus)[-1].text == replies.queued(1) and workers["w2"].messages == []
+    assert sender.of(PostStatus)[-1].text == ENGLISH_WORDING.queued(1) and workers["w2"].messages == []
     deliver(dispatcher, TranscriptReady(long, Transcript("words", "en", 0.9, 240, 60), "w1"))
     assert workers["w1"].messages[-1] == Transcribe(short)
     third = make_job(message_id=3, duration=5)

@@ -25,7 +25,7 @@ from mailbox import RecordingMailbox, deliver
 def start(link=None):
     workers = {name: RecordingMailbox(name) for name in ("whisper-1", "whisper-2")}
     link = link or FakeLink()
-    return NodeDispatcher.start("node-a", workers, link), workers, link
+    return NodeDispatcher.start(node="node-a", workers=workers, link=link), workers, link
 
 
 def run(job) -> RunJob:

@@ -36,7 +36,7 @@ def test_a_batch_is_stored_before_its_offset_is_confirmed_and_then_acted_on():
         [message(7, text="/start"), message(8, voice={"file_id": "v", "duration": 3})],
         [message(9, text="/usage@sandbox_bot")])
     gatekeeper, storage = RecordingMailbox(), FakeStorage()
-    TelegramPoller.start(telegram, gatekeeper, storage, 1, offset=7)
+    TelegramPoller.start(telegram=telegram, quota=gatekeeper, storage=storage, poll_timeout=1, offset=7)
     assert wait_until(lambda: len(gatekeeper.messages) == 3 and len(telegram.offsets) >= 3)
     first, voice, usage = gatekeeper.messages
     assert first == CommandReceived(5, 5, 70, "start")
@@ -50,7 +50,7 @@ def test_a_batch_is_stored_before_its_offset_is_confirmed_and_then_acted_on():
 def test_while_the_database_is_down_nothing_is_confirmed_and_nothing_is_lost():
     telegram = ScriptedTelegram([message(3, voice={"file_id": "v", "duration": 3})])
     gatekeeper, storage = RecordingMailbox(), FakeStorage(down_for=2)
-    TelegramPoller.start(telegram, gatekeeper, storage, 1)
+    TelegramPoller.start(telegram=telegram, quota=gatekeeper, storage=storage, poll_timeout=1)
     assert wait_until(lambda: len(gatekeeper.messages) == 1, timeout=10)
     assert len(storage.of(StoreIntake)) == 3                       # two failures, then stored
     assert telegram.offsets[:2] == [None, 4]                       # no poll past it until stored
@@ -59,7 +59,8 @@ def test_while_the_database_is_down_nothing_is_confirmed_and_nothing_is_lost():
 def test_a_redelivered_recording_is_not_acted_on_twice():
     telegram = ScriptedTelegram([message(3, voice={"file_id": "v", "duration": 3}), message(4, text="/help")])
     gatekeeper = RecordingMailbox()
-    TelegramPoller.start(telegram, gatekeeper, FakeStorage(known=frozenset({JobKey(5, 30)})), 1)
+    TelegramPoller.start(telegram=telegram, quota=gatekeeper, storage=FakeStorage(known=frozenset({JobKey(5, 30)})),
+                         poll_timeout=1)
     assert wait_until(lambda: len(gatekeeper.messages) == 1)
     time.sleep(0.1)
     assert [type(m) for m in gatekeeper.messages] == [CommandReceived]
@@ -69,7 +70,7 @@ def test_a_failed_poll_is_retried_without_losing_the_offset():
     telegram = ScriptedTelegram([message(3, text="/help")], TelegramError("getUpdates", "Bad Gateway", 502),
                                 [message(4, text="/usage")])
     gatekeeper = RecordingMailbox()
-    poller = TelegramPoller.start(telegram, gatekeeper, FakeStorage(), 1)
+    poller = TelegramPoller.start(telegram=telegram, quota=gatekeeper, storage=FakeStorage(), poll_timeout=1)
     assert wait_until(lambda: len(gatekeeper.messages) == 2, timeout=10)
     assert telegram.offsets[:3] == [None, 4, 4]
     assert poller.is_alive()
@@ -93,7 +94,7 @@ class SilentOnceStorage(FakeStorage):
 def test_a_batch_the_storage_never_answers_is_sent_again_after_its_deadline_and_polling_goes_on():
     telegram = ScriptedTelegram([message(7, text="/start")], [message(8, text="/help")])
     quota, storage = RecordingMailbox(), SilentOnceStorage()
-    TelegramPoller.start(telegram, quota, storage, 1, offset=7, store_timeout=0.2)
+    TelegramPoller.start(telegram=telegram, quota=quota, storage=storage, poll_timeout=1, offset=7, store_timeout=0.2)
     assert wait_until(lambda: [m.command for m in quota.messages] == ["start", "help"], timeout=5)
     assert len(storage.of(StoreIntake)) == 3   # the first batch twice, then the next
     assert quota.messages[0] == CommandReceived(5, 5, 70, "start")   # acted on once, not twice

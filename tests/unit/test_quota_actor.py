@@ -18,7 +18,6 @@ from actors.messages import (
     ResultDelivered,
     SaveChatSettings,
     SaveUserSettings,
-    SendReply,
     SystemReady,
     TextReceived,
     TranscriptReady,
@@ -32,12 +31,23 @@ from actors.messages import (
 from actors.quota import QuotaActor, QuotaRules
 from actors.users import UserBook
 from voicebot.adapters.translations import load_languages
-from voicebot.core import replies
-from voicebot.core.domain import FailureReason, MediaKind, PendingJob, Transcript, UserState, UserSummary
+from voicebot.core.calls import SendText
+from voicebot.core.domain import (
+    ChatSettings,
+    FailureReason,
+    MediaKind,
+    PendingJob,
+    Transcript,
+    UserSettings,
+    UserState,
+    UserSummary,
+)
+from voicebot.core.replies import Wording
 
 from helpers import FakeTime, make_job
 from mailbox import RecordingMailbox, deliver
 
+ENGLISH_WORDING = Wording()   # what the bot says in English
 RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20,
                    admin_user_ids=frozenset({1}), languages=frozenset({"en", "de", "ru"}))
 
@@ -51,8 +61,9 @@ def start_quota(fakes, rules=RULES, charged_today=None, users=(), on_request=fro
     dispatcher, sender, storage, time = fakes
     states = {user_id: UserState(user_id, charged_today=seconds) for user_id, seconds in (charged_today or {}).items()}
     states.update({state.user_id: state for state in users})
-    return QuotaActor.start(rules, dispatcher, sender, storage, states, on_request, resumed, now=time.now,
-                            clock=lambda: time.monotonic)
+    return QuotaActor.start(rules=rules, dispatcher=dispatcher, sender=sender, storage=storage, users=states,
+                            chat_settings={chat_id: ChatSettings(automatic=False) for chat_id in on_request},
+                            resumed=resumed, now=time.now, clock=lambda: time.monotonic)
 
 
 def transcript(seconds: float) -> Transcript:
@@ -77,8 +88,9 @@ def test_admission_is_exact_at_the_daily_limit_and_refuses_one_second_over(fakes
     quota = start_quota(fakes, charged_today={8: 50})
     deliver(quota, VoiceReceived(make_job(user_id=8, message_id=2, duration=11)))
     assert len(dispatcher.of(JobAdmitted)) == 1
-    refusal = sender.of(SendReply)[-1]
-    assert refusal.reply_to == 2 and "10 s of your daily 1 min left" in refusal.text and "resets" in refusal.text
+    refusal = sender.of(SendText)[-1]
+    assert refusal.to.reply_to_message_id == 2
+    assert "10 s of your daily 1 min left" in refusal.text and "resets" in refusal.text
 
 
 def test_a_second_request_inside_the_rate_window_is_refused_with_the_wait(fakes):
@@ -88,7 +100,7 @@ def test_a_second_request_inside_the_rate_window_is_refused_with_the_wait(fakes)
     time.monotonic += 4
     deliver(quota, VoiceReceived(make_job(message_id=2, duration=2)))
     assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [1]
-    assert "in 6 s" in sender.of(SendReply)[-1].text
+    assert "in 6 s" in sender.of(SendText)[-1].text
     time.monotonic += 6
     deliver(quota, VoiceReceived(make_job(message_id=3, duration=2)))
     assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [1, 3]
@@ -100,9 +112,9 @@ def test_too_long_and_too_big_are_refused_before_any_download_naming_the_limit(f
     deliver(quota, VoiceReceived(make_job(message_id=1, duration=301)),
             VoiceReceived(make_job(user_id=9, message_id=2, file_size=21 * 1024 * 1024)))
     assert dispatcher.messages == []
-    too_long, too_big = sender.of(SendReply)
-    assert "5 min" in too_long.text and too_long.reply_to == 1
-    assert "20 MB" in too_big.text and too_big.reply_to == 2
+    too_long, too_big = sender.of(SendText)
+    assert "5 min" in too_long.text and too_long.to.reply_to_message_id == 1
+    assert "20 MB" in too_big.text and too_big.to.reply_to_message_id == 2
 
 
 def test_only_a_delivered_transcript_is_charged_with_the_decoded_duration(fakes):
@@ -146,8 +158,8 @@ def test_commands_and_other_messages_each_get_one_answer(fakes):
     deliver(start_quota(fakes),
             CommandReceived(7, 7, 1, "start"), CommandReceived(7, 7, 2, "help"),
             CommandReceived(7, 7, 4, "frobnicate"), TextReceived(7, 7, 5), UnsupportedReceived(7, 7, 6))
-    replies = sender.of(SendReply)
-    assert [reply.reply_to for reply in replies] == [1, 2, 4, 5, 6]
+    replies = sender.of(SendText)
+    assert [reply.to.reply_to_message_id for reply in replies] == [1, 2, 4, 5, 6]
     assert "voice" in replies[0].text and replies[0].text == replies[1].text and "/language" in replies[0].text
     assert "/help" in replies[2].text and "voice message" in replies[3].text and "only" in replies[4].text
     assert "/grant" not in replies[0].text  # admin commands are shown to admins only
@@ -161,9 +173,9 @@ def test_usage_shows_today_from_memory_and_totals_from_storage(fakes):
     assert (ask.user_id, ask.day, ask.reply_to) == (7, time.wall.date(), quota)
     summary = UserSummary(7, time.wall, False, None, None, 15.0, 95.0, 4, 1)
     deliver(quota, UserDescribed(7, summary, 7, 3))
-    [reply] = sender.of(SendReply)
+    [reply] = sender.of(SendText)
     assert "used 15 s of 1 min; 45 s left" in reply.text and "In all: 4 transcriptions, 1 min 35 s" in reply.text
-    assert "1 failed" in reply.text and reply.reply_to == 3
+    assert "1 failed" in reply.text and reply.to.reply_to_message_id == 3
 
 
 def test_the_day_turns_at_midnight_in_the_configured_time_zone(fakes):
@@ -172,7 +184,7 @@ def test_the_day_turns_at_midnight_in_the_configured_time_zone(fakes):
     time.wall = datetime(2026, 11, 28, 14, 59, tzinfo=UTC)   # 23:59 in Tokyo
     quota = start_quota(fakes, rules, charged_today={7: 60})
     deliver(quota, VoiceReceived(make_job(message_id=1, duration=5)))
-    assert dispatcher.messages == [] and "resets at 00:00 Asia/Tokyo, in 1 min" in sender.of(SendReply)[0].text
+    assert dispatcher.messages == [] and "resets at 00:00 Asia/Tokyo, in 1 min" in sender.of(SendText)[0].text
     time.wall = datetime(2026, 11, 28, 15, 0, 1, tzinfo=UTC)  # 00:00:01 in Tokyo, still the 28th in UTC
     deliver(quota, VoiceReceived(make_job(message_id=2, duration=5)))
     assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [2]
@@ -182,7 +194,7 @@ def test_unlimited_users_from_config_and_from_their_stored_flag(fakes):
     dispatcher, _, _, _ = fakes
     rules = QuotaRules(60, 0, 300, 20, unlimited_user_ids=frozenset({7}))
     quota = start_quota(fakes, rules, charged_today={7: 600, 8: 600},
-                        users=[UserState(8, unlimited=True, charged_today=600)])
+                        users=[UserState(8, UserSettings(unlimited=True), charged_today=600)])
     deliver(quota, VoiceReceived(make_job(user_id=7, message_id=1, duration=200)),
             VoiceReceived(make_job(user_id=8, message_id=2, duration=200)),
             VoiceReceived(make_job(user_id=9, message_id=3, duration=200)))
@@ -193,14 +205,14 @@ def test_admins_grant_revoke_and_set_quotas_at_run_time(fakes):
     dispatcher, sender, storage, time = fakes
     quota = start_quota(fakes, charged_today={7: 60})
     deliver(quota, CommandReceived(1, 1, 10, "grant", "7"))
-    assert storage.of(SaveUserSettings) == [SaveUserSettings(7, True, None, None)]
+    assert storage.of(SaveUserSettings) == [SaveUserSettings(7, UserSettings(True, None, None))]
     deliver(quota, VoiceReceived(make_job(message_id=1, duration=30)))
     deliver(quota, CommandReceived(1, 1, 11, "revoke", "7"), CommandReceived(1, 1, 12, "setquota", "7 120"))
     time.monotonic += 10
     deliver(quota, VoiceReceived(make_job(message_id=2, duration=30)))
     assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [1, 2]   # 60 + 30 reserved + 30 <= 120
-    assert storage.of(SaveUserSettings)[-1] == SaveUserSettings(7, False, 120, None)
-    assert [r.text for r in sender.of(SendReply)][:3] == [
+    assert storage.of(SaveUserSettings)[-1] == SaveUserSettings(7, UserSettings(False, 120, None))
+    assert [r.text for r in sender.of(SendText)][:3] == [
         "User 7 now has no daily limit.", "User 7 now has a daily limit of 1 min.",
         "User 7 now has a daily limit of 2 min."]
 
@@ -208,7 +220,7 @@ def test_admins_grant_revoke_and_set_quotas_at_run_time(fakes):
 def test_admin_commands_are_unknown_to_everyone_else(fakes):
     _, sender, storage, _ = fakes
     deliver(start_quota(fakes), CommandReceived(7, 7, 1, "grant", "7"))
-    assert storage.messages == [] and "don't know that command" in sender.of(SendReply)[0].text
+    assert storage.messages == [] and "don't know that command" in sender.of(SendText)[0].text
 
 
 def test_a_pinned_language_goes_with_each_job_and_auto_unpins_it(fakes):
@@ -216,12 +228,12 @@ def test_a_pinned_language_goes_with_each_job_and_auto_unpins_it(fakes):
     quota = start_quota(fakes)
     deliver(quota, CommandReceived(7, 7, 1, "language", "RU"), VoiceReceived(make_job(message_id=2)))
     assert dispatcher.of(JobAdmitted)[0].job.language == "ru"
-    assert storage.of(SaveUserSettings) == [SaveUserSettings(7, False, None, "ru")]
+    assert storage.of(SaveUserSettings) == [SaveUserSettings(7, UserSettings(False, None, "ru"))]
     time.monotonic += 10
     deliver(quota, CommandReceived(7, 7, 3, "language", "auto"), CommandReceived(7, 7, 4, "language", "xx"),
             VoiceReceived(make_job(message_id=5)))
     assert dispatcher.of(JobAdmitted)[1].job.language is None
-    assert "don't know the language code 'xx'" in sender.of(SendReply)[-1].text
+    assert "don't know the language code 'xx'" in sender.of(SendText)[-1].text
 
 
 def test_forget_is_done_by_storage_and_confirmed_to_the_user(fakes):
@@ -230,14 +242,14 @@ def test_forget_is_done_by_storage_and_confirmed_to_the_user(fakes):
     deliver(quota, CommandReceived(7, 7, 1, "forget"))
     assert storage.of(ForgetUser) == [ForgetUser(7, time.wall.date(), 7, 1, quota)]
     deliver(quota, UserForgotten(7, 7, 1, 12), UserForgotten(7, 7, 2, None))
-    done, failed = sender.of(SendReply)
+    done, failed = sender.of(SendText)
     assert done.text.startswith("Done: I deleted") and "try again" in failed.text
 
 
 def test_settings_changed_by_the_operator_cli_are_picked_up_on_refresh(fakes):
     dispatcher, _, storage, _ = fakes
-    quota = start_quota(fakes, charged_today={7: 60}, users=[UserState(8, unlimited=True)])
-    deliver(quota, UsersLoaded((UserState(7, unlimited=True),)))   # 7 granted, 8 revoked meanwhile
+    quota = start_quota(fakes, charged_today={7: 60}, users=[UserState(8, UserSettings(unlimited=True))])
+    deliver(quota, UsersLoaded((UserState(7, UserSettings(unlimited=True)),)))   # 7 granted, 8 revoked meanwhile
     deliver(quota, VoiceReceived(make_job(user_id=7, message_id=1, duration=30)),
             VoiceReceived(make_job(user_id=8, message_id=2, duration=61)))
     assert [m.job.user_id for m in dispatcher.of(JobAdmitted)] == [7]
@@ -249,11 +261,11 @@ def test_a_flood_of_commands_gets_one_notice_then_silence(fakes):
     _, sender, _, time = fakes
     quota = start_quota(fakes)
     deliver(quota, *(CommandReceived(7, 7, n, "help") for n in range(1, 21)))
-    texts = [reply.text for reply in sender.of(SendReply)]
+    texts = [reply.text for reply in sender.of(SendText)]
     assert len(texts) == 6 and "wait a few seconds" in texts[-1]
     time.monotonic += 2
     deliver(quota, CommandReceived(7, 7, 30, "help"), CommandReceived(8, 8, 31, "help"))
-    assert [reply.reply_to for reply in sender.of(SendReply)][-2:] == [30, 31]
+    assert [reply.to.reply_to_message_id for reply in sender.of(SendText)][-2:] == [30, 31]
 
 
 def test_in_an_on_request_group_only_asked_for_recordings_are_transcribed(fakes):
@@ -274,11 +286,11 @@ def test_only_group_admins_switch_a_group_to_on_request(fakes):
     deliver(quota, off)
     assert sender.of(CheckChatAdmin) == [CheckChatAdmin(off, quota)]
     deliver(quota, ChatAdminChecked(off, is_admin=False))
-    assert storage.of(SaveChatSettings) == [] and "Only the group's admins" in sender.of(SendReply)[-1].text
+    assert storage.of(SaveChatSettings) == [] and "Only the group's admins" in sender.of(SendText)[-1].text
     deliver(quota, ChatAdminChecked(off, is_admin=True),
             VoiceReceived(make_job(chat_id=-100, message_id=6), in_group=True))
-    assert storage.of(SaveChatSettings) == [SaveChatSettings(-100, False)]
-    assert "reply /transcribe" in sender.of(SendReply)[-1].text and dispatcher.messages == []
+    assert storage.of(SaveChatSettings) == [SaveChatSettings(-100, ChatSettings(False))]
+    assert "reply /transcribe" in sender.of(SendText)[-1].text and dispatcher.messages == []
 
 
 def test_an_answer_that_did_not_reach_the_user_is_neither_charged_nor_recorded(fakes):
@@ -319,13 +331,13 @@ def test_admin_input_that_is_not_a_plain_number_is_a_usage_hint_not_a_crash(fake
     deliver(quota, CommandReceived(1, 1, 1, "setquota", "7 ²"), CommandReceived(1, 1, 2, "user", "²"),
             CommandReceived(1, 1, 3, "grant", "9223372036854775808"))
     assert quota.is_alive() and storage.of(SaveUserSettings) == []
-    assert [reply.text for reply in sender.of(SendReply)] == [replies.ADMIN_USAGE] * 3
+    assert [reply.text for reply in sender.of(SendText)] == [ENGLISH_WORDING.ADMIN_USAGE] * 3
 
 
 def test_a_reply_quoting_what_the_user_typed_stays_within_telegrams_limit(fakes):
     _, sender, _, _ = fakes
     deliver(start_quota(fakes), CommandReceived(7, 7, 1, "language", "x" * 4000))
-    [reply] = sender.of(SendReply)
+    [reply] = sender.of(SendText)
     assert "don't know the language code" in reply.text and len(reply.text) < 4096
 
 
@@ -333,7 +345,7 @@ def test_a_recording_the_database_refused_gets_a_plain_reply_and_no_work(fakes):
     dispatcher, sender, storage, _ = fakes
     job = make_job()
     deliver(start_quota(fakes), VoiceRefused(VoiceReceived(job)))
-    assert dispatcher.messages == [] and sender.of(SendReply)[0].text == replies.NOT_STORED
+    assert dispatcher.messages == [] and sender.of(SendText)[0].text == ENGLISH_WORDING.NOT_STORED
     assert storage.of(JobClosed) == [JobClosed(job.key)]
 
 
@@ -342,18 +354,19 @@ def test_fifty_refused_recordings_get_a_handful_of_refusals_not_fifty(fakes):
     quota = start_quota(fakes)
     deliver(quota, *(VoiceReceived(make_job(chat_id=-100, message_id=n, duration=999), in_group=True)
                      for n in range(1, 51)))
-    texts = [reply.text for reply in sender.of(SendReply)]
-    assert len(texts) == 6 and texts[-1] == replies.SLOW_DOWN   # five refusals, one notice, then silence
+    texts = [reply.text for reply in sender.of(SendText)]
+    assert len(texts) == 6 and texts[-1] == ENGLISH_WORDING.SLOW_DOWN   # five refusals, one notice, then silence
     assert len(storage.of(JobClosed)) == 50 and dispatcher.messages == []
 
 
 def test_users_with_nothing_to_remember_are_forgotten_and_the_rest_kept(fakes):
-    users = UserBook(RULES, [UserState(1, language="de"), UserState(2, charged_today=30.0)], FakeTime().now)
+    users = UserBook(RULES, [UserState(1, UserSettings(language="de")), UserState(2, charged_today=30.0)],
+                     FakeTime().now)
     for user_id in range(3, 1003):
         users[user_id]   # a thousand users who wrote once and were told the help text
     users[4].last_admitted = 995.0   # still inside the rate window
     users.forget_idle(now=1000.0)
-    assert len(users) == 3 and users[1].language == "de" and users[2].charged == 30.0
+    assert len(users) == 3 and users[1].settings.language == "de" and users[2].charged == 30.0
 
 
 def test_recordings_of_unknown_or_understated_length_cannot_spend_more_than_is_left(fakes):
@@ -364,23 +377,23 @@ def test_recordings_of_unknown_or_understated_length_cannot_spend_more_than_is_l
         deliver(quota, VoiceReceived(document))
         time.monotonic += 10
     [admitted] = dispatcher.of(JobAdmitted)   # the first holds the 1 s left; the other seven are refused
-    assert admitted.job.max_seconds == 1 and len(sender.of(SendReply)) == 7
+    assert admitted.job.max_seconds == 1 and len(sender.of(SendText)) == 7
     # It turned out to be 300 s long: decoding stopped at 1 s, and 1 s is all that is charged.
     deliver(quota, ResultDelivered(TranscriptReady(admitted.job, transcript(300)), delivered=True))
     assert storage.of(RecordUsage)[-1].charged_seconds == 1
 
 
-def start_speaking(fakes, chat_languages=None):
+def start_speaking(fakes):
     dispatcher, sender, storage, time = fakes
-    return QuotaActor.start(RULES, dispatcher, sender, storage, {}, now=time.now, clock=lambda: time.monotonic,
-                            languages=load_languages(), chat_languages=chat_languages)
+    return QuotaActor.start(rules=RULES, dispatcher=dispatcher, sender=sender, storage=storage, users={}, now=time.now,
+                            clock=lambda: time.monotonic, languages=load_languages())
 
 
 def test_each_user_is_answered_in_their_apps_language_or_english(fakes):
     _, sender, _, _ = fakes
     deliver(start_speaking(fakes), CommandReceived(7, 7, 1, "help", language_code="ru"),
             CommandReceived(8, 8, 2, "help", language_code="pt-br"), CommandReceived(9, 9, 3, "help"))
-    russian, brazilian, unknown = (reply.text for reply in sender.of(SendReply))
+    russian, brazilian, unknown = (reply.text for reply in sender.of(SendText))
     assert russian.startswith(load_languages()["ru"].help_text(300, 20, 60, 10)[:20])
     assert brazilian.startswith("I turn voice messages into text") and unknown == brazilian != russian
 
@@ -391,11 +404,11 @@ def test_a_users_own_choice_of_language_wins_is_saved_and_auto_goes_back_to_the_
     deliver(quota, CommandReceived(7, 7, 1, "lang", "de", language_code="ru"),
             VoiceReceived(make_job(message_id=2, duration=999)))
     german = load_languages()["de"]
-    assert [reply.text for reply in sender.of(SendReply)] == [
+    assert [reply.text for reply in sender.of(SendText)] == [
         german.interface_chosen(automatic=False, in_group=False), german.too_long(999, 300)]
-    assert storage.of(SaveUserSettings)[-1].interface_language == "de"
+    assert storage.of(SaveUserSettings)[-1].settings.interface_language == "de"
     deliver(quota, CommandReceived(7, 7, 3, "lang", "auto", language_code="ru"))
-    assert sender.of(SendReply)[-1].text == load_languages()["ru"].interface_chosen(automatic=True, in_group=False)
+    assert sender.of(SendText)[-1].text == load_languages()["ru"].interface_chosen(automatic=True, in_group=False)
 
 
 def test_a_groups_admins_choose_the_groups_language(fakes):
@@ -405,6 +418,6 @@ def test_a_groups_admins_choose_the_groups_language(fakes):
     deliver(quota, lang, ChatAdminChecked(lang, is_admin=True),
             CommandReceived(-100, 8, 6, "help", in_group=True, language_code="de"))
     spanish = load_languages()["es"]
-    assert storage.of(SaveChatSettings) == [SaveChatSettings(-100, True, "es")]
-    assert [reply.text for reply in sender.of(SendReply)][-2:] == [
+    assert storage.of(SaveChatSettings) == [SaveChatSettings(-100, ChatSettings(True, "es"))]
+    assert [reply.text for reply in sender.of(SendText)][-2:] == [
         spanish.interface_chosen(automatic=False, in_group=True), spanish.help_text(300, 20, 60, 10)]

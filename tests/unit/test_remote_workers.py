@@ -31,7 +31,7 @@ class Clock:
 def start(link=None, clock=None):
     link = link or FakeLink()
     dispatcher, sender = RecordingMailbox("dispatcher"), RecordingMailbox("sender")
-    remote = RemoteWorkers.start(link, dispatcher, sender, clock=clock or Clock())
+    remote = RemoteWorkers.start(link=link, dispatcher=dispatcher, sender=sender, clock=clock or Clock())
     return remote, link, dispatcher, sender
 
 
@@ -75,7 +75,7 @@ def test_events_from_the_broker_reach_the_dispatcher_and_the_sender_and_garbage_
 def test_on_stop_it_waits_for_the_outcomes_of_jobs_out_so_they_are_delivered():
     link = FakeLink()
     dispatcher, sender = RecordingMailbox("dispatcher"), RecordingMailbox("sender")
-    remote = RemoteWorkers.start(link, dispatcher, sender, grace_seconds=30)
+    remote = RemoteWorkers.start(link=link, dispatcher=dispatcher, sender=sender, grace_seconds=30)
     job = make_job()
     deliver(remote, Transcribe(job))
     stopped = remote.stop(block=False)

@@ -2,24 +2,29 @@ import threading
 import time
 
 from actors.messages import (
-    AnswerPress,
     ChatAdminChecked,
     CheckChatAdmin,
     CommandReceived,
     DeliverResult,
-    EditKeyboard,
-    EditMessage,
     JobFailed,
     PostStatus,
     ResultDelivered,
-    SendFile,
-    SendReply,
     ShowProgress,
     StatusPosted,
     TranscriptReady,
     UpdateStatus,
 )
-from actors.sender import MAX_REPLIES_WAITING, Pace, TelegramSender
+from actors.outbox import MAX_WAITING, Pace
+from actors.sender import TelegramSender
+from voicebot.core.calls import (
+    AnswerPress,
+    Destination,
+    EditButtons,
+    EditText,
+    PostedMessage,
+    SendDocument,
+    SendText,
+)
 from voicebot.core.domain import FailureReason, JobKey, Transcript
 from voicebot.core.errors import TelegramError
 
@@ -38,8 +43,22 @@ class FakeTelegram:
         self.threads: list[int | None] = []   # the forum topic of each message and document sent
         self.keyboards: dict[int, object] = {}   # message id -> the buttons under it
         self.answers: list[tuple[str, str | None]] = []
+        self.log: list[tuple] = []   # every call above, in the order made
         self.failing = failing or {}
         self.calls = threading.Semaphore(0)
+
+    def perform(self, call):
+        match call:
+            case SendText(to, text, keyboard):
+                return self.send_message(to.chat_id, text, to.reply_to_message_id, to.thread_id, keyboard)
+            case EditText(message, text, keyboard):
+                return self.edit_message_text(message.chat_id, message.message_id, text, keyboard)
+            case EditButtons(message, keyboard):
+                return self.edit_keyboard(message.chat_id, message.message_id, keyboard)
+            case AnswerPress(query_id, text):
+                return self.answer_press(query_id, text)
+            case SendDocument(to, file_name, data, caption):
+                return self.send_document(to.chat_id, file_name, data, caption, to.reply_to_message_id, to.thread_id)
 
     def send_message(self, chat_id, text, reply_to=None, thread_id=None, keyboard=None):
         if "sendMessage" in self.failing:
@@ -69,6 +88,7 @@ class FakeTelegram:
 
     def _record(self, where: list, call: tuple) -> None:
         where.append(call)
+        self.log.append(call)
         self.times.append(time.monotonic())
         self.calls.release()
 
@@ -81,15 +101,16 @@ UNPACED = Pace(private_per_second=1000, group_per_second=1000, overall_per_secon
 
 
 def start_sender(telegram, pace=UNPACED, storage=None):
-    return TelegramSender.start(telegram, storage, pace=pace)
+    return TelegramSender.start(telegram, storage=storage, pace=pace)
 
 
 KEY = JobKey(chat_id=5, message_id=9)
+TO = Destination(5, reply_to_message_id=9)   # where the job's answers go
 
 
 def test_the_result_is_edited_into_the_status_message():
     telegram = FakeTelegram()
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…"), DeliverResult(KEY, "the words"))
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO), DeliverResult(KEY, "the words"))
     assert telegram.sent == [(5, "Processing…", 9)]
     assert telegram.edited == [(5, 101, "the words")]
 
@@ -97,7 +118,7 @@ def test_the_result_is_edited_into_the_status_message():
 def test_a_long_result_continues_in_replies_each_within_telegram_limits():
     telegram = FakeTelegram()
     text = " ".join(f"word{n}." for n in range(2000))
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…"), DeliverResult(KEY, text))
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO), DeliverResult(KEY, text))
     pieces = [telegram.edited[0][2]] + [sent[1] for sent in telegram.sent[1:]]
     assert len(pieces) > 1 and all(len(piece) <= 4096 for piece in pieces)
     assert " ".join(pieces).split() == text.split()
@@ -106,28 +127,28 @@ def test_a_long_result_continues_in_replies_each_within_telegram_limits():
 
 def test_without_a_status_message_the_result_is_sent_as_a_reply():
     telegram = FakeTelegram(failing={"sendMessage": TelegramError("sendMessage", "Bad Request: chat not found", 400)})
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…"), DeliverResult(KEY, "the words"))
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO), DeliverResult(KEY, "the words"))
     assert telegram.sent == [(5, "the words", 9)] and telegram.edited == []
 
 
 def test_a_status_message_that_cannot_be_edited_is_replaced_by_a_reply():
     telegram = FakeTelegram(failing={"editMessageText": TelegramError(
         "editMessageText", "Bad Request: message to edit not found", 400)})
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…"), DeliverResult(KEY, "the words"))
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO), DeliverResult(KEY, "the words"))
     assert telegram.sent == [(5, "Processing…", 9), (5, "the words", 9)]
 
 
 def test_a_failed_send_is_logged_and_the_sender_carries_on(caplog):
     telegram = FakeTelegram(failing={"sendMessage": TelegramError("sendMessage", "Forbidden: bot was blocked", 403)})
     sender = start_sender(telegram)
-    deliver(sender, SendReply(1, "first"), SendReply(2, "second"))
+    deliver(sender, SendText(Destination(1), "first"), SendText(Destination(2), "second"))
     assert telegram.sent == [(2, "second", None)]
     assert "bot was blocked" in caplog.text and sender.is_alive()
 
 
 def test_status_follows_the_job_and_unchanged_or_late_progress_is_not_sent():
     telegram = FakeTelegram()
-    deliver(start_sender(telegram), PostStatus(KEY, "#2 in queue"), UpdateStatus(KEY, "Processing…"),
+    deliver(start_sender(telegram), PostStatus(KEY, "#2 in queue", TO), UpdateStatus(KEY, "Processing…"),
             UpdateStatus(KEY, "Processing…"), ShowProgress(KEY, "Processing…\n\nAnd so"),
             ShowProgress(KEY, "Processing…\n\nAnd so my fellow"), DeliverResult(KEY, "And so my fellow Americans"))
     assert [text for _, _, text in telegram.edited] == [
@@ -137,7 +158,7 @@ def test_status_follows_the_job_and_unchanged_or_late_progress_is_not_sent():
 def test_a_very_long_result_also_comes_as_a_text_file():
     telegram = FakeTelegram()
     text = "word " * 3000
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…"), DeliverResult(KEY, text, as_file=True))
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO), DeliverResult(KEY, text, as_file=True))
     [(chat_id, name, data, reply_to)] = telegram.documents
     assert (chat_id, name, data.decode(), reply_to) == (5, "transcript.txt", text, 9)
 
@@ -146,7 +167,7 @@ def test_a_burst_to_a_group_is_paced_not_refused():
     telegram = FakeTelegram()
     sender = start_sender(telegram, Pace(private_per_second=1000, group_per_second=20, overall_per_second=1000,
                                          burst=2))
-    deliver(sender, *(SendReply(-100, f"reply {n}") for n in range(6)), SendReply(5, "private"))
+    deliver(sender, *(SendText(Destination(-100), f"reply {n}") for n in range(6)), SendText(Destination(5), "private"))
     telegram.wait_calls(7)
     assert [text for chat, text, _ in telegram.sent if chat == -100] == [f"reply {n}" for n in range(6)]
     assert telegram.sent.index((5, "private", None)) < 3   # other chats do not wait behind the group
@@ -157,7 +178,7 @@ def test_a_burst_to_a_group_is_paced_not_refused():
 def test_the_status_message_is_recorded_and_the_outcome_reported_once_delivered():
     telegram, storage, quota = FakeTelegram(), RecordingMailbox(), RecordingMailbox()
     outcome = object()
-    deliver(start_sender(telegram, storage=storage), PostStatus(KEY, "Processing…"),
+    deliver(start_sender(telegram, storage=storage), PostStatus(KEY, "Processing…", TO),
             DeliverResult(KEY, "word " * 1000, True, outcome, quota))
     assert storage.messages == [StatusPosted(KEY, 101)]
     assert quota.messages == [ResultDelivered(outcome, delivered=True)]   # after the last part went out
@@ -174,8 +195,8 @@ def test_an_outcome_that_could_not_be_delivered_is_reported_as_such():
 def test_everything_about_a_recording_in_a_forum_topic_goes_to_that_topic():
     telegram = FakeTelegram()
     text = "word " * 1000   # past one message's limit: two parts and the file
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", thread_id=7),
-            DeliverResult(KEY, text, as_file=True), SendReply(KEY.chat_id, "Slow down", 5, thread_id=7))
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", Destination(5, 7, 9)),
+            DeliverResult(KEY, text, as_file=True), SendText(Destination(KEY.chat_id, 7, 5), "Slow down"))
     assert len(telegram.sent) == 3 and len(telegram.documents) == 1   # status, second part, reply; the file
     assert telegram.threads == [7, 7, 7, 7]
 
@@ -183,7 +204,8 @@ def test_everything_about_a_recording_in_a_forum_topic_goes_to_that_topic():
 def test_a_result_whose_status_is_gone_is_sent_into_the_topic():
     telegram = FakeTelegram(failing={"editMessageText": TelegramError("editMessageText", "Bad Request: message "
                                                                                          "to edit not found", 400)})
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", thread_id=7), DeliverResult(KEY, "the words"))
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", Destination(5, 7, 9)),
+            DeliverResult(KEY, "the words"))
     assert [text for _, text, _ in telegram.sent] == ["Processing…", "the words"]
     assert telegram.threads == [7, 7]
 
@@ -191,7 +213,7 @@ def test_a_result_whose_status_is_gone_is_sent_into_the_topic():
 def test_a_status_posted_before_a_restart_gets_the_result_and_nothing_before_it():
     # The node that stopped may have put the result there already: no status goes over it again.
     telegram, quota = FakeTelegram(), RecordingMailbox()
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", message_id=55),
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO, status_message_id=55),
             DeliverResult(KEY, "the words", False, "outcome", quota))
     assert telegram.sent == []
     assert [(message_id, text) for _, message_id, text in telegram.edited] == [(55, "the words")]
@@ -203,8 +225,8 @@ def test_a_chat_throttled_by_telegram_waits_alone_and_still_gets_its_messages_on
                                                                   retry_after=1)})
     sender = start_sender(telegram)
     started = time.monotonic()
-    deliver(sender, SendReply(1, "throttled first"), SendReply(1, "throttled second"),
-            *(SendReply(chat, f"to {chat}") for chat in range(2, 12)))
+    deliver(sender, SendText(Destination(1), "throttled first"), SendText(Destination(1), "throttled second"),
+            *(SendText(Destination(chat), f"to {chat}") for chat in range(2, 12)))
     assert [text for _, text, _ in telegram.sent] == [f"to {chat}" for chat in range(2, 12)]   # nobody waited
     telegram.wait_calls(12)
     assert [text for chat, text, _ in telegram.sent if chat == 1] == ["throttled first", "throttled second"]
@@ -243,23 +265,23 @@ def test_whether_a_user_administers_a_group_is_asked_once_for_a_while():
 def test_replies_piling_up_in_one_chat_are_bounded_and_its_results_still_go_out(caplog):
     telegram = FakeTelegram()
     sender = start_sender(telegram, pace=Pace(private_per_second=10, burst=1))
-    deliver(sender, *(SendReply(1, f"reply {n}") for n in range(MAX_REPLIES_WAITING + 30)),
+    deliver(sender, *(SendText(Destination(1), f"reply {n}") for n in range(MAX_WAITING + 30)),
             DeliverResult(JobKey(1, 9), "the words"))
     assert caplog.text.count("dropping further ones") == 1
-    telegram.wait_calls(1 + MAX_REPLIES_WAITING + 1)   # the one sent at once, the ones that waited, the result
+    telegram.wait_calls(1 + MAX_WAITING + 1)   # the one sent at once, the ones that waited, the result
     time.sleep(0.3)
-    assert len(telegram.sent) == MAX_REPLIES_WAITING + 2 and telegram.sent[-1][1] == "the words"
+    assert len(telegram.sent) == MAX_WAITING + 2 and telegram.sent[-1][1] == "the words"
 
 
 def test_the_books_of_chats_gone_quiet_are_swept():
     clock = [1000.0]
     telegram = FakeTelegram()
     sender = TelegramSender.start(telegram, pace=UNPACED, clock=lambda: clock[0])
-    deliver(sender, *(SendReply(chat, "hi") for chat in range(1, 501)))
+    deliver(sender, *(SendText(Destination(chat), "hi") for chat in range(1, 501)))
     clock[0] += 3600
-    deliver(sender, SendReply(9999, "later"))
+    deliver(sender, SendText(Destination(9999), "later"))
     actor = sender._actor_weakref()   # its books, which nothing outside reads: looked at directly
-    assert actor._chats.keys() == {9999} and not actor._progress_at
+    assert actor._outbox._chats.keys() == {9999} and not actor._answers._progress_at
 
 
 def test_an_answer_telegram_refuses_for_good_is_replaced_by_a_failure_and_the_job_ends_uncharged():
@@ -277,7 +299,7 @@ def test_an_answer_telegram_refuses_for_good_is_replaced_by_a_failure_and_the_jo
     telegram, quota = Refusing(), RecordingMailbox()
     job = make_job()
     outcome = TranscriptReady(job, Transcript("the words", "en", 0.9, 5, 1))
-    deliver(start_sender(telegram), PostStatus(job.key, "Processing…"),
+    deliver(start_sender(telegram), PostStatus(job.key, "Processing…", job.destination),
             DeliverResult(job.key, "the words", False, outcome, quota, refused_text="Something went wrong."))
     assert telegram.edited[-1][2] == "Something went wrong."   # the status says so, not "Processing…"
     assert quota.messages == [ResultDelivered(JobFailed(job, FailureReason.INTERNAL), True)]
@@ -289,7 +311,7 @@ BUTTONS = ((("🎬 Subtitles", "s9.abc"),),)
 def test_the_buttons_go_under_the_last_part_of_a_long_transcript():
     telegram = FakeTelegram()
     words = "word " * 1000   # two messages
-    deliver(start_sender(telegram), PostStatus(KEY, "Processing…"), DeliverResult(KEY, words, keyboard=BUTTONS))
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO), DeliverResult(KEY, words, keyboard=BUTTONS))
     assert [message_id for _, message_id, _ in telegram.edited] == [101]
     assert telegram.keyboards == {101: None, 102: BUTTONS}
 
@@ -297,8 +319,33 @@ def test_the_buttons_go_under_the_last_part_of_a_long_transcript():
 def test_presses_are_answered_at_once_and_files_and_button_changes_take_their_chats_turn():
     telegram = FakeTelegram()
     sender = start_sender(telegram)
-    deliver(sender, SendFile(5, "talk.srt", b"1\n", 9), AnswerPress("q1", "x" * 300),
-            EditMessage(5, 9, "[00:00] words", BUTTONS), EditKeyboard(5, 9, None))
+    deliver(sender, SendDocument(TO, "talk.srt", b"1\n"), AnswerPress("q1", "x" * 300),
+            EditText(PostedMessage(5, 9), "[00:00] words", BUTTONS), EditButtons(PostedMessage(5, 9), None))
     assert telegram.answers == [("q1", "x" * 200)]   # a notice is cut to Telegram's 200 characters
     assert telegram.documents == [(5, "talk.srt", b"1\n", 9)]
     assert telegram.edited == [(5, 9, "[00:00] words"), (5, 9, None)] and telegram.keyboards == {9: None}
+
+
+def test_a_result_waits_for_its_status_to_be_posted_and_supersedes_progress_not_shown_yet():
+    telegram = FakeTelegram()
+    sender = start_sender(telegram, pace=Pace(private_per_second=10, burst=1))
+    deliver(sender, PostStatus(KEY, "Processing…", TO), SendText(TO, "a command's answer"),
+            UpdateStatus(KEY, "Processing… still"), DeliverResult(KEY, "the words"))
+    telegram.wait_calls(3)
+    time.sleep(0.3)
+    assert telegram.sent == [(5, "Processing…", 9), (5, "a command's answer", 9)]
+    assert telegram.edited == [(5, 101, "the words")]   # into the status, once it had an id; no progress edit
+
+
+def test_a_results_parts_go_out_together_ahead_of_what_waits_in_its_chat():
+    telegram = FakeTelegram(failing={"editMessageText": TelegramError(
+        "editMessageText", "Bad Request: message to edit not found", 400)})
+    sender = start_sender(telegram, pace=Pace(private_per_second=10, burst=1))
+    words = "word " * 1000   # two parts
+    deliver(sender, PostStatus(KEY, "Processing…", TO), DeliverResult(KEY, words, as_file=True),
+            *(SendText(TO, f"reply {n}") for n in range(3)))
+    telegram.wait_calls(1 + 2 + 1 + 3)
+    status, first, second, document, *replies = telegram.log
+    assert status == (5, "Processing…", 9) and first[2] == second[2] == 9   # the first part replies: no status
+    assert f"{first[1]} {second[1]}".split() == words.split() and document[1] == "transcript.txt"
+    assert replies == [(5, f"reply {n}", 9) for n in range(3)]

@@ -2,8 +2,18 @@ from contextlib import contextmanager
 
 import pytest
 
-from actors.messages import JobFailed, Ping, ShowProgress, Transcribe, TranscriptReady, WorkerReady
+from actors.messages import (
+    JobFailed,
+    PieceTranscribed,
+    Ping,
+    ShowProgress,
+    Transcribe,
+    TranscribePiece,
+    TranscriptReady,
+    WorkerReady,
+)
 from actors.whisper import WhisperActor
+from voicebot.core.audio import AudioPiece, DecodedAudio
 from voicebot.core.domain import FailureReason, Segment, Transcript
 from voicebot.core.errors import JobError, TelegramError
 
@@ -51,7 +61,8 @@ class FakeAudioSource:
 
 
 def start_worker(transcriber, source, dispatcher, sender=None):
-    return WhisperActor.start("w1", transcriber, source, dispatcher, sender or RecordingMailbox(), 1000)
+    return WhisperActor.start(name="w1", transcriber=transcriber, audio_source=source, dispatcher=dispatcher,
+                              sender=sender or RecordingMailbox(), max_file_bytes=1000)
 
 
 def test_it_loads_and_warms_its_model_before_announcing_itself():
@@ -98,8 +109,9 @@ def test_a_model_that_fails_to_load_is_reported_not_announced():
             raise RuntimeError("model.bin is corrupt")
 
     dispatcher, supervisor = RecordingMailbox(), RecordingMailbox()
-    worker = WhisperActor.start("w1", BrokenTranscriber(), FakeAudioSource(), dispatcher, RecordingMailbox(), 1000,
-                                supervisor)
+    worker = WhisperActor.start(name="w1", transcriber=BrokenTranscriber(), audio_source=FakeAudioSource(),
+                                dispatcher=dispatcher, sender=RecordingMailbox(), max_file_bytes=1000,
+                                supervisor=supervisor)
     assert worker.ask(Ping()) == "w1 could not start: model.bin is corrupt"
     assert dispatcher.messages == []
     assert supervisor.messages[0].reason == "w1 could not start: model.bin is corrupt"
@@ -114,3 +126,41 @@ def test_a_long_recording_shows_its_text_so_far_and_a_short_one_does_not():
     deliver(worker, Transcribe(long_job), Transcribe(short_job))
     assert sender.messages == [ShowProgress(long_job.key, "Processing…\n\nAnd so my fellow Americans,"),
                                ShowProgress(long_job.key, "Processing…\n\nAnd so my fellow Americans, ask not")]
+
+
+class FakeSplittingTranscriber(FakeTranscriber):
+    """The split path in the project's own types: every recording is 90 s with a pause at 60 s, and a piece's
+    "samples" are the words said in it."""
+
+    def deadline(self) -> float:
+        return 1000.0
+
+    def decode(self, audio, max_seconds, deadline) -> DecodedAudio:
+        self.calls.append((audio, None))
+        return DecodedAudio(90.0, "first second")
+
+    def split(self, audio: DecodedAudio, pieces: int) -> list[AudioPiece]:
+        return [AudioPiece(0.0, DecodedAudio(60.0, "first")), AudioPiece(60.0, DecodedAudio(30.0, "second"))]
+
+    def language_of(self, audio: DecodedAudio) -> tuple[str, float]:
+        return ("de", 0.9) if audio.samples == "first" else ("??", 0.0)
+
+    def transcribe_piece(self, piece: AudioPiece, language, deadline, on_segment=None, task=None,
+                         vocabulary=None) -> Transcript:
+        segment = Segment(piece.offset, piece.offset + piece.audio.seconds, " " + piece.audio.samples)
+        return Transcript(piece.audio.samples, language, 1.0, piece.audio.seconds, 0.1, (segment,))
+
+
+def test_a_long_recording_is_split_and_a_helpers_piece_joins_its_own_in_order():
+    transcriber, dispatcher, helper = FakeSplittingTranscriber(), RecordingMailbox(), RecordingMailbox("w2")
+    worker = start_worker(transcriber, FakeAudioSource(), dispatcher)
+    job = make_job(duration=90)
+    deliver(worker, Transcribe(job, (("w2", helper),)))
+    [told] = helper.of(TranscribePiece)
+    assert (told.index, told.piece.offset, told.language, told.deadline) == (1, 60.0, "de", 1000.0)
+    assert dispatcher.of(TranscriptReady) == []   # not before the helper's piece is back
+    deliver(worker, PieceTranscribed(job.key, 1, transcriber.transcribe_piece(told.piece, "de", 1000.0)))
+    [ready] = dispatcher.of(TranscriptReady)
+    assert (ready.transcript.text, ready.transcript.language, ready.transcript.audio_seconds) == (
+        "first second", "de", 90.0)
+    assert [segment.start for segment in ready.transcript.segments] == [0.0, 60.0]

@@ -8,14 +8,25 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import singledispatchmethod
 from pathlib import Path
+from typing import BinaryIO
 
 import requests
 from telebot import apihelper, types
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from voicebot.adapters.files import DownloadFolder, LocalFiles
-from voicebot.core.buttons import Keyboard
+from voicebot.core.calls import (
+    AnswerPress,
+    BotCall,
+    Destination,
+    EditButtons,
+    EditText,
+    Keyboard,
+    SendDocument,
+    SendText,
+)
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.core.intake import UPDATE_TYPES
@@ -86,44 +97,56 @@ class TelegramClient:
         self._call("getUpdates", apihelper._make_request, "getUpdates",
                    params={"offset": offset, "limit": 1, "long_polling_timeout": 0})
 
-    def send_message(self, chat_id: int, text: str, reply_to: int | None = None, thread_id: int | None = None,
-                     keyboard: Keyboard | None = None) -> int:
-        """`thread_id`: the forum topic it goes to; `keyboard`: buttons under it."""
-        sent = self._call("sendMessage", apihelper.send_message, chat_id, text, message_thread_id=thread_id,
-                          reply_parameters=_reply_parameters(reply_to), reply_markup=_markup(keyboard))
+    @singledispatchmethod
+    def perform(self, call: BotCall) -> int | None:
+        """Makes one of the outbox's calls (core.calls), each with a method of its own below: the id of the message
+        it posted, None for one that posts none."""
+        raise TypeError(f"no Bot API method for {type(call).__name__}")
+
+    @perform.register
+    def _send_text(self, call: SendText) -> int:
+        sent = self._call("sendMessage", apihelper.send_message, call.to.chat_id, call.text,
+                          message_thread_id=call.to.thread_id, reply_parameters=_reply_parameters(call.to),
+                          reply_markup=_markup(call.keyboard))
         return sent["message_id"]
 
-    def edit_message_text(self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None = None) -> None:
-        self._call("editMessageText", apihelper.edit_message_text, text=text, chat_id=chat_id,
-                   message_id=message_id, reply_markup=_markup(keyboard))
+    @perform.register
+    def _send_document(self, call: SendDocument) -> int:
+        sent = self._call("sendDocument", apihelper.send_data, call.to.chat_id, call.data, "document",
+                          caption=call.caption, visible_file_name=call.file_name,
+                          message_thread_id=call.to.thread_id, reply_parameters=_reply_parameters(call.to))
+        return sent["message_id"]
 
-    def edit_keyboard(self, chat_id: int, message_id: int, keyboard: Keyboard | None) -> None:
-        self._call("editMessageReplyMarkup", apihelper.edit_message_reply_markup, chat_id=chat_id,
-                   message_id=message_id, reply_markup=_markup(keyboard))
+    @perform.register
+    def _edit_text(self, call: EditText) -> None:
+        self._call("editMessageText", apihelper.edit_message_text, text=call.text, chat_id=call.message.chat_id,
+                   message_id=call.message.message_id, reply_markup=_markup(call.keyboard))
 
-    def answer_press(self, query_id: str, text: str | None = None) -> None:
+    @perform.register
+    def _edit_buttons(self, call: EditButtons) -> None:
+        self._call("editMessageReplyMarkup", apihelper.edit_message_reply_markup, chat_id=call.message.chat_id,
+                   message_id=call.message.message_id, reply_markup=_markup(call.keyboard))
+
+    @perform.register
+    def _answer_press(self, call: AnswerPress) -> None:
         # Not retried: the user's app waits only seconds for the answer, and a late one is refused anyway.
-        self._call("answerCallbackQuery", apihelper.answer_callback_query, query_id, text=text, retry=False)
-
-    def send_document(self, chat_id: int, file_name: str, data: bytes, caption: str | None = None,
-                      reply_to: int | None = None, thread_id: int | None = None) -> int:
-        sent = self._call("sendDocument", apihelper.send_data, chat_id, data, "document",
-                          caption=caption, visible_file_name=file_name, message_thread_id=thread_id,
-                          reply_parameters=_reply_parameters(reply_to))
-        return sent["message_id"]
+        self._call("answerCallbackQuery", apihelper.answer_callback_query, call.query_id, text=call.text,
+                   retry=False)
 
     def is_chat_admin(self, chat_id: int, user_id: int) -> bool:
         member = self._call("getChatMember", apihelper.get_chat_member, chat_id, user_id)
         return member.get("status") in ("creator", "administrator")
 
     @contextmanager
-    def fetch(self, file_id: str, max_bytes: int) -> Iterator[Path]:
+    def fetch(self, file_id: str, max_bytes: int) -> Iterator[Path | BinaryIO]:
         """The recording as a file on disk, for the block's duration: in local mode the Bot API server's own
-        file, else a download streamed to this process's private folder and deleted afterwards. JobError
-        TOO_BIG for anything over max_bytes, before or while reading."""
+        file, already open (read from that descriptor, never by its name again), else a download streamed to
+        this process's private folder and deleted afterwards. JobError TOO_BIG for anything over max_bytes,
+        before or while reading."""
         info = self._file_info(file_id, max_bytes)
         if self._local_files is not None:
-            yield self._local_files.path_of(info["file_path"], max_bytes)
+            with self._local_files.open(info["file_path"], max_bytes) as file:
+                yield file
             return
         with self._downloads.new_file() as path:
             self._with_retry("download", lambda: self._measured("download", self._download, info["file_path"],
@@ -215,7 +238,7 @@ def _markup(keyboard: Keyboard | None) -> types.InlineKeyboardMarkup | None:
     return markup
 
 
-def _reply_parameters(reply_to: int | None):
-    if reply_to is None:
+def _reply_parameters(to: Destination):
+    if to.reply_to_message_id is None:
         return None
-    return types.ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+    return types.ReplyParameters(message_id=to.reply_to_message_id, allow_sending_without_reply=True)

@@ -33,8 +33,8 @@ def _worker(settings: Settings, args) -> int:
 
 
 def _serve(settings: Settings, args, runner) -> int:
-    from voicebot.app.bootstrap import StartupError
     from voicebot.app.logs import configure_logging
+    from voicebot.app.node import StartupError
     configure_logging(settings.logging.level, _secrets(settings), json_lines=args.log_format == "json")
     try:
         return runner(settings)

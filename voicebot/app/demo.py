@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from voicebot.adapters.audio import to_voice_note
 from voicebot.adapters.speech import synthesize
 from voicebot.adapters.translations import load_languages
-from voicebot.app.bootstrap import BOT, Node, StartupError
+from voicebot.app.bootstrap import bot_node
 from voicebot.app.config import Settings, worker_count
 from voicebot.app.logs import configure_logging
+from voicebot.app.node import StartupError
 from voicebot.core.errors import SpeechError
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
 
@@ -59,7 +60,7 @@ def _play(settings: Settings, sandbox: BotApiSandbox, voices: list) -> int:
     print(f"voicebot demo: Bot API sandbox at {sandbox.url}; model {whisper.model} ({whisper.compute_type}), "
           f"{worker_count(settings)} transcription workers")
     started = time.monotonic()
-    bot = Node(settings, BOT)
+    bot = bot_node(settings)
     bot.start()
     print(f"bot ready in {time.monotonic() - started:.1f} s (models loaded and warmed up)\n")
     names = {user.id: user.first_name for user, *_ in voices}

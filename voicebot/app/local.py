@@ -16,8 +16,8 @@ from typing import TextIO
 from voicebot.adapters.audio import SAMPLE_RATE, decode
 from voicebot.adapters.model_files import resolve_model
 from voicebot.adapters.transcriber import Transcriber
-from voicebot.app.bootstrap import make_transcriber
 from voicebot.app.config import Settings
+from voicebot.app.transcribers import make_transcriber
 from voicebot.core.domain import Segment
 from voicebot.core.errors import JobError, ModelError
 

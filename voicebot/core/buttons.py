@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from voicebot.core.calls import Keyboard
 from voicebot.core.domain import JobKey, Task, Transcript
 
 _SIGNATURE_CHARS = 12          # 72 bits of HMAC-SHA256: far beyond guessing, one press at a time
@@ -34,9 +35,6 @@ class Press:
     action: Action
     message_id: int
 
-
-# An inline keyboard: rows of (label, callback data).
-Keyboard = tuple[tuple[tuple[str, str], ...], ...]
 
 
 class ButtonData:

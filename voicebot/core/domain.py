@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from voicebot.core.calls import Destination, PostedMessage
+
 
 class MediaKind(StrEnum):
     VOICE = "voice"
@@ -76,6 +78,11 @@ class Job:
     def message_id(self) -> int:
         return self.key.message_id
 
+    @property
+    def destination(self) -> Destination:
+        """Where its answers go: its chat and forum topic, in reply to the recording."""
+        return Destination(self.chat_id, self.thread_id, self.message_id)
+
 
 @dataclass(frozen=True, slots=True)
 class VoiceReceived:
@@ -126,6 +133,16 @@ class ButtonPressed:
     language_code: str | None = None   # the presser's Telegram app's language
     thread_id: int | None = None       # the forum topic the message is in
 
+    @property
+    def message(self) -> PostedMessage:
+        """The message pressed under."""
+        return PostedMessage(self.chat_id, self.message_id)
+
+    @property
+    def destination(self) -> Destination:
+        """Where answers to the press go: in reply to the message pressed under, in its topic."""
+        return Destination(self.chat_id, self.thread_id, self.message_id)
+
 
 # What one update means to the bot.
 Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived | ButtonPressed
@@ -168,17 +185,33 @@ class StoredRecording:
 
 
 @dataclass(frozen=True, slots=True)
-class UserState:
-    """What the QuotaActor needs to know of a user, loaded once at start."""
-    user_id: int
+class UserSettings:
+    """Everything a user (or an admin, for them) chose, as one value: loaded, changed (dataclasses.replace)
+    and saved whole. The defaults are what a user who chose nothing gets; a new setting is one more field
+    here, a column of the same name in the database, and the command that sets it."""
     unlimited: bool = False
     daily_seconds: int | None = None    # None: the configured quota.daily_seconds
     language: str | None = None         # None: detect per message
-    charged_today: float = 0.0
     timestamps: bool = False            # [mm:ss] marks in transcripts
     interface_language: str | None = None   # the language the bot answers in, chosen with /lang; None: the app's
     translate: bool = False             # /translate on: recordings come back in English
     vocabulary: str | None = None       # /vocab: names and terms to spell right
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """What a group's admins chose for it, as one value; the defaults are a group's that chose nothing."""
+    automatic: bool = True              # False: transcribe only what is asked for with /transcribe
+    interface_language: str | None = None   # the language the bot answers in there, chosen with /lang
+    vocabulary: str | None = None       # /vocab: names and terms to spell right
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """What the QuotaActor needs to know of a user, loaded at start and re-read while it runs."""
+    user_id: int
+    settings: UserSettings = UserSettings()
+    charged_today: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

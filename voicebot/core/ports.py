@@ -5,10 +5,12 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from http import HTTPStatus
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
-from voicebot.core.buttons import Keyboard
+from voicebot.core.audio import AudioPiece, DecodedAudio
+from voicebot.core.calls import BotCall
 from voicebot.core.domain import (
+    ChatSettings,
     Incoming,
     Job,
     JobKey,
@@ -17,6 +19,7 @@ from voicebot.core.domain import (
     StoredRecording,
     Task,
     Transcript,
+    UserSettings,
     UserState,
     UserSummary,
     VoiceReceived,
@@ -29,39 +32,39 @@ class Mailbox(Protocol):
     def tell(self, message: object) -> None: ...
 
 
-class BotApi(Protocol):
-    """The Bot API calls the actors make. Failures raise TelegramError."""
+class UpdateSource(Protocol):
+    """Where the poller gets updates from. Failures raise TelegramError."""
 
     def get_updates(self, offset: int | None, timeout: int) -> list[dict]: ...
 
     def confirm_updates(self, offset: int) -> None: ...
 
-    def send_message(self, chat_id: int, text: str, reply_to: int | None = None,
-                     thread_id: int | None = None, keyboard: Keyboard | None = None) -> int: ...
 
-    def edit_message_text(self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None = None) -> None:
-        """Without `keyboard`, a message's buttons go (as Telegram does)."""
-
-    def edit_keyboard(self, chat_id: int, message_id: int, keyboard: Keyboard | None) -> None: ...
-
-    def answer_press(self, query_id: str, text: str | None = None) -> None:
-        """Acknowledges a button press; `text`: a short notice the user's app shows (a toast)."""
-
-    def send_document(self, chat_id: int, file_name: str, data: bytes, caption: str | None = None,
-                      reply_to: int | None = None, thread_id: int | None = None) -> int: ...
-
-    def is_chat_admin(self, chat_id: int, user_id: int) -> bool: ...
+class WebhookRegistry(Protocol):
+    """The webhook's registration at Telegram. Failures raise TelegramError."""
 
     def set_webhook(self, url: str, secret_token: str, allowed_updates: Sequence[str]) -> None: ...
 
     def webhook_url(self) -> str: ...
 
+    def confirm_updates(self, offset: int) -> None: ...
+
+
+class BotCalls(Protocol):
+    """The Bot API calls the outbox makes, each one value of core.calls. Failures raise TelegramError."""
+
+    def perform(self, call: BotCall) -> int | None:
+        """Makes the call: the id of the message it posted, None for one that posts none."""
+
+    def is_chat_admin(self, chat_id: int, user_id: int) -> bool: ...
+
 
 class AudioSource(Protocol):
     """Where a recording's bytes come from: the Bot API's file download."""
 
-    def fetch(self, file_id: str, max_bytes: int) -> AbstractContextManager[Path]:
-        """The recording as a file on disk while the block runs (a download is deleted after it)."""
+    def fetch(self, file_id: str, max_bytes: int) -> AbstractContextManager[Path | BinaryIO]:
+        """The recording as a file on disk while the block runs, named or already open (a download is deleted
+        after it)."""
 
 
 class Transcriber(Protocol):
@@ -77,19 +80,24 @@ class Transcriber(Protocol):
                    vocabulary: str | None = None) -> Transcript: ...
 
     # A long recording split over idle WhisperActors: the one that splits it decodes it, cuts it at pauses,
-    # pins the language, and each transcribes a piece by the same deadline. Samples are the adapter's own.
+    # pins the language, and each transcribes a piece by the same deadline.
 
-    def deadline(self) -> float: ...
+    def deadline(self) -> float:
+        """When a job starting now is over its time (time.monotonic()), for all its pieces alike."""
 
-    def decode(self, audio: Path | bytes, max_seconds: float | None = None, deadline: float | None = None): ...
+    def decode(self, audio: Path | bytes, max_seconds: float | None, deadline: float) -> DecodedAudio:
+        """The recording, up to the global limit or `max_seconds` (JobError OVER_QUOTA past it)."""
 
-    def split(self, samples, pieces: int) -> list[tuple[float, object]]: ...
+    def split(self, audio: DecodedAudio, pieces: int) -> list[AudioPiece]:
+        """Up to `pieces` parts of about equal length, cut at pauses, in order; one when there is none."""
 
-    def language_of(self, samples) -> tuple[str, float]: ...
+    def language_of(self, audio: DecodedAudio) -> tuple[str, float]:
+        """The language detected on the first window, and its probability."""
 
-    def transcribe_piece(self, samples, language: str | None, deadline: float, offset: float = 0.0,
+    def transcribe_piece(self, piece: AudioPiece, language: str | None, deadline: float,
                          on_segment: Callable[[Segment], None] | None = None, task: Task = Task.TRANSCRIBE,
-                         vocabulary: str | None = None) -> Transcript: ...
+                         vocabulary: str | None = None) -> Transcript:
+        """Times in the whole recording's; a piece without speech is an empty transcript."""
 
     def close(self) -> None: ...
 
@@ -122,19 +130,11 @@ class Repository(Protocol):
 
     def load_users(self, day: date) -> dict[int, UserState]: ...
 
-    def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
-                           language: str | None, timestamps: bool = False,
-                           interface_language: str | None = None, translate: bool = False,
-                           vocabulary: str | None = None) -> None: ...
+    def save_user_settings(self, user_id: int, settings: UserSettings) -> None: ...
 
-    def save_chat_settings(self, chat_id: int, automatic: bool, interface_language: str | None = None,
-                           vocabulary: str | None = None) -> None: ...
+    def save_chat_settings(self, chat_id: int, settings: ChatSettings) -> None: ...
 
-    def on_request_chats(self) -> frozenset[int]: ...
-
-    def chat_languages(self) -> dict[int, str]: ...
-
-    def chat_vocabularies(self) -> dict[int, str]: ...
+    def chat_settings(self) -> dict[int, ChatSettings]: ...
 
     def user_summary(self, user_id: int, day: date) -> UserSummary | None: ...
 

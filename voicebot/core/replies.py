@@ -3,9 +3,8 @@
 A Wording is the bot's words in one language: it takes its texts from a gettext catalog (the English
 msgids here are the source; `pybabel extract` collects them into voicebot/locales/voicebot.pot) and
 formats numbers the way that language writes them. Every text is a whole sentence with named
-placeholders, so that a translation can put the parts in its own order and plural forms.
-
-The module-level names are the English wording, for code and tests that speak English only."""
+placeholders, so that a translation can put the parts in its own order and plural forms. Wording() is the
+English one, whose texts are the source."""
 import gettext
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -371,35 +370,3 @@ class Languages:
 def _two_letters(code: str | None) -> str:
     return (code or ENGLISH)[:2].lower()
 
-
-english = Wording()
-PROCESSING = english.PROCESSING
-QUEUED_PREFIX = english.QUEUED_PREFIX
-TEXT_ONLY = english.TEXT_ONLY
-UNSUPPORTED = english.UNSUPPORTED
-UNKNOWN_COMMAND = english.UNKNOWN_COMMAND
-BUSY = english.BUSY
-NOT_STORED = english.NOT_STORED
-SLOW_DOWN = english.SLOW_DOWN
-TRANSCRIBE_HINT = english.TRANSCRIBE_HINT
-AUTO_IN_GROUPS_ONLY = english.AUTO_IN_GROUPS_ONLY
-ADMINS_ONLY = english.ADMINS_ONLY
-ADMIN_USAGE = english.ADMIN_USAGE
-queued = english.queued
-is_status = english.is_status
-in_progress = english.in_progress
-transcript = english.transcript
-failure = english.failure
-help_text = english.help_text
-too_long = english.too_long
-too_big = english.too_big
-rate_limited = english.rate_limited
-quota_exceeded = english.quota_exceeded
-usage = english.usage
-auto_mode = english.auto_mode
-timestamps = english.timestamps
-forgotten = english.forgotten
-language_is = english.language_is
-unknown_language = english.unknown_language
-language_set = english.language_set
-user_changed = english.user_changed

@@ -1,7 +1,10 @@
 """The repository: every query and change the bot and the operator commands make, each logical change
 in one transaction. Used by the StorageActor (the only writer while the bot runs) and by operator commands.
 """
+import functools
+import operator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import date, datetime, time
 
 from peewee import (
@@ -27,6 +30,7 @@ from voicebot.adapters.storage.models import (
     utc_now,
 )
 from voicebot.core.domain import (
+    ChatSettings,
     DayStats,
     Job,
     JobKey,
@@ -36,6 +40,7 @@ from voicebot.core.domain import (
     StoredRecording,
     Task,
     Transcript,
+    UserSettings,
     UserState,
     UserSummary,
     VoiceReceived,
@@ -223,18 +228,8 @@ class Storage:
                            .where(Usage.day == day).group_by(Usage.user).tuples())
             users = {user_id: UserState(user_id, charged_today=float(seconds))
                      for user_id, seconds in charged.items()}
-            with_settings = (User.select(User.id, User.unlimited, User.daily_seconds, User.language,
-                                         User.timestamps, User.interface_language, User.translate, User.vocabulary)
-                             .where(User.unlimited | User.daily_seconds.is_null(False)
-                                    | User.language.is_null(False) | User.timestamps
-                                    | User.interface_language.is_null(False) | User.translate
-                                    | User.vocabulary.is_null(False))
-                             .tuples())
-            for (user_id, unlimited, daily_seconds, language, timestamps, interface_language, translate,
-                 vocabulary) in with_settings:
-                users[user_id] = UserState(user_id, unlimited, daily_seconds, language,
-                                           float(charged.get(user_id, 0.0)), timestamps, interface_language,
-                                           translate, vocabulary)
+            for user_id, settings in _settings_chosen(User, UserSettings):
+                users[user_id] = UserState(user_id, settings, float(charged.get(user_id, 0.0)))
             return users
 
     def set_language(self, user_id: int, language: str | None) -> None:
@@ -247,36 +242,24 @@ class Storage:
         """None: back to the configured quota.daily_seconds."""
         self._set_user(user_id, daily_seconds=seconds)
 
-    def save_user_settings(self, user_id: int, unlimited: bool, daily_seconds: int | None,
-                           language: str | None, timestamps: bool = False, interface_language: str | None = None,
-                           translate: bool = False, vocabulary: str | None = None) -> None:
-        """All settings at once, as the QuotaActor holds them."""
-        self._set_user(user_id, unlimited=unlimited, daily_seconds=daily_seconds, language=language,
-                       timestamps=timestamps, interface_language=interface_language, translate=translate,
-                       vocabulary=vocabulary)
+    def save_user_settings(self, user_id: int, settings: UserSettings) -> None:
+        """All settings at once, as the QuotaActor holds them: each field into its column of the same name."""
+        self._set_user(user_id, **_values_of(settings))
 
-    def save_chat_settings(self, chat_id: int, automatic: bool, interface_language: str | None = None,
-                           vocabulary: str | None = None) -> None:
-        values = {Chat.automatic: automatic, Chat.interface_language: interface_language, Chat.vocabulary: vocabulary}
+    def save_chat_settings(self, chat_id: int, settings: ChatSettings) -> None:
+        """All of a group's settings at once: each field into its column of the same name."""
+        values = _values_of(settings)
         with self._writing():
-            (Chat.insert(id=chat_id, automatic=automatic, interface_language=interface_language, vocabulary=vocabulary)
-             .on_conflict(conflict_target=[Chat.id], update=values).execute())
+            (Chat.insert(id=chat_id, **values)
+             .on_conflict(conflict_target=[Chat.id], update={getattr(Chat, name): value
+                                                              for name, value in values.items()})
+             .execute())
 
-    def on_request_chats(self) -> frozenset[int]:
-        """Groups where only recordings asked for with /transcribe are transcribed."""
+    def chat_settings(self) -> dict[int, ChatSettings]:
+        """Groups whose admins chose something (on-request mode, a language, a vocabulary); the rest follow
+        ChatSettings' defaults."""
         with database_errors():
-            return frozenset(chat.id for chat in Chat.select(Chat.id).where(~Chat.automatic))
-
-    def chat_languages(self) -> dict[int, str]:
-        """Groups whose admins chose the language the bot answers in there."""
-        with database_errors():
-            return dict(Chat.select(Chat.id, Chat.interface_language)
-                        .where(Chat.interface_language.is_null(False)).tuples())
-
-    def chat_vocabularies(self) -> dict[int, str]:
-        """Groups whose admins set a vocabulary with /vocab."""
-        with database_errors():
-            return dict(Chat.select(Chat.id, Chat.vocabulary).where(Chat.vocabulary.is_null(False)).tuples())
+            return dict(_settings_chosen(Chat, ChatSettings))
 
     def _set_user(self, user_id: int, **values) -> None:
         with self._writing():
@@ -356,6 +339,21 @@ def _pending_job(row: JobRecord) -> PendingJob:
     job = Job(JobKey(row.chat_id, row.message_id), row.user_id, _media_of(row),
               interface_language=row.interface_language, thread_id=row.thread_id, task=Task(row.task))
     return PendingJob(VoiceReceived(job, row.in_group, row.requested), row.status_message_id, row.attempts)
+
+
+def _values_of(settings: UserSettings | ChatSettings) -> dict:
+    """A settings value as the columns of the same names take it."""
+    return {field.name: getattr(settings, field.name) for field in fields(settings)}
+
+
+def _settings_chosen(model, settings_type: type[UserSettings] | type[ChatSettings]) -> list[tuple]:
+    """(id, settings) of each row of `model` where any column named after a field of `settings_type` differs
+    from that field's default, read as tuples (no model object per row); the other rows chose nothing."""
+    columns = [(getattr(model, field.name), field.default) for field in fields(settings_type)]
+    chosen = functools.reduce(operator.or_, (column.is_null(False) if default is None else column != default
+                                             for column, default in columns))
+    rows = model.select(model.id, *(column for column, _ in columns)).where(chosen).tuples()
+    return [(row_id, settings_type(*values)) for row_id, *values in rows]
 
 
 def _count_where(condition):

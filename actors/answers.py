@@ -1,0 +1,204 @@
+"""AnswerBook: each job's answer in the making, as calls to the outbox. A job gets one status message
+("Processing…", "#2 in queue"), which follows it and finally shows its result; the rest of a long result follows
+as replies, and once all of it is out the job's outcome is reported (ResultDelivered). A part of the
+TelegramSender, not an actor.
+
+A job has at most one call waiting in the outbox at a time, so each next step is decided with what the one
+before it did: the status message's id before it is edited, an edit that failed before a reply in its place."""
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from actors.messages import DeliverResult, JobFailed, PostStatus, ResultDelivered, StatusPosted
+from actors.outbox import Made, Outbox, Outcome, Posting
+from voicebot.core.calls import BotCall, Destination, EditText, Keyboard, PostedMessage, SendDocument, SendText
+from voicebot.core.domain import FailureReason, JobKey
+from voicebot.core.ports import Mailbox
+from voicebot.core.text import split_message
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_SECONDS = 3.0
+TRANSCRIPT_FILE_NAME = "transcript.txt"
+
+
+@dataclass
+class _Answer:
+    """What the book knows of one job's answer."""
+    to: Destination                        # where replies about the job go
+    status: PostedMessage | None = None    # its status message, once posted
+    shown: str | None = None               # what that shows (None: not known, as after a restart)
+    waiting: Posting | None = None         # the job's call waiting in the outbox
+    wanted: str | None = None              # the status to show once that call is made
+    result: DeliverResult | None = None
+    first: tuple[str, Keyboard | None] = ("", None)   # the result's first part, and its buttons if it is the last
+    tail: tuple[BotCall, ...] = ()         # the result's calls after its first part
+
+
+class AnswerBook:
+    def __init__(self, outbox: Outbox, storage: Mailbox | None, clock: Callable[[], float],
+                 status_messages: dict[JobKey, int] | None = None):
+        """`status_messages`: those of the stored jobs not answered yet, so that a restarted sender edits the
+        results into them rather than leaving them saying "Processing…"."""
+        self._outbox = outbox
+        self._storage = storage
+        self._clock = clock
+        self._answers: dict[JobKey, _Answer] = {
+            key: _Answer(_reply_to(key), status=PostedMessage(key.chat_id, message_id))
+            for key, message_id in (status_messages or {}).items()}
+        self._progress_at: dict[int, float] = {}
+
+    def post_status(self, message: PostStatus) -> None:
+        key = message.key
+        answer = self._answers.setdefault(key, _Answer(message.to))
+        if answer.result is not None:
+            return   # the job is being answered already
+        answer.to = message.to
+        if message.status_message_id is not None:
+            # Posted before a restart: the result goes into that one, so a resumed job repairs, not duplicates.
+            # It is left as it is until then: the node that stopped may have put the result there already (and
+            # stopped before recording it), which the same result leaves unchanged.
+            answer.status = PostedMessage(key.chat_id, message.status_message_id)
+        elif answer.status is not None or answer.waiting is not None:
+            self.show(key, message.text)   # the job came round again: one status message per job
+        else:
+            self._post(answer, Posting(SendText(message.to, message.text), partial(self._status_posted, key,
+                                                                                    message.text)))
+
+    def show(self, key: JobKey, text: str) -> None:
+        """The status message now says `text` (or will, once the job's call before it is made)."""
+        answer = self._answers.get(key)
+        if answer is None or answer.result is not None:
+            return   # no status to say it in, or the result is on its way
+        if answer.waiting is not None:
+            answer.wanted = text
+            return
+        if answer.status is not None and text != answer.shown:   # Telegram refuses an edit that changes nothing
+            self._post(answer, self._status_edit(key, answer, text))
+
+    def show_progress(self, key: JobKey, text: str) -> None:
+        # Dropped rather than delayed when too soon: the next segment brings newer text anyway.
+        last = self._progress_at.get(key.chat_id)
+        if last is not None and self._clock() - last < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._progress_at[key.chat_id] = self._clock()
+        self.show(key, text)
+
+    def deliver(self, result: DeliverResult) -> None:
+        """The result goes into the status message (a reply when there is none), its further parts and file
+        after it; then its outcome is reported."""
+        answer = self._answers.setdefault(result.key, _Answer(_reply_to(result.key)))
+        answer.result, answer.wanted = result, None
+        first, *rest = split_message(result.text) or [result.text]
+        texts = [SendText(answer.to, piece) for piece in rest]
+        if texts:   # the buttons go under the transcript's last part
+            texts[-1] = SendText(answer.to, texts[-1].text, result.keyboard)
+        answer.first = (first, None if texts else result.keyboard)
+        document = (SendDocument(answer.to, TRANSCRIPT_FILE_NAME, result.text.encode(), result.file_caption or None),)
+        answer.tail = (*texts, *(document if result.as_file else ()))
+        if answer.waiting is not None and isinstance(answer.waiting.call, EditText):
+            self._outbox.withdraw(answer.waiting)   # progress not shown yet: the result supersedes it
+            answer.waiting = None
+        if answer.waiting is None:   # else the status is still being posted: the result follows it
+            for posting in self._first_part(result.key):
+                self._post(answer, posting)
+
+    def forget_idle(self) -> None:
+        now = self._clock()
+        for chat_id, at in list(self._progress_at.items()):
+            if now - at > PROGRESS_INTERVAL_SECONDS:
+                del self._progress_at[chat_id]
+
+    def _post(self, answer: _Answer, posting: Posting) -> None:
+        answer.waiting = posting
+        self._outbox.post(posting)
+
+    def _status_edit(self, key: JobKey, answer: _Answer, text: str) -> Posting:
+        return Posting(EditText(answer.status, text), partial(self._status_edited, key, text))
+
+    def _status_posted(self, key: JobKey, text: str, outcome: Outcome) -> Sequence[Posting]:
+        answer = self._answers[key]
+        if isinstance(outcome, Made) and outcome.message_id is not None:
+            answer.status, answer.shown = PostedMessage(key.chat_id, outcome.message_id), text
+            if self._storage is not None:
+                self._storage.tell(StatusPosted(key, outcome.message_id))
+        return self._next(key, answer)
+
+    def _status_edited(self, key: JobKey, text: str, outcome: Outcome) -> Sequence[Posting]:
+        answer = self._answers[key]
+        if isinstance(outcome, Made):
+            answer.shown = text
+        return self._next(key, answer)
+
+    def _next(self, key: JobKey, answer: _Answer) -> Sequence[Posting]:
+        """After the job's status call: its result if that waited, else the newest status wanted meanwhile."""
+        answer.waiting = None
+        if answer.result is not None:
+            return self._first_part(key)
+        wanted, answer.wanted = answer.wanted, None
+        if wanted is None or answer.status is None or wanted == answer.shown:
+            return ()
+        answer.waiting = self._status_edit(key, answer, wanted)
+        return (answer.waiting,)
+
+    # --- a result's route: its first part into the status message, or as a reply if that fails; a reply
+    # Telegram refuses for good is replaced by the failure it means; then the tail; then the report.
+
+    def _first_part(self, key: JobKey) -> Sequence[Posting]:
+        answer = self._answers[key]
+        text, keyboard = answer.first
+        if answer.status is not None and text == answer.shown:
+            return self._tail(key, delivered=True)
+        if answer.status is not None:
+            return (Posting(EditText(answer.status, text, keyboard), partial(self._first_part_edited, key)),)
+        return self._first_part_as_reply(key)
+
+    def _first_part_edited(self, key: JobKey, outcome: Outcome) -> Sequence[Posting]:
+        if isinstance(outcome, Made):
+            return self._tail(key, delivered=True)
+        return self._first_part_as_reply(key)   # the status message is gone (deleted, say)
+
+    def _first_part_as_reply(self, key: JobKey) -> Sequence[Posting]:
+        answer = self._answers[key]
+        text, keyboard = answer.first
+        return (Posting(SendText(answer.to, text, keyboard), partial(self._first_part_sent, key)),)
+
+    def _first_part_sent(self, key: JobKey, outcome: Outcome) -> Sequence[Posting]:
+        refused_text = self._answers[key].result.refused_text
+        if isinstance(outcome, Made):
+            return self._tail(key, delivered=True)
+        if outcome.refused and refused_text:
+            return self._replaced_by_failure(key, refused_text)
+        return self._tail(key, delivered=False)
+
+    def _replaced_by_failure(self, key: JobKey, text: str) -> Sequence[Posting]:
+        """Telegram refused the answer for good (a 400): the plain failure reply takes its place, in the status
+        message if there is one, and the job ends as failed, never left unanswered for the next start."""
+        answer = self._answers[key]
+        as_reply = Posting(SendText(answer.to, text), lambda _: self._tail(key, delivered=True, refused=True))
+        if answer.status is None:
+            return (as_reply,)
+        return (Posting(EditText(answer.status, text),
+                        lambda outcome: self._tail(key, True, True) if isinstance(outcome, Made) else (as_reply,)),)
+
+    def _tail(self, key: JobKey, delivered: bool, refused: bool = False) -> Sequence[Posting]:
+        """The result's further parts and file, then the report."""
+        tail = self._answers[key].tail
+        report = partial(self._report, key, delivered, refused)
+        if not tail:
+            report(None)
+            return ()
+        return (*(Posting(call) for call in tail[:-1]), Posting(tail[-1], report))
+
+    def _report(self, key: JobKey, delivered: bool, refused: bool, _: Outcome | None) -> Sequence[Posting]:
+        result = self._answers.pop(key).result
+        if result.report_to is not None:
+            outcome = JobFailed(result.outcome.job, FailureReason.INTERNAL) if refused else result.outcome
+            result.report_to.tell(ResultDelivered(outcome, delivered or refused))
+        return ()
+
+
+def _reply_to(key: JobKey) -> Destination:
+    """Where replies about a job go when its status never said: in reply to its recording."""
+    return Destination(key.chat_id, reply_to_message_id=key.message_id)

@@ -1,0 +1,76 @@
+"""What of a recording is speech, found by the Silero VAD faster-whisper ships: the pauses the model is spared,
+and the pauses a long recording can be split at."""
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from voicebot.adapters.audio import SAMPLE_RATE
+from voicebot.core.domain import FailureReason, Segment
+from voicebot.core.errors import JobError
+from voicebot.core.pauses import cut_segment
+
+MIN_SILENCE_SECONDS = 2   # pauses this long are not fed to the model (faster-whisper's vad_filter default)
+_SPLIT_SILENCE_SECONDS = 0.3   # a pause this long between speech is where a long recording may be split
+
+
+@dataclasses.dataclass(frozen=True)
+class Speech:
+    """What of a recording the model hears: all of it, or its speech without its pauses, with the map back
+    to the recording's own time (`timeline`; None when nothing was cut)."""
+    samples: np.ndarray
+    timeline: object = None   # faster_whisper.vad.SpeechTimestampsMap
+    offset: float = 0.0       # where these samples start in the recording (a piece of a split one)
+
+    def shifted(self, offset: float) -> "Speech":
+        return dataclasses.replace(self, offset=offset)
+
+    def recorded_segment(self, segment: Segment) -> Segment:
+        """The segment with its times in the recording, pauses included."""
+        if self.timeline is None:
+            start, end = segment.start, segment.end
+        else:
+            start = self.timeline.get_original_time(segment.start)
+            end = self.timeline.get_original_time(segment.end, is_end=True)
+        return Segment(round(start + self.offset, 2), round(end + self.offset, 2), segment.text)
+
+    def recorded_segments(self, segment: Segment) -> list[Segment]:
+        """The segment in the recording's time, cut where it spans a pause the model did not hear (the model
+        hears the speech joined up, and may make one segment across it): its words are shared out by where
+        the cut falls in its speech, so that no subtitle or time mark lasts through the silence."""
+        if self.timeline is None:
+            return [self.recorded_segment(segment)]
+        cuts = [end / SAMPLE_RATE for end in self.timeline.chunk_end_sample[:-1]
+                if segment.start < end / SAMPLE_RATE < segment.end]
+        return [self.recorded_segment(piece) for piece in cut_segment(segment, cuts, 1 / SAMPLE_RATE)]
+
+    def recorded(self, on_segment: Callable[[Segment], None] | None) -> Callable[[Segment], None] | None:
+        return None if on_segment is None else lambda segment: on_segment(self.recorded_segment(segment))
+
+
+def speech_in(samples: np.ndarray) -> Speech:
+    """The recording's speech: JobError NO_SPEECH when there is none, before any model time is spent. A
+    recording whose pauses add up to less than MIN_SILENCE_SECONDS is heard whole, exactly as transcribe()
+    hears it."""
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    chunks = speech_chunks(samples)
+    if not chunks:
+        raise JobError(FailureReason.NO_SPEECH, "no speech found")
+    spoken = sum(chunk["end"] - chunk["start"] for chunk in chunks)
+    if samples.size - spoken < MIN_SILENCE_SECONDS * SAMPLE_RATE:
+        return Speech(samples)
+    return Speech(np.concatenate([samples[chunk["start"]:chunk["end"]] for chunk in chunks]),
+                  SpeechTimestampsMap(chunks, SAMPLE_RATE))
+
+
+def speech_chunks(samples: np.ndarray, min_silence_seconds: float = MIN_SILENCE_SECONDS) -> list[dict]:
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=int(min_silence_seconds * 1000)))
+
+
+def pauses(samples: np.ndarray) -> list[int]:
+    """The middle of every pause of a third of a second or more between speech, where a cut splits no word."""
+    chunks = speech_chunks(samples, min_silence_seconds=_SPLIT_SILENCE_SECONDS)
+    return [(before["end"] + after["start"]) // 2 for before, after in zip(chunks, chunks[1:], strict=False)]
