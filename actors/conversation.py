@@ -28,6 +28,7 @@ from voicebot.core.domain import ChatSettings, UserSettings
 from voicebot.core.intake import MAX_INTEGER
 from voicebot.core.ports import Mailbox
 from voicebot.core.replies import ENGLISH, Languages, Wording
+from voicebot.core.text import vocabulary_words
 
 log = logging.getLogger(__name__)
 
@@ -275,9 +276,10 @@ class Conversation:
 
 
 def _vocabulary(argument: str) -> str | None:
-    """What /vocab was given, as it is kept: its words, one space apart; None for "clear"."""
-    words = " ".join(argument.split())
-    return None if words.lower() == "clear" else words
+    """What /vocab was given, as it is kept: its words, one space apart, none of Whisper's control tokens
+    among them; None for "clear", or when nothing else is left."""
+    words = vocabulary_words(argument)
+    return None if words.lower() in ("", "clear") else words
 
 
 def _whole_number(text: str) -> int | None:

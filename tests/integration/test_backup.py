@@ -1,5 +1,7 @@
 """`voicebot db backup PATH`: a consistent copy of a SQLite database while the bot writes to it."""
+import os
 import sqlite3
+import stat
 import threading
 from contextlib import closing
 from datetime import date
@@ -116,3 +118,43 @@ def test_postgresql_is_backed_up_with_pg_dump(tmp_path, capsys):
     assert err == ("voicebot: database.url is not SQLite: back PostgreSQL up with pg_dump "
                    "(pg_dump --format=custom --file=voicebot.dump DBNAME; pg_restore brings it back)\n")
     assert not (tmp_path / "copy.db").exists()
+
+
+def a_database(tmp_path):
+    source = tmp_path / "voicebot.db"
+    storage = Storage(f"sqlite:///{source}")
+    storage.open()
+    storage.close()
+    source.chmod(0o600)
+    return source, configured(tmp_path, f"sqlite:///{source}")
+
+
+def test_a_backup_is_readable_by_its_owner_only_whatever_the_umask(tmp_path, capsys):
+    source, config = a_database(tmp_path)
+    copy = tmp_path / "copy.db"
+    umask = os.umask(0o022)
+    try:
+        assert main(["--config", str(config), "db", "backup", str(copy)]) == 0
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+
+
+def test_a_partial_copy_left_behind_is_not_reused_nor_followed(tmp_path, capsys):
+    """PATH.partial already there (a backup that runs now, one killed, or a link planted to another file):
+    the backup stops with one line and touches neither it nor what it points to."""
+    source, config = a_database(tmp_path)
+    copy, elsewhere = tmp_path / "copy.db", tmp_path / "elsewhere"
+    partial = tmp_path / "copy.db.partial"
+    for planted in ("file", "link"):
+        elsewhere.write_text("precious")
+        if planted == "file":
+            partial.write_text("precious")
+        else:
+            partial.unlink()
+            partial.symlink_to(elsewhere)
+        assert main(["--config", str(config), "db", "backup", str(copy)]) == 1
+        assert capsys.readouterr().err == (f"voicebot: {partial} exists: another backup to {copy} runs now or was "
+                                           f"stopped; remove it and try again\n")
+        assert partial.read_text() == elsewhere.read_text() == "precious"
+        assert not copy.exists()

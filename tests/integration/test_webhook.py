@@ -2,14 +2,16 @@
 import json
 import logging
 import socket
+import threading
 import time
+import tracemalloc
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import pytest
 
 from voicebot.adapters import webhook as webhook_module
-from voicebot.adapters.httpserver import GuardedHandler
+from voicebot.adapters.httpserver import MAX_HEADER_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES, GuardedHandler
 from voicebot.adapters.metrics import Metrics, MetricsServer
 from voicebot.adapters.webhook import MAX_BODY_BYTES, SECRET_HEADER, WebhookServer
 
@@ -166,6 +168,107 @@ def test_the_metrics_endpoint_cuts_a_trickling_client_too(monkeypatch):
                 time.sleep(0.3)
         assert time.monotonic() - started < 5
         client.close()
+        assert send_http(f"http://{listen}/healthz", method="GET")[0] == 200
+    finally:
+        server.stop()
+
+
+def send_head(url: str, request_line: bytes, header_lines: list[bytes], repeat: int = 1,
+              body: bytes = b"") -> int | None:
+    """Sends a request line and headers (`header_lines` `repeat` times over) from a thread, reading the
+    answer meanwhile as a client would: its status, or None when the server cut the connection first."""
+    parts = urlsplit(url)
+    client = socket.create_connection((parts.hostname, parts.port), timeout=30)
+
+    def send():
+        try:
+            client.sendall(request_line + b"\r\n")
+            for _ in range(repeat):
+                for line in header_lines:
+                    client.sendall(line)
+            client.sendall(b"\r\n" + body)
+        except OSError:
+            pass   # refused: the server stopped reading
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    answer = b""
+    try:
+        while chunk := client.recv(4096):
+            answer += chunk
+    except OSError:
+        pass
+    finally:
+        sender.join(30)
+        client.close()
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else None
+
+
+def post_line(url: str, path: str | None = None) -> bytes:
+    return f"POST {path or urlsplit(url).path} HTTP/1.1".encode()
+
+
+def test_a_request_line_past_its_cap_is_refused_with_414(url, receiver, metrics):
+    long_path = urlsplit(url).path + "?" + "x" * MAX_REQUEST_LINE_BYTES
+    assert send_head(url, post_line(url, long_path), [f"{SECRET_HEADER}: {SECRET}\r\n".encode()]) == 414
+    assert receiver.updates == []
+    assert metrics.registry.get_sample_value("voicebot_webhook_requests_total", {"status": "414"}) == 1
+
+
+@pytest.mark.parametrize("header_lines", [
+    [b"X-Padding: " + b"p" * 2000 + b"\r\n"] * (MAX_HEADER_BYTES // 2000 + 1),   # too many bytes
+    [b"X-A: b\r\n"] * (MAX_HEADERS + 1),                                          # too many headers
+    [b"X-Padding: " + b"p" * (MAX_HEADER_BYTES + 1) + b"\r\n"],                  # one header too long
+])
+def test_headers_past_their_caps_are_refused_with_431_before_the_secret_is_looked_at(url, receiver, metrics,
+                                                                                   header_lines):
+    secret = f"{SECRET_HEADER}: {SECRET}\r\n".encode()
+    assert send_head(url, post_line(url), [secret, *header_lines]) == 431
+    assert receiver.updates == []
+    assert metrics.registry.get_sample_value("voicebot_webhook_requests_total", {"status": "431"}) == 1
+
+
+def test_a_request_within_the_caps_is_served(url, receiver):
+    body = json.dumps(UPDATE).encode()
+    padding = [f"X-Padding-{n}: ".encode() + b"p" * 900 + b"\r\n" for n in range(MAX_HEADER_BYTES // 1000 - 2)]
+    headers = [f"{SECRET_HEADER}: {SECRET}\r\n".encode(), f"Content-Length: {len(body)}\r\n".encode(), *padding]
+    assert send_head(url, post_line(url), headers, body=body) == 200
+    assert receiver.updates == [UPDATE]
+
+
+def test_connections_sending_megabytes_of_headers_are_refused_at_once_and_memory_stays_flat(url, receiver):
+    """40 connections sending 6.4 MB of headers each (100 lines of 64,000 bytes: what the standard library
+    takes) once took the process from 23 MB to 414 MB."""
+    line = b"X-Padding: " + b"p" * 63_980 + b"\r\n"
+    statuses: list[int | None] = []
+    tracemalloc.start()
+    try:
+        started = time.monotonic()
+        clients = [threading.Thread(target=lambda: statuses.append(send_head(url, post_line(url), [line], 100)))
+                   for _ in range(20)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(60)
+        took = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # None: cut before the answer was read (the rest of the headers unread, the server's close is a reset).
+    assert len(statuses) == 20 and set(statuses) <= {431, None} and 431 in statuses, statuses
+    assert peak < 4_000_000, f"{peak / 1e6:.1f} MB at the peak"
+    assert took < 10
+    assert receiver.updates == []
+    assert post(url) == 200   # and the server serves on
+
+
+def test_the_metrics_endpoint_caps_request_heads_too():
+    listen = f"127.0.0.1:{free_port()}"
+    server = MetricsServer(Metrics(), listen, lambda: "ok").start()
+    try:
+        url = f"http://{listen}/metrics"
+        assert send_head(url, b"GET /metrics HTTP/1.1", [b"X-A: b\r\n"] * (MAX_HEADERS + 1)) == 431
+        assert send_head(url, b"GET /metrics?" + b"x" * MAX_REQUEST_LINE_BYTES + b" HTTP/1.1", []) == 414
         assert send_http(f"http://{listen}/healthz", method="GET")[0] == 200
     finally:
         server.stop()

@@ -86,6 +86,9 @@ class _Handler(GuardedHandler):
 
     do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_post
 
+    def refuse_head(self, status: HTTPStatus) -> None:
+        self._answer(status)
+
     def _authenticated_update(self) -> dict:
         if not self._path_is_served():
             raise _Refused(HTTPStatus.NOT_FOUND, "not the webhook's path")

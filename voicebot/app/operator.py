@@ -4,6 +4,7 @@
 settings from the database every so often, so changes made here need no restart.
 """
 import argparse
+import os
 import sqlite3
 import sys
 from contextlib import closing
@@ -98,12 +99,24 @@ def _backup(settings: Settings, args) -> int:
         return _fail(f"{args.path} exists already: name a new file (a backup overwrites nothing)")
     partial = args.path.with_name(f"{args.path.name}.partial")   # PATH appears only once it is whole
     try:
+        # Made here, new (never one left behind, nor a link planted there) and for the owner's eyes only, as
+        # the database is: SQLite then writes into it, and gives its journal the same mode.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        return _fail(f"{partial} exists: another backup to {args.path} runs now or was stopped; "
+                     "remove it and try again")
+    except OSError as error:
+        return _fail(f"backing up {source} to {args.path} failed: {error}")
+    try:
         with closing(sqlite3.connect(source)) as database, closing(sqlite3.connect(partial)) as copy:
             database.backup(copy)   # all pages in one step: one snapshot, however busy the bot is
-        partial.replace(args.path)
+        os.link(partial, args.path)   # unlike a rename, fails if PATH appeared meanwhile
+    except FileExistsError:
+        return _fail(f"{args.path} exists already: name a new file (a backup overwrites nothing)")
     except (sqlite3.Error, OSError) as error:
-        partial.unlink(missing_ok=True)
         return _fail(f"backing up {source} to {args.path} failed: {error}")
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"backed up {source} to {args.path} ({args.path.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -6,6 +6,7 @@ formats numbers the way that language writes them. Every text is a whole sentenc
 placeholders, so that a translation can put the parts in its own order and plural forms. Wording() is the
 English one, whose texts are the source."""
 import gettext
+import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -329,7 +330,8 @@ class Wording:
 
 
 def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
+    """mm:ss, the minutes going on past an hour; a time that is no finite number, or before 0, shows as 00:00."""
+    minutes, secs = divmod(int(seconds) if math.isfinite(seconds) and seconds > 0 else 0, 60)
     return f"{minutes:02d}:{secs:02d}"
 
 

@@ -6,6 +6,7 @@ MAX_LINES lines of MAX_LINE characters, the common broadcast limits (Netflix-sty
 what a viewer reads in the time a cue is on screen without losing the picture.
 """
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
@@ -16,6 +17,7 @@ MAX_LINE = 42
 MAX_LINES = 2
 # A segment Whisper gave no length (end <= start), or almost none, still stays long enough to be seen.
 MIN_CUE_MS = 200
+MAX_MS = 100 * 3_600_000 - 1   # 99:59:59.999
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,11 @@ def _segment_cues(segment: Segment) -> list[_Cue]:
 
 
 def _milliseconds(seconds: float) -> int:
-    return max(0, round(seconds * 1000))
+    """A time as the files write it: from 0 (a time that is no finite number too) to the last the two-digit
+    hours of HH:MM:SS hold."""
+    if not math.isfinite(seconds):
+        return 0
+    return round(min(max(seconds, 0.0), MAX_MS / 1000) * 1000)
 
 
 def _cue_lines(text: str) -> list[tuple[str, ...]]:

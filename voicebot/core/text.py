@@ -1,8 +1,21 @@
-"""Splitting long transcripts into Telegram-sized messages without cutting words."""
+"""Splitting long transcripts into Telegram-sized messages without cutting words; vocabulary text as
+Whisper may be given it."""
 import re
 
 TELEGRAM_LIMIT = 4096
 _SENTENCE_END = re.compile(r"[.!?…。](\s+)")
+# Whisper's tokenizer reads each of its special tokens (<|endoftext|>, <|translate|>, <|en|> …) written in
+# text as that token, not as characters; all of them, and only they, are written <|…|>.
+_CONTROL_TOKEN = re.compile(r"<\|[^<>|]*\|>")
+
+
+def vocabulary_words(text: str) -> str:
+    """Names and terms as Whisper is given them (its hotwords): the words one space apart, with nothing
+    written like one of its control tokens, taken out again until none is left (removing `<|en|>` from
+    `<|endof<|en|>text|>` leaves one)."""
+    while (stripped := _CONTROL_TOKEN.sub(" ", text)) != text:
+        text = stripped
+    return " ".join(text.split())
 
 
 def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:

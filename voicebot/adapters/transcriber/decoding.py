@@ -28,6 +28,7 @@ from voicebot.adapters.audio import SAMPLE_RATE
 from voicebot.adapters.transcriber.features import log_mel
 from voicebot.core.domain import FailureReason, Segment, Task, Transcript
 from voicebot.core.errors import JobError
+from voicebot.core.text import vocabulary_words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +141,8 @@ def transcription_options(tokenizer, beam_size: int, hotwords: str | None = None
     arguments = {name: parameter.default
                  for name, parameter in inspect.signature(WhisperModel.transcribe).parameters.items()}
     arguments["beam_size"] = beam_size
-    arguments["hotwords"] = hotwords
+    # Words only, whatever a caller kept (a vocabulary stored before control tokens were taken out of it).
+    arguments["hotwords"] = vocabulary_words(hotwords or "") or None
     # The two options transcribe() does not pass through as they come: the temperature becomes
     # a list to fall back along, and -1 in suppress_tokens the tokenizer's non-speech tokens.
     arguments["temperatures"] = list(arguments["temperature"])
