@@ -1,4 +1,8 @@
+import errno
 import io
+import os
+import threading
+import time
 
 import av
 import numpy as np
@@ -114,3 +118,70 @@ def test_a_decompression_bomb_is_stopped_at_the_cap():
     with pytest.raises(JobError) as raised:
         decode(silence.getvalue(), max_seconds=300)
     assert raised.value.reason is FailureReason.TOO_LONG
+
+
+# --- documents that make FFmpeg open other files or streams: only the recording handed over is ever read
+
+def png_sequence(pictures: int = 3) -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="image2pipe") as container:
+        stream = container.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "rgb24"
+        for _ in range(pictures):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+HOSTILE_DOCUMENTS = {
+    "concat, a relative entry": lambda folder: b"ffconcat version 1.0\nfile victim.wav\n",
+    "concat, an absolute entry": lambda folder: f"ffconcat version 1.0\nfile {folder / 'victim.wav'}\n".encode(),
+    "concat, a FIFO entry": lambda folder: b"ffconcat version 1.0\nfile pipe.wav\n",
+    "HLS playlist": lambda folder: b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\npipe.wav\n#EXT-X-ENDLIST\n",
+    "DASH manifest": lambda folder: (
+        b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+        b'mediaPresentationDuration="PT2S" minBufferTime="PT1S" profiles="urn:mpeg:dash:profile:full:2011"><Period>'
+        b'<AdaptationSet mimeType="audio/wav"><Representation id="a" bandwidth="256000"><BaseURL>pipe.wav</BaseURL>'
+        b"</Representation></AdaptationSet></Period></MPD>\n"),
+    "SDP": lambda folder: b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                          b"m=audio 5004 RTP/AVP 0\r\n",
+    "image sequence": lambda folder: png_sequence(),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE_DOCUMENTS)
+def test_a_document_naming_other_files_or_streams_is_refused_in_time_reading_nothing_else(kind, tmp_path,
+                                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)   # where FFmpeg resolves relative entries
+    (tmp_path / "victim.wav").write_bytes(wav(2.0))
+    os.mkfifo(tmp_path / "pipe.wav")   # opening it would block until someone writes
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["samples"] = decode(HOSTILE_DOCUMENTS[kind](tmp_path), 30, deadline=time.monotonic() + 1.0)
+        except JobError as error:
+            outcome["error"] = error
+
+    started = time.monotonic()
+    decoding = threading.Thread(target=run, daemon=True)
+    decoding.start()
+    decoding.join(3.0)
+    seconds = time.monotonic() - started
+    pipe_opened = _release_readers(tmp_path / "pipe.wav")   # and so a decode blocked on it ends
+    decoding.join(3.0)
+    assert seconds < 2.0, f"decoding a {kind} took {seconds:.1f} s against a 1 s deadline"
+    assert not pipe_opened, f"a {kind} opened a FIFO it named"
+    assert "samples" not in outcome, f"a {kind} decoded {outcome['samples'].size / SAMPLE_RATE:.1f} s of other files"
+    assert outcome["error"].reason is FailureReason.UNREADABLE_AUDIO
+
+
+def _release_readers(fifo) -> bool:
+    """Whether anything has the FIFO open for reading (or waits to); a writer opening and closing it ends that."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as error:
+        if error.errno == errno.ENXIO:   # no reader
+            return False
+        raise
+    return True

@@ -7,8 +7,11 @@ duration (or a decompression bomb) never expands into hours of samples; the samp
 sized for the cap, of which only what is written takes memory.
 """
 import io
+import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -18,18 +21,29 @@ from voicebot.core.errors import JobError
 
 SAMPLE_RATE = 16000
 
+# The containers recordings come in: voice notes, audio files, videos. FFmpeg refuses every other format,
+# whatever the content claims to be: concat lists, playlists (HLS), manifests (DASH), SDP and image
+# sequences make it open other files or streams, and none of them is a recording.
+RECORDING_FORMATS = ("ogg", "mov", "matroska", "mp3", "flac", "wav", "w64", "aac", "amr", "asf", "aiff", "caf",
+                     "avi", "flv", "mpegts", "mpeg", "au", "wv", "ape", "ac3", "eac3")
+_CONFINED = {"format_whitelist": ",".join(RECORDING_FORMATS),
+             # No protocol at all: the one file is read through its file object, and nothing it names is opened.
+             "protocol_whitelist": "none"}
 
-def decode(source: Path | bytes, max_seconds: float, deadline: float | None = None) -> np.ndarray:
-    """Float32 samples in [-1, 1] at 16 kHz mono from a file (or bytes); JobError for unreadable, silent or
-    too long input, and TIMEOUT past `deadline` (time.monotonic())."""
+
+def decode(source: Path | BinaryIO | bytes, max_seconds: float, deadline: float | None = None) -> np.ndarray:
+    """Float32 samples in [-1, 1] at 16 kHz mono from a file (named, or open as local mode hands it over) or
+    bytes; JobError for unreadable, silent or too long input, and TIMEOUT past `deadline` (time.monotonic())."""
     if _is_empty(source):
         raise JobError(FailureReason.UNREADABLE_AUDIO, "empty file")
     try:
         # A file object, not its name: FFmpeg then guesses the format from the content alone, as for bytes,
         # never from a name a sender chose.
-        with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as stream:
+        with _stream(source) as stream:
             samples = _decode_capped(_Nameless(stream), int(max_seconds * SAMPLE_RATE), deadline)
     except (av.error.FFmpegError, ValueError, IndexError, OSError) as error:
+        if deadline is not None and time.monotonic() > deadline:   # FFmpeg interrupted at the deadline
+            raise JobError(FailureReason.TIMEOUT, "decoding ran past the timeout") from None
         raise JobError(FailureReason.UNREADABLE_AUDIO, type(error).__name__) from None
     if samples.size == 0:
         raise JobError(FailureReason.NO_SPEECH, "no audio samples")
@@ -43,9 +57,20 @@ class _Nameless:
         self.read, self.seek, self.tell = stream.read, stream.seek, stream.tell
 
 
-def _is_empty(source: Path | bytes) -> bool:
+def _stream(source: Path | BinaryIO | bytes):
+    if isinstance(source, Path):
+        return source.open("rb")
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    source.seek(0)
+    return nullcontext(source)   # an open file: whoever opened it closes it
+
+
+def _is_empty(source: Path | BinaryIO | bytes) -> bool:
     try:
-        return source.stat().st_size == 0 if isinstance(source, Path) else not source
+        if isinstance(source, bytes):
+            return not source
+        return (source.stat() if isinstance(source, Path) else os.fstat(source.fileno())).st_size == 0
     except OSError:
         return False   # opening it says what is wrong
 
@@ -56,7 +81,8 @@ def _decode_capped(source, max_samples: int, deadline: float | None) -> np.ndarr
     resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     samples = np.empty(max_samples, dtype=np.float32)   # untouched pages take no memory
     total = 0
-    with av.open(source, mode="r", metadata_errors="ignore") as container:
+    with av.open(source, mode="r", metadata_errors="ignore", container_options=_CONFINED,
+                 timeout=_seconds_left(deadline)) as container:
         if not container.streams.audio:
             raise JobError(FailureReason.NO_SPEECH, "no audio track")
         for frame in _valid_frames(container.decode(audio=0)):
@@ -68,6 +94,16 @@ def _decode_capped(source, max_samples: int, deadline: float | None) -> np.ndarr
         for resampled in resampler.resample(None):
             total = _append(samples, resampled, total)
     return samples[:total]
+
+
+def _seconds_left(deadline: float | None) -> float | None:
+    """How long FFmpeg may wait for anything before it is interrupted (None: no deadline)."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise JobError(FailureReason.TIMEOUT, "decoding ran past the timeout")
+    return left
 
 
 def _append(samples: np.ndarray, frame, total: int) -> int:

@@ -4,17 +4,22 @@ adapter uses it, and the bootstrap checks and sweeps it at start.
 
 In local mode (`telegram-bot-api --local`) getFile answers with an absolute path on the server's disk.
 `telegram.local_files_map = "SERVER_DIR=LOCAL_DIR"` says where that directory is seen from this machine
-(a shared volume); a path is read only when it lies inside it once every symlink is resolved, and only
-when it is a regular file, so that a confused or hostile server cannot have the bot read anything else
-(or block on a pipe or a device).
+(a shared volume); without it only this bot's own folder of the server's working directory is served. A
+file is opened once, below the served directory one name at a time without following any symlink, and
+read only when that descriptor is a regular file, so that a confused or hostile server, or someone who can
+write in that directory, cannot have the bot read anything else (by a path, a link swapped in after a
+check, a pipe or a device).
 """
+import errno
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError
@@ -25,11 +30,13 @@ log = logging.getLogger(__name__)
 class LocalFiles:
     """A local Bot API server's files, as this machine sees them."""
 
-    def __init__(self, files_map: str = ""):
-        """`files_map`: "SERVER_DIR=LOCAL_DIR", or empty: the server's paths are this machine's."""
+    def __init__(self, files_map: str = "", token: str = ""):
+        """`files_map`: "SERVER_DIR=LOCAL_DIR", or empty: the server's paths are this machine's, and only this
+        bot's folder of the server's working directory (DIR/`token`/, where telegram-bot-api keeps them) is."""
         server, _, local = files_map.partition("=")
         self._server_dir = Path(os.path.normpath(server)) if files_map else None
         self._local_dir = Path(local) if files_map else None
+        self._token = token
 
     @property
     def local_dir(self) -> Path | None:
@@ -45,35 +52,48 @@ class LocalFiles:
             return f"{self._local_dir} cannot be read by this user"
         return None
 
-    def path_of(self, file_path: str, max_bytes: int) -> Path:
-        """The file getFile named, checked; JobError (and a log line saying why) when it is not to be read."""
-        path = self._mapped(file_path)
+    @contextmanager
+    def open(self, file_path: str, max_bytes: int) -> Iterator[BinaryIO]:
+        """The file getFile named, open for reading while the block runs; JobError (and a log line saying why)
+        when it is not to be read. What is checked is the open file itself, and it is what is read."""
+        root, names = self._served(file_path)
         try:
-            status = path.stat()
+            descriptor = _open_below(root, names)
         except OSError as error:
-            raise self._refused(file_path, f"cannot be read ({error.strerror})") from None
-        if not path.is_file():
-            raise self._refused(file_path, "is not a regular file")
-        if status.st_size > max_bytes:
-            raise JobError(FailureReason.TOO_BIG, f"{status.st_size} bytes")
-        if not os.access(path, os.R_OK):
-            raise self._refused(file_path, "cannot be read by this user")
-        return path
+            why = (f"goes through a symlink, not followed (whether or not it leads out of {root})"
+                   if error.errno == errno.ELOOP else f"cannot be read ({error.strerror})")
+            raise self._refused(file_path, why) from None
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                raise self._refused(file_path, "is not a regular file")
+            if status.st_size > max_bytes:
+                raise JobError(FailureReason.TOO_BIG, f"{status.st_size} bytes")
+            os.set_blocking(descriptor, True)
+            file = os.fdopen(descriptor, "rb")
+        except BaseException:
+            os.close(descriptor)
+            raise
+        with file:
+            yield file
 
-    def _mapped(self, file_path: str) -> Path:
+    def _served(self, file_path: str) -> tuple[Path, list[str]]:
+        """The directory served (the operator's, or the server's own, path: symlinks in it are theirs) and the
+        names below it that lead to the file."""
         if not os.path.isabs(file_path):
             raise self._refused(file_path, "is not an absolute path: is telegram-bot-api running with --local?")
+        path = os.path.normpath(file_path)
         if self._server_dir is None:
-            return Path(os.path.realpath(file_path))
-        relative = os.path.relpath(os.path.normpath(file_path), self._server_dir)
+            working_dir, inside, below = path.partition(f"/{self._token}/")
+            if not (self._token and inside):
+                raise self._refused(file_path, "is not in this bot's folder of the server's working directory "
+                                               "(DIR/TOKEN/…); telegram.local_files_map can serve another")
+            return Path(working_dir or "/"), [self._token, *below.split("/")]
+        relative = os.path.relpath(path, self._server_dir)
         if relative == os.pardir or relative.startswith(os.pardir + os.sep):
             raise self._refused(file_path, f"is outside {self._server_dir}, the server side of "
                                            f"telegram.local_files_map")
-        local_root = Path(os.path.realpath(self._local_dir))
-        path = Path(os.path.realpath(local_root / relative))
-        if path != local_root and local_root not in path.parents:
-            raise self._refused(file_path, f"leads out of {self._local_dir} (a symlink)")
-        return path
+        return self._local_dir, relative.split(os.sep)
 
     @staticmethod
     def _refused(file_path: str, why: str) -> JobError:
@@ -118,6 +138,27 @@ class DownloadFolder:
 
     def remove(self) -> None:
         shutil.rmtree(self._own, ignore_errors=True)
+
+
+def _open_below(root: Path, names: list[str]) -> int:
+    """A descriptor of the file `names` lead to from `root`, each name opened from the folder before it with
+    O_NOFOLLOW: no symlink below `root` is followed, even one swapped in while this runs. O_NONBLOCK: a FIFO
+    is opened (and then refused) without waiting for a writer."""
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in names[:-1]:
+            try:
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            except NotADirectoryError:   # what O_DIRECTORY says of a symlink as of a file
+                if stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None
+                raise
+            os.close(folder)
+            folder = inner
+        return os.open(names[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                       dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def _running(pid: int) -> bool:

@@ -1,6 +1,7 @@
 """What of a recording is speech, found by the Silero VAD faster-whisper ships: the pauses the model is spared,
 and the pauses a long recording can be split at."""
 import dataclasses
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -9,6 +10,10 @@ from voicebot.adapters.audio import SAMPLE_RATE
 from voicebot.core.domain import FailureReason, Segment
 from voicebot.core.errors import JobError
 from voicebot.core.pauses import cut_segment
+
+# onnxruntime, which runs the VAD, otherwise leaves a telemetry session file (.ses) in TMPDIR, the folder the
+# bot's downloads live in: nothing the bot did not make is written there, and nothing about it is reported.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 MIN_SILENCE_SECONDS = 2   # pauses this long are not fed to the model (faster-whisper's vad_filter default)
 _SPLIT_SILENCE_SECONDS = 0.3   # a pause this long between speech is where a long recording may be split
