@@ -1,8 +1,10 @@
 """Admission and charging, the QuotaActor's half that decides who gets transcribed, from memory alone.
 
-A job is admitted only if it fits the limits, the user's rate window and the day's quota. Its reported
-seconds are reserved while it runs, so parallel jobs cannot overspend, and the decoded seconds are
-charged only once the transcript was delivered."""
+A job is admitted only if it fits the limits, the user's rate window and the day's quota. It goes with its
+share of what is left of its user's day (`Job.max_seconds`: decoding stops there), held until it is settled,
+and a share is never more than what the user's other unsettled jobs leave; so whatever lengths senders report,
+the shares of the jobs under way add up to no more than what is left, and the decoded seconds, charged only
+once the transcript was delivered and never more than the share, cannot overspend the day."""
 import dataclasses
 import logging
 from collections import OrderedDict
@@ -18,6 +20,11 @@ from voicebot.core.replies import Languages, Wording
 log = logging.getLogger(__name__)
 
 SETTLED_REMEMBERED = 10_000   # far more jobs than can be under way at once
+# A job with a reported length may decode that and a little more: a tenth more, and at least 5 s. Telegram's
+# lengths are whole seconds and apps read them from a file's header, which may estimate (some MP3s); a sender
+# may report any length, but a short one only shrinks its own share, never another job's.
+SLACK_SECONDS = 5.0
+SLACK_SHARE = 0.1
 
 
 class Admission:
@@ -33,7 +40,8 @@ class Admission:
         self._clock = clock
         self._metrics = metrics
         self._languages = languages
-        self._holds: dict[JobKey, float] = {}   # what each admitted, unsettled job holds of its user's day
+        # What each admitted, unsettled job holds of its user's day (None: nothing, its user had no limit).
+        self._holds: dict[JobKey, float | None] = {}
         self._settled: OrderedDict[JobKey, None] = OrderedDict()   # the latest settled jobs, not settled twice
 
     def admit(self, job: Job, resumed: PendingJob | None = None, pressed: bool = False) -> None:
@@ -51,15 +59,15 @@ class Admission:
         if resumed is None:
             # A new job for a key settled before (/transcribe again, English pressed again): settled anew.
             self._settled.pop(job.key, None)
-        left = None if self._users.is_unlimited(job.user_id) else self._seconds_left(job.user_id)
+        share = self._share(job)
         task = Task.TRANSLATE if user.settings.translate else job.task
         # A translation (English, pressed) is told the recording's language, not what the presser pinned.
         language = job.language if job.task is Task.TRANSLATE else user.settings.language
         admitted = dataclasses.replace(job, language=language, timestamps=user.settings.timestamps, task=task,
-                                       attempt=resumed.attempts + 1 if resumed else job.attempt, max_seconds=left)
-        if job.key not in self._holds:   # resumed after a restart while it was still under way: held once
-            self._holds[job.key] = _reservation(admitted)
-            user.reserved += self._holds[job.key]
+                                       attempt=resumed.attempts + 1 if resumed else job.attempt, max_seconds=share)
+        if self._holds.get(job.key) is None:
+            self._holds[job.key] = share
+            user.reserved += share or 0.0
         if not pressed:
             user.last_admitted = self._clock()
         self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
@@ -136,29 +144,37 @@ class Admission:
                 return "rate_limited", words.rate_limited(wait)
         if self._users.is_unlimited(job.user_id):
             return None
-        daily, left = self._users.daily_seconds(job.user_id), self._seconds_left(job.user_id)
+        daily, left = self._users.daily_seconds(job.user_id), self._seconds_left(job)
         if (media.duration or 0) > left or left <= 0:
             return "quota", words.quota_exceeded(left, daily, media.duration, self._users.local_now())
         return None
 
-    def _seconds_left(self, user_id: int) -> float:
-        user = self._users[user_id]
-        return self._users.daily_seconds(user_id) - user.charged - user.reserved
+    def _seconds_left(self, job: Job) -> float:
+        """What is left of the day for `job`: neither charged nor held by the user's other unsettled jobs."""
+        user = self._users[job.user_id]
+        return self._users.daily_seconds(job.user_id) - user.charged - user.reserved + (self._holds.get(job.key) or 0.0)
+
+    def _share(self, job: Job) -> float | None:
+        """The most `job` may decode, which it holds until it is settled (None: no limit but the global one). A
+        job re-admitted while it is still under way (its sender restarted) keeps the share it holds: its first
+        run may still be using it. Else its reported length and some slack, within what is left; all that is left
+        when it reports none."""
+        if self._users.is_unlimited(job.user_id):
+            return None
+        held = self._holds.get(job.key)
+        if held is not None:
+            return held
+        left = self._seconds_left(job)
+        if job.media.duration is None:
+            return left
+        return min(left, job.media.duration + max(SLACK_SECONDS, job.media.duration * SLACK_SHARE))
 
     def _release(self, job: Job) -> User:
         user = self._users[job.user_id]
-        user.reserved = max(0.0, user.reserved - self._holds.pop(job.key, 0.0))
+        user.reserved = max(0.0, user.reserved - (self._holds.pop(job.key, None) or 0.0))
         return user
 
     def _remember_settled(self, key: JobKey) -> None:
         self._settled[key] = None
         if len(self._settled) > SETTLED_REMEMBERED:
             self._settled.popitem(last=False)
-
-
-def _reservation(job: Job) -> float:
-    """What an admitted job holds of its user's day while it runs: its reported length, or, when it has
-    none (documents), all it may use."""
-    if job.media.duration is not None:
-        return job.media.duration
-    return job.max_seconds or 0.0

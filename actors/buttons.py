@@ -7,7 +7,8 @@ when it is refused), and what it asks for is done.
 - Subtitles: .srt and .vtt files made from the stored segments; no transcription, free.
 - Timestamps: the transcript with [mm:ss] marks, edited in place, or sent in reply when it does not fit.
 
-Callback data is checked first (see core.buttons): made-up or copied data gets a notice and nothing else."""
+Callback data is checked first (see core.buttons): made-up data, or data copied from another chat or from under
+another message, gets a notice and nothing else."""
 import logging
 from pathlib import PurePath
 
@@ -51,10 +52,12 @@ class Buttons:
         if not allowed:
             self._answer(press, words.SLOW_DOWN if allowed is False else None)
             return
-        asked = self._data.read(press.chat_id, press.data)
+        # Data is the sender's to choose; the buttons under the pressed message are Telegram's word. Only data
+        # that is on one of them was pressed there, so data copied under another message acts nowhere.
+        asked = self._data.read(press.chat_id, press.data) if press.data in press.message_buttons else None
         if asked is None:
-            log.info("refused a press by user %s in chat %s: callback data not written by this bot", press.user_id,
-                     press.chat_id)
+            log.info("refused a press by user %s in chat %s: callback data this bot did not put under message %s",
+                     press.user_id, press.chat_id, press.message_id)
             self._answer(press, words.BUTTON_INVALID)
             return
         load = LoadRecording(JobKey(press.chat_id, asked.message_id), press, asked, self._quota)

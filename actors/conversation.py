@@ -32,6 +32,7 @@ from voicebot.core.text import vocabulary_words
 
 log = logging.getLogger(__name__)
 
+MAX_DAILY_SECONDS = 2 ** 31 - 1   # a day's allowance an admin sets, as storage keeps it (a 32-bit integer)
 MAX_VOCABULARY_CHARS = 300   # Whisper takes hotwords up to half its context (224 tokens): about this much text
 
 
@@ -234,7 +235,7 @@ class Conversation:
 
     def _set_quota(self, command: CommandReceived, words: Wording) -> str:
         target, _, seconds = command.argument.partition(" ")
-        daily_seconds = _whole_number(seconds)
+        daily_seconds = _whole_number(seconds, MAX_DAILY_SECONDS)
         if daily_seconds is None:
             return words.ADMIN_USAGE
         return self._change_user(dataclasses.replace(command, argument=target), words, daily_seconds=daily_seconds)
@@ -282,11 +283,11 @@ def _vocabulary(argument: str) -> str | None:
     return None if words.lower() in ("", "clear") else words
 
 
-def _whole_number(text: str) -> int | None:
+def _whole_number(text: str, limit: int = MAX_INTEGER) -> int | None:
     """A user id or a number of seconds as an admin typed it: ASCII digits only ("²".isdigit() is true, and
-    int("²") fails) and within a database's 64-bit integer; None otherwise."""
+    int("²") fails) and at most `limit` (a database's 64-bit integer); None otherwise."""
     text = text.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_INTEGER:
+    if not (text.isascii() and text.isdigit()) or int(text) > limit:
         return None
     return int(text)
 

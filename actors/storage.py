@@ -34,7 +34,7 @@ from actors.messages import (
     VoiceReceived,
     VoiceRefused,
 )
-from voicebot.core.errors import StorageError
+from voicebot.core.errors import Deposed, StorageError
 from voicebot.core.ports import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,9 @@ class StorageActor(SupervisedActor):
         try:
             new, refused = self._storage.store_intake(voices, next_offset), set()
         except StorageError as error:
-            if error.transient or len(voices) < 2:
+            # Whatever the batch size: a batch of one (the webhook's every update) sent again would be refused
+            # again, for ever, and nothing after it would be taken.
+            if error.transient or isinstance(error, Deposed) or not voices:
                 raise
             new, refused = self._store_each(voices, next_offset)
         return IntakeStored(tuple(VoiceRefused(message) if isinstance(message, VoiceReceived)
@@ -208,7 +210,7 @@ class StorageActor(SupervisedActor):
             try:
                 new |= self._storage.store_intake([voice], None)
             except StorageError as error:
-                if error.transient:
+                if error.transient or isinstance(error, Deposed):
                     raise
                 log.error("database: refused the recording %s/%s: %s", voice.job.chat_id, voice.job.message_id, error)
                 refused.add(voice.job.key)

@@ -30,7 +30,7 @@ class User:
     settings: UserSettings = UserSettings()   # what they chose: replaced whole, never changed in place
     day: date | None = None             # the day `charged` counts
     charged: float = 0.0
-    reserved: float = 0.0               # reported seconds of jobs admitted and not settled yet
+    reserved: float = 0.0               # the shares of their jobs admitted and not settled yet
     last_admitted: float | None = None
     seen_language: str | None = None        # their Telegram app's, as their last update said
     last_pressed: float | None = None       # when a press of theirs (English) last started a transcription

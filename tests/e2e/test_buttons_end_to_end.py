@@ -49,6 +49,12 @@ def labels(message) -> list[str]:
     return [button["text"] for row in markup.get("inline_keyboard", []) for button in row]
 
 
+def data_of(message, action: Action) -> str:
+    """The callback data of the button for `action` under the message."""
+    return next(button["callback_data"] for row in message.reply_markup["inline_keyboard"] for button in row
+                if button["text"] == LABELS[action])
+
+
 def press(sandbox, user, chat_id, message, action: Action) -> dict:
     """Presses the button and waits for the bot's answer to the press (what the user's app shows)."""
     query = sandbox.press_button(user, chat_id, message.message_id, text=LABELS[action])
@@ -120,7 +126,15 @@ def test_forged_stale_and_refused_presses_get_a_notice_and_nothing_else(sandbox,
         assert press(sandbox, BORIS, GROUP, german, Action.ENGLISH)["text"] == ENGLISH_WORDING.TRANSLATING
         # A second translation by Boris within the rate window.
         assert press(sandbox, BORIS, GROUP, german, Action.ENGLISH)["text"].startswith("One recording at a time")
-        assert "morning" in normalized(wait_english(sandbox, german).text)
+        translation = wait_english(sandbox, german)
+        assert "morning" in normalized(translation.text)
+        # Data copied from the German transcript's keyboard is no button of the English text's: pressed there, it
+        # is refused, and the English text keeps its own buttons.
+        copied = sandbox.press_button(CARL, GROUP, translation.message_id, data=data_of(german, Action.TIMESTAMPS))
+        assert sandbox.wait_for(lambda: sandbox.callback_answer(copied) is not None, 60)
+        assert sandbox.callback_answer(copied)["text"] == ENGLISH_WORDING.BUTTON_INVALID
+        assert labels(current(sandbox, translation)) == labels(translation) == [LABELS[Action.SUBTITLES],
+                                                                                LABELS[Action.TIMESTAMPS]]
         # Anna used hers on her own note: what is left is less than the recording.
         refused = press(sandbox, ANNA, GROUP, german, Action.ENGLISH)["text"]
         assert refused.startswith("You have ") and "of your daily" in refused, refused

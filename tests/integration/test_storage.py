@@ -31,6 +31,8 @@ from voicebot.adapters.storage.models import Segment as SegmentRow
 from voicebot.core.domain import (
     ChatSettings,
     DayStats,
+    Job,
+    JobKey,
     Segment,
     Task,
     Transcript,
@@ -39,6 +41,7 @@ from voicebot.core.domain import (
     VoiceReceived,
 )
 from voicebot.core.errors import StorageError
+from voicebot.core.intake import parse_update
 
 from helpers import make_job
 
@@ -118,7 +121,7 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
                                  "3 timestamps and group modes", "4 durable intake", "5 broker deliveries",
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
-                                 "10 segments translation and vocabularies"]
+                                 "10 segments translation and vocabularies", "11 senders of recordings"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -136,7 +139,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes",
                                  "4 durable intake", "5 broker deliveries",
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
-                                 "10 segments translation and vocabularies"]
+                                 "10 segments translation and vocabularies", "11 senders of recordings"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -381,7 +384,8 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
     assert storage.schema_version() == 2
     assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake",
                                  "5 broker deliveries", "6 attempts counted once", "7 interface languages",
-                                 "8 leadership", "9 forum topics", "10 segments translation and vocabularies"]
+                                 "8 leadership", "9 forum topics", "10 segments translation and vocabularies",
+                                 "11 senders of recordings"]
     assert storage.load_users(DAY - timedelta(days=1))[42].settings.timestamps is False
     storage.save_user_settings(42, UserSettings(True, 900, "de", timestamps=True))
     storage.save_chat_settings(-100, ChatSettings(automatic=False))
@@ -389,6 +393,30 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
     storage.save_chat_settings(-200, ChatSettings(automatic=True))
     assert storage.load_users(DAY)[42] == UserState(42, UserSettings(True, 900, "de", timestamps=True), 0.0)
     assert storage.chat_settings() == {-100: ChatSettings(automatic=False)}
+    storage.close()
+
+
+def test_a_version_10_database_learns_who_sent_the_recordings_it_can_tell(db_url, monkeypatch):
+    storage = Storage(db_url)
+    storage.open(migrate=False)
+    with monkeypatch.context() as released_at_version_10:
+        released_at_version_10.setattr(storage_module, "MIGRATIONS", MIGRATIONS[:10])
+        assert len(storage.migrate()) == 10
+    now = datetime(2026, 11, 28)
+    storage_module.database.execute_sql(
+        'INSERT INTO "job" (chat_id, message_id, user_id, media_kind, file_id, in_group, requested, finished, '
+        'attempts, task, created_at) VALUES (-5, 40, 1, \'voice\', \'f\', %s, %s, %s, 0, \'transcribe\', %s), '
+        '(-5, 41, 2, \'voice\', \'g\', %s, %s, %s, 0, \'transcribe\', %s)'.replace("%s", storage_module.database.param),
+        (True, False, True, now, True, True, True, now))
+    User.insert_many([{"id": n, "first_seen": now} for n in (1, 2)]).execute()
+    for user, message in ((1, 40), (2, 41)):
+        Usage.insert(user=user, chat_id=-5, message_id=message, day=DAY, media_kind="voice", status="done",
+                     transcript="text", created_at=now).execute()
+    assert storage.migrate() == ["11 senders of recordings"]
+    assert [(row.message_id, row.sender_id) for row in JobRecord.select().order_by(JobRecord.message_id)] == [
+        (40, 1), (41, None)]   # who sent the recording asked for with /transcribe cannot be told
+    assert [(row.message_id, row.sender_id) for row in Usage.select().order_by(Usage.message_id)] == [
+        (40, 1), (41, None)]
     storage.close()
 
 
@@ -465,6 +493,34 @@ def test_after_forget_nothing_of_the_user_is_left_but_todays_seconds_used(storag
     assert storage.load_users(DAY)[1].charged_today == 12.5
 
 
+def hostile_update(message_id: int = 2, **document) -> dict:
+    """An update whose sender chose every value: a document as a forged client may send it."""
+    sender = {"id": 5, "language_code": document.pop("language_code", "en")}
+    return {"update_id": message_id, "message": {"message_id": message_id, "chat": {"id": 5, "type": "private"},
+                                                 "from": sender, "document": {"file_id": "d", **document}}}
+
+
+def test_every_value_a_sender_chose_is_stored_fitted_to_its_column(storage):
+    hostile = parse_update(hostile_update(language_code="classic-zh-cn", file_name="memo\x00\ud800" + "b" * 400,
+                                          mime_type="audio/\x00ogg", file_size=2 ** 62, duration=2 ** 40))
+    assert storage.store_intake([hostile], 3) == {hostile.job.key}
+    [pending] = storage.unfinished_jobs()
+    job = pending.incoming.job
+    assert job.interface_language is None   # a tag longer than any the bot keeps is no catalog's: English
+    assert (job.media.mime_type, job.media.file_size, job.media.duration) == ("audio/ogg", 2 ** 62, None)
+    assert job.media.file_name == "memo" + "b" * 249   # cut to 255, and what no database stores left out
+    assert storage.saved_offset() == 3
+
+
+def test_a_recording_no_column_can_hold_is_refused_for_good_and_nothing_of_it_is_stored(storage):
+    job = make_job(user_id=1, message_id=1)
+    unfit = dataclasses.replace(job, media=dataclasses.replace(job.media, file_id="f" * 300))
+    with pytest.raises(StorageError) as refused:
+        storage.store_intake([VoiceReceived(unfit)], 4)
+    assert not refused.value.transient
+    assert (storage.unfinished_jobs(), storage.saved_offset()) == ([], None)
+
+
 def test_retention_deletes_the_jobs_answered_before_its_day(storage):
     old, recent = make_job(user_id=1, message_id=1), make_job(user_id=1, message_id=2)
     storage.store_intake([VoiceReceived(old), VoiceReceived(recent)], 3)
@@ -523,6 +579,48 @@ def test_forget_and_retention_take_the_segments_with_the_transcripts(storage):
     assert storage.recording(today.key) is None
     storage.prune(DAY - timedelta(days=30))
     assert SegmentRow.select().count() == 0
+
+
+def test_a_transcript_with_characters_no_database_stores_is_recorded_without_them(storage):
+    job = make_job(user_id=1, message_id=1)
+    storage.store_intake([VoiceReceived(job)], None)
+    storage.record_usage(job, DAY, "done", 3.0, Transcript("a\x00b", "a-language", 0.9, 3.0, 1.0,
+                                                           (Segment(0.0, 3.0, "a\x00b\ud800"),)))
+    [usage] = storage.usages(1)
+    assert (usage.transcript, usage.language) == ("ab", None)
+    assert storage.recording(job.key).transcript.segments == (Segment(0.0, 3.0, "ab"),)
+
+
+def test_forget_reaches_the_copies_others_made_of_a_recording(storage):
+    """The speaker (1) sent a recording; a member (2) asked for it with /transcribe, another (3) pressed English
+    under that transcript. After the speaker's /forget nothing of theirs is left under anyone; the others keep
+    what they were charged."""
+    memo = {"message_id": 40, "chat": {"id": -5, "type": "group"}, "from": {"id": 1},
+            "audio": {"file_id": "speakers-file", "file_name": "my diary.mp3", "duration": 34}}
+    own = parse_update({"update_id": 1, "message": memo})
+    storage.store_intake([own], 2)
+    storage.record_usage(own.job, DAY - timedelta(days=1), "done", 34.0,
+                         Transcript("my secret", "de", 0.9, 34.0, 2.0, SEGMENTS))
+    asked = parse_update({"update_id": 2, "message": {"message_id": 41, "chat": {"id": -5, "type": "group"},
+                                                      "from": {"id": 2}, "text": "/transcribe",
+                                                      "reply_to_message": memo}})
+    storage.store_intake([asked], 3)
+    storage.record_usage(asked.job, DAY, "done", 34.0, Transcript("my secret", "de", 0.9, 34.0, 2.0, SEGMENTS))
+    recording = storage.recording(asked.job.key)   # as the English button finds it, under the transcript (42)
+    english = Job(JobKey(-5, 42), 3, recording.media, task=Task.TRANSLATE)
+    storage.store_intake([VoiceReceived(english, True, requested=True)], None)
+    storage.record_usage(english, DAY, "done", 34.0, Transcript("my secret, in English", "de", 0.9, 34.0, 2.0,
+                                                                SEGMENTS))
+    someone_else = make_job(user_id=4, message_id=50)
+    answered(storage, someone_else, text="not theirs")
+
+    storage.forget(1, DAY)
+    assert [(row.user_id, row.file_id, row.file_name) for row in JobRecord.select()] == [(4, "file-50", None)]
+    assert [(row.user_id, row.transcript) for row in Usage.select().where(Usage.transcript.is_null(False))] == [
+        (4, "not theirs")]
+    assert {row.usage.user_id for row in SegmentRow.select()} == {4}
+    users = storage.load_users(DAY)
+    assert (users[2].charged_today, users[3].charged_today) == (34.0, 34.0)   # what the others used still counts
 
 
 def test_vocabularies_and_translation_are_kept_for_users_and_groups(storage):

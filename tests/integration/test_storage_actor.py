@@ -144,12 +144,12 @@ def test_changes_that_meet_an_outage_are_written_once_it_is_over(db_url, monkeyp
 
 def test_a_change_the_database_refuses_is_dropped_alone(db_url, caplog):
     storage = start_storage(db_url)
-    deliver(storage, SaveUserSettings(1, UserSettings(False, None, "x" * 500)),   # longer than the column allows
+    deliver(storage, SaveUserSettings(2 ** 63, UserSettings(unlimited=True)),   # past the column's range
+            SaveUserSettings(1, UserSettings(False, None, None, vocabulary="Siobhan\x00")),   # NUL: left out
             RecordUsage(make_job(user_id=2, message_id=1), DAY, "done", 5.0, TRANSCRIPT))
     users = storage.ask(LoadUsers(DAY))
-    assert users[2].charged_today == 5.0
-    if db_url.startswith("postgresql"):  # SQLite does not enforce lengths: nothing to refuse there
-        assert 1 not in users and "dropped SaveUserSettings" in caplog.text
+    assert (users[1].settings.vocabulary, users[2].charged_today) == ("Siobhan", 5.0)
+    assert 2 ** 63 not in users and "dropped SaveUserSettings of user 9223372036854775808" in caplog.text
 
 
 def test_intake_is_stored_with_its_offset_and_redelivered_recordings_are_left_out(db_url):
@@ -181,10 +181,10 @@ def test_a_value_the_driver_cannot_take_is_an_answered_failure_not_a_dead_actor(
     assert storage.ask(LoadUsers(DAY)) == {1: UserState(1, charged_today=12.5)}   # the good change went in
 
 
-def test_a_recording_the_database_refuses_is_answered_and_the_rest_of_the_batch_goes_on(postgres_url):
-    storage = start_storage(postgres_url)
+def test_a_recording_the_database_refuses_is_answered_and_the_rest_of_the_batch_goes_on(db_url):
+    storage = start_storage(db_url)
     good, bad = make_job(user_id=1, message_id=1), make_job(user_id=2, message_id=2)
-    bad = dataclasses.replace(bad, media=dataclasses.replace(bad.media, file_name="x" * 300))   # past VARCHAR(255)
+    bad = dataclasses.replace(bad, media=dataclasses.replace(bad.media, file_id="x" * 300))   # past VARCHAR(255)
     poller = RecordingMailbox()
     deliver(storage, StoreIntake((VoiceReceived(good), VoiceReceived(bad), CommandReceived(3, 3, 3, "help")), 9,
                                  poller))
@@ -192,6 +192,44 @@ def test_a_recording_the_database_refuses_is_answered_and_the_rest_of_the_batch_
     assert stored.messages == (VoiceReceived(good), VoiceRefused(VoiceReceived(bad)), CommandReceived(3, 3, 3, "help"))
     assert storage.ask(LoadOffset()) == 9
     assert [pending.incoming.job.key for pending in storage.ask(LoadUnfinishedJobs())] == [good.key]
+
+
+class RefusingStorage(Storage):
+    """Refuses for good any intake holding the recording `refused` (what the reason is, is the database's)."""
+
+    def __init__(self, url: str, refused: str = "refused-file"):
+        super().__init__(url)
+        self.refused = refused
+
+    def store_intake(self, intake, next_offset):
+        if any(voice.job.media.file_id == self.refused for voice in intake):
+            raise StorageError("value too long for type character varying(8)")
+        return super().store_intake(intake, next_offset)
+
+
+def test_a_recording_the_database_refuses_is_refused_alone_in_a_batch_of_one_too(db_url):
+    """Whatever the batch size: the poller's batch of one, and the webhook's (no offset), refuse it and go on."""
+    storage = StorageActor.start(storage=RefusingStorage(db_url), today=lambda: DAY)
+    job = make_job(user_id=1, message_id=1)
+    refused = VoiceReceived(dataclasses.replace(job, media=dataclasses.replace(job.media, file_id="refused-file")))
+    later = VoiceReceived(make_job(user_id=1, message_id=2))
+    poller, webhook = RecordingMailbox(), RecordingMailbox()
+    deliver(storage, StoreIntake((refused,), 9, poller), StoreIntake((later,), 10, poller),
+            StoreIntake((refused,), None, webhook))
+    assert poller.messages == [IntakeStored((VoiceRefused(refused),), 9), IntakeStored((later,), 10)]
+    assert webhook.messages == [IntakeStored((VoiceRefused(refused),), None)]
+    assert storage.ask(LoadOffset()) == 10
+    assert [pending.incoming for pending in storage.ask(LoadUnfinishedJobs())] == [later]
+
+
+def test_a_user_whose_app_has_a_long_language_tag_is_stored_and_answered_in_english(db_url):
+    storage = start_storage(db_url)
+    job = dataclasses.replace(make_job(user_id=1, message_id=1), interface_language="classic-zh-cn")
+    poller = RecordingMailbox()
+    deliver(storage, StoreIntake((VoiceReceived(job),), 9, poller))
+    assert poller.messages == [IntakeStored((VoiceReceived(job),), 9)]
+    [pending] = storage.ask(LoadUnfinishedJobs())
+    assert pending.incoming.job == dataclasses.replace(job, interface_language=None)
 
 
 class AwayDatabase(Storage):

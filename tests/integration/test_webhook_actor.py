@@ -5,15 +5,29 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from actors.messages import CommandReceived, IntakeFailed, IntakeStored, Ping, Stopping, StoreIntake, VoiceReceived
+from actors.messages import (
+    CommandReceived,
+    IntakeFailed,
+    IntakeStored,
+    LoadUnfinishedJobs,
+    Ping,
+    Stopping,
+    StoreIntake,
+    VoiceReceived,
+    VoiceRefused,
+)
+from actors.storage import StorageActor
 from actors.webhook import TelegramWebhook
 from voicebot.adapters.metrics import Metrics
+from voicebot.adapters.storage import Storage
 from voicebot.adapters.webhook import SECRET_HEADER, WebhookServer
 from voicebot.core.domain import JobKey
-from voicebot.core.errors import TelegramError
+from voicebot.core.errors import StorageError, TelegramError
 
 from helpers import free_port, send_http
 from mailbox import FakeStorage, RecordingMailbox, deliver, wait_until
+
+pytest_plugins = ["databases"]
 
 SECRET = "right_secret-123"
 
@@ -147,6 +161,31 @@ def test_a_redelivered_recording_is_answered_200_and_not_processed_twice():
     webhook = Webhook(storage=FakeStorage(known=frozenset({JobKey(5, 30)})))
     assert webhook.post(voice(3)) == 200
     assert webhook.quota.messages == []
+
+
+class RefusingStorage(Storage):
+    """The database, refusing for good any intake that holds the file "refused"."""
+
+    def store_intake(self, intake, next_offset):
+        if any(voice.job.media.file_id == "refused" for voice in intake):
+            raise StorageError("the database refused a value")
+        return super().store_intake(intake, next_offset)
+
+
+def test_a_recording_the_database_refuses_is_answered_200_and_refused_and_the_next_gets_through(db_url):
+    """Every update is a batch of one here: one the database cannot take is refused alone (the user is told),
+    not answered 500 for Telegram to send again for ever. A long language tag is no such value."""
+    storage = StorageActor.start(storage=RefusingStorage(db_url), today=lambda: None)
+    webhook = Webhook(storage=storage)
+    refused = update(1, voice={"file_id": "refused", "duration": 3})
+    long_tag = update(2, voice={"file_id": "v2", "duration": 3},
+                      **{"from": {"id": 5, "language_code": "classic-zh-cn"}})
+    assert [webhook.post(refused), webhook.post(long_tag)] == [200, 200]
+    told = webhook.quota.messages
+    assert [type(message) for message in told] == [VoiceRefused, VoiceReceived]
+    assert (told[0].voice.job.key, told[1].job.key) == (JobKey(5, 10), JobKey(5, 20))
+    [pending] = storage.ask(LoadUnfinishedJobs())
+    assert (pending.incoming.job.key, pending.incoming.job.interface_language) == (JobKey(5, 20), None)   # English
 
 
 def test_an_update_with_nothing_for_the_bot_is_taken_without_storing():

@@ -22,6 +22,7 @@ from actors.quota import QuotaActor, QuotaRules
 from voicebot.core.buttons import Action, ButtonData
 from voicebot.core.calls import AnswerPress, EditButtons, EditText, SendDocument, SendText
 from voicebot.core.domain import JobKey, Segment, StoredRecording, Task, Transcript, UserSettings, UserState
+from voicebot.core.intake import parse_update
 from voicebot.core.replies import Wording
 
 from helpers import FakeTime, make_job
@@ -51,8 +52,9 @@ def start_quota(fakes, users=(), charged_today=0.0):
 
 def press(action: Action | None = None, data: str | None = None, user_id: int = 7, query: str = "q1",
           text: str = GERMAN.text) -> ButtonPressed:
+    """A press of the button for `action` (or with `data`) under the transcript, where Telegram reports it."""
     data = data if data is not None else DATA.write(CHAT, action, VOICE.message_id)
-    return ButtonPressed(query, CHAT, user_id, TRANSCRIPT_MESSAGE, data, text)
+    return ButtonPressed(query, CHAT, user_id, TRANSCRIPT_MESSAGE, data, text, message_buttons=(data,))
 
 
 def loaded(pressed: ButtonPressed, found: StoredRecording | None) -> RecordingLoaded:
@@ -76,6 +78,28 @@ def test_forged_or_foreign_callback_data_gets_a_notice_and_nothing_else(fakes, d
     deliver(start_quota(fakes), press(data=data))
     assert answers(sender) == [ENGLISH_WORDING.BUTTON_INVALID]
     assert storage.messages == [] and dispatcher.messages == []
+
+
+def as_telegram_reports(data: str, message_id: int, buttons: tuple[str, ...]) -> ButtonPressed:
+    """A press of `data` under the bot's message `message_id`, read from the update Telegram sends: with that
+    message as it stands, and so with the data of the `buttons` under it."""
+    keyboard = [[{"text": f"button {n}", "callback_data": data} for n, data in enumerate(buttons)]]
+    message = {"message_id": message_id, "chat": {"id": CHAT, "type": "private"}, "text": GERMAN.text,
+               "reply_markup": {"inline_keyboard": keyboard}}
+    return parse_update({"update_id": 1, "callback_query": {"id": "q1", "from": {"id": 7}, "data": data,
+                                                            "message": message}})
+
+
+def test_data_copied_under_another_message_of_the_bot_is_not_valid_there(fakes):
+    _, sender, storage, _ = fakes
+    quota = start_quota(fakes)
+    # Message 12 is the transcript of another recording (11) in the same chat, with buttons of its own.
+    its_own = (DATA.write(CHAT, Action.SUBTITLES, 11), DATA.write(CHAT, Action.TIMESTAMPS, 11))
+    copied = DATA.write(CHAT, Action.TIMESTAMPS, VOICE.message_id)   # from under the transcript of VOICE
+    deliver(quota, as_telegram_reports(copied, 12, its_own))
+    assert answers(sender) == [ENGLISH_WORDING.BUTTON_INVALID] and storage.messages == []
+    deliver(quota, as_telegram_reports(copied, TRANSCRIPT_MESSAGE, (copied,)))   # where it was put: it works
+    assert [load.key for load in storage.of(LoadRecording)] == [VOICE]
 
 
 def test_a_press_on_a_recording_the_bot_no_longer_has_gets_a_notice_and_nothing_else(fakes):
@@ -120,9 +144,10 @@ def test_timestamps_of_a_transcript_in_several_messages_come_in_reply(fakes):
     assert [label for label, _ in sender.of(EditButtons)[0].keyboard[0]] == ["🌐 English", "🎬 Subtitles"]
 
 
-def test_a_press_the_moment_its_transcript_appears_loads_the_recording_after_it_is_recorded(fakes):
+@pytest.mark.parametrize("unlimited", [False, True])   # a job with no limit holds nothing, and is under way too
+def test_a_press_the_moment_its_transcript_appears_loads_the_recording_after_it_is_recorded(fakes, unlimited):
     dispatcher, _, storage, _ = fakes
-    quota = start_quota(fakes)
+    quota = start_quota(fakes, users=[UserState(7, UserSettings(unlimited=unlimited))])
     deliver(quota, VoiceReceived(make_job(message_id=VOICE.message_id)))
     [admitted] = dispatcher.of(JobAdmitted)
     # The user has the transcript and presses before its delivery is reported back.
@@ -237,10 +262,10 @@ def test_english_pressed_again_after_it_was_answered_is_charged_again(fakes):
         store = storage.of(StoreJob)[-1]
         deliver(quota, JobStored(store.voice, store.press, new=True))
         job = dispatcher.of(JobAdmitted)[-1].job
-        deliver(quota, ResultDelivered(TranscriptReady(job, dataclasses.replace(GERMAN, text="Good day.")), True))
+        english = dataclasses.replace(GERMAN, text="Good day.", audio_seconds=5.0)   # the recording's 5 s
+        deliver(quota, ResultDelivered(TranscriptReady(job, english), True))
         time.monotonic += 10
-    # Each charged: the second with what was left of the day's 60 s when it was admitted.
-    assert [usage.charged_seconds for usage in storage.of(RecordUsage)] == [34.0, 26.0]
+    assert [usage.charged_seconds for usage in storage.of(RecordUsage)] == [5.0, 5.0]
 
 
 def test_english_is_told_the_recordings_language_not_the_pressers_pinned_one(fakes):

@@ -74,8 +74,9 @@ def test_a_job_within_all_limits_goes_to_the_dispatcher(fakes):
     dispatcher, sender, _, _ = fakes
     job = make_job(duration=5)
     deliver(start_quota(fakes), VoiceReceived(job))
-    # It goes with what is left of the user's day (60 s): decoding stops there, whatever its real length.
-    assert dispatcher.of(JobAdmitted) == [JobAdmitted(dataclasses.replace(job, max_seconds=60))]
+    # It goes with its share of the user's day: its reported 5 s and some slack. Decoding stops there, whatever
+    # its real length.
+    assert dispatcher.of(JobAdmitted) == [JobAdmitted(dataclasses.replace(job, max_seconds=10))]
     assert sender.messages == []
 
 
@@ -210,7 +211,7 @@ def test_admins_grant_revoke_and_set_quotas_at_run_time(fakes):
     deliver(quota, CommandReceived(1, 1, 11, "revoke", "7"), CommandReceived(1, 1, 12, "setquota", "7 120"))
     time.monotonic += 10
     deliver(quota, VoiceReceived(make_job(message_id=2, duration=30)))
-    assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [1, 2]   # 60 + 30 reserved + 30 <= 120
+    assert [m.job.message_id for m in dispatcher.of(JobAdmitted)] == [1, 2]   # an unlimited job holds nothing
     assert storage.of(SaveUserSettings)[-1] == SaveUserSettings(7, UserSettings(False, 120, None))
     assert [r.text for r in sender.of(SendText)][:3] == [
         "User 7 now has no daily limit.", "User 7 now has a daily limit of 1 min.",
@@ -329,9 +330,10 @@ def test_admin_input_that_is_not_a_plain_number_is_a_usage_hint_not_a_crash(fake
     _, sender, storage, _ = fakes
     quota = start_quota(fakes)
     deliver(quota, CommandReceived(1, 1, 1, "setquota", "7 ²"), CommandReceived(1, 1, 2, "user", "²"),
-            CommandReceived(1, 1, 3, "grant", "9223372036854775808"))
+            CommandReceived(1, 1, 3, "grant", "9223372036854775808"),
+            CommandReceived(1, 1, 4, "setquota", "7 2147483648"))   # more than storage keeps for a day
     assert quota.is_alive() and storage.of(SaveUserSettings) == []
-    assert [reply.text for reply in sender.of(SendText)] == [ENGLISH_WORDING.ADMIN_USAGE] * 3
+    assert [reply.text for reply in sender.of(SendText)] == [ENGLISH_WORDING.ADMIN_USAGE] * 4
 
 
 def test_a_reply_quoting_what_the_user_typed_stays_within_telegrams_limit(fakes):
@@ -381,6 +383,54 @@ def test_recordings_of_unknown_or_understated_length_cannot_spend_more_than_is_l
     # It turned out to be 300 s long: decoding stopped at 1 s, and 1 s is all that is charged.
     deliver(quota, ResultDelivered(TranscriptReady(admitted.job, transcript(300)), delivered=True))
     assert storage.of(RecordUsage)[-1].charged_seconds == 1
+
+
+def shares(dispatcher: RecordingMailbox) -> list[float]:
+    """What each admitted job may decode, in the order they were admitted."""
+    return [admitted.job.max_seconds for admitted in dispatcher.of(JobAdmitted)]
+
+
+def test_parallel_recordings_that_understate_their_length_cannot_overspend_the_day(fakes):
+    dispatcher, _, storage, time = fakes
+    quota = start_quota(fakes, rules=dataclasses.replace(RULES, daily_seconds=600))
+    for n in range(1, 9):   # the audit's pattern: eight notes said to be 1 s long, each really 290 s
+        deliver(quota, VoiceReceived(make_job(message_id=n, duration=1)))
+        time.monotonic += 10
+    admitted = [message.job for message in dispatcher.of(JobAdmitted)]
+    assert len(admitted) == 8 and sum(shares(dispatcher)) <= 600
+    deliver(quota, *(ResultDelivered(TranscriptReady(job, transcript(290)), delivered=True) for job in admitted))
+    assert sum(usage.charged_seconds for usage in storage.of(RecordUsage)) <= 600
+
+
+def test_a_job_may_decode_its_share_and_a_settled_one_frees_it(fakes):
+    dispatcher, sender, storage, time = fakes
+    quota = start_quota(fakes)   # 60 s a day
+    note, document = make_job(message_id=1, duration=10), make_job(message_id=2, duration=None, kind=MediaKind.DOCUMENT)
+    deliver(quota, VoiceReceived(note))
+    time.monotonic += 10
+    deliver(quota, VoiceReceived(document))
+    # The note holds its length and some slack, not the whole day; the document what the note leaves.
+    assert shares(dispatcher) == [15, 45]
+    time.monotonic += 10
+    deliver(quota, VoiceReceived(make_job(message_id=3, duration=1)))   # nothing is left beside them
+    assert "0 s of your daily 1 min left" in sender.of(SendText)[-1].text and len(shares(dispatcher)) == 2
+    [note_job, document_job] = [message.job for message in dispatcher.of(JobAdmitted)]
+    deliver(quota, ResultDelivered(TranscriptReady(note_job, transcript(9)), delivered=True),
+            ResultDelivered(JobFailed(document_job, FailureReason.OVER_QUOTA), delivered=True))
+    assert [usage.charged_seconds for usage in storage.of(RecordUsage)] == [9, 0]
+    deliver(quota, VoiceReceived(make_job(message_id=4, duration=None, kind=MediaKind.DOCUMENT)))
+    assert shares(dispatcher)[-1] == 51   # all the day's 60 s but the 9 charged
+
+
+def test_jobs_resumed_after_a_restart_share_what_is_left_like_new_ones(fakes):
+    dispatcher, sender, _, _ = fakes
+    resumed = tuple(PendingJob(VoiceReceived(job), status_message_id=None, attempts=1)
+                    for job in (make_job(message_id=1, duration=1),
+                                make_job(message_id=2, duration=None, kind=MediaKind.DOCUMENT),
+                                make_job(message_id=3, duration=1)))
+    deliver(start_quota(fakes, charged_today={7: 20}, resumed=resumed), SystemReady())
+    assert shares(dispatcher) == [6, 34]   # 40 s left: the note's share, and the rest for the document
+    assert "0 s of your daily 1 min left" in sender.of(SendText)[-1].text
 
 
 def start_speaking(fakes):

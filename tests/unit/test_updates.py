@@ -83,6 +83,17 @@ def test_transcribe_in_reply_to_a_recording_is_a_job_for_that_recording_charged_
     assert no_recording == CommandReceived(-5, 5, 42, "transcribe", "", in_group=True)
 
 
+def test_a_recording_names_who_sent_it_so_their_forget_reaches_every_copy_made_of_it():
+    own = parse_update(update(voice={"file_id": "v", "duration": 4}))
+    assert (own.job.user_id, own.job.media.sender_id) == (5, 5)
+    voice = {"message_id": 40, "chat": {"id": -5, "type": "group"}, "from": {"id": 9},
+             "voice": {"file_id": "v", "duration": 4}}
+    asked = parse_update(update("group", text="/transcribe", reply_to_message=voice))
+    assert (asked.job.user_id, asked.job.media.sender_id) == (5, 9)   # charged to who asked, sent by 9
+    anonymous = parse_update(update("group", text="/transcribe", reply_to_message={**voice, "from": None}))
+    assert anonymous.job.media.sender_id is None
+
+
 def test_what_a_sender_controls_is_bounded_so_the_database_can_always_store_it():
     long_name = "a" * 400 + ".mp3"
     parsed = parse_update(update(document={"file_id": "d", "file_name": long_name, "mime_type": "audio/" + "x" * 200,
@@ -91,6 +102,12 @@ def test_what_a_sender_controls_is_bounded_so_the_database_can_always_store_it()
     assert len(media.file_name) == 255 and media.mime_type is None and media.file_size is None
     assert parse_update(update(voice={"file_id": "v" * 300, "duration": 3})) == UnsupportedReceived(5, 5, 42)
     assert parse_update({"update_id": 1, "message": {"message_id": 2 ** 64, "chat": {"id": 5}}}) is None
+
+
+def test_a_size_or_length_a_sender_reports_below_zero_is_no_size_or_length():
+    voice = parse_update(update(voice={"file_id": "v", "duration": -5, "file_size": -1}))
+    assert (voice.job.media.duration, voice.job.media.file_size) == (None, None)
+    assert parse_update(update(voice={"file_id": "v", "duration": 0, "file_size": 0})).job.media.duration == 0
 
 
 def test_a_recording_in_a_forum_topic_is_answered_in_that_topic_and_elsewhere_nowhere_else():

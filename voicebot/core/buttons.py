@@ -3,7 +3,12 @@
 Callback data comes back from the user's app, so anyone can send any data with a modified client. Each
 button's data therefore names the action and the recording (its message in the chat the press comes from)
 and carries an HMAC of both with the chat, keyed by a secret of the bot's: data made up, or copied from
-another chat, is recognised and refused. It stays well within Telegram's 64 bytes: "e12345678.<12 chars>"."""
+another chat, is recognised and refused. It stays well within Telegram's 64 bytes: "e12345678.<12 chars>".
+
+The message a button sits under is not in its data: a transcript's last part is a new message, whose id is
+known only once it is sent. A press is bound to its message by Telegram instead, which reports the pressed
+message with the buttons under it: data that is on none of them (copied from under another message of the
+bot's) was not pressed there, and is refused as made-up data is (actors/buttons.py)."""
 import base64
 import hashlib
 import hmac

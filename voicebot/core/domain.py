@@ -43,6 +43,9 @@ class Media:
     duration: int | None = None
     mime_type: str | None = None
     file_name: str | None = None
+    # Who sent the recording: not always whoever a job of it is for (/transcribe, English). Their /forget reaches
+    # every copy of it. None: not known (a message without a sender).
+    sender_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +63,9 @@ class Job:
     language: str | None = None       # pinned by the user; None: detect
     timestamps: bool = False          # the user wants [mm:ss] marks per segment
     attempt: int = 1
-    # The most audio this job may use: what was left of the user's day when it was admitted (the length
-    # a sender reports can be missing or wrong). None: the global limit only.
+    # The most audio this job may use: its share of what was left of the user's day when it was admitted,
+    # beside their other jobs under way (the length a sender reports can be missing or wrong). None: the
+    # global limit only.
     max_seconds: float | None = None
     # The language the bot answers in about this job: the sender's Telegram app's (as it arrived), then
     # what the user or the group chose (once admitted). None: English.
@@ -77,6 +81,12 @@ class Job:
     @property
     def message_id(self) -> int:
         return self.key.message_id
+
+    @property
+    def suspected(self) -> bool:
+        """Started before and never answered: under way when its process died, or its worker crashed. That is
+        no evidence against the recording yet; it runs in quarantine until it is answered."""
+        return self.attempt > 1
 
     @property
     def destination(self) -> Destination:
@@ -122,7 +132,9 @@ class UnsupportedReceived:
 @dataclass(frozen=True, slots=True)
 class ButtonPressed:
     """A user pressed a button under one of the bot's messages (`message_id`, whose text was `message_text`)
-    with callback `data`, which is the sender's to choose and so trusted in nothing; `query_id` is answered."""
+    with callback `data`, which is the sender's to choose and so trusted in nothing; `query_id` is answered.
+    `message_buttons`: the callback data of the buttons under that message, as Telegram reports the message
+    (not the sender): data that is none of them was not pressed there."""
     query_id: str
     chat_id: int
     user_id: int
@@ -132,6 +144,7 @@ class ButtonPressed:
     in_group: bool = False
     language_code: str | None = None   # the presser's Telegram app's language
     thread_id: int | None = None       # the forum topic the message is in
+    message_buttons: tuple[str, ...] = ()
 
     @property
     def message(self) -> PostedMessage:

@@ -20,15 +20,16 @@ _MEDIA_EXTENSIONS = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".
                      ".webm", ".mp4", ".mov", ".mkv", ".avi", ".3gp")
 _GROUP_TYPES = ("group", "supergroup")
 TRANSCRIBE_COMMAND = "transcribe"
-# What a sender controls is bounded here, at the edge, so that no update carries a value the database
-# cannot take (and would refuse for good): longer file ids (Telegram's are under 100 characters) and MIME
-# types are not real; a long file name is cut.
+# What a sender controls is bounded here, at the edge: longer file ids (Telegram's are under 100 characters)
+# and MIME types are not real; a long file name is cut. The storage fits each value to its column as well (its
+# models say how long one may be), so that none is a value the database refuses for good.
 MAX_FILE_ID = 255
 MAX_MIME_TYPE = 100
 MAX_FILE_NAME = 255
 MAX_INTEGER = 2 ** 63 - 1
 MAX_CALLBACK_ID = 255       # Telegram's are about 20 characters
 MAX_CALLBACK_DATA = 256     # far past the 64 bytes a button may carry: anything longer is forged anyway
+MAX_BUTTONS = 100           # under one message, Telegram's most
 # The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
 UPDATE_TYPES = ("message", "callback_query")
 
@@ -74,7 +75,17 @@ def _button_pressed(query: dict) -> ButtonPressed | None:
         return None
     return ButtonPressed(query_id, chat_id, user_id, message_id, (data or "")[:MAX_CALLBACK_DATA],
                          _str(message.get("text")) or "", chat.get("type") in _GROUP_TYPES,
-                         _language_code(sender.get("language_code")), _thread_id(message))
+                         _language_code(sender.get("language_code")), _thread_id(message), _buttons_under(message))
+
+
+def _buttons_under(message: dict) -> tuple[str, ...]:
+    """The callback data of the inline keyboard under the message, as Telegram reports it."""
+    markup = message.get("reply_markup")
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    buttons = (button for row in (rows if isinstance(rows, list) else ()) if isinstance(row, list)
+               for button in row if isinstance(button, dict))
+    data = (_encodable(_str(button.get("callback_data"))) for button in buttons)
+    return tuple(item[:MAX_CALLBACK_DATA] for item in data if item)[:MAX_BUTTONS]
 
 
 def _thread_id(message: dict) -> int | None:
@@ -85,7 +96,7 @@ def _thread_id(message: dict) -> int | None:
 
 def _classify(message: dict, sender: _Sender, message_id: int, in_group: bool) -> Incoming | None:
     chat_id, user_id, language_code = sender.chat_id, sender.user_id, sender.language_code
-    media = _media(message)
+    media = _media(message, user_id)
     if media is not None:
         return VoiceReceived(Job(JobKey(chat_id, message_id), user_id, media, interface_language=language_code,
                                  thread_id=sender.thread_id), in_group)
@@ -117,7 +128,8 @@ def _requested_recording(message: dict, sender: _Sender, in_group: bool) -> Voic
     original = message.get("reply_to_message")
     if not isinstance(original, dict):
         return None
-    media, original_id = _media(original), _int(original.get("message_id"))
+    original_sender = original.get("from") if isinstance(original.get("from"), dict) else {}
+    media, original_id = _media(original, _int(original_sender.get("id"))), _int(original.get("message_id"))
     if media is None or original_id is None:
         return None
     return VoiceReceived(Job(JobKey(sender.chat_id, original_id), sender.user_id, media,
@@ -125,26 +137,26 @@ def _requested_recording(message: dict, sender: _Sender, in_group: bool) -> Voic
                          requested=True)
 
 
-def _media(message: dict) -> Media | None:
+def _media(message: dict, sender_id: int | None) -> Media | None:
     for field, kind in _MEDIA_FIELDS:
         if isinstance(message.get(field), dict):
-            return _media_from(message[field], kind)
+            return _media_from(message[field], kind, sender_id)
     document = message.get("document")
     if isinstance(document, dict) and _is_audio_or_video(document):
-        return _media_from(document, MediaKind.DOCUMENT)
+        return _media_from(document, MediaKind.DOCUMENT, sender_id)
     return None
 
 
-def _media_from(fields: dict, kind: MediaKind) -> Media | None:
+def _media_from(fields: dict, kind: MediaKind, sender_id: int | None) -> Media | None:
     file_id = fields.get("file_id")
     if not isinstance(file_id, str) or not file_id or len(file_id) > MAX_FILE_ID:
         return None
     mime_type = _str(fields.get("mime_type"))
     file_name = _str(fields.get("file_name"))
-    return Media(kind=kind, file_id=file_id, file_size=_int(fields.get("file_size")),
-                 duration=_int(fields.get("duration")),
+    return Media(kind=kind, file_id=file_id, file_size=_count(fields.get("file_size")),
+                 duration=_count(fields.get("duration")),
                  mime_type=mime_type if mime_type is None or len(mime_type) <= MAX_MIME_TYPE else None,
-                 file_name=file_name[:MAX_FILE_NAME] if file_name is not None else None)
+                 file_name=file_name[:MAX_FILE_NAME] if file_name is not None else None, sender_id=sender_id)
 
 
 def _is_audio_or_video(document: dict) -> bool:
@@ -158,6 +170,12 @@ def _int(value: object) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
         return None
     return value
+
+
+def _count(value: object) -> int | None:
+    """A size or a length: a whole number, none below zero."""
+    number = _int(value)
+    return number if number is not None and number >= 0 else None
 
 
 def _encodable(text: str | None) -> str | None:

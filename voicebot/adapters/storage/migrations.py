@@ -205,9 +205,22 @@ def _segments_translation_and_vocabularies(migrator: SchemaMigrator) -> None:
     migrator.database.create_tables([Segment])
 
 
+def _senders_of_recordings(migrator: SchemaMigrator) -> None:
+    """Version 11: job.sender_id and usage.sender_id, who sent the recording (not always the user a job is for:
+    /transcribe, English), so that their /forget reaches every copy of it. Known for what was stored before only
+    where a job was the sender's own; a usage row learns it from its job."""
+    migrator.migrate(migrator.add_column("job", "sender_id", BigIntegerField(null=True)),
+                     migrator.add_column("usage", "sender_id", BigIntegerField(null=True)),
+                     migrator.add_index("usage", ("sender_id",)),
+                     migrator.sql('UPDATE "job" SET "sender_id" = "user_id" WHERE NOT "requested"'),
+                     migrator.sql('UPDATE "usage" SET "sender_id" = (SELECT "job"."sender_id" FROM "job" '
+                                  'WHERE "job"."chat_id" = "usage"."chat_id" '
+                                  'AND "job"."message_id" = "usage"."message_id")'))
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
               _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership,
-              _forum_topics, _segments_translation_and_vocabularies)
+              _forum_topics, _segments_translation_and_vocabularies, _senders_of_recordings)
 
 
 def schema_version() -> int:

@@ -11,6 +11,7 @@ from peewee import (
     DateField,
     DateTimeField,
     DecimalField,
+    Field,
     FloatField,
     ForeignKeyField,
     IntegerField,
@@ -66,6 +67,8 @@ class Usage(BaseModel):
     language = CharField(max_length=8, null=True)
     transcript = TextField(null=True)
     created_at = DateTimeField()
+    # Who sent the recording (not always the user: /transcribe, English): their /forget clears its text here too.
+    sender_id = BigIntegerField(null=True, index=True)
 
     class Meta:
         indexes = ((("user", "day"), False),)
@@ -121,6 +124,7 @@ class JobRecord(BaseModel):
     thread_id = BigIntegerField(null=True)                      # the forum topic its answers go to
     task = CharField(max_length=16, default="transcribe")      # a Task: "translate" for English
     created_at = DateTimeField()
+    sender_id = BigIntegerField(null=True)   # who sent the recording: their /forget deletes every job of it
 
     class Meta:
         table_name = "job"
@@ -154,6 +158,41 @@ class SchemaVersion(BaseModel):
 
     class Meta:
         table_name = "schema_version"
+
+
+# The whole numbers a column holds, by peewee's type for it: from -limit to limit - 1.
+_INTEGER_LIMITS = {"SMALLINT": 2 ** 15, "INT": 2 ** 31, "BIGINT": 2 ** 63}
+
+
+def fitted(model: type[Model], values: dict, cut: tuple[str, ...] = ()) -> dict:
+    """`values` for a row of `model`, each made to fit its column as the model declares it, so that what a sender
+    chose is never a value the database refuses for good (PostgreSQL checks lengths and ranges; SQLite does not,
+    and neither stores NUL or a lone surrogate, which are left out of text). A text longer than its column, or a
+    whole number past its range, is no real one: None where the column allows that, cut to length in the columns
+    named in `cut`, else refused (StorageError). Bounds come from the models alone, so a new column cannot drift."""
+    row = {}
+    for name, value in values.items():
+        field = model._meta.fields[name]
+        if isinstance(value, str):
+            value = value.replace("\x00", "").encode("utf-8", "ignore").decode()
+        if _fits(field, value):
+            row[name] = value
+        elif name in cut and isinstance(value, str):
+            row[name] = value[:field.max_length]
+        elif field.null:
+            row[name] = None
+        else:
+            raise StorageError(f"the database refused a value: {model._meta.table_name}.{name} cannot hold it")
+    return row
+
+
+def _fits(field: Field, value: object) -> bool:
+    if isinstance(value, str):
+        return not isinstance(field, CharField) or len(value) <= field.max_length
+    limit = _INTEGER_LIMITS.get(field.field_type)
+    if limit is not None and isinstance(value, int) and not isinstance(value, bool):
+        return -limit <= value < limit
+    return True
 
 
 @contextmanager

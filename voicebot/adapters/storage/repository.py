@@ -27,6 +27,7 @@ from voicebot.adapters.storage.models import (
     User,
     database,
     database_errors,
+    fitted,
     utc_now,
 )
 from voicebot.core.domain import (
@@ -138,13 +139,14 @@ class Storage:
                     # /transcribe on a recording answered (or passed over) before: a new job for it.
                     known.delete_instance()
                 new.add(key)
-                (JobRecord.insert(
+                # A value its column cannot hold is none (a language tag: English answers), a file name is cut.
+                (JobRecord.insert(**fitted(JobRecord, dict(
                     chat_id=key.chat_id, message_id=key.message_id, user_id=incoming.job.user_id,
                     media_kind=media.kind.value, file_id=media.file_id, file_size=media.file_size,
                     duration=media.duration, mime_type=media.mime_type, file_name=media.file_name,
-                    in_group=incoming.in_group, requested=incoming.requested,
+                    sender_id=media.sender_id, in_group=incoming.in_group, requested=incoming.requested,
                     interface_language=incoming.job.interface_language, thread_id=incoming.job.thread_id,
-                    task=incoming.job.task.value, created_at=now)
+                    task=incoming.job.task.value, created_at=now), cut=("file_name",)))
                     .on_conflict_ignore().execute())
             if next_offset is not None:
                 (BotState.insert(name=_OFFSET, value=next_offset)
@@ -187,7 +189,9 @@ class Storage:
         now = utc_now()
         with self._writing():
             user, _ = User.get_or_create(id=job.user_id, defaults={"first_seen": now})
-            usage = Usage.create(
+            # Who sent the recording, as its job was stored (a job back from a worker node carries no sender).
+            sender_id = JobRecord.select(JobRecord.sender_id).where(_is_job(job.key)).scalar()
+            usage = Usage.create(**fitted(Usage, dict(
                 user=user, chat_id=job.chat_id, message_id=job.message_id, day=day,
                 media_kind=job.media.kind.value, status=status,
                 audio_seconds=transcript.audio_seconds if transcript else 0.0,
@@ -195,10 +199,10 @@ class Storage:
                 processing_seconds=transcript.processing_seconds if transcript else 0.0,
                 language=transcript.language if transcript else None,
                 transcript=transcript.text if transcript and self._keep_transcripts else None,
-                created_at=now)
+                sender_id=job.media.sender_id if sender_id is None else sender_id, created_at=now)))
             if transcript and self._keep_transcripts and transcript.segments:
-                Segment.insert_many([{"usage": usage, "position": position, "start": segment.start,
-                                      "end": segment.end, "text": segment.text}
+                Segment.insert_many([fitted(Segment, {"usage": usage, "position": position, "start": segment.start,
+                                                      "end": segment.end, "text": segment.text})
                                      for position, segment in enumerate(transcript.segments)]).execute()
             if charged_seconds > 0:
                 Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
@@ -248,7 +252,7 @@ class Storage:
 
     def save_chat_settings(self, chat_id: int, settings: ChatSettings) -> None:
         """All of a group's settings at once: each field into its column of the same name."""
-        values = _values_of(settings)
+        values = fitted(Chat, _values_of(settings))   # a vocabulary is what its admins wrote
         with self._writing():
             (Chat.insert(id=chat_id, **values)
              .on_conflict(conflict_target=[Chat.id], update={getattr(Chat, name): value
@@ -262,6 +266,7 @@ class Storage:
             return dict(_settings_chosen(Chat, ChatSettings))
 
     def _set_user(self, user_id: int, **values) -> None:
+        values = fitted(User, values)   # a vocabulary is what the user wrote
         with self._writing():
             (User.insert(id=user_id, first_seen=utc_now(), **values)
              .on_conflict(conflict_target=[User.id], update={getattr(User, name): value
@@ -283,12 +288,16 @@ class Storage:
 
     def forget(self, user_id: int, day: date) -> int:
         """Delete the user's history except `day`'s usage rows, which today's quota still counts: those only
-        lose their text. The user's answered jobs go too (file ids, names, chats and messages); billing rows
-        stay, unlinked from their usage. Returns rows deleted or cleared."""
+        lose their text. The user's answered jobs go too (file ids, names, chats and messages), and so does every
+        answered job others asked for on the user's recordings (/transcribe, English), whose usage rows, the
+        others' history, lose their text: nothing of the user's is left under anyone. Billing rows stay, unlinked
+        from their usage. Returns rows deleted or cleared."""
         with self._writing():
             deleted = Usage.delete().where((Usage.user == user_id) & (Usage.day != day)).execute()
-            deleted += JobRecord.delete().where((JobRecord.user_id == user_id) & JobRecord.finished).execute()
-            return deleted + self._clear_transcripts((Usage.user == user_id) & (Usage.day == day))
+            deleted += JobRecord.delete().where(((JobRecord.user_id == user_id) | (JobRecord.sender_id == user_id))
+                                                & JobRecord.finished).execute()
+            return deleted + self._clear_transcripts(((Usage.user == user_id) & (Usage.day == day))
+                                                     | (Usage.sender_id == user_id))
 
     def prune(self, before: date) -> int:
         """Delete the text of transcripts from days before `before`, and the jobs answered before then;
@@ -325,7 +334,8 @@ def _is_job(key: JobKey):
 
 
 def _media_of(row: JobRecord) -> Media:
-    return Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type, row.file_name)
+    return Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type, row.file_name,
+                 row.sender_id)
 
 
 def _transcript_of(usage: Usage) -> Transcript:
