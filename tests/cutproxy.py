@@ -3,6 +3,7 @@ cable or a firewall does, with no reset and no close, while both ends live on.""
 import select
 import socket
 import threading
+import time
 
 
 class CuttableProxy:
@@ -14,11 +15,16 @@ class CuttableProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._cut = threading.Event()
+        self._delay = 0.0
         self._held: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self) -> None:
         self._cut.set()
+
+    def slow_down(self, seconds: float) -> None:
+        """From now on, what the client sends reaches the server `seconds` late: a slow network or database."""
+        self._delay = seconds
 
     def close(self) -> None:
         self._cut.set()
@@ -49,6 +55,8 @@ class CuttableProxy:
                         client.close()
                         server.close()
                         return
+                    if source is client and self._delay:
+                        time.sleep(self._delay)
                     if not self._cut.is_set():
                         peers[source].sendall(data)
             except OSError:

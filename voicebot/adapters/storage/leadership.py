@@ -6,14 +6,19 @@ lives exactly as long as that database session. A killed process's session ends 
 at once. A machine that is gone or cut off from the database sends nothing more, and the server ends the
 session once it has been idle SESSION_IDLE_SECONDS (idle_session_timeout), which frees the lock.
 
-Fencing. A leader cannot know that the server has ended its session while it is cut off, so it counts
-itself leader only for LEASE_SECONDS after the last ping of that connection that was answered, measured
-from when the ping was sent (so never later than the server saw it). The lease is shorter than the
-server's idle limit: a leader cut off has stopped acting before any other node can take the lock.
+Fencing. A leader cannot know that the server has ended its session while it is cut off. What it does know:
+the server heard from it when it sent its last answered ping, or later, and ends the session no sooner than
+SERVER_RELEASE_SECONDS after it last heard from it (idle_session_timeout, or its TCP keepalives giving up on
+a silent client). So the lease runs from when that ping was sent, and the leader counts itself leader for
+LEASE_SECONDS of it, a margin short of that release: a leader cut off has stopped acting before any other
+node can take the lock. A ping that is slow to come back is only a warning until then: a database that
+answers late is still holding the lock. Durations are measured on a clock that counts time suspended
+(lease_clock), since the server's does: a host resumed from sleep finds its lease over at once.
 Taking the lead also raises the term in the `leadership` row, and every write a leader makes reads that
 row FOR SHARE and must find its own term (the repository does it): a deposed leader's writes fail, and the
 raise waits for the writes under way to end.
 """
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +28,32 @@ from playhouse.db_url import connect
 from voicebot.adapters.storage.models import utc_now
 from voicebot.core.errors import StorageError, one_line, without_password
 
+log = logging.getLogger(__name__)
+
 LEADER_LOCK = 0x766F696365626F75    # the migration lock's key ("voicebot") plus one
 PING_SECONDS = 0.5
-LEASE_SECONDS = 2.5
+SLOW_PING_SECONDS = 1.0             # a ping answered later than this is logged: the lease is running down
 SESSION_IDLE_SECONDS = 5
+KEEPALIVE_IDLE_SECONDS, KEEPALIVE_INTERVAL_SECONDS, KEEPALIVE_PROBES = 3, 1, 2
+# The soonest the server can end the session after it last heard from the leader: idle that long, or a silent
+# client's TCP keepalives all unanswered.
+SERVER_RELEASE_SECONDS = min(SESSION_IDLE_SECONDS,
+                             KEEPALIVE_IDLE_SECONDS + KEEPALIVE_INTERVAL_SECONDS * KEEPALIVE_PROBES)
+# What a call that passed the fence just before it came down has to go out before another node can lead.
+FENCE_MARGIN_SECONDS = 1.0
+LEASE_SECONDS = SERVER_RELEASE_SECONDS - FENCE_MARGIN_SECONDS
 CONNECT_SECONDS = 3
+
+
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)   # Linux only
+
+
+def lease_clock() -> float:
+    """Seconds on a clock that goes on while the machine is suspended (CLOCK_BOOTTIME; time.monotonic stops)
+    where there is one, as the database server's time goes on."""
+    if _BOOTTIME is None:
+        return time.monotonic()
+    return time.clock_gettime(_BOOTTIME)
 
 
 def is_shared_database(url: str) -> bool:
@@ -39,7 +65,7 @@ class Leadership:
     """This node's part in the election: try_acquire() until it leads, then renew() every PING_SECONDS
     from one thread; holds() (any thread) says whether it may still act."""
 
-    def __init__(self, url: str, holder: str, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, url: str, holder: str, clock: Callable[[], float] = lease_clock):
         self._url = url
         self._holder = holder
         self._clock = clock
@@ -82,9 +108,14 @@ class Leadership:
                 self._lost = True
                 self._disconnect()
                 return False
-        if not self._lost:
-            self._answered_at = sent
-        return not self._lost
+        if self._lost:
+            return False
+        took = self._clock() - sent
+        if took > SLOW_PING_SECONDS:
+            log.warning("the database took %.1f s to answer the leader's ping; this node still leads, and steps "
+                        "down once none has been answered for %.1f s", took, LEASE_SECONDS)
+        self._answered_at = sent
+        return True
 
     def holds(self) -> bool:
         answered_at = self._answered_at
@@ -104,8 +135,10 @@ class Leadership:
         if self._db is None:
             # The server ends the session once idle past SESSION_IDLE_SECONDS; its keepalives notice a
             # vanished client sooner than the system's defaults (hours) would.
-            options = (f"-c idle_session_timeout={SESSION_IDLE_SECONDS * 1000} -c tcp_keepalives_idle=2 "
-                       f"-c tcp_keepalives_interval=1 -c tcp_keepalives_count=2")
+            options = (f"-c idle_session_timeout={SESSION_IDLE_SECONDS * 1000} "
+                       f"-c tcp_keepalives_idle={KEEPALIVE_IDLE_SECONDS} "
+                       f"-c tcp_keepalives_interval={KEEPALIVE_INTERVAL_SECONDS} "
+                       f"-c tcp_keepalives_count={KEEPALIVE_PROBES}")
             # One connection for every thread (peewee's default is one per thread): the pings must keep the
             # very session that holds the lock alive, and must never open another.
             self._db = connect(self._url, unquote_password=True, thread_safe=False, autoconnect=False,
