@@ -32,7 +32,10 @@ from voicebot.core.replies import Languages, Wording
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 2  # a job whose worker (or the whole process) died is retried once, then answered with a failure
+# A job under way when its process died is no evidence against its recording: it runs again, in quarantine (a
+# process of its own, which gives a recording that kills it up after whisper.quarantine_tries). Only a job
+# started this many times and never answered, whatever killed its processes, is given up here.
+MAX_STARTS = 10
 
 
 SPLIT_AFTER_SECONDS = 60   # a recording longer than this, on an idle bot, is split over the idle workers
@@ -81,6 +84,7 @@ class Dispatcher(SupervisedActor):
         self._clock = clock
         self._languages = languages or Languages()
         self._admitted_at: dict[JobKey, float] = {}   # for the time each user waits for the answer
+        self._crashed_workers: set[JobKey] = set()   # jobs whose WhisperActor died holding them: retried once
 
     def handle(self, message):
         match message:
@@ -127,7 +131,7 @@ class Dispatcher(SupervisedActor):
                 self._queued_status.add(job.key)
         else:
             self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, job.destination, status_message_id))
-        if self._remote is None and job.attempt > MAX_ATTEMPTS:
+        if self._remote is None and job.attempt > MAX_STARTS:
             log.error("job %s/%s was started %d times without an answer; giving up on it", job.chat_id,
                       job.message_id, job.attempt - 1)
             self._fail(job, FailureReason.INTERNAL)
@@ -143,14 +147,14 @@ class Dispatcher(SupervisedActor):
                 self._sender.tell(UpdateStatus(job.key, self._words(job).PROCESSING))
             if worker in self._workers:
                 self._storage.tell(JobStarted(job.key))   # a worker node counts the attempts it starts itself
-                self._workers[worker].tell(Transcribe(job, self._helpers_for(job)))
+                self._workers[worker].tell(Transcribe(job, self._helpers_for(job), quarantined=job.suspected))
             else:
                 self._remote.tell(Transcribe(job))
 
     def _helpers_for(self, job: Job) -> tuple[tuple[str, Mailbox], ...]:
         """The idle workers, reserved to help with a long recording when nothing else waits (it is split over
         them); none for a short one, or on a busy bot, where each job keeps one worker."""
-        if self._pending or (job.media.duration or 0) <= SPLIT_AFTER_SECONDS:
+        if self._pending or job.suspected or (job.media.duration or 0) <= SPLIT_AFTER_SECONDS:
             return ()
         helpers = []
         while self._pool.has_idle:
@@ -222,8 +226,9 @@ class Dispatcher(SupervisedActor):
         if job is None:
             return
         self._release_helpers(job.key)
-        if job.attempt < MAX_ATTEMPTS:
-            log.warning("%s died holding job %s/%s; retrying it", worker, job.chat_id, job.message_id)
+        if job.key not in self._crashed_workers:
+            log.warning("%s died holding job %s/%s; retrying it in quarantine", worker, job.chat_id, job.message_id)
+            self._crashed_workers.add(job.key)
             self._pending.appendleft(dataclasses.replace(job, attempt=job.attempt + 1))
         else:
             log.error("%s died holding job %s/%s again; giving up on it", worker, job.chat_id, job.message_id)
@@ -238,6 +243,7 @@ class Dispatcher(SupervisedActor):
         return self._languages[job.interface_language]
 
     def _answered(self, job: Job) -> None:
+        self._crashed_workers.discard(job.key)
         admitted_at = self._admitted_at.pop(job.key, None)
         if admitted_at is not None:
             self._metrics.job_answered(self._clock() - admitted_at)

@@ -166,9 +166,11 @@ class JobAdmitted:
 @dataclass(frozen=True, slots=True)
 class Transcribe:
     """`helpers`: idle WhisperActors (name, mailbox) reserved for this job, a long recording on an idle bot:
-    the one told splits it at pauses and hands them a piece each."""
+    the one told splits it at pauses and hands them a piece each. `quarantined`: the job was under way when its
+    process died (or its worker crashed), so it runs in a process of its own (see adapters/quarantine.py)."""
     job: Job
     helpers: tuple[tuple[str, Mailbox], ...] = ()
+    quarantined: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,14 @@ class WorkerGone:
 
 @dataclass(frozen=True, slots=True)
 class CheckNodes:
-    """RemoteWorkers' reminder to drop the slots of nodes that stopped reporting."""
+    """RemoteWorkers' reminder to drop the slots of nodes that stopped reporting, and to chase the jobs out
+    that nothing was heard of for too long."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopTakingEvents:
+    """RemoteWorkers' note to itself: this node no longer leads, so the broker's events are left for the one
+    that does."""
 
 
 @dataclass(frozen=True, slots=True)

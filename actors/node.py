@@ -87,7 +87,7 @@ class NodeDispatcher(SupervisedActor):
             run = self._pending.popleft()
             worker = self._pool.assign(run)
             log.info("job %s/%s started on %s", run.job.chat_id, run.job.message_id, worker)
-            self._workers[worker].tell(Transcribe(run.job))
+            self._workers[worker].tell(Transcribe(run.job, quarantined=run.job.suspected))
 
     def _stop_taking_jobs(self) -> None:
         """As the bot node's Dispatcher: jobs under way may finish; those not started go back to the

@@ -20,7 +20,7 @@ from actors.messages import (
 )
 from voicebot.core.domain import FailureReason, Job, Segment, Transcript
 from voicebot.core.errors import JobError, TelegramError, one_line
-from voicebot.core.ports import NO_METRICS, AudioSource, Mailbox, Metrics, Transcriber
+from voicebot.core.ports import NO_METRICS, AudioSource, Mailbox, Metrics, Quarantine, Transcriber
 from voicebot.core.replies import Languages
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,12 @@ class WhisperActor(SupervisedActor):
 
     def __init__(self, *, name: str, transcriber: Transcriber, audio_source: AudioSource, dispatcher: Mailbox,
                  sender: Mailbox, max_file_bytes: int, supervisor: Mailbox | None = None,
-                 metrics: Metrics = NO_METRICS, languages: Languages | None = None):
+                 metrics: Metrics = NO_METRICS, languages: Languages | None = None,
+                 quarantine: Quarantine | None = None):
+        """`quarantine`: where a job under suspicion runs (None: here, as any other)."""
         super().__init__(name, supervisor)
         self._transcriber = transcriber
+        self._quarantine = quarantine
         self._audio_source = audio_source
         self._dispatcher = dispatcher
         self._sender = sender
@@ -59,8 +62,8 @@ class WhisperActor(SupervisedActor):
 
     def handle(self, message):
         match message:
-            case Transcribe(job, ()):
-                self._dispatcher.tell(self._attempt(job, lambda: self._transcribe(job)))
+            case Transcribe(job, (), quarantined):
+                self._dispatcher.tell(self._attempt(job, lambda: self._transcribe(job, quarantined)))
             case Transcribe(job, helpers):
                 self._tell_outcome(self._attempt(job, lambda: self._split(job, helpers)))
             case TranscribePiece() as piece:
@@ -79,11 +82,11 @@ class WhisperActor(SupervisedActor):
             case _:
                 return NotImplemented
 
-    def _transcribe(self, job: Job) -> TranscriptReady:
+    def _transcribe(self, job: Job, quarantined: bool = False) -> TranscriptReady:
+        transcriber = self._quarantine if quarantined and self._quarantine is not None else self._transcriber
         with self._audio_source.fetch(job.media.file_id, self._max_file_bytes) as audio:
-            transcript = self._transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job),
-                                                      max_seconds=job.max_seconds, task=job.task,
-                                                      vocabulary=job.vocabulary)
+            transcript = transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job),
+                                                max_seconds=job.max_seconds, task=job.task, vocabulary=job.vocabulary)
         return self._done(job, transcript)
 
     def _split(self, job: Job, helpers: tuple[tuple[str, Mailbox], ...]) -> TranscriptReady | None:

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from actors.dispatcher import Dispatcher
+from actors.dispatcher import MAX_STARTS, Dispatcher
 from actors.messages import (
     DeliverResult,
     HelperLost,
@@ -118,25 +118,28 @@ def test_a_job_whose_worker_died_is_retried_once_then_answered_with_a_failure(fa
     job = make_job()
     deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), WorkerLost("w1"), WorkerReady("w1"))
     retried = workers["w1"].of(Transcribe)[-1].job
-    assert (retried.key, retried.attempt) == (job.key, 2)
+    assert (retried.key, retried.attempt) == (job.key, 2) and workers["w1"].of(Transcribe)[-1].quarantined
     deliver(dispatcher, WorkerLost("w1"))
     [result] = sender.of(DeliverResult)
     assert result.text == ENGLISH_WORDING.failure(FailureReason.INTERNAL, 300, 20)
     assert result.outcome.reason is FailureReason.INTERNAL and result.report_to == quota
 
 
-def test_each_start_is_recorded_and_a_job_started_twice_before_is_not_tried_again(fakes):
+def test_each_start_is_recorded_a_job_started_before_runs_in_quarantine_and_only_a_runaway_is_given_up(fakes):
     workers, quota, sender, storage = fakes
     dispatcher = start_dispatcher(fakes)
-    fresh, resumed, hopeless = make_job(message_id=1), make_job(message_id=2), make_job(message_id=3)
+    fresh, resumed, runaway = make_job(message_id=1), make_job(message_id=2), make_job(message_id=3)
     deliver(dispatcher, WorkerReady("w1"), WorkerReady("w2"), JobAdmitted(fresh),
-            JobAdmitted(dataclasses.replace(resumed, attempt=2), status_message_id=77),
-            JobAdmitted(dataclasses.replace(hopeless, attempt=3), status_message_id=78))
+            JobAdmitted(dataclasses.replace(resumed, attempt=3), status_message_id=77),   # in flight at two kills
+            JobAdmitted(dataclasses.replace(runaway, attempt=MAX_STARTS + 1), status_message_id=78))
     assert storage.of(JobStarted) == [JobStarted(fresh.key), JobStarted(resumed.key)]
+    told = workers["w1"].of(Transcribe) + workers["w2"].of(Transcribe)
+    assert [(transcribe.job.key, transcribe.quarantined) for transcribe in told] == [(fresh.key, False),
+                                                                                   (resumed.key, True)]
     # edited, not re-sent
     assert sender.of(PostStatus)[1] == PostStatus(resumed.key, ENGLISH_WORDING.PROCESSING, resumed.destination, 77)
     [failed] = sender.of(DeliverResult)
-    assert failed.key == hopeless.key and failed.outcome.reason is FailureReason.INTERNAL
+    assert failed.key == runaway.key and failed.outcome.reason is FailureReason.INTERNAL
 
 
 def test_a_second_outcome_of_the_same_job_is_dropped_so_the_user_gets_one_answer(fakes):

@@ -1,4 +1,5 @@
 import concurrent.futures
+import dataclasses
 
 import pytest
 
@@ -43,6 +44,13 @@ def test_jobs_from_the_broker_go_to_idle_workers_and_the_outcome_goes_back_befor
     assert first.done.result(timeout=1) == outcome
     assert workers["whisper-1"].messages[-1] == Transcribe(second.job)
     assert workers["whisper-2"].messages == [Transcribe(third.job)]
+
+
+def test_a_job_delivered_again_after_a_node_died_holding_it_runs_in_quarantine():
+    node, workers, _ = start()
+    again = run(dataclasses.replace(make_job(), attempt=2))
+    deliver(node, WorkerReady("whisper-1"), again)
+    assert workers["whisper-1"].messages == [Transcribe(again.job, quarantined=True)]
 
 
 def test_heartbeats_count_ready_workers_and_a_stopping_node_reports_none():

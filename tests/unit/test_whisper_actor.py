@@ -60,9 +60,9 @@ class FakeAudioSource:
         yield b"audio of " + file_id.encode()
 
 
-def start_worker(transcriber, source, dispatcher, sender=None):
+def start_worker(transcriber, source, dispatcher, sender=None, quarantine=None):
     return WhisperActor.start(name="w1", transcriber=transcriber, audio_source=source, dispatcher=dispatcher,
-                              sender=sender or RecordingMailbox(), max_file_bytes=1000)
+                              sender=sender or RecordingMailbox(), max_file_bytes=1000, quarantine=quarantine)
 
 
 def test_it_loads_and_warms_its_model_before_announcing_itself():
@@ -70,6 +70,19 @@ def test_it_loads_and_warms_its_model_before_announcing_itself():
     deliver(start_worker(transcriber, FakeAudioSource(), dispatcher))
     assert transcriber.loaded and transcriber.warmed
     assert dispatcher.messages == [WorkerReady("w1")]
+
+
+def test_a_job_under_suspicion_runs_in_quarantine_and_one_that_killed_it_every_time_fails_alone():
+    own, quarantine, dispatcher = FakeTranscriber(), FakeTranscriber(), RecordingMailbox()
+    worker = start_worker(own, FakeAudioSource(), dispatcher, quarantine=quarantine)
+    suspect, poison, next_one = make_job(message_id=4), make_job(message_id=5), make_job()
+    deliver(worker, Transcribe(suspect, quarantined=True))
+    quarantine.outcome = JobError(FailureReason.WORKER_CRASHED, "it killed the process transcribing it 2 times")
+    deliver(worker, Transcribe(poison, quarantined=True), Transcribe(next_one))
+    assert quarantine.calls == [(b"audio of file-4", None), (b"audio of file-5", None)]
+    assert own.calls == [(b"audio of file-1", None)]   # the worker's own model is for everyone else
+    assert [type(outcome) for outcome in dispatcher.messages[1:]] == [TranscriptReady, JobFailed, TranscriptReady]
+    assert dispatcher.messages[2] == JobFailed(poison, FailureReason.WORKER_CRASHED, "w1")
 
 
 def test_it_downloads_within_the_size_limit_and_reports_the_transcript():

@@ -212,7 +212,8 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
          for name, address in workers.items()] if link is None else
         [ChildSpec("remote", remote, lambda: RemoteWorkers.start(
             link=link, dispatcher=dispatcher, sender=sender, supervisor=supervisor,
-            grace_seconds=settings.shutdown.grace_seconds),
+            job_seconds=settings.whisper.timeout_seconds + DOWNLOAD_ALLOWANCE_SECONDS,
+            grace_seconds=settings.shutdown.grace_seconds, fence=fence),
             stop_timeout=settings.shutdown.grace_seconds + 10)])
     return [
         [ChildSpec("storage", storage, lambda: StorageActor.start(
@@ -257,7 +258,8 @@ def whisper_spec(name: str, address: Address, settings: Settings, *, transcriber
         name, address,
         lambda: WhisperActor.start(name=name, transcriber=transcribers.make(name), audio_source=telegram,
                                    dispatcher=dispatcher, sender=sender, max_file_bytes=max_file_bytes,
-                                   supervisor=supervisor, metrics=metrics, languages=languages),
+                                   supervisor=supervisor, metrics=metrics, languages=languages,
+                                   quarantine=transcribers.quarantine()),
         on_restart=lambda: dispatcher.tell(WorkerLost(name)),
         stop_timeout=settings.shutdown.grace_seconds)
 

@@ -53,6 +53,7 @@ class WhisperSettings:
     device: str = "cpu"
     compute_type: str = "int8"
     timeout_seconds: int = 120
+    quarantine_tries: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ class Settings:
 
 _POSITIVE = {
     "telegram.poll_timeout_seconds", "telegram.max_messages_per_second", "whisper.beam_size", "whisper.timeout_seconds",
+    "whisper.quarantine_tries",
     "queue.max_pending", "broker.max_attempts", "limits.max_duration_seconds", "limits.max_file_mb",
     "output.file_threshold_chars",
 }

@@ -2,6 +2,7 @@
 on the node's WhisperActors. A job started more than broker.max_attempts times (it killed its workers each
 time) is answered with a failure and moved to the dead-letter queue; a job answered already is skipped."""
 import concurrent.futures
+import dataclasses
 import logging
 
 from actors.messages import JobFailed, RunJob
@@ -40,7 +41,7 @@ class JobIntake:
         elif attempts > self._max_attempts:
             self._give_up(job, attempts)
         else:
-            self._run(job)
+            self._run(dataclasses.replace(job, attempt=attempts))   # started before here: it runs in quarantine
 
     def _count_attempt(self, job: Job) -> int | None:
         try:

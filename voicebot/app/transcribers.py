@@ -1,6 +1,7 @@
 """The WhisperActors' models, made from the settings: one per actor, named after its slot."""
 import logging
 
+from voicebot.adapters.quarantine import ProcessQuarantine
 from voicebot.adapters.transcriber import Transcriber
 from voicebot.app.config import Settings, worker_count, worker_threads
 
@@ -37,6 +38,13 @@ class Transcribers:
             transcriber.warm_up()
             self._ahead[name] = transcriber
         log.info("models loaded for %d transcription workers, ready to take over", len(self._ahead))
+
+    def quarantine(self) -> ProcessQuarantine:
+        """Where the WhisperActors transcribe a recording under suspicion: a child process per try, each loading
+        its own copy of the model."""
+        whisper = self._settings.whisper
+        return ProcessQuarantine(make_transcriber(self._settings, self._model_path), whisper.quarantine_tries,
+                                 whisper.timeout_seconds)
 
     def make(self, name: str) -> Transcriber:
         return self._ahead.pop(name, None) or make_transcriber(self._settings, self._model_path)

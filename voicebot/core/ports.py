@@ -102,6 +102,16 @@ class Transcriber(Protocol):
     def close(self) -> None: ...
 
 
+class Quarantine(Protocol):
+    """Transcribes a recording under suspicion (its job was under way when the process died) in a process of its
+    own, so that a recording that kills the process it runs in takes down nothing else. JobError(WORKER_CRASHED)
+    once it did that every time it was tried."""
+
+    def transcribe(self, audio: Path | BinaryIO, language: str | None = None,
+                   on_segment: Callable[[Segment], None] | None = None, max_seconds: float | None = None,
+                   task: Task = Task.TRANSCRIBE, vocabulary: str | None = None) -> Transcript: ...
+
+
 class Repository(Protocol):
     """What the StorageActor reads and writes. Failures raise StorageError."""
 

@@ -91,15 +91,13 @@ class Transcriber:
 
     def decode(self, audio: Path | bytes, max_seconds: float | None = None,
                deadline: float | None = None) -> DecodedAudio:
-        """The recording, up to the global limit or `max_seconds` (what is left of the user's day: JobError
-        OVER_QUOTA past it)."""
-        cap = self._max_audio_seconds if max_seconds is None else min(self._max_audio_seconds, max_seconds)
-        try:
-            return decoded(decode(audio, cap, deadline))
-        except JobError as error:
-            if error.reason is FailureReason.TOO_LONG and cap < self._max_audio_seconds:
-                raise JobError(FailureReason.OVER_QUOTA, f"longer than the {cap:.0f} s left today") from None
-            raise
+        """The recording, up to the global limit (JobError TOO_LONG past it), and no longer than `max_seconds` (the
+        job's share of its user's day: JobError OVER_QUOTA past it). Decoding costs little beside the model, so it
+        goes on past the share to the global limit: a recording longer than both is told it is too long."""
+        recording = decoded(decode(audio, self._max_audio_seconds, deadline))
+        if max_seconds is not None and recording.seconds > max_seconds:
+            raise JobError(FailureReason.OVER_QUOTA, f"{recording.seconds:.0f} s, past its share, {max_seconds:.0f} s")
+        return recording
 
     def split(self, audio: DecodedAudio, pieces: int) -> list[AudioPiece]:
         """The recording in up to `pieces` parts of about equal length, cut in the middle of pauses the VAD
