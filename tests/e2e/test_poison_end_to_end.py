@@ -18,6 +18,7 @@ from voicebot.sandbox.harness import start_voicebot as voicebot
 from botprocess import ENGLISH_WORDING, TOKEN, replies_to, statuses_recorded, stored, wait_final, write_config
 from helpers import normalized
 from mailbox import wait_until
+from media import audio_file
 
 pytestmark = pytest.mark.e2e
 
@@ -86,15 +87,27 @@ daily_seconds = 3600
 """)
 
 
+@pytest.fixture(scope="module")
+def long_note(speech_file, tmp_path_factory) -> tuple[bytes, int]:
+    """The speech three times over: long enough to be under way while another recording kills the process."""
+    source, _, seconds = speech_file
+    return audio_file(source, "ogg", tmp_path_factory.mktemp("long"), repeat=3), seconds * 3
+
+
 def test_a_recording_that_kills_its_process_is_given_up_alone_and_the_others_are_answered(
-        sandbox, config, tmp_path, database, speech):
+        sandbox, config, tmp_path, database, speech, long_note):
     bot = KeptRunning(config, tmp_path)
     try:
         warm = sandbox.send_voice(USERS[3], speech.voice_note, speech.duration)
-        wait_final(sandbox, USERS[3].id, warm)   # the models are loaded: the three below start at once
-        ada = sandbox.send_voice(USERS[0], speech.voice_note, speech.duration)
+        wait_final(sandbox, USERS[3].id, warm)   # the models are loaded
+        # Both workers busy, so the poison waits its turn with its status stored (a kill between posting a
+        # status and storing its id would leave it behind: a window no design closes), then kills the process
+        # while Cleo's recording is under way beside it.
+        ada = sandbox.send_voice(USERS[0], *long_note)
+        assert wait_until(lambda: _starts(database, USERS[0], ada) and statuses_recorded(database), timeout=60)
+        cleo = sandbox.send_voice(USERS[2], *long_note)
+        assert wait_until(lambda: _starts(database, USERS[2], cleo) and statuses_recorded(database), timeout=60)
         poison = sandbox.send_voice(USERS[1], speech.voice_note + POISON, speech.duration)
-        cleo = sandbox.send_voice(USERS[2], speech.voice_note, speech.duration)
         answers = {user.id: wait_final(sandbox, user.id, message_id, timeout=300)
                    for user, message_id in ((USERS[0], ada), (USERS[1], poison), (USERS[2], cleo))}
         time.sleep(3)   # anything sent twice would show by now
