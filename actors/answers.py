@@ -97,9 +97,9 @@ class AnswerBook:
         answer.first = (first, None if texts else result.keyboard)
         document = (SendDocument(answer.to, TRANSCRIPT_FILE_NAME, result.text.encode(), result.file_caption or None),)
         answer.tail = (*texts, *(document if result.as_file else ()))
-        if answer.waiting is not None and isinstance(answer.waiting.call, EditText):
-            self._outbox.withdraw(answer.waiting)   # progress not shown yet: the result supersedes it
-            answer.waiting = None
+        if (answer.waiting is not None and isinstance(answer.waiting.call, EditText)
+                and self._outbox.withdraw(answer.waiting)):
+            answer.waiting = None   # progress not shown yet: the result supersedes it
         if answer.waiting is None:   # else the status is still being posted: the result follows it
             for posting in self._first_part(result.key):
                 self._post(answer, posting)

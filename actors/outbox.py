@@ -52,10 +52,17 @@ Outcome = Made | GaveUp
 
 @dataclass(frozen=True, eq=False)
 class Posting:
-    """A call waiting for its chat's turn. `then` gets its outcome and returns the postings to make next in that
-    chat, ahead of anything that waits there (a result's next part, a reply in place of a failed edit)."""
+    """A call for its chat's turn. `then` gets its outcome and returns the postings to make next in that chat,
+    ahead of anything that waits there (a result's next part, a reply in place of a failed edit). One posting
+    is one call, however alike another one is: it is known by its identity (see Outbox.withdraw)."""
     call: BotCall
     then: Callable[[Outcome], Sequence["Posting"]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A posting waiting in its chat's queue, and how often its call failed on the way so far."""
+    posting: Posting
     tries: int = 0
 
 
@@ -102,7 +109,7 @@ class Outbox:
         self._remind_in = remind_in
         self._overall = _Bucket(pace.overall_per_second, pace.overall_per_second)
         self._chats: dict[int, _Bucket] = {}
-        self._queues: dict[int, deque[Posting]] = {}
+        self._queues: dict[int, deque[_Queued]] = {}
         self._held_until: dict[int, float] = {}    # chats waiting to make a failed call again
         self._overflowing: set[int] = set()        # chats whose dropped calls were logged
 
@@ -120,15 +127,16 @@ class Outbox:
                             len(queue))
                 self._overflowing.add(chat_id)
             return
-        queue.append(posting)
+        queue.append(_Queued(posting))
 
     def withdraw(self, posting: Posting) -> bool:
         """Takes back a call not made yet (progress a result supersedes); False if it was made already."""
         queue = self._queues.get(posting.call.chat_id, ())
-        if posting in queue:   # by identity: a posting is one call, however alike another one is
-            queue.remove(posting)
-            return True
-        return False
+        waiting = next((queued for queued in queue if queued.posting is posting), None)
+        if waiting is None:
+            return False
+        queue.remove(waiting)
+        return True
 
     def drain(self) -> None:
         """Makes whatever the pace allows now, round-robin over chats, and sets a reminder for the rest."""
@@ -144,16 +152,17 @@ class Outbox:
                 self._overall.take()
                 self._chats[chat_id].take()
                 queue = self._queues[chat_id]
-                posting = queue.popleft()
-                match self._make(posting):
+                queued = queue.popleft()
+                match self._make(queued.posting.call, queued.tries):
                     case _Later(delay):
-                        queue.appendleft(dataclasses.replace(posting, tries=posting.tries + 1))   # order is kept
+                        queue.appendleft(dataclasses.replace(queued, tries=queued.tries + 1))   # order is kept
                         self._held_until[chat_id] = self._clock() + delay
                         soonest = delay if soonest is None else min(soonest, delay)
                         continue
                     case outcome:
                         self._held_until.pop(chat_id, None)
-                        queue.extendleft(reversed(self._then(posting, outcome)))
+                        following = self._then(queued.posting, outcome)
+                        queue.extendleft(_Queued(posting) for posting in reversed(following))
                 if not queue:
                     del self._queues[chat_id]
                     self._overflowing.discard(chat_id)
@@ -179,18 +188,18 @@ class Outbox:
             self._chats[chat_id] = _Bucket(rate, self._pace.burst)
         return self._chats[chat_id]
 
-    def _make(self, posting: Posting) -> Outcome | _Later:
+    def _make(self, call: BotCall, tries: int) -> Outcome | _Later:
         try:
-            return Made(self._telegram.perform(posting.call))
+            return Made(self._telegram.perform(call))
         except TelegramError as error:
             if "not modified" in error.description:
                 return Made()   # an edit to what the message shows already: it shows what was meant
-            if error.transient and posting.tries + 1 < MAX_TRIES:
-                delay = float(error.retry_after or min(MAX_BACKOFF_SECONDS, 2.0 ** posting.tries))
+            if error.transient and tries + 1 < MAX_TRIES:
+                delay = float(error.retry_after or min(MAX_BACKOFF_SECONDS, 2.0 ** tries))
                 log.warning("%s in chat %s: %s; trying again in %.0f s (this chat waits, the others go on)",
-                            error.method, posting.call.chat_id, error.description, delay)
+                            error.method, call.chat_id, error.description, delay)
                 return _Later(delay)
-            log.warning("%s in chat %s failed: %s", error.method, posting.call.chat_id, error.description)
+            log.warning("%s in chat %s failed: %s", error.method, call.chat_id, error.description)
             return GaveUp(error)
 
     def _make_at_once(self, posting: Posting) -> None:

@@ -349,3 +349,22 @@ def test_a_results_parts_go_out_together_ahead_of_what_waits_in_its_chat():
     assert status == (5, "Processing…", 9) and first[2] == second[2] == 9   # the first part replies: no status
     assert f"{first[1]} {second[1]}".split() == words.split() and document[1] == "transcript.txt"
     assert replies == [(5, f"reply {n}", 9) for n in range(3)]
+
+
+def test_a_status_edit_waiting_to_be_tried_again_is_superseded_by_the_result_which_goes_out_once():
+    class EditsFailOnce(FakeTelegram):
+        def edit_message_text(self, chat_id, message_id, text, keyboard=None):
+            if not self.failed_once:
+                self.failed_once = True
+                raise TelegramError("editMessageText", "Bad Gateway", 502)
+            super().edit_message_text(chat_id, message_id, text, keyboard)
+
+    telegram, quota = EditsFailOnce(), RecordingMailbox()
+    telegram.failed_once = False
+    sender = start_sender(telegram)
+    deliver(sender, PostStatus(KEY, "Processing…", TO), UpdateStatus(KEY, "Processing… still"),
+            DeliverResult(KEY, "the words", False, "outcome", quota))
+    assert wait_until(lambda: quota.messages, timeout=10)
+    time.sleep(0.3)
+    assert telegram.edited == [(5, 101, "the words")]   # the failed progress edit was not tried again
+    assert quota.messages == [ResultDelivered("outcome", delivered=True)]
