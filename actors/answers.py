@@ -95,8 +95,10 @@ class AnswerBook:
         if texts:   # the buttons go under the transcript's last part
             texts[-1] = SendText(answer.to, texts[-1].text, result.keyboard)
         answer.first = (first, None if texts else result.keyboard)
-        document = (SendDocument(answer.to, TRANSCRIPT_FILE_NAME, result.text.encode(), result.file_caption or None),)
-        answer.tail = (*texts, *(document if result.as_file else ()))
+        answer.tail = tuple(texts)
+        if result.as_file:   # the text is encoded only for a result that also comes as a file
+            answer.tail += (SendDocument(answer.to, TRANSCRIPT_FILE_NAME, result.text.encode(),
+                                         result.file_caption or None),)
         if (answer.waiting is not None and isinstance(answer.waiting.call, EditText)
                 and self._outbox.withdraw(answer.waiting)):
             answer.waiting = None   # progress not shown yet: the result supersedes it
