@@ -95,3 +95,28 @@ def test_every_alert_has_a_promtool_test():
     tested = {case["alertname"] for test in yaml.safe_load(RULE_TESTS.read_text())["tests"]
               for case in test["alert_rule_test"]}
     assert tested == {rule["alert"] for rule in rules()}
+
+
+def pins(lock: Path) -> dict[str, str]:
+    """A pip-compile lock's packages and their versions."""
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock.read_text(), re.MULTILINE))
+
+
+def test_the_image_installs_the_same_versions_the_tests_ran_with():
+    """deploy/container/requirements.lock is the runtime half of requirements.lock (plus what Debian's older
+    Python 3.11 needs): a package in both has one version, so the image runs what CI tested."""
+    image, tested = pins(DEPLOY / "container" / "requirements.lock"), pins(DEPLOY.parent / "requirements.lock")
+    assert "faster-whisper" in image and "pytest" not in image
+    assert {name: version for name, version in image.items() if tested.get(name, version) != version} == {}
+
+
+def test_the_compose_prometheus_scrapes_every_node_with_the_project_rules():
+    config = yaml.safe_load((DEPLOY / "container" / "prometheus.yml").read_text())
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    mounts = compose["services"]["prometheus"]["volumes"]
+    assert "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
+    targets = {target.split(":")[0] for job in config["scrape_configs"]
+               for target in [*(t for c in job.get("static_configs", ()) for t in c["targets"]),
+                              *(n for c in job.get("dns_sd_configs", ()) for n in c["names"])]}
+    assert targets == {"bot", "bot-standby", "worker"} <= set(compose["services"])

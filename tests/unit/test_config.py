@@ -152,3 +152,15 @@ def test_a_broker_needs_a_known_scheme_and_postgresql(tmp_path):
         load_settings(write(tmp_path, '[broker]\nurl = "kafka://127.0.0.1"\n'), {})
     with pytest.raises(ConfigError, match="database.url must be PostgreSQL.*SQLite works only on one host"):
         load_settings(write(tmp_path, '[broker]\nurl = "redis://127.0.0.1:6379/0"\n'), {})
+
+
+def test_the_token_may_come_from_a_secret_file_and_a_missing_one_is_one_line(tmp_path):
+    secret = tmp_path / "telegram_bot_token"
+    secret.write_text("123:fromfile\n")
+    assert load_settings(None, {"TELEGRAM_BOT_TOKEN_FILE": str(secret)}).telegram.token == "123:fromfile"
+    # The variable wins over the file, as it does over the config's key.
+    both = {"TELEGRAM_BOT_TOKEN_FILE": str(secret), "TELEGRAM_BOT_TOKEN": "123:fromvariable"}
+    assert load_settings(None, both).telegram.token == "123:fromvariable"
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, {"TELEGRAM_BOT_TOKEN_FILE": str(tmp_path / "absent")})
+    assert "cannot be read" in str(refused.value) and "\n" not in str(refused.value)

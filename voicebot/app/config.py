@@ -1,7 +1,8 @@
 """One frozen settings object, read from TOML and the environment, validated once at start.
 
 Every key can be overridden by an environment variable named VOICEBOT_<SECTION>_<KEY>
-(upper case), e.g. VOICEBOT_WHISPER_WORKERS=2. TELEGRAM_BOT_TOKEN sets telegram.token.
+(upper case), e.g. VOICEBOT_WHISPER_WORKERS=2. TELEGRAM_BOT_TOKEN sets telegram.token, or
+TELEGRAM_BOT_TOKEN_FILE names a file holding it (a container secret).
 """
 import dataclasses
 import os
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 ENV_PREFIX = "VOICEBOT_"
 DESIGN_WORKERS = 3
 TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
+TOKEN_FILE_VARIABLE = "TELEGRAM_BOT_TOKEN_FILE"
 
 
 class ConfigError(Exception):
@@ -182,6 +184,17 @@ def _apply_environment(tables: dict, environ: Mapping[str, str]) -> None:
                 tables.setdefault(section.name, {})[key.name] = _parse_env(name, environ[name], key.type)
     if environ.get(TOKEN_VARIABLE):
         tables.setdefault("telegram", {})["token"] = environ[TOKEN_VARIABLE]
+    elif environ.get(TOKEN_FILE_VARIABLE):
+        tables.setdefault("telegram", {})["token"] = _token_from_file(environ[TOKEN_FILE_VARIABLE])
+
+
+def _token_from_file(path: str) -> str:
+    """The token in a secret file (compose and Docker mount secrets under /run/secrets): its one line."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{TOKEN_FILE_VARIABLE} names {path}, which cannot be read ({error.__class__.__name__}); "
+                          f"mount the secret there or set {TOKEN_VARIABLE} instead") from None
 
 
 def _parse_env(name: str, raw: str, kind: type) -> object:
