@@ -19,7 +19,18 @@ The bot's messages may carry an inline keyboard (``reply_markup``, checked with 
 texts); ``press_button`` presses one of its buttons, or forges callback data, and queues a callback query,
 which the bot answers once with answerCallbackQuery (``callback_answer`` tells how). ``allowed_updates`` of
 getUpdates and setWebhook is the bot's one setting, as in Telegram; updates of other types are dropped
-undelivered.
+undelivered. Texts and captions honour parse_mode (HTML, MarkdownV2, Markdown), and their limits count what
+users see.
+
+The world around the bot's own chats (chats.py): ``create_group`` and ``create_channel`` set up supergroups,
+public chats (methods take "@username" as chat_id), groups without the bot, channels where the bot is an
+administrator with the rights given (posts arrive as channel_post; getChat shows a discussion group as
+linked_chat_id, and the group gets each post as an automatic forward), and getChatMember answers each user's
+status. ``to=`` in the users' methods writes in a private chat between two users, which the bot sees only
+through a business connection (business.py: ``connect_business``, business_message updates, sends with
+business_connection_id). ``mention_bot`` summons the bot as a guest in any chat (guests.py: guest_message,
+answerGuestQuery, edits by inline_message_id). ``forward_message`` forwards a message with its file ids and a
+forward_origin.
 
 Run standalone with ``python -m voicebot.sandbox --port 8081 --token TOKEN [--local DIR]``.
 """

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from .edits import _EditMethods
 from .menus import _MenuMethods
 from .methods import _BotMethods
 from .protocol import _ApiError, _Reply, _Request
@@ -34,7 +35,7 @@ class _Fault:
     chat_id: int | None = None   # only calls for this chat (Telegram's flood limits are per chat)
 
 
-class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
+class BotApiSandbox(_UsersSide, _BotMethods, _EditMethods, _WebhookMethods, _MenuMethods):
     """A fake Telegram for one bot token. All state is guarded by one condition variable, which also
     wakes long polls and ``wait_for`` whenever anything happens.
 
@@ -60,6 +61,7 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
                 "sendMessage": self._send_message,
                 "editMessageText": self._edit_message_text,
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
+                "editMessageCaption": self._edit_message_caption,
                 "answerCallbackQuery": self._answer_callback_query,
                 "deleteMessage": self._delete_message,
                 "sendDocument": self._send_document,
@@ -77,6 +79,9 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
                 "getMyShortDescription": self._get_my_short_description,
                 "getWebhookInfo": self._get_webhook_info,
                 "getChatMember": self._get_chat_member,
+                "getChat": self._get_chat,
+                "getBusinessConnection": self._get_business_connection,
+                "answerGuestQuery": self._answer_guest_query,
             }.items()
         }
 
@@ -126,10 +131,13 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
     # --- observing the bot
 
     def messages(self, chat_id: int) -> list[BotMessage]:
+        """The bot's messages in a chat it is in as itself (see business_messages and guest_posts for others)."""
         with self._cond:
-            return [copy.deepcopy(m) for m in self._bot_messages.values() if m.chat_id == chat_id]
+            return [copy.deepcopy(m) for m in self._bot_messages.values()
+                    if m.chat_id == chat_id and m.inline_message_id is None and m.business_connection_id is None]
 
     def all_messages(self) -> list[BotMessage]:
+        """Every message of the bot, wherever it is."""
         with self._cond:
             return [copy.deepcopy(m) for m in self._bot_messages.values()]
 
@@ -238,8 +246,7 @@ class BotApiSandbox(_UsersSide, _BotMethods, _WebhookMethods, _MenuMethods):
             return fault
 
     def _download(self, file_path: str) -> _Reply:
-        with self._cond:
-            stored = self._files_by_path.get(file_path)
+        stored = self._files.at(file_path)
         if stored is None:
             raise _ApiError(404, "Not Found: file not found")
         return _Reply(200, stored.content(), "application/octet-stream")

@@ -24,7 +24,11 @@ def _reply_markup(request: _Request) -> dict | None:
     sent, or None without one. An inline keyboard without buttons is none, as in Telegram."""
     if request.params.get("reply_markup") in (None, ""):
         return None
-    markup = _json_param(request, "reply_markup", "reply keyboard markup")
+    return _read_markup(_json_param(request, "reply_markup", "reply keyboard markup"))
+
+
+def _read_markup(markup: Any) -> dict | None:
+    """A reply markup object as sent, read as _reply_markup says."""
     if not isinstance(markup, dict):
         raise _ApiError(400, "Bad Request: object expected as reply markup")
     keyboard = _array_field(markup, "keyboard")
@@ -42,7 +46,10 @@ def _reply_markup(request: _Request) -> dict | None:
 
 def _inline_markup(request: _Request) -> dict | None:
     """The reply_markup of an edit, which can only be an inline keyboard; None takes the message's away."""
-    markup = _reply_markup(request)
+    return _inline_only(_reply_markup(request))
+
+
+def _inline_only(markup: dict | None) -> dict | None:
     if markup is not None and not _is_inline(markup):
         raise _ApiError(400, "Bad Request: inline keyboard expected")
     return markup

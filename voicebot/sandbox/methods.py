@@ -1,4 +1,5 @@
-"""The Bot API methods the bot calls, all but the webhook ones (webhook.py)."""
+"""The Bot API methods the bot calls to read updates and to post: getUpdates, sendMessage, sendDocument,
+sendChatAction, createForumTopic, answerCallbackQuery, getFile. Edits are in edits.py, webhooks in webhook.py."""
 from __future__ import annotations
 
 import copy
@@ -7,25 +8,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .keyboards import _describe, _inline_markup, _reply_markup, _shown
-from .protocol import _ApiError, _bool_param, _int_param, _json_param, _Request
-from .state import DEFAULT_TOPIC_ICON_COLOR, BotMessage, _extension, _SandboxState
+from .business import _BusinessSide
+from .files import _extension
+from .formatting import MAX_CAPTION_LENGTH, _checked_text, _formatted
+from .keyboards import _reply_markup, _shown
+from .protocol import _QUERY_INVALID, _ApiError, _bool_param, _int_param, _json_param, _Request
+from .state import DEFAULT_TOPIC_ICON_COLOR, BotMessage, _Place
 
-MAX_TEXT_LENGTH = 4096
-MAX_CAPTION_LENGTH = 1024
 MAX_UPDATES_PER_POLL = 100
 MAX_TOPIC_NAME_LENGTH = 128
 MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_CACHE_TIME = 30 * 24 * 60 * 60  # the Bot API server cuts a longer cache_time down to this
-_NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are exactly "
-    "the same as a current content and reply markup of the message"
-)
-_QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
-class _BotMethods(_SandboxState):
-    """getUpdates and the chat, message and file methods (run on the server's threads)."""
+class _BotMethods(_BusinessSide):
+    """getUpdates and the methods that post (run on the server's threads). A post goes where chat_id says, or with
+    business_connection_id into a business chat on its owner's behalf."""
 
     def _get_updates(self, request: _Request) -> list[dict]:
         offset = _int_param(request, "offset", default=0)
@@ -55,17 +53,9 @@ class _BotMethods(_SandboxState):
         elif offset < 0:  # the last -offset updates; all earlier ones are forgotten
             self._updates = self._updates[offset:]
 
-    def _get_chat_member(self, request: _Request) -> dict:
-        with self._cond:
-            chat = self._chat(request)
-            user_id = _int_param(request, "user_id")
-            admin = chat["type"] != "private" and user_id in self._group_admins.get(chat["id"], set())
-            return {"user": {"id": user_id, "is_bot": False, "first_name": str(user_id)},
-                    "status": "administrator" if admin else "member"}
-
     def _send_chat_action(self, request: _Request) -> bool:
         with self._cond:
-            self._requested_topic(self._chat(request), request)
+            self._requested_topic(self._sending_place(request).chat, request)
             return True
 
     def _create_forum_topic(self, request: _Request) -> dict:
@@ -81,65 +71,12 @@ class _BotMethods(_SandboxState):
             return copy.deepcopy(self._new_topic(chat, self._bot_user(), name, icon_color))
 
     def _send_message(self, request: _Request) -> dict:
-        text = _checked_text(request)
+        text, entities = _checked_text(request)
         markup = _reply_markup(request)
+        content = {"text": text, **({"entities": entities} if entities else {}), **_shown(markup)}
         with self._cond:
-            message = self._bot_message(request, {"text": text, **_shown(markup)}, reply_markup=markup)
-            self._emit("bot_message", message["chat"]["id"], text, message["message_id"], None)
+            message = self._bot_message(request, content, ("bot_message", text), reply_markup=markup)
             return copy.deepcopy(message)  # answered after the lock is released
-
-    def _edit_message_text(self, request: _Request) -> dict:
-        """As in Telegram, an edit without reply_markup takes the message's inline keyboard away."""
-        text = _checked_text(request)
-        markup = _inline_markup(request)
-        with self._cond:
-            message, sent = self._message_to_edit(request)
-            if sent.text is None:
-                raise _ApiError(400, "Bad Request: there is no text in the message to edit")
-            if sent.text == text and message.get("reply_markup") == markup:
-                raise _ApiError(400, _NOT_MODIFIED)
-            if sent.text != text:
-                sent.edits.append(sent.text)
-            sent.text = message["text"] = text
-            self._set_markup(message, sent, markup)
-            message["edit_date"] = int(time.time())
-            self._emit("bot_edit", sent.chat_id, text, sent.message_id, None)
-            return copy.deepcopy(message)
-
-    def _edit_message_reply_markup(self, request: _Request) -> dict:
-        """Sets the message's inline keyboard, or without one takes it away. Telegram shows no such edit as one,
-        so the message gets no edit_date. The sandbox has no inline messages: any inline_message_id is unknown."""
-        markup = _inline_markup(request)
-        if request.params.get("chat_id") in (None, "") and request.params.get("message_id") in (None, ""):
-            if request.params.get("inline_message_id") in (None, ""):
-                raise _ApiError(400, "Bad Request: message identifier is not specified")
-            raise _ApiError(400, "Bad Request: invalid inline message identifier specified")
-        with self._cond:
-            message, sent = self._message_to_edit(request)
-            if message.get("reply_markup") == markup:
-                raise _ApiError(400, _NOT_MODIFIED)
-            self._set_markup(message, sent, markup)
-            self._emit("bot_markup", sent.chat_id, _describe(markup), sent.message_id, None)
-            return copy.deepcopy(message)
-
-    def _message_to_edit(self, request: _Request) -> tuple[dict, BotMessage]:
-        """The Telegram-shaped message an edit names, and the bot's record of it; only the bot's own can be
-        edited."""
-        chat_id = self._chat(request)["id"]
-        message_id = _int_param(request, "message_id")
-        message = self._messages.get((chat_id, message_id))
-        sent = self._bot_messages.get((chat_id, message_id))
-        if message is None:
-            raise _ApiError(400, "Bad Request: message to edit not found")
-        if sent is None:
-            raise _ApiError(400, "Bad Request: message can't be edited")
-        return message, sent
-
-    def _set_markup(self, message: dict, sent: BotMessage, markup: dict | None) -> None:
-        """Give a message an edit's inline keyboard (None: none at all)."""
-        message.pop("reply_markup", None)
-        message.update(copy.deepcopy(_shown(markup)))
-        sent.reply_markup = copy.deepcopy(markup)
 
     def _answer_callback_query(self, request: _Request) -> bool:
         """A query can be answered once; a refused answer (text too long) leaves it unanswered."""
@@ -156,35 +93,21 @@ class _BotMethods(_SandboxState):
             self._cond.notify_all()
             return True
 
-    def _delete_message(self, request: _Request) -> bool:
-        with self._cond:
-            chat_id = self._chat(request)["id"]
-            message_id = _int_param(request, "message_id")
-            message = self._messages.pop((chat_id, message_id), None)
-            if message is None:
-                raise _ApiError(400, "Bad Request: message to delete not found")
-            sent = self._bot_messages.get((chat_id, message_id))
-            if sent is not None:
-                sent.deleted = True
-            self._emit("bot_delete", chat_id, message.get("text") or message.get("caption") or "", message_id,
-                       None)
-            return True
-
     def _send_document(self, request: _Request) -> dict:
-        caption = request.params.get("caption") or None
-        if caption is not None and len(caption) > MAX_CAPTION_LENGTH:
+        caption, entities = _formatted(request, "caption", "caption_entities")
+        if len(caption) > MAX_CAPTION_LENGTH:
             raise _ApiError(400, "Bad Request: message caption is too long")
         markup = _reply_markup(request)
         name, data = self._document_upload(request)
-        stored = self._store_file(data, None, "documents", _extension(name, "bin"))
+        stored = self._files.store(data, None, "documents", _extension(name, "bin"))
         mime_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         document = {**stored.ids(), "file_name": name, "mime_type": mime_type, "file_size": stored.size}
-        content = {"document": document, **({"caption": caption} if caption else {}), **_shown(markup)}
+        captioned = {"caption": caption, **({"caption_entities": entities} if entities else {})} if caption else {}
+        content = {"document": document, **captioned, **_shown(markup)}
+        description = f"[document {name}, {len(data)} bytes] {caption}".strip()
         with self._cond:
-            message = self._bot_message(request, content, document=data, document_name=name, caption=caption,
-                                        reply_markup=markup)
-            description = f"[document {name}, {len(data)} bytes] {caption or ''}".strip()
-            self._emit("bot_document", message["chat"]["id"], description, message["message_id"], None)
+            message = self._bot_message(request, content, ("bot_document", description), document=data,
+                                        document_name=name, caption=caption or None, reply_markup=markup)
             return copy.deepcopy(message)
 
     def _document_upload(self, request: _Request) -> tuple[str, bytes]:
@@ -194,8 +117,7 @@ class _BotMethods(_SandboxState):
             if not data:
                 raise _ApiError(400, "Bad Request: file must be non-empty")
             return name, data
-        with self._cond:
-            known = self._files.get(str(request.params.get("document", "")))
+        known = self._files.get(str(request.params.get("document", "")))
         if known is None:
             raise _ApiError(400, "Bad Request: there is no document in the request")
         try:
@@ -204,33 +126,39 @@ class _BotMethods(_SandboxState):
             raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified") from None
 
     def _get_file(self, request: _Request) -> dict:
-        with self._cond:
-            stored = self._files.get(str(request.params.get("file_id", "")))
+        stored = self._files.get(str(request.params.get("file_id", "")))
         if stored is None:
             raise _ApiError(400, "Bad Request: invalid file_id")
         if stored.size > self._max_download_bytes:
             raise _ApiError(400, "Bad Request: file is too big")
         return {**stored.ids(), "file_size": stored.size, "file_path": stored.file_path}
 
-    def _chat(self, request: _Request) -> dict:
-        try:
-            return self._chats[int(request.params["chat_id"])]
-        except (KeyError, TypeError, ValueError):
-            raise _ApiError(400, "Bad Request: chat not found") from None
+    def _sending_place(self, request: _Request) -> _Place:
+        if request.params.get("business_connection_id") not in (None, ""):
+            return self._business_place(request)
+        return self._bot_place(request)
 
-    def _bot_message(self, request: _Request, content: dict, **stored_fields: Any) -> dict:
-        """Create a message from the bot in the request's chat, honouring its reply parameters."""
-        chat = self._chat(request)
-        topic = self._requested_topic(chat, request)
+    def _bot_message(self, request: _Request, content: dict, event: tuple[str, str], **stored_fields: Any) -> dict:
+        """Create a message from the bot where the request says, honouring its reply parameters; `event` is the
+        kind and text of the event it makes."""
+        place = self._sending_place(request)
+        topic = self._requested_topic(place.chat, request)
         reply_to, required = _reply_target(request)
-        if reply_to is not None and required and (chat["id"], reply_to) not in self._messages:
+        if reply_to is not None and required and (place.key, reply_to) not in self._messages:
             raise _ApiError(400, "Bad Request: message to be replied not found")
         # A copy, so that the message and the bot's record of it share no markup.
-        message = self._new_message(chat, self._bot_user(), copy.deepcopy(content), reply_to, topic)
+        message = self._new_message(place.chat, place.sender, {**place.fields, **copy.deepcopy(content)}, reply_to,
+                                    topic, key=place.key)
         reply_to = message.get("reply_to_message", {}).get("message_id")
-        self._bot_messages[(chat["id"], message["message_id"])] = BotMessage(
-            chat_id=chat["id"], message_id=message["message_id"], text=content.get("text"), reply_to=reply_to,
-            edits=[], message_thread_id=message.get("message_thread_id"), **stored_fields)
+        self._bot_messages[(place.key, message["message_id"])] = BotMessage(
+            chat_id=place.chat["id"], message_id=message["message_id"], text=content.get("text"), reply_to=reply_to,
+            edits=[], message_thread_id=message.get("message_thread_id"),
+            business_connection_id=place.fields.get("business_connection_id"), **stored_fields)
+        room = self._rooms.get(place.key) if isinstance(place.key, int) else None
+        if room is not None and room.is_channel:
+            self._forward_to_discussion(room, message)
+        kind, text = event
+        self._emit(kind, place.chat["id"], text, message["message_id"], None, place.where)
         return message
 
     def _requested_topic(self, chat: dict, request: _Request) -> int | None:
@@ -263,12 +191,3 @@ def _cache_time(request: _Request) -> int:
         seconds = 0
     return min(max(seconds, 0), MAX_CACHE_TIME)
 
-
-def _checked_text(request: _Request) -> str:
-    text = request.params.get("text")
-    text = "" if text is None else str(text)
-    if not text.strip():
-        raise _ApiError(400, "Bad Request: message text is empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise _ApiError(400, "Bad Request: message is too long")
-    return text

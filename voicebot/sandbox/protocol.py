@@ -5,6 +5,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+# Error texts that several methods answer with.
+_NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are exactly "
+    "the same as a current content and reply markup of the message"
+)
+_QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
 
 @dataclass
 class _Request:

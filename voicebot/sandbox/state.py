@@ -5,17 +5,18 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
-import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import _FileStore
 from .protocol import _Request
 
 BOT_USERNAME = "sandbox_bot"
+# The user Telegram's own service messages and automatic forwards come from.
+TELEGRAM_USER = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
 DEFAULT_TOPIC_ICON_COLOR = 0x6FB9F0  # the first of the colours the Bot API documents for topic icons
 # The update types, in the order getWebhookInfo lists them, and those a bot gets only when it asks for them.
 UPDATE_TYPES = (
@@ -27,6 +28,11 @@ UPDATE_TYPES = (
 _OPT_IN_UPDATE_TYPES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _DEFAULT_UPDATE_TYPES = frozenset(UPDATE_TYPES) - _OPT_IN_UPDATE_TYPES
 
+# How the sandbox files a chat: by its id for the chats the bot sees as themselves (its private chats, groups,
+# channels), by the two users' ids (lower first) for a private chat between two users, whose id depends on who
+# looks (each sees the other), and which the bot sees only through a business connection or as a guest.
+ChatKey = int | tuple[int, int]
+
 
 @dataclass(frozen=True)
 class SandboxUser:
@@ -34,6 +40,7 @@ class SandboxUser:
     first_name: str
     username: str | None = None
     language_code: str | None = "en"   # their Telegram app's language, in every update they send
+    hides_forwards: bool = False  # their privacy setting: a forward of their message does not link to them
 
 
 @dataclass
@@ -52,6 +59,11 @@ class BotMessage:
     # The markup it was sent with (an inline keyboard, or another kind as sent), then what each edit made of it:
     # an inline keyboard, or None once one took it away.
     reply_markup: dict | None = None
+    # A guest post (answerGuestQuery): chat_id is the chat the bot was summoned in, as its caller sees it.
+    inline_message_id: str | None = None
+    # Sent on behalf of a business account: chat_id is the other party, as the account's owner sees the chat.
+    business_connection_id: str | None = None
+    edit_count: int = 0  # edits Telegram took: of the text, the caption or the keyboard
 
 
 @dataclass(frozen=True)
@@ -67,13 +79,19 @@ class ApiCall:
 class SandboxEvent:
     """Something visible in a chat; kind is one of user_text, user_media, user_press (text: the callback data),
     bot_message, bot_edit, bot_markup (text: the buttons' texts, each row in brackets; "" once none are left),
-    bot_document, bot_delete."""
+    bot_caption, bot_document, bot_delete.
+
+    place tells chats that share an id apart: "" for the chats the bot is in as itself (its private chats,
+    groups, channels); "dialog" for a private chat between two users (chat_id: the other party, as the sender,
+    or for the bot's messages the business account's owner, sees it); "guest" for the bot's guest posts and their
+    edits (chat_id: the chat as the user who summoned the bot sees it)."""
     at: float
     chat_id: int
     kind: str
     text: str
     message_id: int
     user: SandboxUser | None
+    place: str = ""
 
 
 @dataclass
@@ -92,27 +110,57 @@ class _Webhook:
 
 
 @dataclass(frozen=True)
-class _StoredFile:
-    file_id: str
-    file_unique_id: str
-    file_path: str  # getFile's: relative to the download route, or in local mode the absolute path on disk
-    data: bytes | None  # None in local mode, where the content lies at file_path
-    size: int  # the size reported to the bot, which tests may inflate
+class _Place:
+    """Where a new message goes: the chat as filed (key) and as its sender sees it, who it is from (None: from the
+    chat itself, as a channel's posts are), and the fields that say on whose behalf."""
+    key: ChatKey
+    chat: dict
+    sender: dict | None
+    fields: dict = field(default_factory=dict)
+    where: str = ""  # the place of its events (see SandboxEvent)
 
-    def ids(self) -> dict:
-        return {"file_id": self.file_id, "file_unique_id": self.file_unique_id}
 
-    def content(self) -> bytes:
-        return self.data if self.data is not None else Path(self.file_path).read_bytes()
+@dataclass
+class _Room:
+    """A group, supergroup or channel a test set up, with who is in it. Groups nobody set up are plain groups
+    with the bot in them."""
+    chat: dict
+    bot_status: str  # "administrator", "member" or "left", as getChatMember answers for the bot
+    bot_rights: frozenset[str]  # the administrator rights of the bot, such as can_edit_messages
+    members: dict[int, tuple[SandboxUser, str]] = field(default_factory=dict)  # user id -> (user, status)
+    linked_chat_id: int | None = None  # a channel's discussion group, or the channel a discussion group is for
+
+    @property
+    def is_channel(self) -> bool:
+        return self.chat["type"] == "channel"
+
+
+@dataclass
+class _BusinessConnection:
+    id: str
+    owner: SandboxUser
+    date: int
+    rights: frozenset[str]  # the BusinessBotRights granted, such as can_reply
+    is_enabled: bool = True
+
+
+@dataclass
+class _GuestQuery:
+    caller: SandboxUser
+    key: ChatKey
+    chat: dict  # as the caller sees it
+    inline_message_id: str | None = None  # the guest post that answered it
 
 
 class _SandboxState:
-    """The state of one sandbox, shared by the parts of BotApiSandbox (users.py, methods.py, webhook.py)."""
+    """The state of one sandbox, shared by the parts of BotApiSandbox (users.py, chats.py, methods.py, edits.py,
+    business.py, guests.py, webhook.py, menus.py)."""
 
     def __init__(self, token: str, max_download_bytes: int, webhook_retry_seconds: float, local_dir: Path | None):
         self._token = token
         self._max_download_bytes = max_download_bytes
-        self._local_dir = None if local_dir is None else local_dir.resolve()  # getFile answers absolute paths
+        self._files = _FileStore(token, local_dir)
+        self._local_dir = self._files.local_dir
         self._webhook_retry_seconds = webhook_retry_seconds
         self._cond = threading.Condition()  # reentrant, so observers can be called from predicates
         self._delivering: http.client.HTTPConnection | None = None  # the webhook request in flight
@@ -120,14 +168,11 @@ class _SandboxState:
         self._stopping = False
         self._updates: list[dict] = []  # pending, oldest first
         self._update_ids = itertools.count(1)
-        self._file_ids = itertools.count(1)
         self._polls = 0   # getUpdates requests so far: the newest one is served
         self._chats: dict[int, dict] = {}
-        self._next_message_id: dict[int, int] = {}  # per chat, as in Telegram
-        self._messages: dict[tuple[int, int], dict] = {}  # (chat, message id) -> Telegram-shaped message
-        self._bot_messages: dict[tuple[int, int], BotMessage] = {}  # in order sent
-        self._files: dict[str, _StoredFile] = {}
-        self._files_by_path: dict[str, _StoredFile] = {}
+        self._next_message_id: dict[ChatKey, int] = {}  # per chat, as in Telegram
+        self._messages: dict[tuple[ChatKey, int], dict] = {}  # (chat, message id) -> Telegram-shaped message
+        self._bot_messages: dict[tuple[ChatKey, int], BotMessage] = {}  # in order sent
         self._listeners: list[Callable[[SandboxEvent], None]] = []
         self._group_admins: dict[int, set[int]] = {}
         self._topics: dict[int, dict[int, dict]] = {}  # forum chat -> message_thread_id -> ForumTopic
@@ -137,45 +182,41 @@ class _SandboxState:
         # message id, so that a bot that mixes them up fails.
         self._callback_query_ids = itertools.count(4_000_000_000_000_000_001)
         self._callback_answers: dict[str, dict | None] = {}  # query id -> its answer, None until answered
-
-    def _store_file(self, content: bytes | Path, reported_size: int | None, folder: str,
-                    extension: str) -> _StoredFile:
-        """Keep a file in memory or, in local mode, on disk where the real server's working directory holds it
-        (<local_dir>/<token>/<folder>/file_<n>.<ext>). The copying happens unlocked: files may be large."""
-        with self._cond:
-            number = next(self._file_ids)
-        name = f"{folder}/file_{number}.{extension}"
-        if self._local_dir is None:
-            data = content if isinstance(content, bytes) else content.read_bytes()
-            file_path, size = name, len(data)
-        else:
-            data = None
-            path = _write_file(self._local_dir / self._token / name, content)
-            file_path, size = str(path), path.stat().st_size
-        stored = _StoredFile(
-            file_id=f"SBX{number}-{secrets.token_urlsafe(16)}", file_unique_id=f"SBXU{number}",
-            file_path=file_path, data=data, size=size if reported_size is None else reported_size)
-        with self._cond:
-            self._files[stored.file_id] = stored
-            self._files_by_path[stored.file_path] = stored
-            return stored
+        self._rooms: dict[int, _Room] = {}
+        self._known_users: dict[int, SandboxUser] = {}  # everyone who wrote anywhere, by id
+        self._dialogs: dict[tuple[int, int], dict[int, dict]] = {}  # key -> user id -> the chat that user sees
+        self._discussion_copies: dict[tuple[int, int], int] = {}  # (channel, post) -> its automatic forward's id
+        self._business: dict[str, _BusinessConnection] = {}
+        self._business_numbers = itertools.count(1)
+        self._guest_query_ids = itertools.count(5_000_000_000_000_000_001)  # as far from the others
+        self._guest_queries: dict[str, _GuestQuery] = {}
+        self._inline_messages: dict[str, tuple[ChatKey, int]] = {}  # inline_message_id -> the guest post
 
     # --- shared internals (callers hold the lock)
 
-    def _new_message(self, chat: dict, sender: dict, content: dict, reply_to: int | None,
-                     message_thread_id: int | None = None) -> dict:
-        message_id = self._next_message_id.get(chat["id"], 1)
-        self._next_message_id[chat["id"]] = message_id + 1
-        message = {"message_id": message_id, "date": int(time.time()), "chat": chat, "from": sender,
-                   **content}
-        replied = self._messages.get((chat["id"], reply_to))
+    def _new_message(self, chat: dict, sender: dict | None, content: dict, reply_to: int | None,
+                     message_thread_id: int | None = None, key: ChatKey | None = None) -> dict:
+        """A message filed under `key` (by default the chat's id); without a sender it has no "from", as a
+        channel's posts have none."""
+        key = chat["id"] if key is None else key
+        message_id = self._next_message_id.get(key, 1)
+        self._next_message_id[key] = message_id + 1
+        message = {"message_id": message_id, "date": int(time.time()), "chat": chat,
+                   **({} if sender is None else {"from": sender}), **content}
+        replied = self._messages.get((key, reply_to))
         topic = self._topic_of_new_message(chat, message_thread_id, replied)
         if topic is not None:
             message.update(message_thread_id=topic, is_topic_message=True)
+        elif replied is not None and isinstance(key, int) and key < 0:
+            # In a channel's discussion group, the comments on a post are the thread of its automatic forward.
+            thread = replied.get("message_thread_id") or (replied["message_id"] if replied.get("is_automatic_forward")
+                                                          else None)
+            if thread is not None:
+                message["message_thread_id"] = thread
         if replied is not None:
             # Telegram quotes the replied message one level deep only.
             message["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
-        self._messages[(chat["id"], message_id)] = message
+        self._messages[(key, message_id)] = message
         return message
 
     def _topic_of_new_message(self, chat: dict, message_thread_id: int | None, replied: dict | None) -> int | None:
@@ -234,27 +275,27 @@ class _SandboxState:
         kind = next((key for key in update if key in UPDATE_TYPES), None)
         return kind is None or kind in self._allowed_updates
 
-    def _emit(self, kind: str, chat_id: int, text: str, message_id: int, user: SandboxUser | None) -> None:
-        event = SandboxEvent(time.monotonic(), chat_id, kind, text, message_id, user)
+    def _queue_update(self, update: dict) -> int:
+        update["update_id"] = next(self._update_ids)
+        self._updates.append(update)
+        self._cond.notify_all()
+        return update["update_id"]
+
+    def _emit(self, kind: str, chat_id: int, text: str, message_id: int, user: SandboxUser | None,
+              place: str = "") -> None:
+        event = SandboxEvent(time.monotonic(), chat_id, kind, text, message_id, user, place)
         for listener in self._listeners:
             listener(event)
         self._cond.notify_all()
 
     def _bot_user(self) -> dict:
+        """The bot as getMe describes it."""
+        return {**self._bot_sender(), "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False, "supports_guest_queries": True, "can_connect_to_business": True}
+
+    def _bot_sender(self) -> dict:
+        """The bot as the "from" of its messages shows it."""
         bot_id = self._token.split(":", 1)[0]  # a real token starts with the bot's id
         return {"id": int(bot_id) if bot_id.isdigit() else 1, "is_bot": True, "first_name": "Sandbox Bot",
-                "username": BOT_USERNAME, "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+                "username": BOT_USERNAME}
 
-
-def _extension(file_name: str, default: str) -> str:
-    return file_name.rsplit(".", 1)[1] if "." in file_name else default
-
-
-def _write_file(path: Path, content: bytes | Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        shutil.copyfile(content, path)
-    return path
