@@ -4,16 +4,34 @@ A job is admitted only if it fits the limits, the user's rate window and the day
 share of what is left of its user's day (`Job.max_seconds`: decoding stops there), held until it is settled,
 and a share is never more than what the user's other unsettled jobs leave; so whatever lengths senders report,
 the shares of the jobs under way add up to no more than what is left, and the decoded seconds, charged only
-once the transcript was delivered and never more than the share, cannot overspend the day."""
+once the transcript was delivered and never more than the share, cannot overspend the day.
+
+A recording transcribed before, as a job asks for it (a forwarded voice: see core.memory), is answered from memory:
+with a model to remember by (`transcribed_by`), a job that passes the limits and its rate window is first looked up
+in the StorageActor (RecallTranscript), and only one that is not found is held to the quota and goes to the
+workers. One that is found goes to the Dispatcher with its kept transcript (AnswerFromMemory), costs nothing unless
+`QuotaRules.charge_repeats`, which charges it, and holds its share, like a transcription."""
 import dataclasses
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from actors.messages import JobAdmitted, JobClosed, JobFailed, RecordUsage, TranscriptReady
+from actors.messages import (
+    AnswerFromMemory,
+    JobAdmitted,
+    JobClosed,
+    JobFailed,
+    RecallOverdue,
+    RecallTranscript,
+    RecordUsage,
+    TranscriptReady,
+)
 from actors.users import QuotaRules, ReplyAllowance, User, UserBook
 from voicebot.core.calls import SendText
-from voicebot.core.domain import FailureReason, Job, JobKey, PendingJob, Task
+from voicebot.core.domain import FailureReason, Job, JobKey, PendingJob, Remembered, Task
+from voicebot.core.memory import memory_key
 from voicebot.core.ports import Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
 
@@ -25,12 +43,25 @@ SETTLED_REMEMBERED = 10_000   # far more jobs than can be under way at once
 # may report any length, but a short one only shrinks its own share, never another job's.
 SLACK_SECONDS = 5.0
 SLACK_SHARE = 0.1
+RECALL_DEADLINE_SECONDS = 10.0   # a look-up not answered by then is taken for a miss: the job is transcribed
+
+
+@dataclass(slots=True)
+class _Recall:
+    """A job admitted but for the quota, whose recording is being looked up in memory."""
+    job: Job
+    status_message_id: int | None
+    deadline: threading.Timer | None
 
 
 class Admission:
     def __init__(self, *, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, dispatcher: Mailbox,
                  sender: Mailbox, storage: Mailbox, clock: Callable[[], float], metrics: Metrics,
-                 languages: Languages):
+                 languages: Languages, quota: Mailbox | None = None, transcribed_by: str | None = None,
+                 remind: Callable[[object, float], threading.Timer] | None = None):
+        """`quota`: where the StorageActor's answers go; `transcribed_by`: the model transcripts are made with
+        (whisper.model), which answers from memory must have been made with too (None: none are);
+        `remind(message, seconds)`: tells the QuotaActor `message` later."""
         self._rules = rules
         self._users = users
         self._allowance = allowance
@@ -43,34 +74,103 @@ class Admission:
         # What each admitted, unsettled job holds of its user's day (None: nothing, its user had no limit).
         self._holds: dict[JobKey, float | None] = {}
         self._settled: OrderedDict[JobKey, None] = OrderedDict()   # the latest settled jobs, not settled twice
+        self._quota = quota
+        self._transcribed_by = transcribed_by
+        self._remind = remind
+        self._recalls: dict[JobKey, _Recall] = {}   # jobs looked up in memory, not answered by the StorageActor yet
 
     def admit(self, job: Job, resumed: PendingJob | None = None, pressed: bool = False) -> None:
         """A job resumed after a restart was admitted before: the rate window does not apply again. A `pressed`
         one (English, under a transcript) has a rate window of its own, apart from recordings', which its press
-        took already (press_refusal)."""
+        took already (press_refusal). A job that may be answered from memory is held to the quota only once it
+        is not (recalled)."""
         user = self._users[job.user_id]
-        refusal = self._refusal(job, user, None if resumed or pressed else user.last_admitted)
+        if job.key in self._recalls:
+            log.info("job %s/%s is being looked up already; not twice", job.chat_id, job.message_id)
+            return
+        admitted = self._as_admitted(job, user, resumed)
+        key = self._memory_key(admitted)
+        refusal = self._refusal(job, user, None if resumed or pressed else user.last_admitted, quota=key is None)
         if refusal is not None:
-            reason, text = refusal
-            log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
-            self._metrics.job_refused(reason)
-            self._refuse_with(job, text)
+            self._refuse(job, refusal)
             return
         if resumed is None:
             # A new job for a key settled before (/transcribe again, English pressed again): settled anew.
             self._settled.pop(job.key, None)
-        share = self._share(job)
+        if not pressed:
+            user.last_admitted = self._clock()
+        status_message_id = resumed.status_message_id if resumed else None
+        if key is None:
+            self._go_ahead(admitted, status_message_id)
+            return
+        deadline = self._remind(RecallOverdue(job.key), RECALL_DEADLINE_SECONDS) if self._remind else None
+        self._recalls[job.key] = _Recall(admitted, status_message_id, deadline)
+        self._storage.tell(RecallTranscript(admitted, key, self._quota))
+
+    def recalled(self, job: Job, remembered: Remembered | None) -> None:
+        """The StorageActor looked the job's recording up: found, the job is answered with the transcript kept
+        of it (charged only with charge_repeats, and then refused by the quota as a transcription is); not found,
+        it is held to the quota and transcribed."""
+        recall = self._recalls.pop(job.key, None)
+        if recall is None:
+            return   # overdue, and transcribed meanwhile
+        if recall.deadline is not None:
+            recall.deadline.cancel()
+        job = recall.job
+        if remembered is None:
+            refusal = self._over_quota(job, job.media.duration)
+            if refusal is not None:
+                self._refuse(job, refusal)
+                return
+            self._go_ahead(job, recall.status_message_id)
+            return
+        transcript = dataclasses.replace(remembered.transcript, processing_seconds=0.0)   # no model ran for it
+        share = None
+        if self._rules.charge_repeats and not self._users.is_unlimited(job.user_id):
+            refusal = self._over_quota(job, transcript.audio_seconds)
+            if refusal is not None:
+                self._refuse(job, refusal)
+                return
+            share = self._holds.get(job.key) or transcript.audio_seconds
+        if remembered.sender_id is not None:
+            # A copy of their recording: the /forget of whoever sent it first reaches this answer too.
+            job = dataclasses.replace(job, media=dataclasses.replace(job.media, sender_id=remembered.sender_id))
+        job = dataclasses.replace(job, max_seconds=share)
+        self._hold(job, share)
+        log.info("job %s/%s user %s: recording transcribed before; answered from memory", job.chat_id,
+                 job.message_id, job.user_id)
+        self._dispatcher.tell(AnswerFromMemory(job, transcript, recall.status_message_id))
+
+    def recall_overdue(self, key: JobKey) -> None:
+        recall = self._recalls.get(key)
+        if recall is not None:
+            log.warning("job %s/%s: no answer from memory within %.0f s; transcribing it", key.chat_id,
+                        key.message_id, RECALL_DEADLINE_SECONDS)
+            recall.deadline = None
+            self.recalled(recall.job, None)
+
+    def _as_admitted(self, job: Job, user: User, resumed: PendingJob | None) -> Job:
+        """The job as its user's settings make it (the task, the language pinned, timestamps), without its share."""
         task = Task.TRANSLATE if user.settings.translate else job.task
         # A translation (English, pressed) is told the recording's language, not what the presser pinned.
         language = job.language if job.task is Task.TRANSLATE else user.settings.language
-        admitted = dataclasses.replace(job, language=language, timestamps=user.settings.timestamps, task=task,
-                                       attempt=resumed.attempts + 1 if resumed else job.attempt, max_seconds=share)
+        return dataclasses.replace(job, language=language, timestamps=user.settings.timestamps, task=task,
+                                   attempt=resumed.attempts + 1 if resumed else job.attempt)
+
+    def _go_ahead(self, job: Job, status_message_id: int | None) -> None:
+        """To the workers, with its share of the day."""
+        share = self._share(job)
+        self._hold(job, share)
+        self._dispatcher.tell(JobAdmitted(dataclasses.replace(job, max_seconds=share), status_message_id))
+
+    def _hold(self, job: Job, share: float | None) -> None:
         if self._holds.get(job.key) is None:
             self._holds[job.key] = share
-            user.reserved += share or 0.0
-        if not pressed:
-            user.last_admitted = self._clock()
-        self._dispatcher.tell(JobAdmitted(admitted, resumed.status_message_id if resumed else None))
+            self._users[job.user_id].reserved += share or 0.0
+
+    def _memory_key(self, job: Job) -> str | None:
+        """What the job's transcript is kept under and recalled by; None: it is never answered from memory."""
+        return None if self._transcribed_by is None else memory_key(job, self._transcribed_by)
 
     def under_way(self, key: JobKey) -> bool:
         """Whether the job `key` was admitted and is not settled yet: its answer may be out already, but what
@@ -91,6 +191,12 @@ class Admission:
     def refuse_unstorable(self, job: Job) -> None:
         """The database could not take the recording: nothing was stored, nothing is charged."""
         self._refuse_with(job, self._words(job).NOT_STORED)
+
+    def _refuse(self, job: Job, refusal: tuple[str, str]) -> None:
+        reason, text = refusal
+        log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
+        self._metrics.job_refused(reason)
+        self._refuse_with(job, text)
 
     def _refuse_with(self, job: Job, text: str) -> None:
         """The job ends before any work, with `text` said to the user, as often as their allowance lets."""
@@ -116,12 +222,17 @@ class Admission:
             return
         self._remember_settled(job.key)
         match outcome:
+            case TranscriptReady(_, transcript, recalled=True) if not self._rules.charge_repeats:
+                # Kept for this job too: its buttons, and the next copy of the recording, find it.
+                self._storage.tell(RecordUsage(job, self._users.today(), "done", 0.0, transcript,
+                                               self._memory_key(job)))
             case TranscriptReady(_, transcript):
                 # Never more than was left when it was admitted, whatever its length turned out to be.
                 charged = transcript.audio_seconds if job.max_seconds is None else min(transcript.audio_seconds,
                                                                                        job.max_seconds)
                 user.charged += charged
-                self._storage.tell(RecordUsage(job, self._users.today(), "done", charged, transcript))
+                self._storage.tell(RecordUsage(job, self._users.today(), "done", charged, transcript,
+                                               self._memory_key(job)))
             case JobFailed(_, reason):
                 self._storage.tell(RecordUsage(job, self._users.today(), reason.value))
 
@@ -130,9 +241,10 @@ class Admission:
         self._release(job)
         self._storage.tell(RecordUsage(job, self._users.today(), FailureReason.BUSY.value))
 
-    def _refusal(self, job: Job, user: User, window_opened: float | None) -> tuple[str, str] | None:
+    def _refusal(self, job: Job, user: User, window_opened: float | None,
+                 quota: bool = True) -> tuple[str, str] | None:
         """(reason, reply) refusing this job, or None when it may go ahead; `window_opened`: when the rate window
-        that applies opened (None: none applies)."""
+        that applies opened (None: none applies); `quota`: whether the day's quota is checked now."""
         rules, media, words = self._rules, job.media, self._words(job)
         if media.duration is not None and media.duration > rules.max_duration_seconds:
             return "too_long", words.too_long(media.duration, rules.max_duration_seconds)
@@ -142,11 +254,16 @@ class Admission:
             wait = window_opened + rules.rate_limit_seconds - self._clock()
             if wait > 0:
                 return "rate_limited", words.rate_limited(wait)
+        return self._over_quota(job, media.duration) if quota else None
+
+    def _over_quota(self, job: Job, length: float | None) -> tuple[str, str] | None:
+        """("quota", reply) when a recording of `length` seconds (None: not known) does not fit in what is left of
+        the user's day; None when it does, or they have no limit."""
         if self._users.is_unlimited(job.user_id):
             return None
         daily, left = self._users.daily_seconds(job.user_id), self._seconds_left(job)
-        if (media.duration or 0) > left or left <= 0:
-            return "quota", words.quota_exceeded(left, daily, media.duration, self._users.local_now())
+        if (length or 0) > left or left <= 0:
+            return "quota", self._words(job).quota_exceeded(left, daily, length, self._users.local_now())
         return None
 
     def _seconds_left(self, job: Job) -> float:

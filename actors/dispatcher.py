@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from actors.base import SupervisedActor
 from actors.messages import (
+    AnswerFromMemory,
     DeliverResult,
     HelperLost,
     JobAdmitted,
@@ -90,6 +91,8 @@ class Dispatcher(SupervisedActor):
         match message:
             case JobAdmitted(job, status_message_id):
                 self._enqueue(job, status_message_id)
+            case AnswerFromMemory(job, transcript, status_message_id):
+                self._answer_from_memory(job, transcript, status_message_id)
             case WorkerReady(worker) if worker in self._workers or self._remote is not None:
                 self._metrics.worker_ready(worker, True)
                 self._pool.add(worker)
@@ -137,6 +140,21 @@ class Dispatcher(SupervisedActor):
             self._fail(job, FailureReason.INTERNAL)
             return
         self._pending.append(job)
+
+    def _answer_from_memory(self, job: Job, transcript: Transcript, status_message_id: int | None) -> None:
+        """The recording was transcribed before, as this job asks: its kept transcript is the answer, with the
+        same buttons, and no worker is needed. Its status goes first all the same (at once: it waits for
+        nothing), so that a job resumed after a crash edits the answer into that message rather than answering
+        twice."""
+        if self._knows(job.key):
+            # Resumed while a transcription of it runs here (the sender was restarted): that one answers it.
+            log.info("job %s/%s is waiting or running already; not answered from memory", job.chat_id,
+                     job.message_id)
+            return
+        self._admitted_at[job.key] = self._clock()
+        self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, job.destination, status_message_id))
+        self._metrics.answered_from_memory()
+        self._deliver(TranscriptReady(job, transcript, recalled=True))
 
     def _dispatch(self) -> None:
         while self._pending and self._pool.has_idle and not self._stopping:

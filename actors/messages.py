@@ -19,6 +19,7 @@ from voicebot.core.domain import (
     Job,
     JobKey,
     PendingJob,
+    Remembered,
     StoredRecording,
     Transcript,
     UserSettings,
@@ -209,10 +210,12 @@ class WorkerReady:
 
 @dataclass(frozen=True, slots=True)
 class TranscriptReady:
-    """Told by a WhisperActor to the Dispatcher, which passes it on to the QuotaActor."""
+    """Told by a WhisperActor to the Dispatcher, which passes it on to the QuotaActor. `recalled`: no model ran, the
+    transcript is one kept of the same recording (see AnswerFromMemory)."""
     job: Job
     transcript: Transcript
     worker: str = ""
+    recalled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,16 @@ class JobFailed:
     job: Job
     reason: FailureReason
     worker: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFromMemory:
+    """To the Dispatcher: the job's recording was transcribed before, as the job asks (core.memory), and
+    `transcript` is the one kept of it; the job is answered with it, as with a worker's, and no worker runs.
+    `status_message_id`: a status posted before a restart, to edit again."""
+    job: Job
+    transcript: Transcript
+    status_message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,11 +347,13 @@ class Drain:
 # --- persistence: QuotaActor -> StorageActor ---------------------------------------------
 @dataclass(frozen=True, slots=True)
 class RecordUsage:
+    """`memory_key`: what the transcript, if it is kept, is recalled by later (see core.memory); None: nothing."""
     job: Job
     day: date
     status: str
     charged_seconds: float = 0.0
     transcript: Transcript | None = None
+    memory_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,6 +472,30 @@ class JobStored:
     press: ButtonPressed
     new: bool
     failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecallTranscript:
+    """Asks the StorageActor for the transcript kept under `memory_key` (a recording transcribed before as `job`,
+    admitted, asks for it); answered to `reply_to` with TranscriptRecalled."""
+    job: Job
+    memory_key: str
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptRecalled:
+    """`remembered` is None when no transcript is kept under the job's key (never made, not kept, gone with /forget
+    or retention), or the database could not be read just now: the job is transcribed then."""
+    job: Job
+    remembered: Remembered | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecallOverdue:
+    """The QuotaActor's deadline for the StorageActor's answer about the job `key`: not answered by then (the
+    StorageActor was restarted with the question in its mailbox), the job is transcribed."""
+    key: JobKey
 
 
 @dataclass(frozen=True, slots=True)

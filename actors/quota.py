@@ -19,6 +19,7 @@ from actors.messages import (
     JobClosed,
     JobStored,
     LoadUnfinishedJobs,
+    RecallOverdue,
     RecordingLoaded,
     RefreshDue,
     RefreshUsers,
@@ -27,6 +28,7 @@ from actors.messages import (
     ResumeUnfinished,
     SystemReady,
     TextReceived,
+    TranscriptRecalled,
     UnfinishedJobs,
     UnsupportedReceived,
     UserDescribed,
@@ -56,7 +58,9 @@ class QuotaActor(SupervisedActor):
                  resumed: tuple[PendingJob, ...] = (), supervisor: Mailbox | None = None, name: str = "quota",
                  now: Callable[[], datetime] = replies.utc_now, clock: Callable[[], float] = time.monotonic,
                  metrics: Metrics = NO_METRICS, languages: Languages | None = None,
-                 buttons: ButtonData | None = None):
+                 buttons: ButtonData | None = None, transcribed_by: str | None = None):
+        """`transcribed_by`: the model transcripts are made with (whisper.model): a recording transcribed by it
+        before, as a job asks for it, is answered from memory (see actors/admission.py); None: never."""
         super().__init__(name, supervisor)
         self._storage = storage
         self._resumed = resumed
@@ -65,7 +69,8 @@ class QuotaActor(SupervisedActor):
         self._allowance = ReplyAllowance(clock)
         self._languages = languages = languages or Languages()
         self._admission = Admission(rules=rules, users=self._users, allowance=self._allowance, dispatcher=dispatcher,
-                                    sender=sender, storage=storage, clock=clock, metrics=metrics, languages=languages)
+                                    sender=sender, storage=storage, clock=clock, metrics=metrics, languages=languages,
+                                    quota=self.actor_ref, transcribed_by=transcribed_by, remind=self.tell_self_later)
         self._conversation = Conversation(rules=rules, users=self._users, allowance=self._allowance, sender=sender,
                                           storage=storage, quota=self.actor_ref, languages=languages,
                                           chat_settings=chat_settings)
@@ -93,6 +98,10 @@ class QuotaActor(SupervisedActor):
                 self._consider(voice, pressed=True)
             case JobStored():
                 pass   # the press was answered: the job is under way already, or could not be stored
+            case TranscriptRecalled(job, remembered):
+                self._admission.recalled(job, remembered)
+            case RecallOverdue(key):
+                self._admission.recall_overdue(key)
             case UserDescribed():
                 self._conversation.described(message)
             case UserForgotten():

@@ -3,6 +3,8 @@ import logging
 from collections.abc import Callable
 from datetime import date, timedelta
 
+import pykka
+
 from actors.base import SupervisedActor
 from actors.messages import (
     DescribeUser,
@@ -19,6 +21,7 @@ from actors.messages import (
     LoadUnfinishedJobs,
     LoadUsers,
     PruneTranscripts,
+    RecallTranscript,
     RecordingLoaded,
     RecordUsage,
     RefreshUsers,
@@ -27,6 +30,7 @@ from actors.messages import (
     StatusPosted,
     StoreIntake,
     StoreJob,
+    TranscriptRecalled,
     UnfinishedJobs,
     UserDescribed,
     UserForgotten,
@@ -92,11 +96,16 @@ class StorageActor(SupervisedActor):
         if self._retry_in is None or isinstance(message, FlushWrites):
             self._flush()  # whatever reads the database sees every change told before
         try:
-            with self._metrics.database_operation(type(message).__name__):
-                return self._handle(message)
-        except StorageError as error:
-            log.error("database: %s failed: %s", type(message).__name__, error)
-            return self._answer_failure(message, error)
+            try:
+                with self._metrics.database_operation(type(message).__name__):
+                    return self._handle(message)
+            except StorageError as error:
+                log.error("database: %s failed: %s", type(message).__name__, error)
+                return self._answer_failure(message, error)
+        except pykka.ActorDeadError:
+            # The asker died after asking; its restarted instance asks again for what it still needs.
+            log.info("database: the asker of %s stopped before its answer; dropped", type(message).__name__)
+            return None
 
     def _flush(self) -> None:
         writes, self._unwritten = self._unwritten, []
@@ -141,8 +150,8 @@ class StorageActor(SupervisedActor):
 
     def _write(self, write) -> None:
         match write:
-            case RecordUsage(job, day, status, charged_seconds, transcript):
-                self._storage.record_usage(job, day, status, charged_seconds, transcript)
+            case RecordUsage(job, day, status, charged_seconds, transcript, memory_key):
+                self._storage.record_usage(job, day, status, charged_seconds, transcript, memory_key)
             case JobStarted(key):
                 self._storage.job_started(key)
             case StatusPosted(key, message_id):
@@ -174,6 +183,8 @@ class StorageActor(SupervisedActor):
                 return self._storage.chat_settings()
             case LoadRecording(key, press, asked, reply_to):
                 reply_to.tell(RecordingLoaded(press, asked, self._storage.recording(key)))
+            case RecallTranscript(job, memory_key, reply_to):
+                reply_to.tell(TranscriptRecalled(job, self._storage.recall(memory_key)))
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, bool(self._storage.store_intake([voice], None))))
             case ForgetUser(user_id, day, chat_id, message_id, reply_to):
@@ -233,6 +244,8 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(IntakeFailed(str(error)))
             case LoadRecording(_, press, asked, reply_to):
                 reply_to.tell(RecordingLoaded(press, asked, None, failed=True))
+            case RecallTranscript(job, _, reply_to):
+                reply_to.tell(TranscriptRecalled(job, None))   # transcribed then: a look-up is no reason to wait
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, new=False, failed=True))
             case LoadUsers() | LoadChatSettings() | LoadOffset() | LoadUnfinishedJobs():

@@ -19,6 +19,7 @@ class QuotaRules:
     unlimited_user_ids: frozenset[int] = frozenset()
     admin_user_ids: frozenset[int] = frozenset()
     languages: frozenset[str] = frozenset()
+    charge_repeats: bool = False   # an answer from memory is charged (and refused) as a transcription is
 
     @property
     def max_file_bytes(self) -> int:

@@ -14,7 +14,8 @@ bot runs:
   (b) what most bots do: one WhisperModel with its default threads, one message after another.
 
 Measured: throughput on short voice notes sent at once by different users, a 60 s and a 5 min
-clip (--quick skips the 5 min one), latency on an idle bot, admission latency (bench/admission.py),
+clip (--quick skips the 5 min one), latency on an idle bot, a forwarded voice answered from memory against
+its first transcription, admission latency (bench/admission.py),
 commands answered per second, memory of the bot process over many messages, and start-up time.
 The bot's time for a workload runs from the first voice note sent to the last transcript
 received, as the senders see it. Speed-ups are a baseline's seconds over the bot's.
@@ -134,6 +135,20 @@ class Latency:
 
 
 @dataclass
+class Forwarded:
+    """A voice note transcribed on an idle bot, then forwarded by another user and answered from memory (no
+    download, no model): seconds from each send to its transcript, as each sender saw it."""
+    clip: str
+    first_seconds: float
+    forwarded_seconds: float
+    same_text: bool
+
+    @property
+    def share(self) -> float:
+        return self.forwarded_seconds / self.first_seconds
+
+
+@dataclass
 class Unheard:
     """A clip with no speech on it, alone on an idle bot: the time to its answer, against the 11 s speech
     note's alone (as the latency table has it), and the answer."""
@@ -179,6 +194,7 @@ class Results:
     throughput: list[Comparison] = field(default_factory=list)
     latency: list[Latency] = field(default_factory=list)
     unheard: list[Unheard] = field(default_factory=list)
+    forwarded: Forwarded | None = None
     phrases_kept: dict[str, str] = field(default_factory=dict)   # workload -> "k of n" phrases in the transcript
     admission_us: dict[str, tuple[float, float]] = field(default_factory=dict)  # path -> (p50, p99)
     commands: Commands | None = None
@@ -540,6 +556,22 @@ def bot_latency(sent: Answer, clip: Clip, bare: BareTimes) -> Latency:
                    bare.single[clip.name][0], bare.single_default[clip.name][0])
 
 
+def forwarded_voice(sandbox: BotApiSandbox, log: ChatLog, users: Users, clip: Clip) -> Forwarded:
+    """One user sends the clip; once its transcript is out, another forwards that voice (same file_id and
+    file_unique_id, as Telegram keeps them) and is answered from memory. Both alone on an idle bot."""
+    first_user, second_user = users.next(), users.next()
+    sent_at = time.monotonic()
+    voice = sandbox.send_voice(first_user, clip.data, clip.duration)
+    log.wait(lambda: answer(log, first_user.id, sent_at).final_at is not None, 120, "the first transcript")
+    time.sleep(SETTLE_SECONDS)   # its usage row, which the copy is answered from, is written meanwhile
+    forwarded_at = time.monotonic()
+    sandbox.forward_message(second_user, voice, from_chat_id=first_user.id)
+    log.wait(lambda: answer(log, second_user.id, forwarded_at).final_at is not None, 120, "the forwarded answer")
+    first, copy = answer(log, first_user.id, sent_at), answer(log, second_user.id, forwarded_at)
+    return Forwarded(f"{clip.seconds:.0f} s voice note", first.final_at - first.sent_at,
+                     copy.final_at - copy.sent_at, copy.text == first.text)
+
+
 def commands_per_second(sandbox: BotApiSandbox, log: ChatLog, users: Users, count: int) -> Commands:
     """`count` users send /usage at once: how fast the bot answers updates that need no model."""
     senders = [users.next() for _ in range(count)]
@@ -667,6 +699,7 @@ def bot_run(results: Results, batch: list[Clip], short: Clip, long: list[Clip], 
             # Each of these starts on an idle bot: the one before it was answered.
             [alone] = send_voices(sandbox, log, users, [short], timeout=120)
             results.latency.append(bot_latency(alone, short, bare))
+            results.forwarded = forwarded_voice(sandbox, log, users, short)
             for clip in long:
                 comparison, [alone] = bot_throughput(sandbox, log, users, f"one {clip.name} clip", [clip],
                                                      bare.single[clip.name], bare.single_default[clip.name],
@@ -739,6 +772,8 @@ def table(results: Results) -> str:
              f"(b) 1 model, default threads, one after another", ""]
     lines += _throughput_table(results.throughput) + [""]
     lines += _latency_table(results.latency) + [""]
+    if results.forwarded:
+        lines += [_forwarded_row(results.forwarded), ""]
     if results.unheard:
         lines += _unheard_table(results.unheard) + [""]
     lines += [f"{workload}: {kept} phrases in the bot's transcript" for workload, kept in results.phrases_kept.items()]
@@ -783,6 +818,11 @@ def _throughput_table(comparisons: list[Comparison]) -> list[str]:
               "with the defaults it would have answered with a timeout"
               for c in comparisons if c.messages == 1 and c.bot_seconds > default_timeout]
     return lines
+
+
+def _forwarded_row(f: Forwarded) -> str:
+    return (f"{'forwarded, from memory':<30}{f.forwarded_seconds:>8.3f} s against {f.first_seconds:.2f} s for the "
+            f"first transcription of the {f.clip} ({f.share:.1%}){'' if f.same_text else ', TEXT DIFFERS'}")
 
 
 def _unheard_table(unheard: list[Unheard]) -> list[str]:
@@ -833,6 +873,12 @@ def rows(results: Results) -> list[tuple[str, str, str, float | str]]:
     out += [("throughput", c.workload, "word agreement with (a)", round(c.agreement, 4)) for c in results.throughput
             if c.agreement is not None]
     out += [("throughput", workload, "phrases kept", kept) for workload, kept in results.phrases_kept.items()]
+    if results.forwarded:
+        f = results.forwarded
+        out += [("forwarded", f.clip, "first transcription seconds", round(f.first_seconds, 3)),
+                ("forwarded", f.clip, "answer from memory seconds", round(f.forwarded_seconds, 4)),
+                ("forwarded", f.clip, "from memory / first", round(f.share, 4)),
+                ("forwarded", f.clip, "same text", f.same_text)]
     for lat in results.latency:
         for key, value in asdict(lat).items():
             if key != "clip":

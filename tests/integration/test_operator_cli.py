@@ -52,9 +52,10 @@ def test_db_migrate_reports_what_it_applied_then_that_nothing_was_left(config, c
         "applied migration 9 forum topics\n"
         "applied migration 10 segments translation and vocabularies\n"
         "applied migration 11 senders of recordings\n"
-        "database is now at version 11\n"), "")
+        "applied migration 12 answers from memory\n"
+        "database is now at version 12\n"), "")
     assert voicebot(capsys, "db", "migrate", "--config", str(config)) == (
-        0, "database is up to date (version 11)\n", "")
+        0, "database is up to date (version 12)\n", "")
 
 
 def test_users_show_describes_settings_today_and_totals(config, storage, capsys):

@@ -121,7 +121,8 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
     assert storage.migrate() == ["1 initial schema", "2 user language and billing kept on forget",
                                  "3 timestamps and group modes", "4 durable intake", "5 broker deliveries",
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
-                                 "10 segments translation and vocabularies", "11 senders of recordings"]
+                                 "10 segments translation and vocabularies", "11 senders of recordings",
+                                 "12 answers from memory"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -139,7 +140,8 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     assert storage.migrate() == ["2 user language and billing kept on forget", "3 timestamps and group modes",
                                  "4 durable intake", "5 broker deliveries",
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
-                                 "10 segments translation and vocabularies", "11 senders of recordings"]
+                                 "10 segments translation and vocabularies", "11 senders of recordings",
+                                 "12 answers from memory"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -385,7 +387,7 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
     assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake",
                                  "5 broker deliveries", "6 attempts counted once", "7 interface languages",
                                  "8 leadership", "9 forum topics", "10 segments translation and vocabularies",
-                                 "11 senders of recordings"]
+                                 "11 senders of recordings", "12 answers from memory"]
     assert storage.load_users(DAY - timedelta(days=1))[42].settings.timestamps is False
     storage.save_user_settings(42, UserSettings(True, 900, "de", timestamps=True))
     storage.save_chat_settings(-100, ChatSettings(automatic=False))
@@ -412,7 +414,7 @@ def test_a_version_10_database_learns_who_sent_the_recordings_it_can_tell(db_url
     for user, message in ((1, 40), (2, 41)):
         Usage.insert(user=user, chat_id=-5, message_id=message, day=DAY, media_kind="voice", status="done",
                      transcript="text", created_at=now).execute()
-    assert storage.migrate() == ["11 senders of recordings"]
+    assert storage.migrate() == ["11 senders of recordings", "12 answers from memory"]
     assert [(row.message_id, row.sender_id) for row in JobRecord.select().order_by(JobRecord.message_id)] == [
         (40, 1), (41, None)]   # who sent the recording asked for with /transcribe cannot be told
     assert [(row.message_id, row.sender_id) for row in Usage.select().order_by(Usage.message_id)] == [
@@ -631,3 +633,86 @@ def test_vocabularies_and_translation_are_kept_for_users_and_groups(storage):
     assert storage.chat_settings() == {-5: ChatSettings(vocabulary="Kubernetes")}
     storage.save_chat_settings(-5, ChatSettings(True, vocabulary=None))
     assert storage.chat_settings() == {}
+
+
+# --- answers from memory: transcripts kept by the recording they answer -------------------------
+
+def forwarded(job: Job, unique_id: str = "AgADkBIAAu", sender_id: int | None = None) -> Job:
+    """The job with the file's own id, as a forwarded copy of a recording keeps it."""
+    return dataclasses.replace(job, media=dataclasses.replace(job.media, file_unique_id=unique_id,
+                                                              sender_id=sender_id or job.user_id))
+
+
+def test_a_kept_transcript_is_recalled_by_its_key_with_its_segments_and_who_sent_it(storage):
+    job = forwarded(make_job(user_id=1, message_id=1))
+    storage.store_intake([VoiceReceived(job)], None)
+    storage.record_usage(job, DAY, "done", 34.0, Transcript("Guten Tag.", "de", 0.62, 34.0, 2.0, SEGMENTS),
+                         memory_key="k" * 64)
+    storage.record_usage(forwarded(make_job(user_id=2, message_id=2)), DAY, "unreadable_audio", 0.0, None,
+                         memory_key="f" * 64)
+    remembered = storage.recall("k" * 64)
+    assert remembered.sender_id == 1
+    assert remembered.transcript == Transcript("Guten Tag.", "de", 0.62, 34.0, 2.0, SEGMENTS)
+    assert storage.recall("f" * 64) is None and storage.recall("x" * 64) is None   # a failure is no answer
+    assert storage.recording(job.key).media.file_unique_id == "AgADkBIAAu"   # an English press keeps it too
+
+
+def test_a_recording_stored_before_it_is_answered_keeps_its_files_own_id(storage):
+    job = forwarded(make_job(user_id=1, message_id=1))
+    storage.store_intake([VoiceReceived(job)], 3)
+    [pending] = storage.unfinished_jobs()
+    assert pending.incoming.job.media == job.media
+
+
+def test_without_keep_transcripts_nothing_is_kept_to_recall(db_url):
+    storage = Storage(db_url, keep_transcripts=False)
+    storage.open()
+    storage.record_usage(forwarded(make_job(user_id=1)), DAY, "done", 3.0, transcript(), memory_key="k" * 64)
+    assert storage.recall("k" * 64) is None
+    assert [row.memory_key for row in storage.usages(1)] == [None]
+    storage.close()
+
+
+def test_after_forget_or_retention_nothing_is_recalled_of_the_senders_recording_nor_of_its_copies(storage):
+    """Alice (1) sent a recording; a copy forwarded to Bob (2) was answered from memory, recorded with Alice as
+    its sender. After Alice's /forget neither answers again, and Bob's job of it is gone; Bob's charge stays."""
+    own, copy = forwarded(make_job(user_id=1, message_id=1)), forwarded(make_job(user_id=2, message_id=5),
+                                                                         sender_id=1)
+    storage.store_intake([VoiceReceived(own), VoiceReceived(dataclasses.replace(copy, media=own.media))], None)
+    storage.record_usage(own, DAY - timedelta(days=1), "done", 11.0, transcript("Ask not"), memory_key="a" * 64)
+    storage.record_usage(copy, DAY, "done", 0.0, transcript("Ask not"), memory_key="a" * 64)
+    other = forwarded(make_job(user_id=3, message_id=7), unique_id="another-file")
+    storage.record_usage(other, DAY - timedelta(days=40), "done", 5.0, transcript("old"), memory_key="b" * 64)
+    assert storage.recall("a" * 64).sender_id == 1
+
+    storage.forget(1, DAY)
+    assert storage.recall("a" * 64) is None
+    assert [(row.user_id, row.message_id) for row in JobRecord.select()] == []
+    assert [(row.charged_seconds, row.transcript, row.memory_key) for row in storage.usages(2)] == [(0.0, None, None)]
+    assert storage.recall("b" * 64) is not None
+    storage.prune(DAY - timedelta(days=30))
+    assert storage.recall("b" * 64) is None
+
+
+def test_a_version_11_database_gains_memory_and_its_rows_are_never_recalled(db_url, monkeypatch):
+    storage = Storage(db_url)
+    storage.open(migrate=False)
+    with monkeypatch.context() as released_at_version_11:
+        released_at_version_11.setattr(storage_module, "MIGRATIONS", MIGRATIONS[:11])
+        assert len(storage.migrate()) == 11
+    now = datetime(2026, 11, 28)
+    User.insert(id=1, first_seen=now).execute()
+    storage_module.database.execute_sql(
+        'INSERT INTO "usage" (user_id, chat_id, message_id, day, media_kind, status, audio_seconds, '
+        'charged_seconds, processing_seconds, language, transcript, created_at, sender_id) '
+        "VALUES (1, 1, 1, %s, 'voice', 'done', 3.0, 3.0, 1.0, 'en', 'kept before', %s, 1)"
+        .replace("%s", storage_module.database.param), (DAY, now))
+    assert storage.migrate() == ["12 answers from memory"]
+    [row] = Usage.select()
+    assert (row.transcript, row.memory_key, row.language_probability) == ("kept before", None, None)
+    assert storage.recording(JobKey(1, 1)) is None   # its job was never stored
+    job = forwarded(make_job(user_id=1, message_id=2))
+    storage.store_intake([VoiceReceived(job)], None)
+    storage.record_usage(job, DAY, "done", 3.0, transcript(), memory_key="c" * 64)
+    assert storage.recall("c" * 64).transcript.text == "hello"
+    storage.close()

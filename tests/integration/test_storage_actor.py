@@ -2,6 +2,8 @@ import dataclasses
 import time
 from datetime import date
 
+import pykka
+
 from actors.messages import (
     CommandReceived,
     DescribeUser,
@@ -16,12 +18,14 @@ from actors.messages import (
     LoadUnfinishedJobs,
     LoadUsers,
     Ping,
+    RecallTranscript,
     RecordUsage,
     RefreshUsers,
     SaveChatSettings,
     SaveUserSettings,
     StatusPosted,
     StoreIntake,
+    TranscriptRecalled,
     UserDescribed,
     UserForgotten,
     UsersLoaded,
@@ -30,7 +34,7 @@ from actors.messages import (
 )
 from actors.storage import StorageActor
 from voicebot.adapters.storage import Storage
-from voicebot.core.domain import ChatSettings, Transcript, UserSettings, UserState
+from voicebot.core.domain import ChatSettings, Remembered, Transcript, UserSettings, UserState
 from voicebot.core.errors import StorageError
 
 from helpers import make_job
@@ -258,3 +262,25 @@ def test_an_outage_is_retried_by_one_timer_that_backs_off_whatever_arrives_meanw
     database.back = True
     deliver(storage, FlushWrites())
     assert "waited are written" in caplog.text
+
+
+def test_a_recall_sees_the_transcript_recorded_just_before_and_a_failed_one_is_a_miss(db_url):
+    storage, asker = start_storage(db_url), RecordingMailbox()
+    job = make_job(user_id=1, message_id=1)
+    storage.tell(RecordUsage(job, DAY, "done", 12.5, TRANSCRIPT, memory_key="k" * 64))   # not written yet
+    deliver(storage, RecallTranscript(job, "k" * 64, asker), RecallTranscript(job, "m" * 64, asker))
+    assert asker.messages == [TranscriptRecalled(job, Remembered(TRANSCRIPT, None)), TranscriptRecalled(job, None)]
+
+    broken = StorageActor.start(storage=BrokenStorage(), today=lambda: DAY)
+    deliver(broken, RecallTranscript(job, "k" * 64, asker))
+    assert asker.messages[-1] == TranscriptRecalled(job, None) and broken.is_alive()
+
+
+def test_an_asker_that_died_before_its_answer_costs_the_actor_nothing(db_url):
+    storage, asker = start_storage(db_url), RecordingMailbox()
+    dead = pykka.ThreadingActor.start()
+    dead.stop()   # as a QuotaActor that crashed with its question on the way: its restart asks again
+    job = make_job(user_id=1, message_id=1)
+    deliver(storage, RecallTranscript(job, "k" * 64, dead), DescribeUser(1, DAY, 1, 9, dead),
+            RecallTranscript(job, "k" * 64, asker))
+    assert storage.is_alive() and asker.messages == [TranscriptRecalled(job, None)]

@@ -68,7 +68,13 @@ def test_environment_overrides_every_key_and_the_token_has_its_own_name(tmp_path
     assert "123:abc" not in repr(settings)
 
 
+def test_answers_from_memory_are_free_unless_the_operator_charges_them():
+    assert load_settings(None, {}).quota.charge_repeats is False
+    assert load_settings(None, {"VOICEBOT_QUOTA_CHARGE_REPEATS": "true"}).quota.charge_repeats is True
+
+
 @pytest.mark.parametrize("text, message", [
+    ("[quota]\ncharge_repeats = 1\n", "config key quota.charge_repeats must be true or false"),
     ("[whisper]\nworkerz = 2\n", "unknown config key whisper.workerz"),
     ("[whisperer]\n", "unknown config section [whisperer]"),
     ("[whisper]\nworkers = \"three\"\n", "config key whisper.workers must be a whole number"),

@@ -4,6 +4,7 @@ import pytest
 
 from actors.dispatcher import MAX_STARTS, Dispatcher
 from actors.messages import (
+    AnswerFromMemory,
     DeliverResult,
     HelperLost,
     JobAdmitted,
@@ -18,8 +19,9 @@ from actors.messages import (
     WorkerLost,
     WorkerReady,
 )
+from voicebot.core.buttons import ButtonData, keyboard
 from voicebot.core.calls import SendText
-from voicebot.core.domain import FailureReason, Transcript
+from voicebot.core.domain import FailureReason, Segment, Transcript
 from voicebot.core.replies import Wording
 
 from helpers import make_job
@@ -213,3 +215,29 @@ def test_a_helper_that_dies_has_its_piece_done_by_the_worker_that_split_the_reco
     short = make_job(message_id=2, duration=5)
     deliver(dispatcher, JobAdmitted(short))
     assert workers["w1"].messages[-1] == Transcribe(short)   # free again; the lost w2 gets nothing
+
+
+def test_a_recording_transcribed_before_is_answered_from_memory_with_its_buttons_and_no_worker(fakes):
+    workers, quota, sender, storage = fakes
+    buttons = ButtonData(b"secret")
+    dispatcher = Dispatcher.start(workers=workers, quota=quota, sender=sender, storage=storage, max_pending=100,
+                                  max_duration_seconds=300, max_file_mb=20, buttons=buttons)
+    job, resumed = make_job(message_id=1), make_job(message_id=2)
+    kept = Transcript("Ask not.", "de", 0.99, 11.0, 0.0, (Segment(0.0, 2.0, "Ask not."),))
+    deliver(dispatcher, AnswerFromMemory(job, kept), AnswerFromMemory(resumed, kept, status_message_id=77))
+    # A status first, as for any job: a job resumed after a crash edits its answer into it, once.
+    assert sender.of(PostStatus) == [PostStatus(job.key, ENGLISH_WORDING.PROCESSING, job.destination),
+                                     PostStatus(resumed.key, ENGLISH_WORDING.PROCESSING, resumed.destination, 77)]
+    first = sender.of(DeliverResult)[0]
+    assert (first.text, first.outcome, first.report_to) == ("Ask not.", TranscriptReady(job, kept, recalled=True),
+                                                            quota)
+    assert first.keyboard == keyboard(buttons, job.key, job.task, kept, False, ENGLISH_WORDING.BUTTONS)
+    assert all(worker.messages == [] for worker in workers.values()) and storage.messages == []
+
+
+def test_a_job_whose_transcription_runs_already_is_not_answered_from_memory_too(fakes):
+    workers, _, sender, _ = fakes
+    dispatcher = start_dispatcher(fakes)
+    job = make_job()
+    deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), AnswerFromMemory(job, Transcript("a", "en", 1, 5, 0)))
+    assert workers["w1"].messages == [Transcribe(job)] and sender.of(DeliverResult) == []

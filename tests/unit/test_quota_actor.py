@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from actors.messages import (
+    AnswerFromMemory,
     ChatAdminChecked,
     CheckChatAdmin,
     CommandReceived,
@@ -12,6 +13,8 @@ from actors.messages import (
     JobAdmitted,
     JobClosed,
     JobFailed,
+    RecallOverdue,
+    RecallTranscript,
     RecordUsage,
     RefreshDue,
     RefreshUsers,
@@ -21,6 +24,7 @@ from actors.messages import (
     SystemReady,
     TextReceived,
     TranscriptReady,
+    TranscriptRecalled,
     UnsupportedReceived,
     UserDescribed,
     UserForgotten,
@@ -37,11 +41,15 @@ from voicebot.core.domain import (
     FailureReason,
     MediaKind,
     PendingJob,
+    Remembered,
+    Segment,
+    Task,
     Transcript,
     UserSettings,
     UserState,
     UserSummary,
 )
+from voicebot.core.memory import memory_key
 from voicebot.core.replies import Wording
 
 from helpers import FakeTime, make_job
@@ -471,3 +479,123 @@ def test_a_groups_admins_choose_the_groups_language(fakes):
     assert storage.of(SaveChatSettings) == [SaveChatSettings(-100, ChatSettings(True, "es"))]
     assert [reply.text for reply in sender.of(SendText)][-2:] == [
         spanish.interface_chosen(automatic=False, in_group=True), spanish.help_text(300, 20, 60, 10)]
+
+
+
+# --- answers from memory ------------------------------------------------------------------------
+
+MODEL = "base"
+KEPT = Transcript("Ask not what your country can do for you.", "en", 0.98, 11.0, 3.2, (Segment(0.0, 11.0, "Ask"),))
+
+
+def start_remembering(fakes, rules=RULES, charged_today=None, users=(), resumed=()):
+    dispatcher, sender, storage, time = fakes
+    states = {user_id: UserState(user_id, charged_today=seconds) for user_id, seconds in (charged_today or {}).items()}
+    states.update({state.user_id: state for state in users})
+    return QuotaActor.start(rules=rules, dispatcher=dispatcher, sender=sender, storage=storage, users=states,
+                            resumed=resumed, now=time.now, clock=lambda: time.monotonic, transcribed_by=MODEL)
+
+
+def forwarded(user_id: int = 8, message_id: int = 1, duration: int = 11) -> VoiceReceived:
+    """A copy of a recording Alice (7) sent, in another user's chat: its file's own id is the one hers had."""
+    job = make_job(user_id=user_id, message_id=message_id, duration=duration)
+    return VoiceReceived(dataclasses.replace(job, media=dataclasses.replace(job.media, file_unique_id="AgADkBIAAu",
+                                                                            sender_id=user_id)))
+
+
+def test_a_forwarded_recording_transcribed_before_is_answered_from_memory_and_costs_nothing(fakes):
+    dispatcher, _, storage, _ = fakes
+    quota = start_remembering(fakes)
+    deliver(quota, forwarded())
+    [asked] = storage.of(RecallTranscript)
+    assert (asked.memory_key, asked.reply_to) == (memory_key(asked.job, MODEL), quota) and dispatcher.messages == []
+    deliver(quota, TranscriptRecalled(asked.job, Remembered(KEPT, sender_id=7)))
+    [answer] = dispatcher.of(AnswerFromMemory)
+    # Whoever sent the recording first is its sender here too: their /forget reaches this copy.
+    assert answer.job == dataclasses.replace(asked.job, media=dataclasses.replace(asked.job.media, sender_id=7))
+    assert answer.transcript == dataclasses.replace(KEPT, processing_seconds=0.0)   # no model ran for it
+    deliver(quota, ResultDelivered(TranscriptReady(answer.job, answer.transcript, recalled=True), delivered=True))
+    [usage] = storage.of(RecordUsage)
+    assert (usage.status, usage.charged_seconds, usage.transcript, usage.memory_key) == (
+        "done", 0.0, answer.transcript, asked.memory_key)   # kept for this job too: its buttons work
+    deliver(quota, CommandReceived(8, 8, 9, "usage"), UserDescribed(8, None, 8, 9))
+    assert "used 0 s of 1 min" in fakes[1].of(SendText)[-1].text
+
+
+def test_a_recording_not_found_in_memory_is_transcribed_as_any_other(fakes):
+    dispatcher, _, storage, _ = fakes
+    quota = start_remembering(fakes)
+    deliver(quota, forwarded(duration=5))
+    [asked] = storage.of(RecallTranscript)
+    deliver(quota, TranscriptRecalled(asked.job, None), TranscriptRecalled(asked.job, None))   # a late second: dropped
+    assert dispatcher.of(JobAdmitted) == [JobAdmitted(dataclasses.replace(asked.job, max_seconds=10))]
+    deliver(quota, ResultDelivered(TranscriptReady(asked.job, KEPT), delivered=True))
+    assert storage.of(RecordUsage)[0].charged_seconds == 11.0
+
+
+def test_a_user_past_the_daily_limit_still_gets_a_repeat_but_not_a_transcription(fakes):
+    dispatcher, sender, storage, time = fakes
+    quota = start_remembering(fakes, charged_today={8: 60})
+    deliver(quota, forwarded(message_id=1))
+    deliver(quota, TranscriptRecalled(storage.of(RecallTranscript)[0].job, Remembered(KEPT, 7)))
+    assert len(dispatcher.of(AnswerFromMemory)) == 1 and sender.messages == []
+    time.monotonic += 10
+    deliver(quota, forwarded(message_id=2))
+    deliver(quota, TranscriptRecalled(storage.of(RecallTranscript)[1].job, None))
+    assert dispatcher.of(JobAdmitted) == [] and "0 s of your daily 1 min left" in sender.of(SendText)[0].text
+
+
+def test_with_charge_repeats_an_answer_from_memory_is_charged_and_refused_as_a_transcription(fakes):
+    dispatcher, sender, storage, time = fakes
+    quota = start_remembering(fakes, rules=dataclasses.replace(RULES, charge_repeats=True), charged_today={8: 45})
+    deliver(quota, forwarded(message_id=1))
+    deliver(quota, TranscriptRecalled(storage.of(RecallTranscript)[0].job, Remembered(KEPT, 7)))
+    [answer] = dispatcher.of(AnswerFromMemory)
+    assert answer.job.max_seconds == 11.0   # its share of the day, held until it is settled
+    deliver(quota, ResultDelivered(TranscriptReady(answer.job, answer.transcript, recalled=True), delivered=True))
+    assert storage.of(RecordUsage)[0].charged_seconds == 11.0
+    time.monotonic += 10
+    deliver(quota, forwarded(message_id=2))   # 4 s left of the day: an 11 s recording is refused, even from memory
+    deliver(quota, TranscriptRecalled(storage.of(RecallTranscript)[1].job, Remembered(KEPT, 7)))
+    assert len(dispatcher.of(AnswerFromMemory)) == 1
+    assert "4 s of your daily 1 min left and this recording is 11 s" in sender.of(SendText)[0].text
+
+
+def test_the_memory_key_is_the_recording_as_the_job_asks_for_it_so_no_users_vocabulary_reaches_another(fakes):
+    _, _, storage, time = fakes
+    quota = start_remembering(fakes, users=[UserState(9, UserSettings(vocabulary="Siobhan")),
+                                            UserState(10, UserSettings(language="de")),
+                                            UserState(11, UserSettings(translate=True))])
+    deliver(quota, *(forwarded(user_id=user_id, message_id=user_id) for user_id in (8, 9, 10, 11, 12)))
+    keys = [asked.memory_key for asked in storage.of(RecallTranscript)]
+    assert len(set(keys)) == 4 and keys[0] == keys[4]   # the same recording, asked the same way: the same key
+    jobs = [asked.job for asked in storage.of(RecallTranscript)]
+    assert (jobs[1].vocabulary, jobs[2].language, jobs[3].task) == ("Siobhan", "de", Task.TRANSLATE)
+    assert memory_key(jobs[0], "small") != keys[0]   # another model is another transcript
+    assert memory_key(dataclasses.replace(jobs[0], vocabulary=""), MODEL) != keys[0]   # empty is not none
+    no_file_id = make_job(user_id=13, message_id=13)
+    deliver(quota, VoiceReceived(no_file_id))
+    assert len(storage.of(RecallTranscript)) == 5 and fakes[0].of(JobAdmitted)[0].job.key == no_file_id.key
+
+
+def test_the_rate_window_applies_before_memory_is_asked(fakes):
+    _, sender, storage, time = fakes
+    quota = start_remembering(fakes)
+    deliver(quota, forwarded(message_id=1))
+    time.monotonic += 4
+    deliver(quota, forwarded(message_id=2))
+    assert len(storage.of(RecallTranscript)) == 1 and "in 6 s" in sender.of(SendText)[0].text
+
+
+def test_a_look_up_not_answered_in_time_is_a_miss_and_a_job_resumed_after_a_restart_edits_its_status(fakes):
+    dispatcher, _, storage, _ = fakes
+    resumed = PendingJob(forwarded(message_id=2), status_message_id=88, attempts=0)
+    quota = start_remembering(fakes, resumed=(resumed,))
+    deliver(quota, forwarded(message_id=1), SystemReady())
+    first, second = storage.of(RecallTranscript)
+    deliver(quota, RecallOverdue(first.job.key), TranscriptRecalled(first.job, Remembered(KEPT, 7)))
+    assert [admitted.job.key for admitted in dispatcher.of(JobAdmitted)] == [first.job.key]
+    assert dispatcher.of(AnswerFromMemory) == []   # the late answer came after it was transcribed
+    deliver(quota, resumed.incoming, TranscriptRecalled(second.job, Remembered(KEPT, 7)))   # once, whatever comes
+    [answer] = dispatcher.of(AnswerFromMemory)
+    assert (answer.job.key, answer.status_message_id, len(storage.of(RecallTranscript))) == (second.job.key, 88, 2)

@@ -27,6 +27,15 @@ def test_each_kind_of_recording_becomes_a_job():
         assert parsed.job.media.duration == media["duration"]
 
 
+def test_a_forwarded_recording_keeps_its_files_own_id_and_a_forged_one_is_none():
+    copy = {"file_id": "BQACAgIAAxkBAAI", "file_unique_id": "AgADkBIAAu", "duration": 11}
+    forwarded = parse_update(update(voice=copy, forward_origin={"type": "user", "sender_user": {"id": 7}}))
+    assert forwarded.job.media.file_unique_id == "AgADkBIAAu"
+    for forged in ("", "u" * 256, 42, "\ud800"):
+        assert parse_update(update(voice={**copy, "file_unique_id": forged})).job.media.file_unique_id is None
+    assert parse_update(update(voice={"file_id": "v"})).job.media.file_unique_id is None
+
+
 def test_documents_count_only_when_they_are_audio_or_video():
     audio = parse_update(update(document={"file_id": "x", "file_name": "memo.m4a", "mime_type": "application/octet"}))
     pdf = parse_update(update(document={"file_id": "y", "file_name": "cv.pdf", "mime_type": "application/pdf"}))

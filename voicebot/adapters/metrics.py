@@ -41,6 +41,9 @@ class Metrics:
                                   ["reason"], registry=registry)
         self.transcription_seconds = Histogram("voicebot_transcription_seconds", "Time to transcribe one job",
                                                buckets=_SECONDS, registry=registry)
+        self.memory_answers = Counter("voicebot_memory_answers",
+                                      "Recordings transcribed before (forwarded copies) answered from a kept "
+                                      "transcript, without the model", registry=registry)
         self.answer_seconds = Histogram("voicebot_answer_seconds",
                                         "From a recording's admission to its answer (queue, download, transcription)",
                                         buckets=_SECONDS, registry=registry)
@@ -86,6 +89,9 @@ class Metrics:
 
     def job_answered(self, seconds: float) -> None:
         self.answer_seconds.observe(seconds)
+
+    def answered_from_memory(self) -> None:
+        self.memory_answers.inc()
 
     def model_loaded(self, seconds: float) -> None:
         self.model_load_seconds.observe(seconds)

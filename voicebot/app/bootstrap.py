@@ -167,7 +167,14 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
     buttons = ButtonData(secret_of(settings.telegram.token))   # the same on every node of the bot
     rules = QuotaRules(quota_settings.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
                        limits.max_file_mb, quota_settings.timezone, frozenset(quota_settings.unlimited_user_ids),
-                       frozenset(settings.admin.user_ids), frozenset(supported_languages()))
+                       frozenset(settings.admin.user_ids), frozenset(supported_languages()),
+                       charge_repeats=quota_settings.charge_repeats)
+    # Answers from memory need kept transcripts: without them every look-up would miss. What transcribes is the
+    # model and what shapes its output for every job alike (the configured language, the beam): a change of any
+    # of them makes new transcripts, never an old one's answer.
+    whisper = settings.whisper
+    transcribed_by = (f"{whisper.model}|{whisper.language}|beam {whisper.beam_size}"
+                      if settings.storage.keep_transcripts else None)
     zone = ZoneInfo(quota_settings.timezone)
 
     def today():
@@ -181,7 +188,7 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
             log.info("resuming %d jobs not answered before the last stop", len(unfinished))
         return QuotaActor.start(rules=rules, dispatcher=dispatcher, sender=sender, storage=storage, users=users,
                                 chat_settings=chat_settings, resumed=tuple(unfinished), supervisor=supervisor,
-                                metrics=metrics, languages=languages, buttons=buttons)
+                                metrics=metrics, languages=languages, buttons=buttons, transcribed_by=transcribed_by)
 
     def start_sender() -> pykka.ActorRef:
         status_messages = {pending.incoming.job.key: pending.status_message_id

@@ -68,6 +68,7 @@ class QuotaSettings:
     daily_seconds: int = 600
     timezone: str = "UTC"
     unlimited_user_ids: tuple[int, ...] = ()
+    charge_repeats: bool = False   # an answer from memory (a forwarded copy transcribed before) is charged too
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,9 @@ class Media:
     # Who sent the recording: not always whoever a job of it is for (/transcribe, English). Their /forget reaches
     # every copy of it. None: not known (a message without a sender).
     sender_id: int | None = None
+    # Telegram's id of the file itself, the same in every copy of it (a forwarded voice keeps it), for any bot; it
+    # cannot fetch the file. A recording transcribed before is known by it (see core.memory). None: not sent.
+    file_unique_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,14 @@ class StoredRecording:
     media: Media
     task: Task
     transcript: Transcript | None
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A transcript kept of a recording, found by its memory key (see core.memory), and who sent that recording:
+    their /forget reaches every copy answered from it."""
+    transcript: Transcript
+    sender_id: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,10 +153,12 @@ def _media_from(fields: dict, kind: MediaKind, sender_id: int | None) -> Media |
         return None
     mime_type = _str(fields.get("mime_type"))
     file_name = _str(fields.get("file_name"))
+    unique_id = _encodable(_str(fields.get("file_unique_id")))
     return Media(kind=kind, file_id=file_id, file_size=_count(fields.get("file_size")),
                  duration=_count(fields.get("duration")),
                  mime_type=mime_type if mime_type is None or len(mime_type) <= MAX_MIME_TYPE else None,
-                 file_name=file_name[:MAX_FILE_NAME] if file_name is not None else None, sender_id=sender_id)
+                 file_name=file_name[:MAX_FILE_NAME] if file_name is not None else None, sender_id=sender_id,
+                 file_unique_id=unique_id if unique_id and len(unique_id) <= MAX_FILE_ID else None)
 
 
 def _is_audio_or_video(document: dict) -> bool:

@@ -15,6 +15,7 @@ from voicebot.core.domain import (
     Job,
     JobKey,
     PendingJob,
+    Remembered,
     Segment,
     StoredRecording,
     Task,
@@ -134,9 +135,11 @@ class Repository(Protocol):
     def job_finished(self, key: JobKey) -> None: ...
 
     def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
-                     transcript: Transcript | None) -> None: ...
+                     transcript: Transcript | None, memory_key: str | None = None) -> None: ...
 
     def recording(self, key: JobKey) -> StoredRecording | None: ...
+
+    def recall(self, memory_key: str) -> Remembered | None: ...
 
     def load_users(self, day: date) -> dict[int, UserState]: ...
 
@@ -199,6 +202,9 @@ class Metrics(Protocol):
         """From the recording's admission to its answer going out to the sender: what its user waited."""
         ...
 
+    def answered_from_memory(self) -> None:
+        """A recording transcribed before (a forwarded copy) was answered with its kept transcript, no model."""
+
     def model_loaded(self, seconds: float) -> None: ...
 
     def transcribed(self, audio_seconds: float, processing_seconds: float) -> None: ...
@@ -244,6 +250,9 @@ class NoMetrics:
         pass
 
     def job_answered(self, seconds: float) -> None:
+        pass
+
+    def answered_from_memory(self) -> None:
         pass
 
     def model_loaded(self, seconds: float) -> None:

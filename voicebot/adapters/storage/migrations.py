@@ -218,9 +218,20 @@ def _senders_of_recordings(migrator: SchemaMigrator) -> None:
                                   'AND "job"."message_id" = "usage"."message_id")'))
 
 
+def _answers_from_memory(migrator: SchemaMigrator) -> None:
+    """Version 12: job.file_unique_id (Telegram's id of the file itself, the same in a forwarded copy),
+    usage.memory_key (what a kept transcript answers again, see core.memory) and usage.language_probability, so
+    that a recording transcribed before is answered from memory, as it was. Rows from before have no key: they
+    are never recalled."""
+    migrator.migrate(migrator.add_column("job", "file_unique_id", CharField(max_length=255, null=True)),
+                     migrator.add_column("usage", "memory_key", CharField(max_length=64, null=True)),
+                     migrator.add_column("usage", "language_probability", FloatField(null=True)),
+                     migrator.add_index("usage", ("memory_key",)))
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
               _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership,
-              _forum_topics, _segments_translation_and_vocabularies, _senders_of_recordings)
+              _forum_topics, _segments_translation_and_vocabularies, _senders_of_recordings, _answers_from_memory)
 
 
 def schema_version() -> int:

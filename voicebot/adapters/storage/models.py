@@ -69,6 +69,10 @@ class Usage(BaseModel):
     created_at = DateTimeField()
     # Who sent the recording (not always the user: /transcribe, English): their /forget clears its text here too.
     sender_id = BigIntegerField(null=True, index=True)
+    # What the transcript answers again (core.memory: the recording, task, language pinned, vocabulary, model); set
+    # only while the text is kept, and cleared with it.
+    memory_key = CharField(max_length=64, null=True, index=True)
+    language_probability = FloatField(null=True)   # as the model detected it: an answer from memory says the same
 
     class Meta:
         indexes = ((("user", "day"), False),)
@@ -125,6 +129,7 @@ class JobRecord(BaseModel):
     task = CharField(max_length=16, default="transcribe")      # a Task: "translate" for English
     created_at = DateTimeField()
     sender_id = BigIntegerField(null=True)   # who sent the recording: their /forget deletes every job of it
+    file_unique_id = CharField(max_length=255, null=True)   # the file's own id, the same in every copy of it
 
     class Meta:
         table_name = "job"

@@ -38,6 +38,7 @@ from voicebot.core.domain import (
     Media,
     MediaKind,
     PendingJob,
+    Remembered,
     StoredRecording,
     Task,
     Transcript,
@@ -144,9 +145,10 @@ class Storage:
                     chat_id=key.chat_id, message_id=key.message_id, user_id=incoming.job.user_id,
                     media_kind=media.kind.value, file_id=media.file_id, file_size=media.file_size,
                     duration=media.duration, mime_type=media.mime_type, file_name=media.file_name,
-                    sender_id=media.sender_id, in_group=incoming.in_group, requested=incoming.requested,
-                    interface_language=incoming.job.interface_language, thread_id=incoming.job.thread_id,
-                    task=incoming.job.task.value, created_at=now), cut=("file_name",)))
+                    sender_id=media.sender_id, file_unique_id=media.file_unique_id, in_group=incoming.in_group,
+                    requested=incoming.requested, interface_language=incoming.job.interface_language,
+                    thread_id=incoming.job.thread_id, task=incoming.job.task.value, created_at=now),
+                    cut=("file_name",)))
                     .on_conflict_ignore().execute())
             if next_offset is not None:
                 (BotState.insert(name=_OFFSET, value=next_offset)
@@ -185,12 +187,17 @@ class Storage:
     # --- usage --------------------------------------------------------------------------------
 
     def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
-                     transcript: Transcript | None) -> None:
+                     transcript: Transcript | None, memory_key: str | None = None) -> None:
+        """`memory_key`: what the transcript, if it is kept, answers again (see core.memory)."""
         now = utc_now()
+        kept = transcript is not None and self._keep_transcripts
         with self._writing():
             user, _ = User.get_or_create(id=job.user_id, defaults={"first_seen": now})
-            # Who sent the recording, as its job was stored (a job back from a worker node carries no sender).
-            sender_id = JobRecord.select(JobRecord.sender_id).where(_is_job(job.key)).scalar()
+            # Who sent the recording: as the job says (an answer from memory names who sent it first), else as its
+            # job was stored.
+            sender_id = job.media.sender_id
+            if sender_id is None:
+                sender_id = JobRecord.select(JobRecord.sender_id).where(_is_job(job.key)).scalar()
             usage = Usage.create(**fitted(Usage, dict(
                 user=user, chat_id=job.chat_id, message_id=job.message_id, day=day,
                 media_kind=job.media.kind.value, status=status,
@@ -198,9 +205,10 @@ class Storage:
                 charged_seconds=charged_seconds,
                 processing_seconds=transcript.processing_seconds if transcript else 0.0,
                 language=transcript.language if transcript else None,
-                transcript=transcript.text if transcript and self._keep_transcripts else None,
-                sender_id=job.media.sender_id if sender_id is None else sender_id, created_at=now)))
-            if transcript and self._keep_transcripts and transcript.segments:
+                language_probability=transcript.language_probability if transcript else None,
+                transcript=transcript.text if kept else None, memory_key=memory_key if kept else None,
+                sender_id=sender_id, created_at=now)))
+            if kept and transcript.segments:
                 Segment.insert_many([fitted(Segment, {"usage": usage, "position": position, "start": segment.start,
                                                       "end": segment.end, "text": segment.text})
                                      for position, segment in enumerate(transcript.segments)]).execute()
@@ -208,7 +216,7 @@ class Storage:
                 Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
             # The usage row is the job's end: recorded with it, so a job is never answered twice. Its task is as
             # it ran (a recording of a user with /translate on is a translation).
-            JobRecord.update(finished=True, task=job.task.value).where(_is_job(job.key)).execute()
+            JobRecord.update(finished=True, task=job.task.value, sender_id=sender_id).where(_is_job(job.key)).execute()
 
     def recording(self, key: JobKey) -> StoredRecording | None:
         """The recording answered as the job `key`, with its latest transcript if that is kept; None when the
@@ -222,6 +230,14 @@ class Storage:
                      .order_by(Usage.id.desc()).first())
             transcript = None if usage is None else _transcript_of(usage)
             return StoredRecording(key, _media_of(job), Task(job.task), transcript)
+
+    def recall(self, memory_key: str) -> Remembered | None:
+        """The latest transcript kept under `memory_key`, with who sent its recording; None when there is none:
+        never made so, not kept (storage.keep_transcripts), or gone (/forget, retention)."""
+        with database_errors():
+            usage = (Usage.select().where((Usage.memory_key == memory_key) & DONE & Usage.transcript.is_null(False))
+                     .order_by(Usage.id.desc()).first())
+            return None if usage is None else Remembered(_transcript_of(usage), usage.sender_id)
 
     def load_users(self, day: date) -> dict[int, UserState]:
         """Every user with a setting of their own or usage on `day`; the rest follow the defaults.
@@ -308,9 +324,11 @@ class Storage:
             return self._clear_transcripts(Usage.day < before)
 
     def _clear_transcripts(self, where) -> int:
-        """The text of these transcripts goes, and their segments with it."""
+        """The text of these transcripts goes, and their segments with it, and what would answer from them again
+        (their memory key, which names the recording)."""
         Segment.delete().where(Segment.usage.in_(Usage.select(Usage.id).where(where))).execute()
-        return Usage.update(transcript=None).where(where & Usage.transcript.is_null(False)).execute()
+        return (Usage.update(transcript=None, memory_key=None)
+                .where(where & Usage.transcript.is_null(False)).execute())
 
     def stats(self, first_day: date, last_day: date) -> list[DayStats]:
         """One entry per day with usage, oldest first."""
@@ -335,14 +353,15 @@ def _is_job(key: JobKey):
 
 def _media_of(row: JobRecord) -> Media:
     return Media(MediaKind(row.media_kind), row.file_id, row.file_size, row.duration, row.mime_type, row.file_name,
-                 row.sender_id)
+                 row.sender_id, row.file_unique_id)
 
 
 def _transcript_of(usage: Usage) -> Transcript:
     segments = tuple(TimedText(row.start, row.end, row.text)
                      for row in Segment.select().where(Segment.usage == usage).order_by(Segment.position))
-    return Transcript(usage.transcript, usage.language or "", 1.0, usage.audio_seconds, usage.processing_seconds,
-                      segments)
+    probability = 1.0 if usage.language_probability is None else usage.language_probability
+    return Transcript(usage.transcript, usage.language or "", probability, usage.audio_seconds,
+                      usage.processing_seconds, segments)
 
 
 def _pending_job(row: JobRecord) -> PendingJob:
