@@ -28,7 +28,7 @@ from actors.messages import (
     RecordUsage,
     TranscriptReady,
 )
-from actors.users import QuotaRules, ReplyAllowance, User, UserBook
+from actors.users import QuotaRules, ReplyAllowance, User, UserBook, is_channel
 from voicebot.core.calls import SendText
 from voicebot.core.domain import FailureReason, Job, JobKey, PendingJob, Remembered, Task
 from voicebot.core.memory import memory_key
@@ -90,7 +90,9 @@ class Admission:
             return
         admitted = self._as_admitted(job, user, resumed)
         key = self._memory_key(admitted)
-        refusal = self._refusal(job, user, None if resumed or pressed else user.last_admitted, quota=key is None)
+        # A channel has no rate window: its posts come from its admins, and its own allowance bounds them.
+        unwindowed = resumed or pressed or is_channel(job.user_id)
+        refusal = self._refusal(job, user, None if unwindowed else user.last_admitted, quota=key is None)
         if refusal is not None:
             self._refuse(job, refusal)
             return
@@ -200,7 +202,8 @@ class Admission:
 
     def _refuse_with(self, job: Job, text: str) -> None:
         """The job ends before any work, with `text` said to the user, as often as their allowance lets."""
-        allowed = self._allowance.take(job.user_id)
+        # A channel's refusal is a line under its own post, not a message that could flood anyone.
+        allowed = True if is_channel(job.user_id) else self._allowance.take(job.user_id)
         if allowed is not None:
             self._sender.tell(SendText(job.destination, text if allowed else self._words(job).SLOW_DOWN))
         self._storage.tell(JobClosed(job.key))
@@ -263,7 +266,8 @@ class Admission:
             return None
         daily, left = self._users.daily_seconds(job.user_id), self._seconds_left(job)
         if (length or 0) > left or left <= 0:
-            return "quota", self._words(job).quota_exceeded(left, daily, length, self._users.local_now())
+            return "quota", self._words(job).quota_exceeded(left, daily, length, self._users.local_now(),
+                                                            channel=is_channel(job.user_id))
         return None
 
     def _seconds_left(self, job: Job) -> float:

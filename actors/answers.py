@@ -1,7 +1,8 @@
 """AnswerBook: each job's answer in the making, as calls to the outbox. A job gets one status message
 ("Processing…", "#2 in queue"), which follows it and finally shows its result; the rest of a long result follows
 as replies, and once all of it is out the job's outcome is reported (ResultDelivered). A part of the
-TelegramSender, not an actor.
+TelegramSender, not an actor. A channel's post is its own status message: its jobs are the caption book's
+(actors/captions.py).
 
 A job has at most one call waiting in the outbox at a time, so each next step is decided with what the one
 before it did: the status message's id before it is edited, an edit that failed before a reply in its place."""
@@ -10,10 +11,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from actors.captions import CaptionBook
 from actors.messages import DeliverResult, JobFailed, PostStatus, ResultDelivered, StatusPosted
 from actors.outbox import Made, Outbox, Outcome, Posting
-from voicebot.core.calls import BotCall, Destination, EditText, Keyboard, PostedMessage, SendDocument, SendText
+from voicebot.core.calls import (
+    BotCall,
+    ChannelCaption,
+    Destination,
+    EditText,
+    GuestChat,
+    InlineMessage,
+    Keyboard,
+    PostedMessage,
+    SendDocument,
+    SendText,
+    as_sent,
+)
 from voicebot.core.domain import FailureReason, JobKey
+from voicebot.core.guests import guest_post
 from voicebot.core.ports import Mailbox
 from voicebot.core.text import split_message
 
@@ -26,8 +41,8 @@ TRANSCRIPT_FILE_NAME = "transcript.txt"
 @dataclass
 class _Answer:
     """What the book knows of one job's answer."""
-    to: Destination                        # where replies about the job go
-    status: PostedMessage | None = None    # its status message, once posted
+    to: Destination | GuestChat            # where replies about the job go
+    status: PostedMessage | InlineMessage | None = None    # its status message, once posted
     shown: str | None = None               # what that shows (None: not known, as after a restart)
     waiting: Posting | None = None         # the job's call waiting in the outbox
     wanted: str | None = None              # the status to show once that call is made
@@ -38,18 +53,22 @@ class _Answer:
 
 class AnswerBook:
     def __init__(self, outbox: Outbox, storage: Mailbox | None, clock: Callable[[], float],
-                 status_messages: dict[JobKey, int] | None = None):
+                 status_messages: dict[JobKey, int | str] | None = None):
         """`status_messages`: those of the stored jobs not answered yet, so that a restarted sender edits the
         results into them rather than leaving them saying "Processing…"."""
         self._outbox = outbox
         self._storage = storage
         self._clock = clock
         self._answers: dict[JobKey, _Answer] = {
-            key: _Answer(_reply_to(key), status=PostedMessage(key.chat_id, message_id))
+            key: _Answer(_reply_to(key), status=_posted(key, message_id))
             for key, message_id in (status_messages or {}).items()}
         self._progress_at: dict[int, float] = {}
+        self.captions = CaptionBook(outbox)   # channel posts, answered in their own captions
 
     def post_status(self, message: PostStatus) -> None:
+        if isinstance(message.to, ChannelCaption):
+            self.captions.post_status(message)
+            return
         key = message.key
         answer = self._answers.setdefault(key, _Answer(message.to))
         if answer.result is not None:
@@ -59,15 +78,18 @@ class AnswerBook:
             # Posted before a restart: the result goes into that one, so a resumed job repairs, not duplicates.
             # It is left as it is until then: the node that stopped may have put the result there already (and
             # stopped before recording it), which the same result leaves unchanged.
-            answer.status = PostedMessage(key.chat_id, message.status_message_id)
+            answer.status = _posted(key, message.status_message_id)
         elif answer.status is not None or answer.waiting is not None:
             self.show(key, message.text)   # the job came round again: one status message per job
         else:
-            self._post(answer, Posting(SendText(message.to, message.text), partial(self._status_posted, key,
-                                                                                    message.text)))
+            self._post(answer, Posting(as_sent(SendText(message.to, message.text)),
+                                       partial(self._status_posted, key, message.text)))
 
     def show(self, key: JobKey, text: str) -> None:
         """The status message now says `text` (or will, once the job's call before it is made)."""
+        if key in self.captions:
+            self.captions.show(key, text)
+            return
         answer = self._answers.get(key)
         if answer is None or answer.result is not None:
             return   # no status to say it in, or the result is on its way
@@ -88,6 +110,9 @@ class AnswerBook:
     def deliver(self, result: DeliverResult) -> None:
         """The result goes into the status message (a reply when there is none), its further parts and file
         after it; then its outcome is reported."""
+        if result.key in self.captions:
+            self.captions.deliver(result)
+            return
         answer = self._answers.setdefault(result.key, _Answer(_reply_to(result.key)))
         answer.result, answer.wanted = result, None
         first, *rest = split_message(result.text) or [result.text]
@@ -99,6 +124,8 @@ class AnswerBook:
         if result.as_file:   # the text is encoded only for a result that also comes as a file
             answer.tail += (SendDocument(answer.to, TRANSCRIPT_FILE_NAME, result.text.encode(),
                                          result.file_caption or None),)
+        if isinstance(answer.to, GuestChat):   # a guest post is one message: no further parts, file nor buttons
+            answer.first, answer.tail = (guest_post(result.text, result.rest_elsewhere), None), ()
         if (answer.waiting is not None and isinstance(answer.waiting.call, EditText)
                 and self._outbox.withdraw(answer.waiting)):
             answer.waiting = None   # progress not shown yet: the result supersedes it
@@ -122,7 +149,7 @@ class AnswerBook:
     def _status_posted(self, key: JobKey, text: str, outcome: Outcome) -> Sequence[Posting]:
         answer = self._answers[key]
         if isinstance(outcome, Made) and outcome.message_id is not None:
-            answer.status, answer.shown = PostedMessage(key.chat_id, outcome.message_id), text
+            answer.status, answer.shown = _posted(key, outcome.message_id), text
             if self._storage is not None:
                 self._storage.tell(StatusPosted(key, outcome.message_id))
         return self._next(key, answer)
@@ -164,7 +191,7 @@ class AnswerBook:
     def _first_part_as_reply(self, key: JobKey) -> Sequence[Posting]:
         answer = self._answers[key]
         text, keyboard = answer.first
-        return (Posting(SendText(answer.to, text, keyboard), partial(self._first_part_sent, key)),)
+        return (Posting(as_sent(SendText(answer.to, text, keyboard)), partial(self._first_part_sent, key)),)
 
     def _first_part_sent(self, key: JobKey, outcome: Outcome) -> Sequence[Posting]:
         refused_text = self._answers[key].result.refused_text
@@ -178,7 +205,8 @@ class AnswerBook:
         """Telegram refused the answer for good (a 400): the plain failure reply takes its place, in the status
         message if there is one, and the job ends as failed, never left unanswered for the next start."""
         answer = self._answers[key]
-        as_reply = Posting(SendText(answer.to, text), lambda _: self._tail(key, delivered=True, refused=True))
+        as_reply = Posting(as_sent(SendText(answer.to, text)),
+                           lambda _: self._tail(key, delivered=True, refused=True))
         if answer.status is None:
             return (as_reply,)
         return (Posting(EditText(answer.status, text),
@@ -199,6 +227,13 @@ class AnswerBook:
             outcome = JobFailed(result.outcome.job, FailureReason.INTERNAL) if refused else result.outcome
             result.report_to.tell(ResultDelivered(outcome, delivered or refused))
         return ()
+
+
+def _posted(key: JobKey, message_id: int | str) -> PostedMessage | InlineMessage:
+    """The status message posted for a job: a guest post is known by its inline_message_id."""
+    if isinstance(message_id, str):
+        return InlineMessage(message_id, key.chat_id)
+    return PostedMessage(key.chat_id, message_id)
 
 
 def _reply_to(key: JobKey) -> Destination:

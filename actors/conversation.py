@@ -9,11 +9,15 @@ import dataclasses
 import logging
 
 from actors.messages import (
+    ChannelAdminChecked,
     ChatAdminChecked,
+    CheckChannelAdmin,
     CheckChatAdmin,
     CommandReceived,
     DescribeUser,
     ForgetUser,
+    GuestTranscriptLoaded,
+    LoadGuestTranscript,
     SaveChatSettings,
     SaveUserSettings,
     TextReceived,
@@ -24,11 +28,13 @@ from actors.messages import (
 )
 from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core.calls import Destination, SendText
-from voicebot.core.domain import ChatSettings, UserSettings
+from voicebot.core.channels import CHANNEL_COMMAND, ChannelStanding, channel_switch
+from voicebot.core.domain import ChatSettings, GuestMentioned, UserSettings
+from voicebot.core.guests import key_of_payload
 from voicebot.core.intake import MAX_INTEGER
 from voicebot.core.ports import Mailbox
 from voicebot.core.replies import ENGLISH, Languages, Wording
-from voicebot.core.text import vocabulary_words
+from voicebot.core.text import split_message, vocabulary_words
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +98,31 @@ class Conversation:
         if text:
             self._reply(message.chat_id, text, message.message_id)
 
+    def guest_how_to(self, mention: GuestMentioned) -> None:
+        """A mention with nothing to transcribe: its query is answered with how to use one, in the caller's
+        language (or told to slow down, as any message is)."""
+        words = self._words(mention)
+        allowed = self._allowance.take(mention.user_id)
+        if allowed is not None:
+            self._sender.tell(SendText(mention.destination, words.GUEST_HOW_TO if allowed else words.SLOW_DOWN))
+
     def admin_checked(self, checked: ChatAdminChecked) -> None:
         """A group setting asked for by someone the sender checked: changed if they administer the group."""
         command = checked.command
         words = self._answer_words(command.chat_id, command.message_id)
         text = _GROUP_SWITCHES[command.command](self, command, words) if checked.is_admin else words.ADMINS_ONLY
         self._reply(command.chat_id, text, command.message_id)
+
+    def channel_checked(self, checked: ChannelAdminChecked) -> None:
+        """A channel's switch asked for by someone the sender looked up: made if they administer the channel."""
+        command, switch = checked.command, checked.switch
+        words = self._answer_words(command.chat_id, command.message_id)
+        if checked.standing is ChannelStanding.ADMIN:
+            log.info("user %s switched channel %s %s", command.user_id, checked.channel_id,
+                     "on" if switch.on else "off")
+            self._change_chat_settings(checked.channel_id, automatic=switch.on)
+        self._reply(command.chat_id, words.channel_switched(checked.standing, switch.on, switch.channel),
+                    command.message_id)
 
     def described(self, described: UserDescribed) -> None:
         user_id, words = described.user_id, self._answer_words(described.chat_id, described.message_id)
@@ -109,7 +134,7 @@ class Conversation:
         words = self._answer_words(forgotten.chat_id, forgotten.message_id)
         self._reply(forgotten.chat_id, words.forgotten(forgotten.removed), forgotten.message_id)
 
-    def _words(self, message: CommandReceived | TextReceived | UnsupportedReceived) -> Wording:
+    def _words(self, message: CommandReceived | TextReceived | UnsupportedReceived | GuestMentioned) -> Wording:
         self.note_app_language(message.user_id, message.language_code)
         in_group = getattr(message, "in_group", False)
         return self._languages[self.language_for(message.user_id, message.chat_id, in_group)]
@@ -128,6 +153,21 @@ class Conversation:
         if command.command in _USER_COMMANDS:
             return _USER_COMMANDS[command.command](self, command, words)
         return words.UNKNOWN_COMMAND
+
+    def _start(self, command: CommandReceived, words: Wording) -> str | None:
+        """/start, the help; with the payload of a guest post's deep link, the whole transcript of that
+        caller's guest job instead (another's payload names none of theirs)."""
+        key = None if command.in_group else key_of_payload(command.argument, command.user_id)
+        if key is None:
+            return self._help(command, words)
+        self._later(command, words)
+        self._storage.tell(LoadGuestTranscript(key, command.chat_id, command.message_id, self._quota))
+        return None
+
+    def guest_transcript_loaded(self, loaded: GuestTranscriptLoaded) -> None:
+        words = self._answer_words(loaded.chat_id, loaded.message_id)
+        for part in split_message(loaded.text or "") or [words.GUEST_TRANSCRIPT_GONE]:
+            self._reply(loaded.chat_id, part, loaded.message_id)
 
     def _help(self, command: CommandReceived, words: Wording) -> str:
         rules = self._rules
@@ -186,6 +226,15 @@ class Conversation:
         wanted = command.argument.strip().lower()
         self._change_chat_settings(command.chat_id, interface_language=None if wanted == "auto" else wanted)
         return self._words(command).interface_chosen(automatic=wanted == "auto", in_group=True)
+
+    def _channel(self, command: CommandReceived, words: Wording) -> str | None:
+        """/channel on|off @channel, in the bot's private chat: its admins switch a channel's voice posts."""
+        switch = None if command.in_group else channel_switch(command.argument)
+        if switch is None:
+            return words.CHANNEL_USAGE
+        self._later(command, words)
+        self._sender.tell(CheckChannelAdmin(command, switch, self._quota))
+        return None
 
     def _timestamps(self, command: CommandReceived, words: Wording) -> str:
         return words.timestamps(*self._switch_user_setting(command, "timestamps"))
@@ -292,11 +341,11 @@ def _whole_number(text: str, limit: int = MAX_INTEGER) -> int | None:
     return int(text)
 
 
-_USER_COMMANDS = {"start": Conversation._help, "help": Conversation._help, "usage": Conversation._usage,
+_USER_COMMANDS = {"start": Conversation._start, "help": Conversation._help, "usage": Conversation._usage,
                   "language": Conversation._language, "forget": Conversation._forget,
                   "timestamps": Conversation._timestamps, "transcribe": Conversation._transcribe_hint,
                   "auto": Conversation._auto, "lang": Conversation._lang, "translate": Conversation._translate,
-                  "vocab": Conversation._vocab}
+                  "vocab": Conversation._vocab, CHANNEL_COMMAND: Conversation._channel}
 # Group settings only its admins change, once the sender has checked who asks.
 _GROUP_SWITCHES = {"auto": Conversation._switch_group_mode, "lang": Conversation._switch_group_language,
                    "vocab": Conversation._switch_group_vocabulary}

@@ -28,6 +28,7 @@ from actors.pool import WorkerPool
 from voicebot.core.buttons import ButtonData, keyboard
 from voicebot.core.calls import Keyboard, SendText
 from voicebot.core.domain import FailureReason, Job, JobKey, Transcript
+from voicebot.core.guests import deep_link, is_guest
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
 
@@ -65,9 +66,11 @@ class Dispatcher(SupervisedActor):
                  max_pending: int, max_duration_seconds: int, max_file_mb: int, file_threshold_chars: int = 8000,
                  supervisor: Mailbox | None = None, name: str = "dispatcher", metrics: Metrics = NO_METRICS,
                  remote: Mailbox | None = None, clock: Callable[[], float] = time.monotonic,
-                 languages: Languages | None = None, buttons: ButtonData | None = None):
-        """`buttons`: what the buttons under a finished transcript carry (None: no buttons)."""
+                 languages: Languages | None = None, buttons: ButtonData | None = None, bot_username: str = ""):
+        """`buttons`: what the buttons under a finished transcript carry (None: no buttons). `bot_username`: the
+        bot's, for the deep link a guest post cut short gives to the whole text."""
         super().__init__(name, supervisor)
+        self._bot_username = bot_username
         self._buttons = buttons
         self._workers = workers
         self._remote = remote
@@ -214,7 +217,12 @@ class Dispatcher(SupervisedActor):
         self._sender.tell(DeliverResult(job.key, text, as_file, ready, self._quota,
                                         words.TRANSCRIPT_FILE_CAPTION if as_file else "",
                                         words.failure(FailureReason.INTERNAL, *self._limits),
-                                        self._keyboard(job, transcript, words)))
+                                        self._keyboard(job, transcript, words), self._rest_elsewhere(job, words)))
+
+    def _rest_elsewhere(self, job: Job, words: Wording) -> str:
+        if not is_guest(job.key):
+            return ""
+        return words.guest_rest(deep_link(self._bot_username, job.key))
 
     def _finished(self, job: Job) -> Job | None:
         """Frees the worker the job was given to, and returns the job as it was given; None if the job is

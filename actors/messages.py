@@ -10,7 +10,8 @@ import pykka
 
 from voicebot.core.audio import AudioPiece
 from voicebot.core.buttons import Press
-from voicebot.core.calls import Destination, Keyboard
+from voicebot.core.calls import Destination, GuestChat, Keyboard
+from voicebot.core.channels import ChannelStanding, ChannelSwitch
 from voicebot.core.domain import ButtonPressed as ButtonPressed
 from voicebot.core.domain import (
     ChatSettings,
@@ -157,6 +158,23 @@ class ChatAdminChecked:
     is_admin: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CheckChannelAdmin:
+    """Asks the TelegramSender what the Bot API says of the channel a /channel command names and of its sender
+    there; answered with ChannelAdminChecked."""
+    command: CommandReceived
+    switch: ChannelSwitch
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAdminChecked:
+    command: CommandReceived
+    switch: ChannelSwitch
+    channel_id: int | None      # the channel's, once found
+    standing: ChannelStanding
+
+
 # --- admission and work: QuotaActor -> Dispatcher <-> WhisperActor -----------------------
 @dataclass(frozen=True, slots=True)
 class JobAdmitted:
@@ -297,8 +315,8 @@ class PostStatus:
     `status_message_id` (posted before a restart) that message is edited instead."""
     key: JobKey
     text: str
-    to: Destination    # where the job's answers go: its chat and forum topic, in reply to its recording
-    status_message_id: int | None = None
+    to: Destination | GuestChat   # where the job's answers go: its chat and forum topic, in reply to its recording
+    status_message_id: int | str | None = None   # a guest post's is its inline_message_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +348,8 @@ class DeliverResult:
     # ends as failed, not charged, rather than staying unanswered for the next start.
     refused_text: str = ""
     keyboard: Keyboard | None = None   # the buttons under the transcript's last part
+    # A guest job's answer is one post: said after it when the text is cut to fit (where the whole of it is).
+    rest_elsewhere: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +384,7 @@ class JobStarted:
 @dataclass(frozen=True, slots=True)
 class StatusPosted:
     key: JobKey
-    message_id: int
+    message_id: int | str   # a guest post's inline_message_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,6 +552,24 @@ class UserDescribed:
     summary: UserSummary | None
     chat_id: int
     message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoadGuestTranscript:
+    """/start with the payload of a guest post's deep link (command `message_id` in `chat_id`): the whole
+    transcript of guest job `key`, told to `reply_to` as GuestTranscriptLoaded."""
+    key: JobKey
+    chat_id: int
+    message_id: int
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class GuestTranscriptLoaded:
+    """`text` is None when there is none to give: not that caller's job, not kept, gone, or not readable now."""
+    chat_id: int
+    message_id: int
+    text: str | None
 
 
 @dataclass(frozen=True, slots=True)

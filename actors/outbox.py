@@ -33,8 +33,9 @@ TELEGRAM_PACE = Pace()
 
 @dataclass(frozen=True, slots=True)
 class Made:
-    """The call went through; `message_id`: the message it posted (None: it posts none)."""
-    message_id: int | None = None
+    """The call went through; `message_id`: the message it posted (None: it posts none), a guest post's
+    inline_message_id for AnswerGuest."""
+    message_id: int | str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,10 @@ from actors.buttons import Buttons
 from actors.conversation import Conversation
 from actors.messages import (
     ButtonPressed,
+    ChannelAdminChecked,
     ChatAdminChecked,
     CommandReceived,
+    GuestTranscriptLoaded,
     JobClosed,
     JobStored,
     LoadUnfinishedJobs,
@@ -40,7 +42,7 @@ from actors.messages import (
 from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
 from voicebot.core.buttons import ButtonData
-from voicebot.core.domain import ChatSettings, PendingJob, UserState
+from voicebot.core.domain import ChannelPostForwarded, ChatSettings, GuestMentioned, PendingJob, UserState
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
 
@@ -63,6 +65,7 @@ class QuotaActor(SupervisedActor):
         before, as a job asks for it, is answered from memory (see actors/admission.py); None: never."""
         super().__init__(name, supervisor)
         self._storage = storage
+        self._sender = sender
         self._resumed = resumed
         self._clock = clock
         self._users = UserBook(rules, users.values(), now)
@@ -88,6 +91,14 @@ class QuotaActor(SupervisedActor):
                 self._admission.refuse_unstorable(self._as_they_want_it(voice).job)
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._conversation.answer(message)
+            case ChannelPostForwarded():   # where comments on a channel's post go: the sender answers there
+                self._sender.tell(message)
+            case ChannelAdminChecked():
+                self._conversation.channel_checked(message)
+            case GuestMentioned():
+                self._conversation.guest_how_to(message)
+            case GuestTranscriptLoaded():
+                self._conversation.guest_transcript_loaded(message)
             case ChatAdminChecked():
                 self._conversation.admin_checked(message)
             case ButtonPressed():

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from actors.answers import AnswerBook
 from actors.base import SupervisedActor
 from actors.messages import (
+    ChannelAdminChecked,
     ChatAdminChecked,
+    CheckChannelAdmin,
     CheckChatAdmin,
     DeliverResult,
     Drain,
@@ -20,8 +22,19 @@ from actors.messages import (
     UpdateStatus,
 )
 from actors.outbox import TELEGRAM_PACE, Outbox, Pace, Posting
-from voicebot.core.calls import AnswerPress, EditButtons, EditText, SendDocument, SendText
-from voicebot.core.domain import JobKey
+from voicebot.core.calls import (
+    AnswerPress,
+    ChannelCaption,
+    EditButtons,
+    EditCaption,
+    EditText,
+    SendDocument,
+    SendText,
+    as_sent,
+)
+from voicebot.core.captions import notice
+from voicebot.core.channels import ChannelStanding
+from voicebot.core.domain import ChannelPostForwarded, JobKey
 from voicebot.core.errors import TelegramError
 from voicebot.core.ports import BotCalls, Mailbox
 
@@ -39,7 +52,7 @@ class TelegramSender(SupervisedActor):
 
     def __init__(self, telegram: BotCalls, *, storage: Mailbox | None = None, supervisor: Mailbox | None = None,
                  name: str = "sender", pace: Pace = TELEGRAM_PACE, clock: Callable[[], float] = time.monotonic,
-                 status_messages: dict[JobKey, int] | None = None):
+                 status_messages: dict[JobKey, int | str] | None = None):
         """`status_messages`: those of the stored jobs not answered yet (see AnswerBook)."""
         super().__init__(name, supervisor)
         self._telegram = telegram
@@ -52,9 +65,13 @@ class TelegramSender(SupervisedActor):
 
     def handle(self, message):
         match message:
+            case SendText(to=ChannelCaption() as post, text=text):
+                self._outbox.post(Posting(notice(post, text)), bounded=True)
             case SendText():
-                self._outbox.post(Posting(message), bounded=True)
-            case SendDocument() | EditText() | EditButtons():
+                self._outbox.post(Posting(as_sent(message)), bounded=True)
+            case ChannelPostForwarded(key, comments):
+                self._answers.captions.comments_at(key, comments)
+            case SendDocument() | EditText() | EditCaption() | EditButtons():
                 self._outbox.post(Posting(message))
             case AnswerPress(_, text):
                 self._outbox.post(Posting(dataclasses.replace(message, text=text[:MAX_NOTICE_CHARS] if text else None)))
@@ -66,6 +83,9 @@ class TelegramSender(SupervisedActor):
                 self._answers.show_progress(key, text)
             case DeliverResult():
                 self._answers.deliver(message)
+            case CheckChannelAdmin(command, switch, reply_to):
+                reply_to.tell(ChannelAdminChecked(command, switch, *self._channel_standing(switch.channel,
+                                                                                           command.user_id)))
             case CheckChatAdmin(command, reply_to):
                 reply_to.tell(ChatAdminChecked(command, self._is_chat_admin(command.chat_id, command.user_id)))
             case Drain():
@@ -91,6 +111,13 @@ class TelegramSender(SupervisedActor):
         for asked, (_, at) in list(self._admins.items()):
             if now - at > ADMIN_CACHE_SECONDS:
                 del self._admins[asked]
+
+    def _channel_standing(self, channel: str, user_id: int) -> tuple[int | None, ChannelStanding]:
+        try:
+            return self._telegram.channel_standing(channel, user_id)
+        except TelegramError as error:
+            log.warning("could not look up channel %s: %s", channel, error)
+            return None, ChannelStanding.UNKNOWN
 
     def _is_chat_admin(self, chat_id: int, user_id: int) -> bool:
         """Cached for a while: a flood of /auto in one group must not become a flood of Bot API calls."""

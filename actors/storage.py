@@ -1,6 +1,6 @@
 """StorageActor: the only code that writes the database while the bot runs."""
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
 import pykka
@@ -10,12 +10,14 @@ from actors.messages import (
     DescribeUser,
     FlushWrites,
     ForgetUser,
+    GuestTranscriptLoaded,
     IntakeFailed,
     IntakeStored,
     JobClosed,
     JobStarted,
     JobStored,
     LoadChatSettings,
+    LoadGuestTranscript,
     LoadOffset,
     LoadRecording,
     LoadUnfinishedJobs,
@@ -38,6 +40,7 @@ from actors.messages import (
     VoiceReceived,
     VoiceRefused,
 )
+from voicebot.core.domain import ChannelPostForwarded
 from voicebot.core.errors import Deposed, StorageError
 from voicebot.core.ports import NO_METRICS, Metrics
 
@@ -192,6 +195,10 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UserForgotten(user_id, chat_id, message_id, removed))
             case DescribeUser(user_id, day, chat_id, message_id, reply_to):
                 reply_to.tell(UserDescribed(user_id, self._storage.user_summary(user_id, day), chat_id, message_id))
+            case LoadGuestTranscript(key, chat_id, message_id, reply_to):
+                recording = self._storage.recording(key)
+                text = None if recording is None or recording.transcript is None else recording.transcript.text
+                reply_to.tell(GuestTranscriptLoaded(chat_id, message_id, text))
             case PruneTranscripts():
                 self._prune()
             case _:
@@ -207,11 +214,22 @@ class StorageActor(SupervisedActor):
             if error.transient or isinstance(error, Deposed) or not voices:
                 raise
             new, refused = self._store_each(voices, next_offset)
+        self._link_comments(message for message in messages if isinstance(message, ChannelPostForwarded))
         return IntakeStored(tuple(VoiceRefused(message) if isinstance(message, VoiceReceived)
                                   and message.job.key in refused else message
                                   for message in messages
                                   if not isinstance(message, VoiceReceived) or message.job.key in new | refused),
                             next_offset)
+
+    def _link_comments(self, forwards: Iterable[ChannelPostForwarded]) -> None:
+        """Where comments on channel posts go, kept with their jobs for a restart. Not worth holding the intake
+        up for: a job that lost it answers in reply posts."""
+        for forward in forwards:
+            try:
+                self._storage.comments_linked(forward.key, forward.comments)
+            except StorageError as error:
+                log.warning("database: could not keep where comments on %s/%s go: %s", forward.key.chat_id,
+                            forward.key.message_id, error)
 
     def _store_each(self, voices: list[VoiceReceived], next_offset: int | None) -> tuple[set, set]:
         """A batch the database refused for good: each recording on its own, so one it refuses (a value it
@@ -240,6 +258,8 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UserForgotten(user_id, chat_id, message_id, None))
             case DescribeUser(user_id, _, chat_id, message_id, reply_to):
                 reply_to.tell(UserDescribed(user_id, None, chat_id, message_id))
+            case LoadGuestTranscript(_, chat_id, message_id, reply_to):
+                reply_to.tell(GuestTranscriptLoaded(chat_id, message_id, None))
             case StoreIntake(_, _, reply_to):
                 reply_to.tell(IntakeFailed(str(error)))
             case LoadRecording(_, press, asked, reply_to):

@@ -20,6 +20,7 @@ class QuotaRules:
     admin_user_ids: frozenset[int] = frozenset()
     languages: frozenset[str] = frozenset()
     charge_repeats: bool = False   # an answer from memory is charged (and refused) as a transcription is
+    channel_daily_seconds: int = 3600   # a channel's own allowance (its jobs' user is the channel: a negative id)
 
     @property
     def max_file_bytes(self) -> int:
@@ -61,7 +62,9 @@ class UserBook:
 
     def daily_seconds(self, user_id: int) -> int:
         own = self[user_id].settings.daily_seconds
-        return self._rules.daily_seconds if own is None else own
+        if own is not None:
+            return own
+        return self._rules.channel_daily_seconds if is_channel(user_id) else self._rules.daily_seconds
 
     def forget_idle(self, now: float) -> None:
         """Users with nothing of their own to remember (no settings, nothing used today, no job running, out
@@ -95,6 +98,12 @@ class UserBook:
 
     def today(self) -> date:
         return self.local_now().date()
+
+
+def is_channel(user_id: int) -> bool:
+    """Whether a job's user is a channel: a channel's posts are charged to the channel, whose id is negative as
+    every chat's but a person's."""
+    return user_id < 0
 
 
 COMMAND_BURST = 5            # answers a user may get at once ...

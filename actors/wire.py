@@ -34,7 +34,7 @@ _PROBABILITY = _Range(0, 1)
 
 def job_to_wire(job: Job) -> dict:
     media = job.media
-    return {"chat_id": job.chat_id, "message_id": job.message_id, "user_id": job.user_id,
+    return {"chat_id": job.chat_id, "message_id": job.message_id, "place": job.key.place, "user_id": job.user_id,
             "language": job.language, "timestamps": job.timestamps, "attempt": job.attempt,
             "max_seconds": job.max_seconds, "task": job.task.value, "vocabulary": job.vocabulary,
             "media": {"kind": media.kind.value, "file_id": media.file_id, "file_size": media.file_size,
@@ -65,7 +65,8 @@ def event_to_wire(event: TranscriptReady | JobFailed | ShowProgress | NodeStatus
         case JobFailed(job, reason, worker):
             return {"type": "failed", "job": job_to_wire(job), "worker": worker, "reason": reason.value}
         case ShowProgress(key, text):
-            return {"type": "progress", "chat_id": key.chat_id, "message_id": key.message_id, "text": text}
+            return {"type": "progress", "chat_id": key.chat_id, "message_id": key.message_id, "place": key.place,
+                    "text": text}
         case NodeStatus(node, ready):
             return {"type": "node", "node": node, "ready": ready}
     raise TypeError(f"{type(event).__name__} does not cross the broker")
@@ -103,7 +104,11 @@ def _transcript_from_wire(data: dict) -> Transcript:
 
 
 def _key(data: dict) -> JobKey:
-    return JobKey(_number(data["chat_id"], _ID), _number(data["message_id"], _ID))
+    # A node older than guest mode sends no place: its jobs are all in the bot's own chats.
+    place = data.get("place", "")
+    if not isinstance(place, str):
+        raise ValueError(f"{place!r} is not a place")
+    return JobKey(_number(data["chat_id"], _ID), _number(data["message_id"], _ID), place)
 
 
 def _number(value: object, kind: _Range):

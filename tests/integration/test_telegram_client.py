@@ -7,7 +7,17 @@ import pytest
 
 from voicebot.adapters.files import DownloadFolder
 from voicebot.adapters.telegram import TelegramClient
-from voicebot.core.calls import AnswerPress, Destination, EditButtons, EditText, PostedMessage, SendDocument, SendText
+from voicebot.core.calls import (
+    AnswerPress,
+    Destination,
+    EditButtons,
+    EditCaption,
+    EditText,
+    PostedMessage,
+    SendDocument,
+    SendText,
+)
+from voicebot.core.channels import ChannelStanding
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.sandbox import BotApiSandbox, SandboxUser
@@ -114,3 +124,21 @@ def test_errors_never_carry_the_token():
     assert raised.value.status is None and raised.value.transient
     printed = "".join(traceback.format_exception(raised.value))
     assert "ConnectionError" in printed and "SECRET" not in printed
+
+
+def test_a_channel_posts_caption_is_edited_and_a_channel_looked_up_with_where_its_user_stands(sandbox, client):
+    ann, bob, cleo = SandboxUser(21, "Ann"), SandboxUser(22, "Bob"), SandboxUser(23, "Cleo")
+    sandbox.create_channel(-1001, "News", "news", owner=ann, admins=[bob])
+    sandbox.create_channel(-1002, "Posts only", "posts", owner=ann, bot_rights=["can_post_messages"])
+    sandbox.create_channel(-1003, "Without the bot", "outside", owner=ann, bot_rights=None)
+    sandbox.create_group(-1004, "A group", username="agroup")
+    post = sandbox.send_voice(ann, b"OggS", 3, chat_id=-1001, caption="Today")
+    assert client.perform(EditCaption(PostedMessage(-1001, post), "Today\n\nthe transcript")) is None
+    assert sandbox.message(-1001, post)["caption"] == "Today\n\nthe transcript"
+    assert client.channel_standing("@news", bob.id) == (-1001, ChannelStanding.ADMIN)
+    assert client.channel_standing("-1001", ann.id) == (-1001, ChannelStanding.ADMIN)
+    assert client.channel_standing("@news", cleo.id) == (-1001, ChannelStanding.NOT_ADMIN)
+    assert client.channel_standing("@posts", ann.id) == (-1002, ChannelStanding.BOT_ABSENT), "it may not edit"
+    assert client.channel_standing("@outside", ann.id) == (-1003, ChannelStanding.BOT_ABSENT)
+    assert client.channel_standing("@nowhere", ann.id) == (None, ChannelStanding.UNKNOWN)
+    assert client.channel_standing("@agroup", ann.id) == (None, ChannelStanding.UNKNOWN), "a group is no channel"

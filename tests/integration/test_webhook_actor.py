@@ -23,6 +23,7 @@ from voicebot.adapters.storage import Storage
 from voicebot.adapters.webhook import SECRET_HEADER, WebhookServer
 from voicebot.core.domain import JobKey
 from voicebot.core.errors import StorageError, TelegramError
+from voicebot.core.intake import UPDATE_TYPES
 
 from helpers import free_port, send_http
 from mailbox import FakeStorage, RecordingMailbox, deliver, wait_until
@@ -86,7 +87,7 @@ def voice(update_id: int) -> dict:
 def test_it_registers_the_webhook_with_the_secret_and_the_update_types_once_it_listens():
     webhook = Webhook()
     assert webhook.start_error is None
-    assert webhook.telegram.calls == [("set_webhook", webhook.url, SECRET, ("message", "callback_query"))]
+    assert webhook.telegram.calls == [("set_webhook", webhook.url, SECRET, UPDATE_TYPES)]
 
 
 def test_a_webhook_telegram_refuses_is_a_start_error_in_one_line():
@@ -227,7 +228,7 @@ def test_an_update_stored_after_the_actor_stopped_is_answered_503_and_the_storag
 def test_coming_from_polling_the_last_stored_batch_is_confirmed_before_the_webhook_is_set():
     webhook = Webhook(offset=42)
     assert webhook.telegram.calls == [("confirm_updates", 42),
-                                      ("set_webhook", webhook.url, SECRET, ("message", "callback_query"))]
+                                      ("set_webhook", webhook.url, SECRET, UPDATE_TYPES)]
 
 
 def test_with_a_webhook_registered_already_nothing_is_confirmed():

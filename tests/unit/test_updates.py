@@ -2,8 +2,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.messages import CommandReceived, TextReceived, UnsupportedReceived, VoiceReceived
-from voicebot.core.domain import MediaKind
-from voicebot.core.intake import parse_update
+from voicebot.core.calls import ChannelCaption, Destination, PostedMessage
+from voicebot.core.domain import ChannelPost, ChannelPostForwarded, JobKey, MediaKind
+from voicebot.core.intake import UPDATE_TYPES, parse_update
 
 
 def update(chat_type="private", **content):
@@ -139,3 +140,39 @@ def test_a_button_press_is_read_with_its_message_and_odd_data_becomes_no_data():
     assert parse_update({"callback_query": {**query, "data": "\ud800"}}).data == ""   # no client sends that
     assert parse_update({"callback_query": {**query, "message": None}}) is None   # an inline message's button
     assert parse_update({"callback_query": {**query, "id": ""}}) is None
+
+
+CHANNEL = {"id": -100123, "type": "channel", "title": "News", "username": "news"}
+
+
+def channel_post(**content) -> dict:
+    return {"update_id": 2, "channel_post": {"message_id": 7, "date": 0, "chat": CHANNEL, "sender_chat": CHANNEL,
+                                             **content}}
+
+
+def test_a_channel_voice_post_is_a_job_answered_in_its_caption_and_charged_to_the_channel():
+    parsed = parse_update(channel_post(voice={"file_id": "v", "duration": 4}, caption="Today's news"))
+    assert isinstance(parsed, VoiceReceived) and parsed.in_group and not parsed.requested
+    assert (parsed.job.key, parsed.job.user_id, parsed.job.channel) == (
+        JobKey(-100123, 7), -100123, ChannelPost("Today's news"))
+    assert parsed.job.destination == ChannelCaption(PostedMessage(-100123, 7), "Today's news")
+    assert parse_update(channel_post(audio={"file_id": "a"})).job.channel == ChannelPost("")
+    assert parse_update(channel_post(voice={"file_id": "v"}, caption="c" * 5000)).job.channel.caption == "c" * 1024
+    assert parse_update(channel_post(text="a text post")) is None, "only recordings are for the bot"
+    assert parse_update(channel_post(photo=[{"file_id": "p"}], caption="a photo")) is None
+    assert "channel_post" in UPDATE_TYPES
+
+
+def test_a_channel_posts_automatic_forward_tells_where_comments_go_and_is_no_job_of_the_group():
+    forward = {"update_id": 3, "message": {
+        "message_id": 55, "date": 0, "chat": {"id": -100200, "type": "supergroup", "title": "News chat"},
+        "from": {"id": 777000, "is_bot": False, "first_name": "Telegram"}, "sender_chat": CHANNEL,
+        "is_automatic_forward": True, "forward_origin": {"type": "channel", "date": 0, "chat": CHANNEL,
+                                                         "message_id": 7},
+        "voice": {"file_id": "v", "duration": 4}}}
+    assert parse_update(forward) == ChannelPostForwarded(JobKey(-100123, 7),
+                                                         Destination(-100200, reply_to_message_id=55))
+    text_post = {**forward["message"], "voice": None, "text": "news"}
+    assert parse_update({"update_id": 4, "message": text_post}) is None
+    forged = {**forward["message"], "forward_origin": {"type": "user", "sender_user": {"id": 1}}}
+    assert parse_update({"update_id": 5, "message": forged}) is None, "no second job of the same recording"

@@ -18,15 +18,19 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from voicebot.adapters.files import DownloadFolder, LocalFiles
 from voicebot.core.calls import (
+    AnswerGuest,
     AnswerPress,
     BotCall,
     Destination,
     EditButtons,
+    EditCaption,
     EditText,
+    InlineMessage,
     Keyboard,
     SendDocument,
     SendText,
 )
+from voicebot.core.channels import ChannelStanding
 from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.core.intake import UPDATE_TYPES
@@ -35,7 +39,8 @@ from voicebot.core.ports import NO_METRICS, Fence, Metrics
 log = logging.getLogger(__name__)
 
 # What a node that no longer leads may still call: these change nothing at Telegram.
-_READS = frozenset({"getMe", "getFile", "getWebhookInfo", "getChatMember"})
+_READS = frozenset({"getMe", "getFile", "getWebhookInfo", "getChatMember", "getChat"})
+_ADMINS = ("creator", "administrator")
 _DOWNLOAD_CHUNK = 64 * 1024
 _DOWNLOAD_TIMEOUT = (15, 60)
 
@@ -48,6 +53,8 @@ class TelegramClient:
         Telegram (a message sent, an update confirmed) goes out. `local_files`: local mode, where the server's
         files are seen from here; `downloads`: the private folder downloads go to otherwise."""
         self._token = token
+        self._bot_id = int(token.partition(":")[0]) if token.partition(":")[0].isdigit() else 0   # the token's
+        self.username = ""   # the bot's @username, once get_me has told it
         self._metrics = metrics
         self._fence = fence
         self._local_files = local_files            # local mode: getFile names a file on the server's disk
@@ -63,7 +70,9 @@ class TelegramClient:
         return text.replace(self._token, "<token>") if self._token else text
 
     def get_me(self) -> dict:
-        return self._call("getMe", apihelper.get_me, retry=False)
+        me = self._call("getMe", apihelper.get_me, retry=False)
+        self.username = me.get("username") or ""
+        return me
 
     def delete_webhook(self) -> None:
         self._call("deleteWebhook", apihelper.delete_webhook)
@@ -98,9 +107,9 @@ class TelegramClient:
                    params={"offset": offset, "limit": 1, "long_polling_timeout": 0})
 
     @singledispatchmethod
-    def perform(self, call: BotCall) -> int | None:
+    def perform(self, call: BotCall) -> int | str | None:
         """Makes one of the outbox's calls (core.calls), each with a method of its own below: the id of the message
-        it posted, None for one that posts none."""
+        it posted (a guest post's inline_message_id), None for one that posts none."""
         raise TypeError(f"no Bot API method for {type(call).__name__}")
 
     @perform.register
@@ -119,8 +128,26 @@ class TelegramClient:
 
     @perform.register
     def _edit_text(self, call: EditText) -> None:
+        if isinstance(call.message, InlineMessage):
+            self._call("editMessageText", apihelper.edit_message_text, text=call.text,
+                       inline_message_id=call.message.inline_message_id, reply_markup=_markup(call.keyboard))
+            return
         self._call("editMessageText", apihelper.edit_message_text, text=call.text, chat_id=call.message.chat_id,
                    message_id=call.message.message_id, reply_markup=_markup(call.keyboard))
+
+    @perform.register
+    def _answer_guest(self, call: AnswerGuest) -> str:
+        # The result's id is the query's: one answer per query, so it need only be unique within it.
+        result = types.InlineQueryResultArticle(call.to.query_id[:64], call.text[:64],
+                                                types.InputTextMessageContent(call.text))
+        return self._call("answerGuestQuery", apihelper.answer_guest_query, call.to.query_id,
+                          result)["inline_message_id"]
+
+    @perform.register
+    def _edit_caption(self, call: EditCaption) -> None:
+        self._call("editMessageCaption", apihelper.edit_message_caption, call.caption,
+                   chat_id=call.message.chat_id, message_id=call.message.message_id,
+                   reply_markup=_markup(call.keyboard))
 
     @perform.register
     def _edit_buttons(self, call: EditButtons) -> None:
@@ -135,7 +162,25 @@ class TelegramClient:
 
     def is_chat_admin(self, chat_id: int, user_id: int) -> bool:
         member = self._call("getChatMember", apihelper.get_chat_member, chat_id, user_id)
-        return member.get("status") in ("creator", "administrator")
+        return member.get("status") in _ADMINS
+
+    def channel_standing(self, channel: str, user_id: int) -> tuple[int | None, ChannelStanding]:
+        """The channel `channel` names ("@name" or its id) and where it and `user_id` stand: whether the bot
+        administers it with the right to edit its posts (where it answers), and whether the user administers it."""
+        try:
+            chat = self._call("getChat", apihelper.get_chat, channel)
+        except TelegramError as error:
+            if error.transient:
+                raise
+            return None, ChannelStanding.UNKNOWN   # no such chat, or one the bot cannot see
+        if chat.get("type") != "channel" or not isinstance(chat.get("id"), int):
+            return None, ChannelStanding.UNKNOWN
+        bot = self._call("getChatMember", apihelper.get_chat_member, chat["id"], self._bot_id)
+        if bot.get("status") != "administrator" or not bot.get("can_edit_messages"):
+            return chat["id"], ChannelStanding.BOT_ABSENT
+        if not self.is_chat_admin(chat["id"], user_id):
+            return chat["id"], ChannelStanding.NOT_ADMIN
+        return chat["id"], ChannelStanding.ADMIN
 
     @contextmanager
     def fetch(self, file_id: str, max_bytes: int) -> Iterator[Path | BinaryIO]:

@@ -168,7 +168,8 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
     rules = QuotaRules(quota_settings.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
                        limits.max_file_mb, quota_settings.timezone, frozenset(quota_settings.unlimited_user_ids),
                        frozenset(settings.admin.user_ids), frozenset(supported_languages()),
-                       charge_repeats=quota_settings.charge_repeats)
+                       charge_repeats=quota_settings.charge_repeats,
+                       channel_daily_seconds=quota_settings.channel_daily_seconds)
     # Answers from memory need kept transcripts: without them every look-up would miss. What transcribes is the
     # model and what shapes its output for every job alike (the configured language, the beam): a change of any
     # of them makes new transcripts, never an old one's answer.
@@ -234,7 +235,8 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
             workers=workers, quota=quota, sender=sender, storage=storage, max_pending=settings.queue.max_pending,
             max_duration_seconds=limits.max_duration_seconds, max_file_mb=limits.max_file_mb,
             file_threshold_chars=settings.output.file_threshold_chars, supervisor=supervisor, metrics=metrics,
-            remote=remote if link is not None else None, languages=languages, buttons=buttons),
+            remote=remote if link is not None else None, languages=languages, buttons=buttons,
+            bot_username=telegram.username),
             on_restart=lambda: _dispatcher_restarted(quota, [remote] if link is not None else list(workers.values())))],
         transcription,
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else

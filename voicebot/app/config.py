@@ -69,6 +69,8 @@ class QuotaSettings:
     timezone: str = "UTC"
     unlimited_user_ids: tuple[int, ...] = ()
     charge_repeats: bool = False   # an answer from memory (a forwarded copy transcribed before) is charged too
+    # A channel's own allowance: its posts are charged to the channel, for all of its readers at once.
+    channel_daily_seconds: int = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +146,8 @@ _POSITIVE = {
     "output.file_threshold_chars",
 }
 _SECRET_KEYS = {"telegram.token", "telegram.webhook_secret"}   # never repeated in an error
-_NOT_NEGATIVE = {"whisper.workers", "whisper.cpu_threads", "quota.daily_seconds", "limits.rate_limit_seconds",
-                 "storage.retention_days", "shutdown.grace_seconds"}
+_NOT_NEGATIVE = {"whisper.workers", "whisper.cpu_threads", "quota.daily_seconds", "quota.channel_daily_seconds",
+                 "limits.rate_limit_seconds", "storage.retention_days", "shutdown.grace_seconds"}
 
 
 def worker_count(settings: Settings) -> int:

@@ -24,8 +24,39 @@ class PostedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class GuestChat:
+    """Guest mode: a chat the bot was summoned into by a mention (`chat_id` as its caller sees it), where it
+    may post once, as the answer to query `query_id` (AnswerGuest), and then edit that post (InlineMessage)."""
+    query_id: str
+    chat_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class InlineMessage:
+    """A message the bot posted as a guest, which it edits by `inline_message_id`; `chat_id`: the chat it is
+    in, as its caller sees it (the chat whose pace its edits keep)."""
+    inline_message_id: str
+    chat_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCaption:
+    """A channel's post, answered in its own caption, under its author's `caption` (see core.captions); what
+    does not fit there goes to `comments` (replies to the post's forward in the channel's discussion group), or
+    without one to a reply post in the channel. A short notice to it is a line in the caption."""
+    post: PostedMessage
+    caption: str = ""
+    comments: Destination | None = None
+
+    @property
+    def chat_id(self) -> int:
+        return self.post.chat_id
+
+
+@dataclass(frozen=True, slots=True)
 class SendText:
-    to: Destination
+    """A new message. One to a GuestChat goes out as AnswerGuest instead (see `as_sent`)."""
+    to: Destination | GuestChat | ChannelCaption   # to a channel's post: a line in its caption (core.captions)
     text: str
     keyboard: Keyboard | None = None   # buttons under it
 
@@ -50,8 +81,21 @@ class SendDocument:
 @dataclass(frozen=True, slots=True)
 class EditText:
     """New text and buttons for a message of the bot's (without `keyboard` its buttons go, as Telegram does)."""
-    message: PostedMessage
+    message: PostedMessage | InlineMessage
     text: str
+    keyboard: Keyboard | None = None
+
+    @property
+    def chat_id(self) -> int:
+        return self.message.chat_id
+
+
+@dataclass(frozen=True, slots=True)
+class EditCaption:
+    """A new caption (and buttons: without `keyboard` they go) for a message with media: a channel's post,
+    whose caption is where the bot answers it."""
+    message: PostedMessage
+    caption: str
     keyboard: Keyboard | None = None
 
     @property
@@ -82,5 +126,25 @@ class AnswerPress:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerGuest:
+    """Answers a guest query with a message the bot posts as a guest in the chat it was summoned into (no
+    buttons: presses under inline messages are not handled). Made in that chat's turn, so a failure on the
+    way is tried again as any reply is; what it posts is an InlineMessage."""
+    to: GuestChat
+    text: str
+
+    @property
+    def chat_id(self) -> int:
+        return self.to.chat_id
+
+
 # A call the outbox makes. `chat_id` names the chat whose turn it waits for (None: at once).
-BotCall = SendText | SendDocument | EditText | EditButtons | AnswerPress
+BotCall = SendText | SendDocument | EditText | EditCaption | EditButtons | AnswerPress | AnswerGuest
+
+
+def as_sent(call: SendText) -> SendText | AnswerGuest:
+    """The call that says `call`'s text where it goes: a guest chat is answered once, as its query."""
+    if isinstance(call.to, GuestChat):
+        return AnswerGuest(call.to, call.text)
+    return call

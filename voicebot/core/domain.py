@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from voicebot.core.calls import Destination, PostedMessage
+from voicebot.core.calls import ChannelCaption, Destination, GuestChat, PostedMessage
 
 
 class MediaKind(StrEnum):
@@ -52,10 +52,24 @@ class Media:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelPost:
+    """A job's recording is a channel's post: it is answered in the post's own caption (see core.captions), and
+    the channel pays for it."""
+    caption: str = ""                      # the post's caption as its author wrote it
+    # The post's automatic forward in the channel's discussion group, which a comment replies to; None: no
+    # discussion group, or its forward not seen (yet).
+    comments: Destination | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JobKey:
-    """A voice message is identified by where it was sent: one job per (chat, message)."""
+    """A voice message is identified by where it was sent: one job per (chat, message, place)."""
     chat_id: int
     message_id: int
+    # Whose view of the chat the ids are in: "" for the bot's own chats; guest_place(caller) for a guest job,
+    # whose chat is as its caller sees it (a private chat between two users has the other user's id, which may
+    # be one of the bot's own chats, and its message ids are another account's), so its keys never collide.
+    place: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +90,9 @@ class Job:
     thread_id: int | None = None      # the forum topic it was sent in: every answer goes there too
     task: Task = Task.TRANSCRIBE      # TRANSLATE: the user pressed English, or asked for it with /translate on
     vocabulary: str | None = None     # names and terms to spell right (/vocab): Whisper's hotwords
+    # Guest mode: the query a mention of the bot brought, which its first answer answers (see core.guests).
+    guest_query_id: str | None = None
+    channel: ChannelPost | None = None   # a channel's post: answered in its caption, charged to the channel
 
     @property
     def chat_id(self) -> int:
@@ -92,8 +109,14 @@ class Job:
         return self.attempt > 1
 
     @property
-    def destination(self) -> Destination:
-        """Where its answers go: its chat and forum topic, in reply to the recording."""
+    def destination(self) -> Destination | GuestChat | ChannelCaption:
+        """Where its answers go: its chat and forum topic, in reply to the recording; a guest job's, into the
+        chat it was summoned in, as the answer to its query; a channel post's, into the post's caption."""
+        if self.guest_query_id is not None:
+            return GuestChat(self.guest_query_id, self.chat_id)
+        if self.channel is not None:
+            return ChannelCaption(PostedMessage(self.chat_id, self.message_id), self.channel.caption,
+                                  self.channel.comments)
         return Destination(self.chat_id, self.thread_id, self.message_id)
 
 
@@ -160,15 +183,38 @@ class ButtonPressed:
         return Destination(self.chat_id, self.thread_id, self.message_id)
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelPostForwarded:
+    """Telegram forwarded a channel's recording post (`key`) into its discussion group: comments on the post
+    are replies to that forward (`comments`)."""
+    key: JobKey
+    comments: Destination
+
+
+@dataclass(frozen=True, slots=True)
+class GuestMentioned:
+    """Guest mode: a user mentioned the bot in chat `chat_id` (as they see it) without a recording to
+    transcribe; query `query_id` is answered with how to use it."""
+    query_id: str
+    chat_id: int
+    user_id: int
+    language_code: str | None = None   # the caller's Telegram app's language
+
+    @property
+    def destination(self) -> GuestChat:
+        return GuestChat(self.query_id, self.chat_id)
+
+
 # What one update means to the bot.
-Incoming = VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived | ButtonPressed
+Incoming = (VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived | ButtonPressed | ChannelPostForwarded
+            | GuestMentioned)
 
 
 @dataclass(frozen=True, slots=True)
 class PendingJob:
     """A stored job not answered yet, found at start: resumed where it was."""
     incoming: VoiceReceived
-    status_message_id: int | None
+    status_message_id: int | str | None   # a guest post's is its inline_message_id
     attempts: int
 
 

@@ -1,9 +1,13 @@
 """Turning raw Bot API updates (JSON dicts, trusted in nothing) into what they mean to the bot."""
 from dataclasses import dataclass
 
+from voicebot.core.calls import Destination
 from voicebot.core.domain import (
     ButtonPressed,
+    ChannelPost,
+    ChannelPostForwarded,
     CommandReceived,
+    GuestMentioned,
     Incoming,
     Job,
     JobKey,
@@ -13,6 +17,7 @@ from voicebot.core.domain import (
     UnsupportedReceived,
     VoiceReceived,
 )
+from voicebot.core.guests import guest_place
 
 _MEDIA_FIELDS = (("voice", MediaKind.VOICE), ("audio", MediaKind.AUDIO),
                  ("video_note", MediaKind.VIDEO_NOTE), ("video", MediaKind.VIDEO))
@@ -30,8 +35,9 @@ MAX_INTEGER = 2 ** 63 - 1
 MAX_CALLBACK_ID = 255       # Telegram's are about 20 characters
 MAX_CALLBACK_DATA = 256     # far past the 64 bytes a button may carry: anything longer is forged anyway
 MAX_BUTTONS = 100           # under one message, Telegram's most
+MAX_CAPTION_LENGTH = 1024   # Telegram's most for a post's caption: a longer one is not real
 # The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
-UPDATE_TYPES = ("message", "callback_query")
+UPDATE_TYPES = ("message", "callback_query", "channel_post", "guest_message")
 
 def parse_update(update: object) -> Incoming | None:
     """The message an update means, or None when there is nobody to answer or nothing to say."""
@@ -39,9 +45,15 @@ def parse_update(update: object) -> Incoming | None:
         return None
     if isinstance(update.get("callback_query"), dict):
         return _button_pressed(update["callback_query"])
+    if isinstance(update.get("channel_post"), dict):
+        return _channel_post(update["channel_post"])
+    if isinstance(update.get("guest_message"), dict):
+        return _guest_message(update["guest_message"])
     message = update.get("message")
     if not isinstance(message, dict):
         return None
+    if message.get("is_automatic_forward") is True:
+        return _forwarded_post(message)   # a channel's post in its discussion group: answered in the channel
     chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
     chat_id, message_id = _int(chat.get("id")), _int(message.get("message_id"))
     if chat_id is None or message_id is None:
@@ -121,6 +133,55 @@ def _language_code(value: object) -> str | None:
     if not isinstance(value, str) or not 2 <= len(value) <= 16 or not value.replace("-", "").isascii():
         return None
     return value.lower() if value.replace("-", "").isalpha() else None
+
+
+def _channel_post(post: dict) -> VoiceReceived | None:
+    """A recording posted in a channel: a job answered in the post's caption, charged to the channel (its own
+    id is the job's user), as in a group whose admins may switch it off; anything else posted there is not for
+    the bot."""
+    chat = post.get("chat") if isinstance(post.get("chat"), dict) else {}
+    chat_id, message_id = _int(chat.get("id")), _int(post.get("message_id"))
+    media = _media(post, chat_id)
+    if chat.get("type") != "channel" or chat_id is None or message_id is None or media is None:
+        return None
+    caption = _encodable(_str(post.get("caption"))) or ""
+    return VoiceReceived(Job(JobKey(chat_id, message_id), chat_id, media,
+                             channel=ChannelPost(caption[:MAX_CAPTION_LENGTH])), in_group=True)
+
+
+def _forwarded_post(message: dict) -> ChannelPostForwarded | None:
+    """Telegram's own forward of a channel's recording post into the channel's discussion group: no recording of
+    the group's, but where comments on the post go."""
+    origin = message.get("forward_origin") if isinstance(message.get("forward_origin"), dict) else {}
+    channel = origin.get("chat") if isinstance(origin.get("chat"), dict) else {}
+    group = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    channel_id, post_id = _int(channel.get("id")), _int(origin.get("message_id"))
+    group_id, forward_id = _int(group.get("id")), _int(message.get("message_id"))
+    if origin.get("type") != "channel" or None in (channel_id, post_id, group_id, forward_id):
+        return None
+    if _media(message, channel_id) is None:
+        return None   # a post with no recording has no job to comment on
+    return ChannelPostForwarded(JobKey(channel_id, post_id), Destination(group_id, reply_to_message_id=forward_id))
+
+
+def _guest_message(message: dict) -> VoiceReceived | GuestMentioned | None:
+    """A mention of the bot in a chat as its caller sees it: a job for the recording it replies to, charged to
+    the caller and answered as their query (the key's place keeps it apart from the bot's own chats); without
+    one, how to use it."""
+    query_id = _encodable(_str(message.get("guest_query_id")))
+    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    caller = message.get("from") if isinstance(message.get("from"), dict) else {}
+    chat_id, caller_id = _int(chat.get("id")), _int(caller.get("id"))
+    if not query_id or len(query_id) > MAX_CALLBACK_ID or chat_id is None or caller_id is None:
+        return None
+    language_code = _language_code(caller.get("language_code"))
+    original = message.get("reply_to_message") if isinstance(message.get("reply_to_message"), dict) else {}
+    original_sender = original.get("from") if isinstance(original.get("from"), dict) else {}
+    media, original_id = _media(original, _int(original_sender.get("id"))), _int(original.get("message_id"))
+    if media is None or original_id is None:
+        return GuestMentioned(query_id, chat_id, caller_id, language_code)
+    return VoiceReceived(Job(JobKey(chat_id, original_id, guest_place(caller_id)), caller_id, media,
+                             interface_language=language_code, guest_query_id=query_id), requested=True)
 
 
 def _requested_recording(message: dict, sender: _Sender, in_group: bool) -> VoiceReceived | None:

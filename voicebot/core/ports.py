@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from voicebot.core.audio import AudioPiece, DecodedAudio
-from voicebot.core.calls import BotCall
+from voicebot.core.calls import BotCall, Destination
+from voicebot.core.channels import ChannelStanding
 from voicebot.core.domain import (
     ChatSettings,
     Incoming,
@@ -54,10 +55,13 @@ class WebhookRegistry(Protocol):
 class BotCalls(Protocol):
     """The Bot API calls the outbox makes, each one value of core.calls. Failures raise TelegramError."""
 
-    def perform(self, call: BotCall) -> int | None:
-        """Makes the call: the id of the message it posted, None for one that posts none."""
+    def perform(self, call: BotCall) -> int | str | None:
+        """Makes the call: the id of the message it posted (a guest post's inline_message_id), None for one
+        that posts none."""
 
     def is_chat_admin(self, chat_id: int, user_id: int) -> bool: ...
+
+    def channel_standing(self, channel: str, user_id: int) -> tuple[int | None, ChannelStanding]: ...
 
 
 class AudioSource(Protocol):
@@ -130,7 +134,9 @@ class Repository(Protocol):
 
     def job_started(self, key: JobKey) -> None: ...
 
-    def status_posted(self, key: JobKey, message_id: int) -> None: ...
+    def status_posted(self, key: JobKey, message_id: int | str) -> None: ...
+
+    def comments_linked(self, key: JobKey, comments: Destination) -> None: ...
 
     def job_finished(self, key: JobKey) -> None: ...
 

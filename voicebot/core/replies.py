@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from voicebot.core.buttons import Action
+from voicebot.core.channels import ChannelStanding
 from voicebot.core.domain import FailureReason, Transcript, UserSummary
 
 UNCERTAIN_LANGUAGE_PROBABILITY = 0.5
@@ -49,6 +50,8 @@ class Wording:
                                  "transcribe it.")
         self.AUTO_IN_GROUPS_ONLY = _("/auto is for groups: there it switches automatic transcription on or off.")
         self.ADMINS_ONLY = _("Only the group's admins can change that.")
+        self.CHANNEL_USAGE = _("Usage, in a private chat with me: /channel off @channel stops me transcribing the "
+                               "channel's voice posts, /channel on @channel starts again. Only its admins can.")
         self.ADMIN_USAGE = _("Usage: /grant ID, /revoke ID, /setquota ID SECONDS, /user ID (ID is a Telegram "
                              "user id).")
         self.TRANSCRIPT_FILE_CAPTION = _("The whole transcript as a file.")
@@ -62,6 +65,11 @@ class Wording:
         self.TRANSLATING = _("Translating into English…")
         self.TRANSLATION_UNDER_WAY = _("The English text is on its way already.")
         self.TRY_AGAIN = _("I couldn't do that just now. Please try again in a minute.")
+        # Guest mode: the bot summoned by a mention of its @username, in any chat.
+        self.GUEST_HOW_TO = _("Mention me in reply to a voice message, audio file or video, and I will post its "
+                              "text here.")
+        self.GUEST_TRANSCRIPT_GONE = _("I don't have that transcript for you. Mention me under the recording "
+                                       "again to get it.")
         self._failures = {
             FailureReason.UNREADABLE_AUDIO: _("I couldn't read this file as audio. Please send a voice message "
                                               "or an audio file (ogg, mp3, m4a, wav, flac) or a video with "
@@ -139,9 +147,12 @@ class Wording:
                        seconds) % {"seconds": seconds}
 
     def quota_exceeded(self, left_seconds: float, daily_seconds: int, duration: int | None,
-                       local_now: datetime) -> str:
+                       local_now: datetime, channel: bool = False) -> str:
+        """`channel`: the allowance is a channel's, and this is a line under its post's caption."""
         values = {"left": self.duration(max(0.0, left_seconds)), "daily": self.duration(daily_seconds),
                   "length": self.duration(duration), "reset": self._reset(local_now)}
+        if channel:
+            return self._("Not transcribed: this channel has %(left)s of its daily %(daily)s left. %(reset)s") % values
         if duration:
             return self._("You have %(left)s of your daily %(daily)s left and this recording is %(length)s. "
                           "%(reset)s") % values
@@ -195,6 +206,22 @@ class Wording:
                             "In all: %(count)s transcriptions, %(audio)s of audio; language: %(language)s.",
                             summary.transcriptions) % values
         return f"{today}\n{total}"
+
+    def channel_switched(self, standing: ChannelStanding, on: bool, channel: str) -> str:
+        """The answer to /channel on|off `channel`, once the Bot API said where the channel and its sender stand."""
+        if standing is ChannelStanding.UNKNOWN:
+            text = self._("I can't find the channel %(channel)s. Check its @username, and that I'm one of its admins.")
+        elif standing is ChannelStanding.BOT_ABSENT:
+            text = self._("I'm not an admin of %(channel)s. Make me one, with the right to edit messages, and I "
+                          "transcribe its voice posts.")
+        elif standing is ChannelStanding.NOT_ADMIN:
+            text = self._("Only the admins of %(channel)s can change that.")
+        elif on:
+            text = self._("OK: I transcribe the voice posts of %(channel)s, in their captions.")
+        else:
+            text = self._("OK: I no longer transcribe the voice posts of %(channel)s. /channel on %(channel)s "
+                          "starts again.")
+        return text % {"channel": channel}
 
     def auto_mode(self, automatic: bool, changed: bool) -> str:
         if automatic:
@@ -303,9 +330,14 @@ class Wording:
                 ("forget", self._("delete your stored transcripts")),
                 ("transcribe", self._("in reply to a recording: transcribe it"))]
 
+    def guest_rest(self, link: str) -> str:
+        """Said at the end of a guest post cut short: where the whole text is."""
+        return self._("The whole text is in my private chat: {link}").format(link=link)
+
     def description(self) -> str:
         return self._("Send me a voice message, an audio file or a video, and I reply with its text. "
-                      "Transcribed on my own machine: no audio leaves it.")
+                      "Transcribed on my own machine: no audio leaves it.") + "\n\n" + self._(
+            "In any chat, mention me in reply to a voice message, and I post its text there.")
 
     def short_description(self) -> str:
         return self._("Voice messages to text, privately.")

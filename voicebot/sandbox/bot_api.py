@@ -186,6 +186,11 @@ class BotApiSandbox(_UsersSide, _BotMethods, _EditMethods, _WebhookMethods, _Men
             self._faults.setdefault(method.lower(), deque()).append(
                 _Fault(status, retry_after, delay, drop, times, chat_id))
 
+    def faults_left(self, method: str) -> int:
+        """How many calls of `method` injected faults still wait for: 0 once each has met its calls."""
+        with self._cond:
+            return sum(fault.remaining for fault in self._faults.get(method.lower(), ()))
+
     # --- HTTP side
 
     def _dispatch(self, path: str, content_type: str, body: bytes) -> _Reply | None:

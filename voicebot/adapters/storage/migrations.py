@@ -229,9 +229,33 @@ def _answers_from_memory(migrator: SchemaMigrator) -> None:
                      migrator.add_index("usage", ("memory_key",)))
 
 
+def _guest_mode(migrator: SchemaMigrator) -> None:
+    """Version 13: job.place and usage.place (whose view of the chat a job's ids are in: "" for the bot's own
+    chats, "guest:<caller>" for a guest job), jobs unique on (chat_id, message_id, place); job.guest_query_id
+    (the query a guest job's first answer answers) and job.guest_post_id (the inline_message_id of its post),
+    so that a guest job resumed after a restart answers its query or edits its post, never posts twice."""
+    migrator.migrate(migrator.add_column("job", "place", CharField(max_length=64, default="")),
+                     migrator.add_column("usage", "place", CharField(max_length=64, default="")),
+                     migrator.add_column("job", "guest_query_id", CharField(max_length=255, null=True)),
+                     migrator.add_column("job", "guest_post_id", CharField(max_length=255, null=True)),
+                     migrator.drop_index("job", "job_chat_id_message_id"),
+                     migrator.add_index("job", ("chat_id", "message_id", "place"), True))
+
+
+def _channels(migrator: SchemaMigrator) -> None:
+    """Version 14: job.channel_caption (a channel post's caption as its author wrote it, which the bot answers
+    under; null: no channel post) and job.comments_chat_id / comments_message_id (the post's forward in the
+    channel's discussion group, which comments reply to), so that a channel job resumed after a restart edits
+    its post's caption into its answer, never posting twice."""
+    migrator.migrate(migrator.add_column("job", "channel_caption", TextField(null=True)),
+                     migrator.add_column("job", "comments_chat_id", BigIntegerField(null=True)),
+                     migrator.add_column("job", "comments_message_id", BigIntegerField(null=True)))
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
               _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership,
-              _forum_topics, _segments_translation_and_vocabularies, _senders_of_recordings, _answers_from_memory)
+              _forum_topics, _segments_translation_and_vocabularies, _senders_of_recordings, _answers_from_memory,
+              _guest_mode, _channels)
 
 
 def schema_version() -> int:

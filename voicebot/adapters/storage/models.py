@@ -73,6 +73,7 @@ class Usage(BaseModel):
     # only while the text is kept, and cleared with it.
     memory_key = CharField(max_length=64, null=True, index=True)
     language_probability = FloatField(null=True)   # as the model detected it: an answer from memory says the same
+    place = CharField(max_length=64, default="")   # the job key's (core.domain.JobKey): "guest:<caller>", say
 
     class Meta:
         indexes = ((("user", "day"), False),)
@@ -130,10 +131,16 @@ class JobRecord(BaseModel):
     created_at = DateTimeField()
     sender_id = BigIntegerField(null=True)   # who sent the recording: their /forget deletes every job of it
     file_unique_id = CharField(max_length=255, null=True)   # the file's own id, the same in every copy of it
+    place = CharField(max_length=64, default="")            # the job key's (core.domain.JobKey)
+    guest_query_id = CharField(max_length=255, null=True)   # a guest job's query, which its first answer answers
+    guest_post_id = CharField(max_length=255, null=True)    # the inline_message_id of a guest job's post
+    channel_caption = TextField(null=True)           # a channel post's own caption, which the bot answers under
+    comments_chat_id = BigIntegerField(null=True)    # a channel post's forward in its discussion group ...
+    comments_message_id = BigIntegerField(null=True)  # ... which comments on it reply to
 
     class Meta:
         table_name = "job"
-        indexes = ((("chat_id", "message_id"), True),)
+        indexes = ((("chat_id", "message_id", "place"), True),)
 
 
 class BotState(BaseModel):

@@ -30,7 +30,9 @@ from voicebot.adapters.storage.models import (
     fitted,
     utc_now,
 )
+from voicebot.core.calls import Destination
 from voicebot.core.domain import (
+    ChannelPost,
     ChatSettings,
     DayStats,
     Job,
@@ -147,7 +149,9 @@ class Storage:
                     duration=media.duration, mime_type=media.mime_type, file_name=media.file_name,
                     sender_id=media.sender_id, file_unique_id=media.file_unique_id, in_group=incoming.in_group,
                     requested=incoming.requested, interface_language=incoming.job.interface_language,
-                    thread_id=incoming.job.thread_id, task=incoming.job.task.value, created_at=now),
+                    thread_id=incoming.job.thread_id, task=incoming.job.task.value, created_at=now,
+                    place=key.place, guest_query_id=incoming.job.guest_query_id,
+                    **_channel_columns(incoming.job.channel)),
                     cut=("file_name",)))
                     .on_conflict_ignore().execute())
             if next_offset is not None:
@@ -176,9 +180,17 @@ class Storage:
                 return None
             return JobRecord.select(JobRecord.attempts).where(_is_job(key)).scalar()
 
-    def status_posted(self, key: JobKey, message_id: int) -> None:
+    def status_posted(self, key: JobKey, message_id: int | str) -> None:
+        """`message_id`: the status message's, or a guest post's inline_message_id."""
+        posted = {"guest_post_id": message_id} if isinstance(message_id, str) else {"status_message_id": message_id}
         with self._writing():
-            JobRecord.update(status_message_id=message_id).where(_is_job(key)).execute()
+            JobRecord.update(**posted).where(_is_job(key)).execute()
+
+    def comments_linked(self, key: JobKey, comments: Destination) -> None:
+        """Comments on the channel post `key` (a job's) reply to `comments`, its discussion group's forward."""
+        with self._writing():
+            (JobRecord.update(comments_chat_id=comments.chat_id, comments_message_id=comments.reply_to_message_id)
+             .where(_is_job(key) & JobRecord.channel_caption.is_null(False)).execute())
 
     def job_finished(self, key: JobKey) -> None:
         with self._writing():
@@ -207,7 +219,7 @@ class Storage:
                 language=transcript.language if transcript else None,
                 language_probability=transcript.language_probability if transcript else None,
                 transcript=transcript.text if kept else None, memory_key=memory_key if kept else None,
-                sender_id=sender_id, created_at=now)))
+                sender_id=sender_id, created_at=now, place=job.key.place)))
             if kept and transcript.segments:
                 Segment.insert_many([fitted(Segment, {"usage": usage, "position": position, "start": segment.start,
                                                       "end": segment.end, "text": segment.text})
@@ -226,7 +238,7 @@ class Storage:
             if job is None:
                 return None
             usage = (Usage.select().where((Usage.chat_id == key.chat_id) & (Usage.message_id == key.message_id)
-                                          & DONE & Usage.transcript.is_null(False))
+                                          & (Usage.place == key.place) & DONE & Usage.transcript.is_null(False))
                      .order_by(Usage.id.desc()).first())
             transcript = None if usage is None else _transcript_of(usage)
             return StoredRecording(key, _media_of(job), Task(job.task), transcript)
@@ -348,7 +360,8 @@ _OFFSET = "update_offset"
 
 
 def _is_job(key: JobKey):
-    return (JobRecord.chat_id == key.chat_id) & (JobRecord.message_id == key.message_id)
+    return ((JobRecord.chat_id == key.chat_id) & (JobRecord.message_id == key.message_id)
+            & (JobRecord.place == key.place))
 
 
 def _media_of(row: JobRecord) -> Media:
@@ -365,9 +378,27 @@ def _transcript_of(usage: Usage) -> Transcript:
 
 
 def _pending_job(row: JobRecord) -> PendingJob:
-    job = Job(JobKey(row.chat_id, row.message_id), row.user_id, _media_of(row),
-              interface_language=row.interface_language, thread_id=row.thread_id, task=Task(row.task))
-    return PendingJob(VoiceReceived(job, row.in_group, row.requested), row.status_message_id, row.attempts)
+    job = Job(JobKey(row.chat_id, row.message_id, row.place), row.user_id, _media_of(row),
+              interface_language=row.interface_language, thread_id=row.thread_id, task=Task(row.task),
+              guest_query_id=row.guest_query_id, channel=_channel_post(row))
+    status = row.guest_post_id if row.guest_post_id is not None else row.status_message_id
+    return PendingJob(VoiceReceived(job, row.in_group, row.requested), status, row.attempts)
+
+
+def _channel_columns(channel: ChannelPost | None) -> dict:
+    if channel is None:
+        return {}
+    comments = channel.comments
+    return {"channel_caption": channel.caption, "comments_chat_id": comments and comments.chat_id,
+            "comments_message_id": comments and comments.reply_to_message_id}
+
+
+def _channel_post(row: JobRecord) -> ChannelPost | None:
+    if row.channel_caption is None:
+        return None
+    comments = (None if row.comments_chat_id is None or row.comments_message_id is None
+                else Destination(row.comments_chat_id, reply_to_message_id=row.comments_message_id))
+    return ChannelPost(row.channel_caption, comments)
 
 
 def _values_of(settings: UserSettings | ChatSettings) -> dict:
