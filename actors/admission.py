@@ -29,7 +29,8 @@ from actors.messages import (
     TranscriptReady,
 )
 from actors.users import QuotaRules, ReplyAllowance, User, UserBook, is_channel
-from voicebot.core.calls import SendText
+from voicebot.core.business import headed
+from voicebot.core.calls import ChannelCaption, Destination, GuestChat, SendText
 from voicebot.core.domain import FailureReason, Job, JobKey, PendingJob, Remembered, Task
 from voicebot.core.memory import memory_key
 from voicebot.core.ports import Mailbox, Metrics
@@ -90,8 +91,9 @@ class Admission:
             return
         admitted = self._as_admitted(job, user, resumed)
         key = self._memory_key(admitted)
-        # A channel has no rate window: its posts come from its admins, and its own allowance bounds them.
-        unwindowed = resumed or pressed or is_channel(job.user_id)
+        # A channel has no rate window: its posts come from its admins, and its own allowance bounds them. Nor
+        # has a business chat's recording: its owner did not send it, and the window is theirs (actors/business.py).
+        unwindowed = resumed or pressed or is_channel(job.user_id) or job.business is not None
         refusal = self._refusal(job, user, None if unwindowed else user.last_admitted, quota=key is None)
         if refusal is not None:
             self._refuse(job, refusal)
@@ -205,7 +207,8 @@ class Admission:
         # A channel's refusal is a line under its own post, not a message that could flood anyone.
         allowed = True if is_channel(job.user_id) else self._allowance.take(job.user_id)
         if allowed is not None:
-            self._sender.tell(SendText(job.destination, text if allowed else self._words(job).SLOW_DOWN))
+            text = text if allowed else self._words(job).SLOW_DOWN
+            self._sender.tell(SendText(_refused_to(job), headed(job, self._words(job), text) if job.business else text))
         self._storage.tell(JobClosed(job.key))
 
     def _words(self, job: Job) -> Wording:
@@ -299,3 +302,11 @@ class Admission:
         self._settled[key] = None
         if len(self._settled) > SETTLED_REMEMBERED:
             self._settled.popitem(last=False)
+
+
+def _refused_to(job: Job) -> Destination | GuestChat | ChannelCaption:
+    """Where a refusal goes: where the job is answered, but a business chat's goes to its owner, never to whoever
+    wrote to them."""
+    if job.business is not None:
+        return Destination(job.business.owner_chat_id)
+    return job.destination

@@ -78,7 +78,7 @@ class AnswerBook:
             # Posted before a restart: the result goes into that one, so a resumed job repairs, not duplicates.
             # It is left as it is until then: the node that stopped may have put the result there already (and
             # stopped before recording it), which the same result leaves unchanged.
-            answer.status = _posted(key, message.status_message_id)
+            answer.status = _posted(key, message.status_message_id, message.to)
         elif answer.status is not None or answer.waiting is not None:
             self.show(key, message.text)   # the job came round again: one status message per job
         else:
@@ -149,7 +149,7 @@ class AnswerBook:
     def _status_posted(self, key: JobKey, text: str, outcome: Outcome) -> Sequence[Posting]:
         answer = self._answers[key]
         if isinstance(outcome, Made) and outcome.message_id is not None:
-            answer.status, answer.shown = _posted(key, outcome.message_id), text
+            answer.status, answer.shown = _posted(key, outcome.message_id, answer.to), text
             if self._storage is not None:
                 self._storage.tell(StatusPosted(key, outcome.message_id))
         return self._next(key, answer)
@@ -229,10 +229,14 @@ class AnswerBook:
         return ()
 
 
-def _posted(key: JobKey, message_id: int | str) -> PostedMessage | InlineMessage:
-    """The status message posted for a job: a guest post is known by its inline_message_id."""
+def _posted(key: JobKey, message_id: int | str,
+            to: Destination | GuestChat | None = None) -> PostedMessage | InlineMessage:
+    """The status message posted for a job: a guest post is known by its inline_message_id; one posted to `to`
+    is in its chat (a business job's: the owner's chat with the bot, or on the owner's behalf in theirs)."""
     if isinstance(message_id, str):
         return InlineMessage(message_id, key.chat_id)
+    if isinstance(to, Destination):
+        return PostedMessage(to.chat_id, message_id, to.business_connection_id)
     return PostedMessage(key.chat_id, message_id)
 
 

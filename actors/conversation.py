@@ -8,6 +8,7 @@ come back to the QuotaActor from the StorageActor and are finished here."""
 import dataclasses
 import logging
 
+from actors.business import BusinessChats
 from actors.messages import (
     ChannelAdminChecked,
     ChatAdminChecked,
@@ -27,6 +28,7 @@ from actors.messages import (
     VoiceReceived,
 )
 from actors.users import QuotaRules, ReplyAllowance, UserBook
+from voicebot.core.business import BUSINESS_COMMAND
 from voicebot.core.calls import Destination, SendText
 from voicebot.core.channels import CHANNEL_COMMAND, ChannelStanding, channel_switch
 from voicebot.core.domain import ChatSettings, GuestMentioned, UserSettings
@@ -45,7 +47,7 @@ MAX_VOCABULARY_CHARS = 300   # Whisper takes hotwords up to half its context (22
 class Conversation:
     def __init__(self, *, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, sender: Mailbox,
                  storage: Mailbox, quota: Mailbox, languages: Languages | None = None,
-                 chat_settings: dict[int, ChatSettings] | None = None):
+                 chat_settings: dict[int, ChatSettings] | None = None, business: BusinessChats | None = None):
         self._rules = rules
         self._users = users
         self._sender = sender
@@ -55,6 +57,7 @@ class Conversation:
         self._languages = languages or Languages()
         self._chats = dict(chat_settings or {})   # each group's own settings; a group not here has ChatSettings()
         self._waiting: dict[tuple[int, int], Wording] = {}   # (chat, message) -> the words its answer is in
+        self._business = business   # the users' business connections, which /business shows
 
     def note_app_language(self, user_id: int, app_language: str | None) -> None:
         """Remember the language of the user's Telegram app, as an update of theirs said (if it said one)."""
@@ -236,6 +239,15 @@ class Conversation:
         self._sender.tell(CheckChannelAdmin(command, switch, self._quota))
         return None
 
+    def _business_chats(self, command: CommandReceived, words: Wording) -> str:
+        """/business: where recordings in the user's business chats are answered (see actors/business.py)."""
+        if self._business is None:
+            return words.BUSINESS_USAGE
+        text, settings = self._business.command(command, words)
+        if settings is not None:
+            self._change_settings(command.user_id, business=settings.business, business_mine=settings.business_mine)
+        return text
+
     def _timestamps(self, command: CommandReceived, words: Wording) -> str:
         return words.timestamps(*self._switch_user_setting(command, "timestamps"))
 
@@ -345,7 +357,8 @@ _USER_COMMANDS = {"start": Conversation._start, "help": Conversation._help, "usa
                   "language": Conversation._language, "forget": Conversation._forget,
                   "timestamps": Conversation._timestamps, "transcribe": Conversation._transcribe_hint,
                   "auto": Conversation._auto, "lang": Conversation._lang, "translate": Conversation._translate,
-                  "vocab": Conversation._vocab, CHANNEL_COMMAND: Conversation._channel}
+                  "vocab": Conversation._vocab, CHANNEL_COMMAND: Conversation._channel,
+                  BUSINESS_COMMAND: Conversation._business_chats}
 # Group settings only its admins change, once the sender has checked who asks.
 _GROUP_SWITCHES = {"auto": Conversation._switch_group_mode, "lang": Conversation._switch_group_language,
                    "vocab": Conversation._switch_group_vocabulary}

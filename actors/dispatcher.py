@@ -25,6 +25,7 @@ from actors.messages import (
     WorkerReady,
 )
 from actors.pool import WorkerPool
+from voicebot.core.business import answered_to_owner, headed
 from voicebot.core.buttons import ButtonData, keyboard
 from voicebot.core.calls import Keyboard, SendText
 from voicebot.core.domain import FailureReason, Job, JobKey, Transcript
@@ -213,6 +214,7 @@ class Dispatcher(SupervisedActor):
         self._metrics.job_finished("done")
         self._answered(job)
         text = words.transcript(transcript, job.language, job.timestamps)
+        text = headed(job, words, text) if answered_to_owner(job) else text
         as_file = len(text) > self._file_threshold_chars
         self._sender.tell(DeliverResult(job.key, text, as_file, ready, self._quota,
                                         words.TRANSCRIPT_FILE_CAPTION if as_file else "",
@@ -261,7 +263,8 @@ class Dispatcher(SupervisedActor):
             self._fail(job, FailureReason.INTERNAL)
 
     def _keyboard(self, job: Job, transcript: Transcript, words: Wording) -> Keyboard | None:
-        if self._buttons is None:
+        # A business job's buttons would be pressed where no job of the bot's own chats is: none.
+        if self._buttons is None or job.business is not None:
             return None
         return keyboard(self._buttons, job.key, job.task, transcript, job.timestamps, words.BUTTONS)
 
@@ -278,5 +281,6 @@ class Dispatcher(SupervisedActor):
         self._metrics.job_finished(reason.value)
         self._answered(job)
         self._queued_status.discard(job.key)
-        self._sender.tell(DeliverResult(job.key, self._words(job).failure(reason, *self._limits),
-                                        outcome=JobFailed(job, reason), report_to=self._quota))
+        text = self._words(job).failure(reason, *self._limits)
+        text = headed(job, self._words(job), text) if answered_to_owner(job) else text
+        self._sender.tell(DeliverResult(job.key, text, outcome=JobFailed(job, reason), report_to=self._quota))

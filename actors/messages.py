@@ -422,6 +422,11 @@ class LoadChatSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadBusinessConnections:
+    """Asked once at start: every business connection (core.domain.BusinessConnection) as it was last left."""
+
+
+@dataclass(frozen=True, slots=True)
 class FlushWrites:
     """The StorageActor's reminder to write the usage records it has gathered, in one transaction."""
 

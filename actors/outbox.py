@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from voicebot.core.calls import BotCall
+from voicebot.core.calls import BotCall, Destination, EditText, PostedMessage, SendDocument, SendText
 from voicebot.core.errors import TelegramError
 from voicebot.core.ports import BotCalls
 
@@ -113,6 +113,7 @@ class Outbox:
         self._queues: dict[int, deque[_Queued]] = {}
         self._held_until: dict[int, float] = {}    # chats waiting to make a failed call again
         self._overflowing: set[int] = set()        # chats whose dropped calls were logged
+        self._ended_business: set[str] = set()     # business connections disabled: nothing goes out on them
 
     def post(self, posting: Posting, bounded: bool = False) -> None:
         """Queues the call in its chat. `bounded`: one of many that may pile up (command answers, refusals),
@@ -129,6 +130,14 @@ class Outbox:
                 self._overflowing.add(chat_id)
             return
         queue.append(_Queued(posting))
+
+    def business_connection(self, connection_id: str, enabled: bool) -> None:
+        """Calls on behalf of a business account whose connection is disabled are refused here, as Telegram
+        would refuse them: whatever waited to answer in its chats ends as answered nowhere."""
+        if enabled:
+            self._ended_business.discard(connection_id)
+        else:
+            self._ended_business.add(connection_id)
 
     def withdraw(self, posting: Posting) -> bool:
         """Takes back a call not made yet (progress a result supersedes); False if it was made already."""
@@ -190,6 +199,8 @@ class Outbox:
         return self._chats[chat_id]
 
     def _make(self, call: BotCall, tries: int) -> Outcome | _Later:
+        if _business_connection(call) in self._ended_business:
+            return GaveUp(TelegramError(type(call).__name__, "the business connection is disabled", 400))
         try:
             return Made(self._telegram.perform(call))
         except TelegramError as error:
@@ -216,3 +227,13 @@ class Outbox:
     @staticmethod
     def _then(posting: Posting, outcome: Outcome) -> Sequence[Posting]:
         return posting.then(outcome) if posting.then is not None else ()
+
+
+def _business_connection(call: BotCall) -> str | None:
+    """The business connection a call is made on (None: the bot's own)."""
+    match call:
+        case SendText(to=Destination() as to) | SendDocument(to=Destination() as to):
+            return to.business_connection_id
+        case EditText(message=PostedMessage() as message):
+            return message.business_connection_id
+    return None

@@ -5,11 +5,12 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from actors.admission import Admission
 from actors.base import SupervisedActor
+from actors.business import BusinessChats
 from actors.buttons import Buttons
 from actors.conversation import Conversation
 from actors.messages import (
@@ -42,7 +43,14 @@ from actors.messages import (
 from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
 from voicebot.core.buttons import ButtonData
-from voicebot.core.domain import ChannelPostForwarded, ChatSettings, GuestMentioned, PendingJob, UserState
+from voicebot.core.domain import (
+    BusinessConnection,
+    ChannelPostForwarded,
+    ChatSettings,
+    GuestMentioned,
+    PendingJob,
+    UserState,
+)
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
 
@@ -60,7 +68,8 @@ class QuotaActor(SupervisedActor):
                  resumed: tuple[PendingJob, ...] = (), supervisor: Mailbox | None = None, name: str = "quota",
                  now: Callable[[], datetime] = replies.utc_now, clock: Callable[[], float] = time.monotonic,
                  metrics: Metrics = NO_METRICS, languages: Languages | None = None,
-                 buttons: ButtonData | None = None, transcribed_by: str | None = None):
+                 buttons: ButtonData | None = None, transcribed_by: str | None = None,
+                 business_connections: Iterable[BusinessConnection] = ()):
         """`transcribed_by`: the model transcripts are made with (whisper.model): a recording transcribed by it
         before, as a job asks for it, is answered from memory (see actors/admission.py); None: never."""
         super().__init__(name, supervisor)
@@ -74,9 +83,11 @@ class QuotaActor(SupervisedActor):
         self._admission = Admission(rules=rules, users=self._users, allowance=self._allowance, dispatcher=dispatcher,
                                     sender=sender, storage=storage, clock=clock, metrics=metrics, languages=languages,
                                     quota=self.actor_ref, transcribed_by=transcribed_by, remind=self.tell_self_later)
+        self._business = BusinessChats(users=self._users, sender=sender, storage=storage,
+                                       connections=business_connections)
         self._conversation = Conversation(rules=rules, users=self._users, allowance=self._allowance, sender=sender,
                                           storage=storage, quota=self.actor_ref, languages=languages,
-                                          chat_settings=chat_settings)
+                                          chat_settings=chat_settings, business=self._business)
         self._buttons = Buttons(data=buttons or ButtonData(secrets.token_bytes(32)), allowance=self._allowance,
                                 admission=self._admission, sender=sender, storage=storage, quota=self.actor_ref)
 
@@ -88,7 +99,11 @@ class QuotaActor(SupervisedActor):
             case VoiceReceived():
                 self._consider(message)
             case VoiceRefused(voice):
-                self._admission.refuse_unstorable(self._as_they_want_it(voice).job)
+                self._refuse_unstorable(voice)
+            case BusinessConnection():
+                self._conversation.note_app_language(message.owner_id, message.language_code)
+                self._business.connected(message)
+                self._sender.tell(message)   # nothing more goes out on a disabled one
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._conversation.answer(message)
             case ChannelPostForwarded():   # where comments on a channel's post go: the sender answers there
@@ -141,11 +156,25 @@ class QuotaActor(SupervisedActor):
                 return NotImplemented
 
     def _consider(self, voice: VoiceReceived, resumed: PendingJob | None = None, pressed: bool = False) -> None:
+        voice = self._owners(voice)
+        if voice is None:
+            return
         voice = self._as_they_want_it(voice)
+        if voice.job.business is not None:
+            self._business.note_reply_refused(voice, self._languages[voice.job.interface_language])
         if self._conversation.transcribes(voice):
             self._admission.admit(voice.job, resumed, pressed)
         else:
             self._storage.tell(JobClosed(voice.job.key))  # not asked for in an on-request group
+
+    def _refuse_unstorable(self, voice: VoiceReceived) -> None:
+        owned = self._owners(voice)
+        if owned is not None:   # else a business chat's recording that is not answered anyway
+            self._admission.refuse_unstorable(self._as_they_want_it(owned).job)
+
+    def _owners(self, voice: VoiceReceived) -> VoiceReceived | None:
+        """A business chat's recording is its connection's owner's job, or nothing; any other is as it came."""
+        return voice if voice.job.business is None else self._business.owners(voice)
 
     def _as_they_want_it(self, voice: VoiceReceived) -> VoiceReceived:
         """The job as its user (or group) wants it: answered in their language, with their vocabulary."""

@@ -34,7 +34,7 @@ from voicebot.core.calls import (
 )
 from voicebot.core.captions import notice
 from voicebot.core.channels import ChannelStanding
-from voicebot.core.domain import ChannelPostForwarded, JobKey
+from voicebot.core.domain import BusinessConnection, ChannelPostForwarded, JobKey
 from voicebot.core.errors import TelegramError
 from voicebot.core.ports import BotCalls, Mailbox
 
@@ -71,6 +71,8 @@ class TelegramSender(SupervisedActor):
                 self._outbox.post(Posting(as_sent(message)), bounded=True)
             case ChannelPostForwarded(key, comments):
                 self._answers.captions.comments_at(key, comments)
+            case BusinessConnection(connection_id, is_enabled=enabled):
+                self._outbox.business_connection(connection_id, enabled)
             case SendDocument() | EditText() | EditCaption() | EditButtons():
                 self._outbox.post(Posting(message))
             case AnswerPress(_, text):

@@ -16,6 +16,7 @@ from actors.messages import (
     JobClosed,
     JobStarted,
     JobStored,
+    LoadBusinessConnections,
     LoadChatSettings,
     LoadGuestTranscript,
     LoadOffset,
@@ -40,7 +41,7 @@ from actors.messages import (
     VoiceReceived,
     VoiceRefused,
 )
-from voicebot.core.domain import ChannelPostForwarded
+from voicebot.core.domain import BusinessConnection, ChannelPostForwarded
 from voicebot.core.errors import Deposed, StorageError
 from voicebot.core.ports import NO_METRICS, Metrics
 
@@ -184,6 +185,8 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UsersLoaded(tuple(self._storage.load_users(day).values())))
             case LoadChatSettings():
                 return self._storage.chat_settings()
+            case LoadBusinessConnections():
+                return self._storage.business_connections()
             case LoadRecording(key, press, asked, reply_to):
                 reply_to.tell(RecordingLoaded(press, asked, self._storage.recording(key)))
             case RecallTranscript(job, memory_key, reply_to):
@@ -206,6 +209,10 @@ class StorageActor(SupervisedActor):
 
     def _store_intake(self, messages: tuple, next_offset: int | None) -> IntakeStored:
         voices = [message for message in messages if isinstance(message, VoiceReceived)]
+        # Kept before the offset moves past them, as jobs are: a restarted bot knows whose business chats it sees.
+        connections = [message for message in messages if isinstance(message, BusinessConnection)]
+        if connections:
+            self._storage.save_business_connections(connections)
         try:
             new, refused = self._storage.store_intake(voices, next_offset), set()
         except StorageError as error:
@@ -268,7 +275,7 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(TranscriptRecalled(job, None))   # transcribed then: a look-up is no reason to wait
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, new=False, failed=True))
-            case LoadUsers() | LoadChatSettings() | LoadOffset() | LoadUnfinishedJobs():
+            case LoadUsers() | LoadChatSettings() | LoadOffset() | LoadUnfinishedJobs() | LoadBusinessConnections():
                 raise error  # an ask at start: the Supervisor reports it
         return None
 

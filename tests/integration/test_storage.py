@@ -124,7 +124,8 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
                                  "3 timestamps and group modes", "4 durable intake", "5 broker deliveries",
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
                                  "10 segments translation and vocabularies", "11 senders of recordings",
-                                 "12 answers from memory", "13 guest mode", "14 channels"]
+                                 "12 answers from memory", "13 guest mode", "14 channels",
+                                 "15 business chats"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -143,7 +144,8 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
                                  "4 durable intake", "5 broker deliveries",
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
                                  "10 segments translation and vocabularies", "11 senders of recordings",
-                                 "12 answers from memory", "13 guest mode", "14 channels"]
+                                 "12 answers from memory", "13 guest mode", "14 channels",
+                                 "15 business chats"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -390,7 +392,7 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
                                  "5 broker deliveries", "6 attempts counted once", "7 interface languages",
                                  "8 leadership", "9 forum topics", "10 segments translation and vocabularies",
                                  "11 senders of recordings", "12 answers from memory", "13 guest mode",
-                                 "14 channels"]
+                                 "14 channels", "15 business chats"]
     assert storage.load_users(DAY - timedelta(days=1))[42].settings.timestamps is False
     storage.save_user_settings(42, UserSettings(True, 900, "de", timestamps=True))
     storage.save_chat_settings(-100, ChatSettings(automatic=False))
@@ -413,7 +415,10 @@ def test_a_version_10_database_learns_who_sent_the_recordings_it_can_tell(db_url
         'attempts, task, created_at) VALUES (-5, 40, 1, \'voice\', \'f\', %s, %s, %s, 0, \'transcribe\', %s), '
         '(-5, 41, 2, \'voice\', \'g\', %s, %s, %s, 0, \'transcribe\', %s)'.replace("%s", storage_module.database.param),
         (True, False, True, now, True, True, True, now))
-    User.insert_many([{"id": n, "first_seen": now} for n in (1, 2)]).execute()
+    for user in (1, 2):   # the columns of version 10 only, as below
+        storage_module.database.execute_sql(
+            'INSERT INTO "user" (id, first_seen, unlimited, timestamps, translate) VALUES (%s, %s, %s, %s, %s)'
+            .replace("%s", storage_module.database.param), (user, now, False, False, False))
     for user, message in ((1, 40), (2, 41)):   # the columns of version 10 only (the model's are newer)
         storage_module.database.execute_sql(
             'INSERT INTO "usage" (user_id, chat_id, message_id, day, media_kind, status, audio_seconds, '
@@ -723,7 +728,9 @@ def test_a_version_11_database_gains_memory_and_its_rows_are_never_recalled(db_u
         released_at_version_11.setattr(storage_module, "MIGRATIONS", MIGRATIONS[:11])
         assert len(storage.migrate()) == 11
     now = datetime(2026, 11, 28)
-    User.insert(id=1, first_seen=now).execute()
+    storage_module.database.execute_sql(   # the columns of version 11 only (the model's are newer)
+        'INSERT INTO "user" (id, first_seen, unlimited, timestamps, translate) VALUES (%s, %s, %s, %s, %s)'
+        .replace("%s", storage_module.database.param), (1, now, False, False, False))
     storage_module.database.execute_sql(
         'INSERT INTO "usage" (user_id, chat_id, message_id, day, media_kind, status, audio_seconds, '
         'charged_seconds, processing_seconds, language, transcript, created_at, sender_id) '

@@ -116,14 +116,15 @@ class TelegramClient:
     def _send_text(self, call: SendText) -> int:
         sent = self._call("sendMessage", apihelper.send_message, call.to.chat_id, call.text,
                           message_thread_id=call.to.thread_id, reply_parameters=_reply_parameters(call.to),
-                          reply_markup=_markup(call.keyboard))
+                          reply_markup=_markup(call.keyboard), business_connection_id=call.to.business_connection_id)
         return sent["message_id"]
 
     @perform.register
     def _send_document(self, call: SendDocument) -> int:
         sent = self._call("sendDocument", apihelper.send_data, call.to.chat_id, call.data, "document",
                           caption=call.caption, visible_file_name=call.file_name,
-                          message_thread_id=call.to.thread_id, reply_parameters=_reply_parameters(call.to))
+                          message_thread_id=call.to.thread_id, reply_parameters=_reply_parameters(call.to),
+                          business_connection_id=call.to.business_connection_id)
         return sent["message_id"]
 
     @perform.register
@@ -133,7 +134,8 @@ class TelegramClient:
                        inline_message_id=call.message.inline_message_id, reply_markup=_markup(call.keyboard))
             return
         self._call("editMessageText", apihelper.edit_message_text, text=call.text, chat_id=call.message.chat_id,
-                   message_id=call.message.message_id, reply_markup=_markup(call.keyboard))
+                   message_id=call.message.message_id, reply_markup=_markup(call.keyboard),
+                   business_connection_id=call.message.business_connection_id)
 
     @perform.register
     def _answer_guest(self, call: AnswerGuest) -> str:

@@ -12,6 +12,7 @@ from actors.base import Address
 from actors.dispatcher import Dispatcher
 from actors.messages import (
     AnnounceReady,
+    LoadBusinessConnections,
     LoadChatSettings,
     LoadOffset,
     LoadUnfinishedJobs,
@@ -184,11 +185,13 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
     def start_quota() -> pykka.ActorRef:
         users = storage.ask(LoadUsers(today()), timeout=60)
         chat_settings = storage.ask(LoadChatSettings(), timeout=60)
+        connections = storage.ask(LoadBusinessConnections(), timeout=60)
         unfinished = storage.ask(LoadUnfinishedJobs(), timeout=60)
         if unfinished:
             log.info("resuming %d jobs not answered before the last stop", len(unfinished))
         return QuotaActor.start(rules=rules, dispatcher=dispatcher, sender=sender, storage=storage, users=users,
-                                chat_settings=chat_settings, resumed=tuple(unfinished), supervisor=supervisor,
+                                chat_settings=chat_settings, business_connections=connections,
+                                resumed=tuple(unfinished), supervisor=supervisor,
                                 metrics=metrics, languages=languages, buttons=buttons, transcribed_by=transcribed_by)
 
     def start_sender() -> pykka.ActorRef:

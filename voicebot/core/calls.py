@@ -14,6 +14,9 @@ class Destination:
     chat_id: int
     thread_id: int | None = None
     reply_to_message_id: int | None = None
+    # A business chat: sent on behalf of the account whose business connection this is (chat_id as its owner
+    # sees the chat); None: the bot's own chats.
+    business_connection_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,7 @@ class PostedMessage:
     """A message the bot posted, which it can edit."""
     chat_id: int
     message_id: int
+    business_connection_id: str | None = None   # posted in a business chat, on its owner's behalf
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,18 @@ class ChannelPost:
 
 
 @dataclass(frozen=True, slots=True)
+class BusinessOrigin:
+    """A job's recording was sent to a user in one of their private chats, which they connected the bot to
+    (a business connection): it is answered to that owner privately, or as a reply in that chat on their behalf
+    (`reply`), and the owner pays for it (see core.business)."""
+    connection_id: str
+    owner_chat_id: int = 0       # the owner's private chat with the bot (0: not known until it is admitted)
+    sender: str = ""             # who sent the recording, as the owner's header names them
+    chat: str = ""               # the chat it was sent in, as the header names it
+    reply: bool = False          # answered in the chat itself, on the owner's behalf
+
+
+@dataclass(frozen=True, slots=True)
 class JobKey:
     """A voice message is identified by where it was sent: one job per (chat, message, place)."""
     chat_id: int
@@ -93,6 +105,7 @@ class Job:
     # Guest mode: the query a mention of the bot brought, which its first answer answers (see core.guests).
     guest_query_id: str | None = None
     channel: ChannelPost | None = None   # a channel's post: answered in its caption, charged to the channel
+    business: BusinessOrigin | None = None   # a recording in a business chat: answered to its owner, who pays
 
     @property
     def chat_id(self) -> int:
@@ -117,6 +130,11 @@ class Job:
         if self.channel is not None:
             return ChannelCaption(PostedMessage(self.chat_id, self.message_id), self.channel.caption,
                                   self.channel.comments)
+        if self.business is not None and self.business.reply:
+            return Destination(self.chat_id, reply_to_message_id=self.message_id,
+                               business_connection_id=self.business.connection_id)
+        if self.business is not None:
+            return Destination(self.business.owner_chat_id)
         return Destination(self.chat_id, self.thread_id, self.message_id)
 
 
@@ -205,9 +223,21 @@ class GuestMentioned:
         return GuestChat(self.query_id, self.chat_id)
 
 
+@dataclass(frozen=True, slots=True)
+class BusinessConnection:
+    """A user connected the bot to their account (or changed or ended that): the private chats of theirs it
+    sees come as business messages of connection `connection_id`."""
+    connection_id: str
+    owner_id: int
+    owner_chat_id: int         # the owner's private chat with the bot
+    can_reply: bool            # the bot may send in those chats on the owner's behalf
+    is_enabled: bool           # False: disabled or ended; nothing of it is answered any more
+    language_code: str | None = None   # the owner's Telegram app's language
+
+
 # What one update means to the bot.
 Incoming = (VoiceReceived | CommandReceived | TextReceived | UnsupportedReceived | ButtonPressed | ChannelPostForwarded
-            | GuestMentioned)
+            | GuestMentioned | BusinessConnection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +296,8 @@ class UserSettings:
     interface_language: str | None = None   # the language the bot answers in, chosen with /lang; None: the app's
     translate: bool = False             # /translate on: recordings come back in English
     vocabulary: str | None = None       # /vocab: names and terms to spell right
+    business: str = "private"           # /business: where recordings in their business chats are answered
+    business_mine: bool = False         # /business mine on: their own recordings there too
 
 
 @dataclass(frozen=True, slots=True)

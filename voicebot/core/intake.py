@@ -1,8 +1,11 @@
 """Turning raw Bot API updates (JSON dicts, trusted in nothing) into what they mean to the bot."""
 from dataclasses import dataclass
 
+from voicebot.core.business import business_place
 from voicebot.core.calls import Destination
 from voicebot.core.domain import (
+    BusinessConnection,
+    BusinessOrigin,
     ButtonPressed,
     ChannelPost,
     ChannelPostForwarded,
@@ -37,7 +40,9 @@ MAX_CALLBACK_DATA = 256     # far past the 64 bytes a button may carry: anything
 MAX_BUTTONS = 100           # under one message, Telegram's most
 MAX_CAPTION_LENGTH = 1024   # Telegram's most for a post's caption: a longer one is not real
 # The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
-UPDATE_TYPES = ("message", "callback_query", "channel_post", "guest_message")
+UPDATE_TYPES = ("message", "callback_query", "channel_post", "guest_message", "business_connection",
+                "business_message")
+MAX_NAME = 64   # of a person or chat, as a header names them
 
 def parse_update(update: object) -> Incoming | None:
     """The message an update means, or None when there is nobody to answer or nothing to say."""
@@ -49,6 +54,10 @@ def parse_update(update: object) -> Incoming | None:
         return _channel_post(update["channel_post"])
     if isinstance(update.get("guest_message"), dict):
         return _guest_message(update["guest_message"])
+    if isinstance(update.get("business_connection"), dict):
+        return _business_connection(update["business_connection"])
+    if isinstance(update.get("business_message"), dict):
+        return _business_message(update["business_message"])
     message = update.get("message")
     if not isinstance(message, dict):
         return None
@@ -182,6 +191,45 @@ def _guest_message(message: dict) -> VoiceReceived | GuestMentioned | None:
         return GuestMentioned(query_id, chat_id, caller_id, language_code)
     return VoiceReceived(Job(JobKey(chat_id, original_id, guest_place(caller_id)), caller_id, media,
                              interface_language=language_code, guest_query_id=query_id), requested=True)
+
+
+def _business_connection(connection: dict) -> BusinessConnection | None:
+    """A user connected the bot to their account, or changed or ended that."""
+    connection_id = _encodable(_str(connection.get("id")))
+    owner = connection.get("user") if isinstance(connection.get("user"), dict) else {}
+    owner_id, owner_chat_id = _int(owner.get("id")), _int(connection.get("user_chat_id"))
+    if not connection_id or len(connection_id) > MAX_CALLBACK_ID or owner_id is None or owner_chat_id is None:
+        return None
+    rights = connection.get("rights") if isinstance(connection.get("rights"), dict) else {}
+    return BusinessConnection(connection_id, owner_id, owner_chat_id, rights.get("can_reply") is True,
+                              connection.get("is_enabled") is True, _language_code(owner.get("language_code")))
+
+
+def _business_message(message: dict) -> VoiceReceived | None:
+    """A message in a private chat of a user who connected the bot to their account: a recording is a job of that
+    connection's (whose owner the QuotaActor knows); anything else there is between those two people, not for the
+    bot."""
+    connection_id = _encodable(_str(message.get("business_connection_id")))
+    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    chat_id, message_id, sender_id = _int(chat.get("id")), _int(message.get("message_id")), _int(sender.get("id"))
+    media = _media(message, sender_id)
+    if (not connection_id or len(connection_id) > MAX_CALLBACK_ID or chat.get("type") != "private"
+            or None in (chat_id, message_id, sender_id) or media is None):
+        return None
+    origin = BusinessOrigin(connection_id, sender=_person(sender), chat=_person(chat))
+    # Its user is the sender until the QuotaActor makes it the owner's, in the owner's language.
+    return VoiceReceived(Job(JobKey(chat_id, message_id, business_place(connection_id)), sender_id, media,
+                             business=origin))
+
+
+def _person(fields: dict) -> str:
+    """A user or private chat as a header names them: "Ben Smith (@ben)"."""
+    name = " ".join(part for part in (_encodable(_str(fields.get("first_name"))),
+                                      _encodable(_str(fields.get("last_name")))) if part)[:MAX_NAME]
+    username = _encodable(_str(fields.get("username")))
+    handle = f"@{username[:MAX_NAME]}" if username else ""
+    return f"{name} ({handle})" if name and handle else name or handle or "?"
 
 
 def _requested_recording(message: dict, sender: _Sender, in_group: bool) -> VoiceReceived | None:

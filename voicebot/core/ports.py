@@ -11,6 +11,7 @@ from voicebot.core.audio import AudioPiece, DecodedAudio
 from voicebot.core.calls import BotCall, Destination
 from voicebot.core.channels import ChannelStanding
 from voicebot.core.domain import (
+    BusinessConnection,
     ChatSettings,
     Incoming,
     Job,
@@ -154,6 +155,10 @@ class Repository(Protocol):
     def save_chat_settings(self, chat_id: int, settings: ChatSettings) -> None: ...
 
     def chat_settings(self) -> dict[int, ChatSettings]: ...
+
+    def save_business_connections(self, connections: list[BusinessConnection]) -> None: ...
+
+    def business_connections(self) -> list[BusinessConnection]: ...
 
     def user_summary(self, user_id: int, day: date) -> UserSummary | None: ...
 

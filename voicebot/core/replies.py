@@ -70,6 +70,13 @@ class Wording:
                               "text here.")
         self.GUEST_TRANSCRIPT_GONE = _("I don't have that transcript for you. Mention me under the recording "
                                        "again to get it.")
+        # Business chats: the private chats of a user who connected the bot to their account.
+        self.BUSINESS_USAGE = _("Usage, in a private chat with me: /business private sends you here the text of "
+                                "voice messages others send you in your business chats, /business reply posts it "
+                                "there as your reply, /business off stops; /business mine on|off: your own too.")
+        self.BUSINESS_CANNOT_REPLY = _("You chose /business reply, but your connection doesn't let me reply in "
+                                       "your chats, so I send the texts here. Give me that right in Telegram's "
+                                       "settings, Business, Chatbots.")
         self._failures = {
             FailureReason.UNREADABLE_AUDIO: _("I couldn't read this file as audio. Please send a voice message "
                                               "or an audio file (ogg, mp3, m4a, wav, flac) or a video with "
@@ -179,6 +186,11 @@ class Wording:
             "/forget deletes your stored transcripts and history") % {
             "longest": self.duration(max_duration_seconds), "largest": max_file_mb,
             "daily": self.duration(daily_seconds), "rate": rate_limit_seconds}
+        text += "\n\n" + self._(
+            "Beyond this chat: reply to a voice message in any chat with my @username, and I post its text there. "
+            "Connect me to your account (Settings, Telegram Business, Chatbots), and /business chooses where the "
+            "text of voice messages sent to you goes. Make me an admin of your channel, and its voice posts get "
+            "their text in the caption (/channel off @channel stops it).")
         if admin:
             text += "\n\n" + self._("Admin: /grant ID (no daily limit), /revoke ID, /setquota ID SECONDS, /user ID")
         return text
@@ -328,7 +340,36 @@ class Wording:
                 ("vocab", self._("names and terms to spell right")),
                 ("lang", self._("the language I answer you in")),
                 ("forget", self._("delete your stored transcripts")),
+                ("business", self._("where voice messages from your business chats go")),
+                ("channel", self._("on or off for a channel you administer")),
                 ("transcribe", self._("in reply to a recording: transcribe it"))]
+
+    def business_is(self, mode: str, mine: bool, connection: tuple[bool, bool] | None, changed: bool) -> str:
+        """The answer to /business: where recordings in the user's business chats are answered (`mode`), whether
+        their own are, and their connection: None (none), else (enabled, may do what `mode` asks)."""
+        if mode == "reply":
+            where = self._("I post the text of voice messages others send you in your business chats there, as "
+                           "your reply.")
+        elif mode == "off":
+            where = self._("I don't transcribe voice messages in your business chats.")
+        else:
+            where = self._("I send you here the text of voice messages others send you in your business chats.")
+        own = (self._("Your own voice messages there too (/business mine off stops that).") if mine else
+               self._("Not your own voice messages there (/business mine on)."))
+        if connection is None:
+            state = self._("No account of yours is connected to me: connect me in Telegram's settings, Business, "
+                           "Chatbots.")
+        elif not connection[0]:
+            state = self._("Your connection to me is off: turn it on in Telegram's settings, Business, Chatbots.")
+        elif not connection[1]:
+            state = self._("Your connection doesn't let me reply in your chats, so I send the texts here.")
+        else:
+            state = ""
+        return " ".join(part for part in (self._("OK.") if changed else "", where, own, state) if part)
+
+    def business_header(self, sender: str, chat: str) -> str:
+        """The line above a business chat's transcript sent to its owner: who sent the recording, and where."""
+        return self._("🎙 From %(sender)s, in your chat with %(chat)s:") % {"sender": sender, "chat": chat}
 
     def guest_rest(self, link: str) -> str:
         """Said at the end of a guest post cut short: where the whole text is."""

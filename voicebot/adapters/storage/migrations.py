@@ -252,10 +252,35 @@ def _channels(migrator: SchemaMigrator) -> None:
                      migrator.add_column("job", "comments_message_id", BigIntegerField(null=True)))
 
 
+def _business_chats(migrator: SchemaMigrator) -> None:
+    """Version 15: business_connection (each user's connection of the bot to their account: its owner, their chat
+    with the bot, whether it may reply, whether it is enabled), user.business and user.business_mine (where
+    recordings in their business chats are answered, and whether their own are), job.business_connection_id,
+    business_sender and business_chat (a business job's connection and what its owner's header names), so that
+    a business job resumed after a restart is answered where it was."""
+    class BusinessConnection(Model):
+        id = CharField(max_length=255, primary_key=True)
+        owner_id = BigIntegerField()
+        owner_chat_id = BigIntegerField()
+        can_reply = BooleanField(default=False)
+        is_enabled = BooleanField(default=True)
+
+        class Meta:
+            database = migrator.database
+            table_name = "business_connection"
+
+    migrator.database.create_tables([BusinessConnection])
+    migrator.migrate(migrator.add_column("user", "business", CharField(max_length=16, default="private")),
+                     migrator.add_column("user", "business_mine", BooleanField(default=False)),
+                     migrator.add_column("job", "business_connection_id", CharField(max_length=255, null=True)),
+                     migrator.add_column("job", "business_sender", TextField(null=True)),
+                     migrator.add_column("job", "business_chat", TextField(null=True)))
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
               _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership,
               _forum_topics, _segments_translation_and_vocabularies, _senders_of_recordings, _answers_from_memory,
-              _guest_mode, _channels)
+              _guest_mode, _channels, _business_chats)
 
 
 def schema_version() -> int:

@@ -43,6 +43,8 @@ class User(BaseModel):
     interface_language = CharField(max_length=8, null=True)   # chosen with /lang; null: the app's
     translate = BooleanField(default=False)                     # /translate on: recordings come back in English
     vocabulary = TextField(null=True)                           # /vocab: names and terms to spell right
+    business = CharField(max_length=16, default="private")      # /business: where business chats are answered
+    business_mine = BooleanField(default=False)                 # /business mine on: their own recordings too
 
 
 class Chat(BaseModel):
@@ -137,10 +139,25 @@ class JobRecord(BaseModel):
     channel_caption = TextField(null=True)           # a channel post's own caption, which the bot answers under
     comments_chat_id = BigIntegerField(null=True)    # a channel post's forward in its discussion group ...
     comments_message_id = BigIntegerField(null=True)  # ... which comments on it reply to
+    business_connection_id = CharField(max_length=255, null=True)   # a business chat's connection (core.business)
+    business_sender = TextField(null=True)           # who sent it there, and in which chat, as the owner's header
+    business_chat = TextField(null=True)             # names them
 
     class Meta:
         table_name = "job"
         indexes = ((("chat_id", "message_id", "place"), True),)
+
+
+class BusinessConnection(BaseModel):
+    """A user's connection of the bot to their account, as its last business_connection update left it."""
+    id = CharField(max_length=255, primary_key=True)
+    owner_id = BigIntegerField()
+    owner_chat_id = BigIntegerField()
+    can_reply = BooleanField(default=False)
+    is_enabled = BooleanField(default=True)
+
+    class Meta:
+        table_name = "business_connection"
 
 
 class BotState(BaseModel):

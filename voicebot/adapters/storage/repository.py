@@ -18,6 +18,7 @@ from voicebot.adapters.storage.models import (
     DONE,
     FAILED,
     BotState,
+    BusinessConnection,
     Chat,
     JobRecord,
     Leadership,
@@ -32,6 +33,10 @@ from voicebot.adapters.storage.models import (
 )
 from voicebot.core.calls import Destination
 from voicebot.core.domain import (
+    BusinessConnection as Connection,
+)
+from voicebot.core.domain import (
+    BusinessOrigin,
     ChannelPost,
     ChatSettings,
     DayStats,
@@ -151,7 +156,7 @@ class Storage:
                     requested=incoming.requested, interface_language=incoming.job.interface_language,
                     thread_id=incoming.job.thread_id, task=incoming.job.task.value, created_at=now,
                     place=key.place, guest_query_id=incoming.job.guest_query_id,
-                    **_channel_columns(incoming.job.channel)),
+                    **_channel_columns(incoming.job.channel), **_business_columns(incoming.job.business)),
                     cut=("file_name",)))
                     .on_conflict_ignore().execute())
             if next_offset is not None:
@@ -287,6 +292,22 @@ class Storage:
                                                               for name, value in values.items()})
              .execute())
 
+    def save_business_connections(self, connections: list[Connection]) -> None:
+        """Each connection as its latest update left it."""
+        with self._writing():
+            for connection in connections:
+                values = {"owner_id": connection.owner_id, "owner_chat_id": connection.owner_chat_id,
+                          "can_reply": connection.can_reply, "is_enabled": connection.is_enabled}
+                (BusinessConnection.insert(id=connection.connection_id, **values)
+                 .on_conflict(conflict_target=[BusinessConnection.id],
+                              update={getattr(BusinessConnection, name): value for name, value in values.items()})
+                 .execute())
+
+    def business_connections(self) -> list[Connection]:
+        with database_errors():
+            return [Connection(row.id, row.owner_id, row.owner_chat_id, row.can_reply, row.is_enabled)
+                    for row in BusinessConnection.select().order_by(BusinessConnection.id)]
+
     def chat_settings(self) -> dict[int, ChatSettings]:
         """Groups whose admins chose something (on-request mode, a language, a vocabulary); the rest follow
         ChatSettings' defaults."""
@@ -380,7 +401,7 @@ def _transcript_of(usage: Usage) -> Transcript:
 def _pending_job(row: JobRecord) -> PendingJob:
     job = Job(JobKey(row.chat_id, row.message_id, row.place), row.user_id, _media_of(row),
               interface_language=row.interface_language, thread_id=row.thread_id, task=Task(row.task),
-              guest_query_id=row.guest_query_id, channel=_channel_post(row))
+              guest_query_id=row.guest_query_id, channel=_channel_post(row), business=_business_origin(row))
     status = row.guest_post_id if row.guest_post_id is not None else row.status_message_id
     return PendingJob(VoiceReceived(job, row.in_group, row.requested), status, row.attempts)
 
@@ -399,6 +420,20 @@ def _channel_post(row: JobRecord) -> ChannelPost | None:
     comments = (None if row.comments_chat_id is None or row.comments_message_id is None
                 else Destination(row.comments_chat_id, reply_to_message_id=row.comments_message_id))
     return ChannelPost(row.channel_caption, comments)
+
+
+def _business_columns(business: BusinessOrigin | None) -> dict:
+    if business is None:
+        return {}
+    return {"business_connection_id": business.connection_id, "business_sender": business.sender,
+            "business_chat": business.chat}
+
+
+def _business_origin(row: JobRecord) -> BusinessOrigin | None:
+    """As it arrived: its owner and where it is answered are the QuotaActor's to say again."""
+    if row.business_connection_id is None:
+        return None
+    return BusinessOrigin(row.business_connection_id, sender=row.business_sender or "", chat=row.business_chat or "")
 
 
 def _values_of(settings: UserSettings | ChatSettings) -> dict:
