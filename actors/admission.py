@@ -44,6 +44,9 @@ SETTLED_REMEMBERED = 10_000   # far more jobs than can be under way at once
 # may report any length, but a short one only shrinks its own share, never another job's.
 SLACK_SECONDS = 5.0
 SLACK_SHARE = 0.1
+# A business connection's recordings under way at once, at most: its strangers have no rate window, and the
+# owner's quota (or none, for an unlimited owner) would let them hold all of the queue.
+MAX_UNSETTLED_PER_CONNECTION = 5
 RECALL_DEADLINE_SECONDS = 10.0   # a look-up not answered by then is taken for a miss: the job is transcribed
 
 
@@ -94,14 +97,15 @@ class Admission:
         # A channel has no rate window: its posts come from its admins, and its own allowance bounds them. Nor
         # has a business chat's recording: its owner did not send it, and the window is theirs (actors/business.py).
         unwindowed = resumed or pressed or is_channel(job.user_id) or job.business is not None
-        refusal = self._refusal(job, user, None if unwindowed else user.last_admitted, quota=key is None)
+        refusal = (None if resumed else self._crowded(job)) or self._refusal(
+            job, user, None if unwindowed else user.last_admitted, quota=key is None)
         if refusal is not None:
             self._refuse(job, refusal)
             return
         if resumed is None:
             # A new job for a key settled before (/transcribe again, English pressed again): settled anew.
             self._settled.pop(job.key, None)
-        if not pressed:
+        if not (pressed or is_channel(job.user_id) or job.business is not None):   # nor opens their window
             user.last_admitted = self._clock()
         status_message_id = resumed.status_message_id if resumed else None
         if key is None:
@@ -110,6 +114,16 @@ class Admission:
         deadline = self._remind(RecallOverdue(job.key), RECALL_DEADLINE_SECONDS) if self._remind else None
         self._recalls[job.key] = _Recall(admitted, status_message_id, deadline)
         self._storage.tell(RecallTranscript(admitted, key, self._quota))
+
+    def _crowded(self, job: Job) -> tuple[str, str] | None:
+        """("busy", reply) when a business chat's recording would take more of the queue than its connection
+        may hold: strangers writing to an owner have no rate window, and must not fill everyone's queue."""
+        if job.business is None:
+            return None
+        unsettled = sum(1 for key in (*self._holds, *self._recalls) if key.place == job.key.place)
+        if unsettled >= MAX_UNSETTLED_PER_CONNECTION and job.key not in self._holds:
+            return FailureReason.BUSY.value, self._words(job).BUSY
+        return None
 
     def recalled(self, job: Job, remembered: Remembered | None) -> None:
         """The StorageActor looked the job's recording up: found, the job is answered with the transcript kept

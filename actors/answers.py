@@ -125,7 +125,10 @@ class AnswerBook:
             answer.tail += (SendDocument(answer.to, TRANSCRIPT_FILE_NAME, result.text.encode(),
                                          result.file_caption or None),)
         if isinstance(answer.to, GuestChat):   # a guest post is one message: no further parts, file nor buttons
-            answer.first, answer.tail = (guest_post(result.text, result.rest_elsewhere), None), ()
+            post = guest_post(result.text, result.rest_elsewhere)
+            answer.first, answer.tail = (post, None), ()
+            if post != result.text and result.rest_to is not None:   # cut, and no link can fetch the rest later
+                answer.tail = tuple(SendText(result.rest_to, piece) for piece in split_message(result.text))
         if (answer.waiting is not None and isinstance(answer.waiting.call, EditText)
                 and self._outbox.withdraw(answer.waiting)):
             answer.waiting = None   # progress not shown yet: the result supersedes it
@@ -151,7 +154,8 @@ class AnswerBook:
         if isinstance(outcome, Made) and outcome.message_id is not None:
             answer.status, answer.shown = _posted(key, outcome.message_id, answer.to), text
             if self._storage is not None:
-                self._storage.tell(StatusPosted(key, outcome.message_id))
+                chat_id = answer.status.chat_id if isinstance(answer.status, PostedMessage) else None
+                self._storage.tell(StatusPosted(key, outcome.message_id, chat_id))
         return self._next(key, answer)
 
     def _status_edited(self, key: JobKey, text: str, outcome: Outcome) -> Sequence[Posting]:

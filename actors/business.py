@@ -2,17 +2,18 @@
 their account) and turns a recording in one of those chats into its owner's job, or into nothing. Not an actor.
 
 The owner pays: the job is theirs, in their language, within their daily quota, but outside their rate window,
-which is theirs to use: a stranger who floods their chats spends the owner's day, never their turn. Only the
+which is theirs to use: a stranger who floods their chats spends the owner's day, never their turn (and holds
+no more than admission.MAX_UNSETTLED_PER_CONNECTION places of the queue). Only the
 transcript (and its status) ever goes into the business chat; every notice goes to the owner."""
 import dataclasses
 import logging
 from collections.abc import Iterable
 
-from actors.messages import JobClosed, VoiceReceived
+from actors.messages import BusinessConnectionChecked, CheckBusinessConnection, JobClosed, VoiceReceived
 from actors.users import UserBook
 from voicebot.core.business import BusinessMode, business_change, owners_job, reply_refused
 from voicebot.core.calls import Destination, SendText
-from voicebot.core.domain import BusinessConnection, CommandReceived, UserSettings
+from voicebot.core.domain import BusinessConnection, CommandReceived, PendingJob, UserSettings
 from voicebot.core.ports import Mailbox
 from voicebot.core.replies import Wording
 
@@ -21,7 +22,11 @@ log = logging.getLogger(__name__)
 
 class BusinessChats:
     def __init__(self, *, users: UserBook, sender: Mailbox, storage: Mailbox,
-                 connections: Iterable[BusinessConnection] = ()):
+                 connections: Iterable[BusinessConnection] = (), quota: Mailbox | None = None):
+        """`quota`: where the sender's answers about connections never heard of go."""
+        self._quota = quota
+        # Recordings of connections never heard of, waiting for Telegram's word on them (CheckBusinessConnection).
+        self._unheard: dict[str, list[tuple[VoiceReceived, PendingJob | None]]] = {}
         self._users = users
         self._sender = sender
         self._storage = storage
@@ -36,11 +41,16 @@ class BusinessChats:
         self._connections[connection.connection_id] = connection
         self._told.discard(connection.connection_id)
 
-    def owners(self, voice: VoiceReceived) -> VoiceReceived | None:
+    def owners(self, voice: VoiceReceived, resumed: PendingJob | None = None,
+               look_up: bool = True) -> VoiceReceived | None:
         """The owner's job for a recording in their business chat; None (and the stored job closed) when it is not
-        answered."""
+        answered. One of a connection never heard of (made before the bot asked for business_connection updates)
+        waits while Telegram is asked about it (`look_up`), and then comes back with `checked`."""
         job = voice.job
         connection = self._connections.get(job.business.connection_id)
+        if connection is None and look_up and self._quota is not None:
+            self._wait_for(job.business.connection_id, voice, resumed)
+            return None
         owners = None if connection is None else owners_job(job, connection,
                                                              self._users[connection.owner_id].settings)
         if owners is None:
@@ -49,6 +59,35 @@ class BusinessChats:
             self._storage.tell(JobClosed(job.key))
             return None
         return dataclasses.replace(voice, job=owners, in_group=False)
+
+    def as_resumed(self, voice: VoiceReceived, pending: PendingJob) -> tuple[VoiceReceived, PendingJob]:
+        """An owner's job resumed after a restart goes on where its status was posted, whatever they chose since:
+        as a reply only while the connection may still reply, else privately, with a new status (the one in
+        their chat, which the bot may no longer edit, stays)."""
+        job = voice.job
+        if pending.status_message_id is None or pending.status_chat_id is None:
+            return voice, pending
+        was_reply = pending.status_chat_id != job.business.owner_chat_id
+        if was_reply and not self._connections[job.business.connection_id].can_reply:
+            pending = dataclasses.replace(pending, status_message_id=None)
+        reply = was_reply and pending.status_message_id is not None
+        return dataclasses.replace(voice, job=dataclasses.replace(
+            job, business=dataclasses.replace(job.business, reply=reply))), pending
+
+    def knows(self, connection_id: str) -> bool:
+        return connection_id in self._connections
+
+    def checked(self, checked: BusinessConnectionChecked) -> list[tuple[VoiceReceived, PendingJob | None]]:
+        """Telegram's word on a connection never heard of (`connected` already, if there is one): the recordings
+        that waited for it, to consider again (not looked up twice: closed if there is none)."""
+        return self._unheard.pop(checked.connection_id, [])
+
+    def _wait_for(self, connection_id: str, voice: VoiceReceived, resumed: PendingJob | None) -> None:
+        waiting = self._unheard.setdefault(connection_id, [])
+        if not waiting:
+            log.info("business connection %s never heard of: asking Telegram", connection_id)
+            self._sender.tell(CheckBusinessConnection(connection_id, self._quota))
+        waiting.append((voice, resumed))
 
     def note_reply_refused(self, voice: VoiceReceived, words: Wording) -> None:
         """Once a run per connection: the owner chose replies, which their connection does not allow."""

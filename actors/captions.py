@@ -1,13 +1,14 @@
 """CaptionBook: the answer book's part for channel posts (a job whose destination is a ChannelCaption). The post
 is the job's status message: its caption says "Processing…" under its author's caption while the job runs, and
-then the transcript when the two fit in a caption. A longer result puts the caption back as its author wrote it
-and goes as comments (replies to the post's forward in the channel's discussion group), or as reply posts in a
-channel without one. No buttons: a channel's readers are no users of the bot's. A part of the TelegramSender,
-not an actor.
+then the transcript when the two fit in a caption, the author's formatting kept in every edit. A longer result
+puts the caption back as its author wrote it (if a status changed it) and goes as comments (replies to the
+post's forward in the channel's discussion group), or as reply posts in a channel without one. No buttons: a
+channel's readers are no users of the bot's. A part of the TelegramSender, not an actor.
 
 As in the chat path, a job has at most one call waiting in the outbox at a time. Every caption edit is a whole
 caption, so a job resumed after a restart edits the post into what it should say (an edit that changes nothing
 counts as made), never posting twice."""
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ class _Post:
     waiting: Posting | None = None      # the job's call waiting in the outbox
     wanted: str | None = None           # the status to show once that call is made
     result: DeliverResult | None = None
+    shown: bool = False                 # a status was put under the caption: it is put back before comments
 
 
 class CaptionBook:
@@ -49,7 +51,7 @@ class CaptionBook:
         """The post `key` was forwarded into its channel's discussion group: comments on it reply there."""
         post = self._posts.get(key)
         if post is not None:
-            post.to = ChannelCaption(post.to.post, post.to.caption, comments)
+            post.to = dataclasses.replace(post.to, comments=comments)
             return
         self._comments[key] = comments
         if len(self._comments) > COMMENT_LINKS_KEPT:
@@ -59,7 +61,7 @@ class CaptionBook:
         to = message.to
         comments = self._comments.pop(message.key, None) or to.comments
         post = self._posts.setdefault(message.key, _Post(to))
-        post.to = ChannelCaption(to.post, to.caption, comments or post.to.comments)
+        post.to = dataclasses.replace(to, comments=comments or post.to.comments)
         self.show(message.key, message.text)
 
     def show(self, key: JobKey, text: str) -> None:
@@ -73,7 +75,7 @@ class CaptionBook:
             return
         caption = caption_with(post.to.caption, text)
         if caption is not None:
-            self._post(post, Posting(EditCaption(post.to.post, caption), partial(self._status_edited, key)))
+            self._post(post, Posting(self._edit(post, caption), partial(self._status_edited, key)))
 
     def deliver(self, result: DeliverResult) -> None:
         post = self._posts[result.key]
@@ -88,30 +90,38 @@ class CaptionBook:
         post.waiting = posting
         self._outbox.post(posting)
 
-    def _status_edited(self, key: JobKey, _: Outcome) -> Sequence[Posting]:
+    def _status_edited(self, key: JobKey, outcome: Outcome) -> Sequence[Posting]:
         """After a status edit (made or not: a post the bot may no longer edit still gets its answer, as a reply):
         the result if it waited, else the newest status wanted meanwhile."""
         post = self._posts[key]
         post.waiting = None
+        post.shown = post.shown or isinstance(outcome, Made)
         if post.result is not None:
             return self._answer(key)
         wanted, post.wanted = post.wanted, None
         caption = None if wanted is None else caption_with(post.to.caption, wanted)
         if caption is None:
             return ()
-        post.waiting = Posting(EditCaption(post.to.post, caption), partial(self._status_edited, key))
+        post.waiting = Posting(self._edit(post, caption), partial(self._status_edited, key))
         return (post.waiting,)
 
-    # --- a result's route: into the caption when it fits; else the caption as its author wrote it, and the
-    # result as comments (or reply posts); a caption the bot may not edit gets the result as reply posts.
+    @staticmethod
+    def _edit(post: _Post, caption: str) -> EditCaption:
+        """The post's caption made `caption`, its author's formatting kept (their words are its start)."""
+        return EditCaption(post.to.post, caption, entities=post.to.entities)
+
+    # --- a result's route: into the caption when it fits; else the caption as its author wrote it (if a status
+    # changed it), and the result as comments (or reply posts); a caption the bot may not edit gets the result
+    # as reply posts. A caption past the limit (a Premium author's) is never edited: Telegram would refuse it.
 
     def _answer(self, key: JobKey) -> Sequence[Posting]:
         post = self._posts[key]
         caption = caption_with(post.to.caption, post.result.text)
         if caption is not None and not post.result.as_file:
-            return (Posting(EditCaption(post.to.post, caption), partial(self._caption_edited, key)),)
-        restored = EditCaption(post.to.post, post.to.caption)
-        return (Posting(restored, lambda _: self._elsewhere(key, post.to.comments)),)
+            return (Posting(self._edit(post, caption), partial(self._caption_edited, key)),)
+        if not post.shown:
+            return self._elsewhere(key, post.to.comments)
+        return (Posting(self._edit(post, post.to.caption), lambda _: self._elsewhere(key, post.to.comments)),)
 
     def _caption_edited(self, key: JobKey, outcome: Outcome) -> Sequence[Posting]:
         if isinstance(outcome, Made):
@@ -141,8 +151,10 @@ class CaptionBook:
         if outcome.refused and refused_text:
             # Telegram refused the answer for good: the plain failure takes its place, in the caption.
             post = self._posts[key]
-            caption = caption_with(post.to.caption, refused_text) or post.to.caption
-            return (Posting(EditCaption(post.to.post, caption), lambda _: self._report(key, True, refused=True)),)
+            caption = caption_with(post.to.caption, refused_text)
+            if caption is None:
+                return self._report(key, True, refused=True)
+            return (Posting(self._edit(post, caption), lambda _: self._report(key, True, refused=True)),)
         return self._report(key, delivered=False)
 
     def _report(self, key: JobKey, delivered: bool, refused: bool = False) -> Sequence[Posting]:

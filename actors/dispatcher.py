@@ -25,10 +25,10 @@ from actors.messages import (
     WorkerReady,
 )
 from actors.pool import WorkerPool
-from voicebot.core.business import answered_to_owner, headed
+from voicebot.core.business import answered_in_chat, answered_to_owner, headed
 from voicebot.core.buttons import ButtonData, keyboard
-from voicebot.core.calls import Keyboard, SendText
-from voicebot.core.domain import FailureReason, Job, JobKey, Transcript
+from voicebot.core.calls import Destination, Keyboard, SendText
+from voicebot.core.domain import BusinessConnection, FailureReason, Job, JobKey, Transcript
 from voicebot.core.guests import deep_link, is_guest
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics
 from voicebot.core.replies import Languages, Wording
@@ -67,11 +67,14 @@ class Dispatcher(SupervisedActor):
                  max_pending: int, max_duration_seconds: int, max_file_mb: int, file_threshold_chars: int = 8000,
                  supervisor: Mailbox | None = None, name: str = "dispatcher", metrics: Metrics = NO_METRICS,
                  remote: Mailbox | None = None, clock: Callable[[], float] = time.monotonic,
-                 languages: Languages | None = None, buttons: ButtonData | None = None, bot_username: str = ""):
+                 languages: Languages | None = None, buttons: ButtonData | None = None, bot_username: str = "",
+                 keeps_transcripts: bool = True):
         """`buttons`: what the buttons under a finished transcript carry (None: no buttons). `bot_username`: the
-        bot's, for the deep link a guest post cut short gives to the whole text."""
+        bot's, for the deep link a guest post cut short gives to the whole text; without kept transcripts
+        (`keeps_transcripts`) no link can fetch it later, and the whole text goes to the caller's chat at once."""
         super().__init__(name, supervisor)
         self._bot_username = bot_username
+        self._keeps_transcripts = keeps_transcripts
         self._buttons = buttons
         self._workers = workers
         self._remote = remote
@@ -90,6 +93,7 @@ class Dispatcher(SupervisedActor):
         self._languages = languages or Languages()
         self._admitted_at: dict[JobKey, float] = {}   # for the time each user waits for the answer
         self._crashed_workers: set[JobKey] = set()   # jobs whose WhisperActor died holding them: retried once
+        self._ended: set[str] = set()   # business connections disabled or ended while their jobs were under way
 
     def handle(self, message):
         match message:
@@ -108,6 +112,10 @@ class Dispatcher(SupervisedActor):
                 # Its job, if any, stays out: the broker gives it to another worker, whose outcome ends it.
                 self._metrics.worker_ready(worker, False)
                 self._pool.gone(worker)
+            case BusinessConnection(connection_id, is_enabled=False):
+                self._disconnected(connection_id)
+            case BusinessConnection(connection_id):
+                self._ended.discard(connection_id)
             case Stopping():
                 self._stopping = True
                 for worker in self._pool.ready:
@@ -121,17 +129,19 @@ class Dispatcher(SupervisedActor):
         if self._knows(job.key):
             # Resumed after a restart of the sender or of this actor while it was waiting or running: once only.
             log.info("job %s/%s is waiting or running already; not queued twice", job.chat_id, job.message_id)
+            self._retarget_status(job, status_message_id)
             return
         if len(self._pending) >= self._max_pending:
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
-            self._sender.tell(SendText(job.destination, self._words(job).BUSY))
+            self._sender.tell(self._notice(job, self._words(job).BUSY))
             self._metrics.job_finished(FailureReason.BUSY.value)
             self._quota.tell(RefusedAsBusy(job))
             return
         self._admitted_at[job.key] = self._clock()
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
-        if self._pending or not self._pool.has_idle:
+        # A reply in an owner's business chat says "Processing…" only: the bot's queue is not their customer's.
+        if (self._pending or not self._pool.has_idle) and not answered_in_chat(job):
             position = self._words(job).queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
             self._sender.tell(PostStatus(job.key, position, job.destination, status_message_id))
             if status_message_id is None:   # a resumed job's message is left as it is until its result
@@ -154,11 +164,19 @@ class Dispatcher(SupervisedActor):
             # Resumed while a transcription of it runs here (the sender was restarted): that one answers it.
             log.info("job %s/%s is waiting or running already; not answered from memory", job.chat_id,
                      job.message_id)
+            self._retarget_status(job, status_message_id)
             return
         self._admitted_at[job.key] = self._clock()
         self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, job.destination, status_message_id))
         self._metrics.answered_from_memory()
         self._deliver(TranscriptReady(job, transcript, recalled=True))
+
+    def _retarget_status(self, job: Job, status_message_id: int | str | None) -> None:
+        """A restarted sender knows a stored status message by its id alone, as if it were in the job's own chat;
+        the job's destination says where it really is (the owner's chat, a guest post, a channel's caption), so
+        that the result goes there. Nothing is posted: the message exists."""
+        if status_message_id is not None:
+            self._sender.tell(PostStatus(job.key, self._words(job).PROCESSING, job.destination, status_message_id))
 
     def _dispatch(self) -> None:
         while self._pending and self._pool.has_idle and not self._stopping:
@@ -211,6 +229,9 @@ class Dispatcher(SupervisedActor):
 
     def _deliver(self, ready: TranscriptReady) -> None:
         job, transcript, words = ready.job, ready.transcript, self._words(ready.job)
+        if job.business is not None and job.business.connection_id in self._ended:
+            self._not_transcribed(job)
+            return
         self._metrics.job_finished("done")
         self._answered(job)
         text = words.transcript(transcript, job.language, job.timestamps)
@@ -218,13 +239,17 @@ class Dispatcher(SupervisedActor):
         as_file = len(text) > self._file_threshold_chars
         self._sender.tell(DeliverResult(job.key, text, as_file, ready, self._quota,
                                         words.TRANSCRIPT_FILE_CAPTION if as_file else "",
-                                        words.failure(FailureReason.INTERNAL, *self._limits),
-                                        self._keyboard(job, transcript, words), self._rest_elsewhere(job, words)))
+                                        words.BUSINESS_NOT_TRANSCRIBED if answered_in_chat(job)
+                                        else words.failure(FailureReason.INTERNAL, *self._limits),
+                                        self._keyboard(job, transcript, words), *self._rest_elsewhere(job, words)))
 
-    def _rest_elsewhere(self, job: Job, words: Wording) -> str:
+    def _rest_elsewhere(self, job: Job, words: Wording) -> tuple[str, Destination | None]:
+        """What a guest post cut short says of the whole text, and where that goes too (None: the link fetches it)."""
         if not is_guest(job.key):
-            return ""
-        return words.guest_rest(deep_link(self._bot_username, job.key))
+            return "", None
+        if self._keeps_transcripts:
+            return words.guest_rest(deep_link(self._bot_username, job.key)), None
+        return words.guest_rest(f"https://t.me/{self._bot_username}"), Destination(job.user_id)
 
     def _finished(self, job: Job) -> Job | None:
         """Frees the worker the job was given to, and returns the job as it was given; None if the job is
@@ -281,6 +306,40 @@ class Dispatcher(SupervisedActor):
         self._metrics.job_finished(reason.value)
         self._answered(job)
         self._queued_status.discard(job.key)
-        text = self._words(job).failure(reason, *self._limits)
-        text = headed(job, self._words(job), text) if answered_to_owner(job) else text
-        self._sender.tell(DeliverResult(job.key, text, outcome=JobFailed(job, reason), report_to=self._quota))
+        words = self._words(job)
+        text = words.failure(reason, *self._limits)
+        if answered_in_chat(job):
+            # Why is the owner's to know (it may be their quota); their chat's "Processing…" just says it failed.
+            self._sender.tell(self._notice(job, text))
+            text = words.BUSINESS_NOT_TRANSCRIBED
+        text = headed(job, words, text) if answered_to_owner(job) else text
+        # A reply refused (its connection disabled meanwhile) ends the job all the same, never to be resumed.
+        self._sender.tell(DeliverResult(job.key, text, outcome=JobFailed(job, reason), report_to=self._quota,
+                                        refused_text=text if answered_in_chat(job) else ""))
+
+    def _notice(self, job: Job, text: str) -> SendText:
+        """`text` about a job, said where it is answered; but a business chat's to its owner, headed."""
+        if job.business is None:
+            return SendText(job.destination, text)
+        return SendText(Destination(job.business.owner_chat_id), headed(job, self._words(job), text))
+
+    def _disconnected(self, connection_id: str) -> None:
+        """Its owner disabled or ended a business connection: it stops at once. Its jobs waiting end now, those
+        running once their worker is done (_deliver); no transcript goes out, nothing is charged."""
+        self._ended.add(connection_id)
+        for job in [job for job in self._pending if job.business and job.business.connection_id == connection_id]:
+            self._pending.remove(job)
+            self._queued_status.discard(job.key)
+            self._not_transcribed(job)
+
+    def _not_transcribed(self, job: Job) -> None:
+        """A job of an ended business connection: its status says so, to the owner (a reply's is not edited: no
+        call goes out on a disabled connection), and it ends as failed."""
+        log.info("job %s/%s: its business connection was disabled; not answered", job.chat_id, job.message_id)
+        self._metrics.job_finished(FailureReason.INTERNAL.value)
+        self._answered(job)
+        words = self._words(job)
+        text = words.BUSINESS_DISCONNECTED
+        text = headed(job, words, text) if answered_to_owner(job) else text
+        self._sender.tell(DeliverResult(job.key, text, outcome=JobFailed(job, FailureReason.INTERNAL),
+                                        report_to=self._quota, refused_text=text))

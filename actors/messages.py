@@ -12,8 +12,8 @@ from voicebot.core.audio import AudioPiece
 from voicebot.core.buttons import Press
 from voicebot.core.calls import Destination, GuestChat, Keyboard
 from voicebot.core.channels import ChannelStanding, ChannelSwitch
-from voicebot.core.domain import ButtonPressed as ButtonPressed
 from voicebot.core.domain import (
+    BusinessConnection,
     ChatSettings,
     FailureReason,
     Incoming,
@@ -27,6 +27,7 @@ from voicebot.core.domain import (
     UserState,
     UserSummary,
 )
+from voicebot.core.domain import ButtonPressed as ButtonPressed
 from voicebot.core.domain import CommandReceived as CommandReceived
 from voicebot.core.domain import TextReceived as TextReceived
 from voicebot.core.domain import UnsupportedReceived as UnsupportedReceived
@@ -142,6 +143,20 @@ class IntakeAnswered:
     with that request's pending `answer`."""
     outcome: IntakeStored | IntakeFailed
     answer: pykka.Future
+
+
+@dataclass(frozen=True, slots=True)
+class CheckBusinessConnection:
+    """Asks the TelegramSender what Telegram says of a business connection the bot never heard of (made before
+    it asked for business_connection updates); answered with BusinessConnectionChecked."""
+    connection_id: str
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessConnectionChecked:
+    connection_id: str
+    connection: BusinessConnection | None   # None: no such connection, or Telegram could not be asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +365,9 @@ class DeliverResult:
     keyboard: Keyboard | None = None   # the buttons under the transcript's last part
     # A guest job's answer is one post: said after it when the text is cut to fit (where the whole of it is).
     rest_elsewhere: str = ""
+    # Where the whole text then goes too (the caller's chat with the bot), when no /start can fetch it later
+    # (transcripts not kept); None: the link in `rest_elsewhere` fetches it.
+    rest_to: Destination | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +403,7 @@ class JobStarted:
 class StatusPosted:
     key: JobKey
     message_id: int | str   # a guest post's inline_message_id
+    chat_id: int | None = None   # the chat it was posted in (a business job's: its owner's, or theirs with someone)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from actors.business import BusinessChats
 from actors.buttons import Buttons
 from actors.conversation import Conversation
 from actors.messages import (
+    BusinessConnectionChecked,
     ButtonPressed,
     ChannelAdminChecked,
     ChatAdminChecked,
@@ -75,6 +76,7 @@ class QuotaActor(SupervisedActor):
         super().__init__(name, supervisor)
         self._storage = storage
         self._sender = sender
+        self._dispatcher = dispatcher
         self._resumed = resumed
         self._clock = clock
         self._users = UserBook(rules, users.values(), now)
@@ -84,7 +86,7 @@ class QuotaActor(SupervisedActor):
                                     sender=sender, storage=storage, clock=clock, metrics=metrics, languages=languages,
                                     quota=self.actor_ref, transcribed_by=transcribed_by, remind=self.tell_self_later)
         self._business = BusinessChats(users=self._users, sender=sender, storage=storage,
-                                       connections=business_connections)
+                                       connections=business_connections, quota=self.actor_ref)
         self._conversation = Conversation(rules=rules, users=self._users, allowance=self._allowance, sender=sender,
                                           storage=storage, quota=self.actor_ref, languages=languages,
                                           chat_settings=chat_settings, business=self._business)
@@ -101,9 +103,12 @@ class QuotaActor(SupervisedActor):
             case VoiceRefused(voice):
                 self._refuse_unstorable(voice)
             case BusinessConnection():
-                self._conversation.note_app_language(message.owner_id, message.language_code)
-                self._business.connected(message)
-                self._sender.tell(message)   # nothing more goes out on a disabled one
+                self._connected(message)
+            case BusinessConnectionChecked(connection_id, connection):
+                if connection is not None and not self._business.knows(connection_id):
+                    self._connected(connection)
+                for voice, resumed in self._business.checked(message):
+                    self._consider(voice, resumed, looked_up=True)
             case CommandReceived() | TextReceived() | UnsupportedReceived():
                 self._conversation.answer(message)
             case ChannelPostForwarded():   # where comments on a channel's post go: the sender answers there
@@ -155,10 +160,20 @@ class QuotaActor(SupervisedActor):
             case _:
                 return NotImplemented
 
-    def _consider(self, voice: VoiceReceived, resumed: PendingJob | None = None, pressed: bool = False) -> None:
-        voice = self._owners(voice)
+    def _connected(self, connection: BusinessConnection) -> None:
+        self._conversation.note_app_language(connection.owner_id, connection.language_code)
+        self._business.connected(connection)
+        self._sender.tell(connection)   # nothing more goes out on a disabled one
+        self._dispatcher.tell(connection)   # nor is anything under way of it answered
+
+    def _consider(self, voice: VoiceReceived, resumed: PendingJob | None = None, pressed: bool = False,
+                  looked_up: bool = False) -> None:
+        """`looked_up`: a business chat's recording whose connection Telegram was asked about already."""
+        voice = self._owners(voice, resumed, look_up=not looked_up)
         if voice is None:
             return
+        if resumed is not None and voice.job.business is not None:
+            voice, resumed = self._business.as_resumed(voice, resumed)
         voice = self._as_they_want_it(voice)
         if voice.job.business is not None:
             self._business.note_reply_refused(voice, self._languages[voice.job.interface_language])
@@ -168,13 +183,14 @@ class QuotaActor(SupervisedActor):
             self._storage.tell(JobClosed(voice.job.key))  # not asked for in an on-request group
 
     def _refuse_unstorable(self, voice: VoiceReceived) -> None:
-        owned = self._owners(voice)
+        owned = self._owners(voice, look_up=False)
         if owned is not None:   # else a business chat's recording that is not answered anyway
             self._admission.refuse_unstorable(self._as_they_want_it(owned).job)
 
-    def _owners(self, voice: VoiceReceived) -> VoiceReceived | None:
+    def _owners(self, voice: VoiceReceived, resumed: PendingJob | None = None,
+                look_up: bool = True) -> VoiceReceived | None:
         """A business chat's recording is its connection's owner's job, or nothing; any other is as it came."""
-        return voice if voice.job.business is None else self._business.owners(voice)
+        return voice if voice.job.business is None else self._business.owners(voice, resumed, look_up)
 
     def _as_they_want_it(self, voice: VoiceReceived) -> VoiceReceived:
         """The job as its user (or group) wants it: answered in their language, with their vocabulary."""

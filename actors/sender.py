@@ -7,12 +7,16 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from actors.answers import AnswerBook
 from actors.base import SupervisedActor
 from actors.messages import (
+    BusinessConnectionChecked,
     ChannelAdminChecked,
     ChatAdminChecked,
+    CheckBusinessConnection,
     CheckChannelAdmin,
     CheckChatAdmin,
     DeliverResult,
@@ -59,7 +63,8 @@ class TelegramSender(SupervisedActor):
         self._clock = clock
         self._outbox = Outbox(telegram, pace, clock, self._remind_in)
         self._answers = AnswerBook(self._outbox, storage, clock, status_messages)
-        self._admins: dict[tuple[int, int], tuple[bool, float]] = {}   # (chat, user) -> (is admin, asked at)
+        # (chat, user) -> (what the Bot API said of them, asked at); a channel is as a /channel command named it
+        self._admins: dict[tuple[int | str, int], tuple[Any, float]] = {}
         self._drain_due: float | None = None
         self._swept_at = clock()
 
@@ -88,6 +93,8 @@ class TelegramSender(SupervisedActor):
             case CheckChannelAdmin(command, switch, reply_to):
                 reply_to.tell(ChannelAdminChecked(command, switch, *self._channel_standing(switch.channel,
                                                                                            command.user_id)))
+            case CheckBusinessConnection(connection_id, reply_to):
+                reply_to.tell(BusinessConnectionChecked(connection_id, self._business_connection(connection_id)))
             case CheckChatAdmin(command, reply_to):
                 reply_to.tell(ChatAdminChecked(command, self._is_chat_admin(command.chat_id, command.user_id)))
             case Drain():
@@ -115,21 +122,33 @@ class TelegramSender(SupervisedActor):
                 del self._admins[asked]
 
     def _channel_standing(self, channel: str, user_id: int) -> tuple[int | None, ChannelStanding]:
+        """Cached as a group's admins are (a username in any case names the same channel): its three calls hold
+        up every chat's replies while they are made."""
+        return self._cached((channel.lower(), user_id), partial(self._telegram.channel_standing, channel, user_id),
+                            (None, ChannelStanding.UNKNOWN), f"look up channel {channel}")
+
+    def _business_connection(self, connection_id: str) -> BusinessConnection | None:
+        """Asked once per connection the bot never heard of (the QuotaActor waits for the answer): not cached."""
         try:
-            return self._telegram.channel_standing(channel, user_id)
+            return self._telegram.business_connection(connection_id)
         except TelegramError as error:
-            log.warning("could not look up channel %s: %s", channel, error)
-            return None, ChannelStanding.UNKNOWN
+            log.warning("could not look up business connection %s: %s", connection_id, error)
+            return None
 
     def _is_chat_admin(self, chat_id: int, user_id: int) -> bool:
-        """Cached for a while: a flood of /auto in one group must not become a flood of Bot API calls."""
-        known = self._admins.get((chat_id, user_id))
+        return self._cached((chat_id, user_id), partial(self._telegram.is_chat_admin, chat_id, user_id), False,
+                            f"check the admins of chat {chat_id}")
+
+    def _cached(self, asked: tuple[int | str, int], look_up: Callable[[], Any], failed: Any, what: str) -> Any:
+        """What the Bot API said of a user in a chat, trusted for a while: a flood of /auto in one group, or of
+        /channel, must not become a flood of Bot API calls. A failed look-up is `failed`, and not kept."""
+        known = self._admins.get(asked)
         if known is not None and self._clock() - known[1] <= ADMIN_CACHE_SECONDS:
             return known[0]
         try:
-            is_admin = self._telegram.is_chat_admin(chat_id, user_id)
+            answer = look_up()
         except TelegramError as error:
-            log.warning("could not check the admins of chat %s: %s", chat_id, error)
-            return False
-        self._admins[(chat_id, user_id)] = (is_admin, self._clock())
-        return is_admin
+            log.warning("could not %s: %s", what, error)
+            return failed
+        self._admins[asked] = (answer, self._clock())
+        return answer

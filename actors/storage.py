@@ -158,8 +158,8 @@ class StorageActor(SupervisedActor):
                 self._storage.record_usage(job, day, status, charged_seconds, transcript, memory_key)
             case JobStarted(key):
                 self._storage.job_started(key)
-            case StatusPosted(key, message_id):
-                self._storage.status_posted(key, message_id)
+            case StatusPosted(key, message_id, chat_id):
+                self._storage.status_posted(key, message_id, chat_id)
             case JobClosed(key):
                 self._storage.job_finished(key)
             case SaveUserSettings(user_id=user_id, settings=settings):
@@ -213,6 +213,12 @@ class StorageActor(SupervisedActor):
         connections = [message for message in messages if isinstance(message, BusinessConnection)]
         if connections:
             self._storage.save_business_connections(connections)
+        # A channel post's forward into its discussion group comes after the post (its job is this intake's or
+        # stored already); one the bot answers in no channel is the group's recording, stored with the offset.
+        forwards = [message for message in messages if isinstance(message, ChannelPostForwarded)]
+        posted = {voice.job.key for voice in voices if voice.job.channel is not None}
+        own = [forward for forward in forwards if not self._answered_in_channel(forward, posted)]
+        voices += [forward.voice for forward in own]
         try:
             new, refused = self._storage.store_intake(voices, next_offset), set()
         except StorageError as error:
@@ -221,12 +227,28 @@ class StorageActor(SupervisedActor):
             if error.transient or isinstance(error, Deposed) or not voices:
                 raise
             new, refused = self._store_each(voices, next_offset)
-        self._link_comments(message for message in messages if isinstance(message, ChannelPostForwarded))
+        self._link_comments(forward for forward in forwards if forward.key in posted and forward not in own)
+        messages = tuple(message.voice if message in own else message for message in messages)
         return IntakeStored(tuple(VoiceRefused(message) if isinstance(message, VoiceReceived)
                                   and message.job.key in refused else message
                                   for message in messages
                                   if not isinstance(message, VoiceReceived) or message.job.key in new | refused),
                             next_offset)
+
+    def _answered_in_channel(self, forward: ChannelPostForwarded, posted: set) -> bool:
+        """Whether the forward's post is answered in its channel (linked to its job, if that came before): a job of
+        the bot's (`posted`: this intake's), in a channel not switched off. Else the forward is a recording of its
+        group's, as it was before the bot learned channels: the group's own mode applies."""
+        try:
+            if self._storage.switched_off(forward.key.chat_id):
+                return False
+            return forward.key in posted or self._storage.comments_linked(forward.key, forward.comments)
+        except StorageError as error:
+            if error.transient or isinstance(error, Deposed):
+                raise
+            log.warning("database: could not keep where comments on %s/%s go: %s", forward.key.chat_id,
+                        forward.key.message_id, error)
+            return True   # its job, if any, answers in reply posts
 
     def _link_comments(self, forwards: Iterable[ChannelPostForwarded]) -> None:
         """Where comments on channel posts go, kept with their jobs for a restart. Not worth holding the intake

@@ -11,3 +11,9 @@ from botprocess import TOKEN
 def sandbox():
     with BotApiSandbox(TOKEN) as running:
         yield running
+
+
+@pytest.fixture
+def database(tmp_path) -> str:
+    """A SQLite database of the test's own (a module may define its own `database`)."""
+    return f"sqlite:///{tmp_path / 'bot.db'}"

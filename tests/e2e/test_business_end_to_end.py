@@ -21,11 +21,6 @@ HEADER = ENGLISH_WORDING.business_header("Ben (@ben)", "Ben (@ben)")
 
 
 @pytest.fixture
-def database(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"
-
-
-@pytest.fixture
 def config(tmp_path, sandbox, database):
     return write_config(tmp_path / "config.toml", sandbox, database,
                         "[whisper]\nworkers = 1\n[limits]\nrate_limit_seconds = 0\n")
@@ -47,6 +42,18 @@ def final(message) -> bool:
 
 def in_her_chat(sandbox: BotApiSandbox, voice: int):
     return next((message for message in sandbox.business_messages(ANN, BEN) if message.reply_to == voice), None)
+
+
+def reply_under_way(sandbox: BotApiSandbox, speech, download_seconds: float) -> int:
+    """Ann, in reply mode, gets Ben's voice; its download takes `download_seconds`, and her reply in their chat
+    says "Processing…" meanwhile. The voice's message id."""
+    assert command(sandbox, ANN, "/start", 180)
+    sandbox.connect_business(ANN)
+    assert command(sandbox, ANN, "/business reply")
+    sandbox.inject_fault("file", delay=download_seconds, status=200)
+    voice = sandbox.send_voice(BEN, speech.voice_note, speech.duration, to=ANN)
+    assert sandbox.wait_for(lambda: in_her_chat(sandbox, voice) is not None, 60)
+    return voice
 
 
 def usages(database: str, user_id: int) -> list[tuple[str, float]]:
@@ -115,12 +122,7 @@ def test_a_connection_disabled_while_its_answer_is_under_way_gets_no_more_of_it(
         sandbox, config, tmp_path, database, speech):
     bot = RunningBot(config, tmp_path)
     try:
-        assert command(sandbox, ANN, "/start", 180)
-        sandbox.connect_business(ANN)
-        assert command(sandbox, ANN, "/business reply")
-        sandbox.inject_fault("file", delay=10, status=200)   # the download takes its time
-        voice = sandbox.send_voice(BEN, speech.voice_note, speech.duration, to=ANN)
-        assert sandbox.wait_for(lambda: in_her_chat(sandbox, voice) is not None, 60)
+        voice = reply_under_way(sandbox, speech, download_seconds=10)
         sandbox.disconnect_business(ANN)
         assert wait_until(lambda: usages(database, ANN.id) != [], 120)
         assert usages(database, ANN.id) == [("internal", 0.0)], "answered nowhere: not charged"
@@ -137,12 +139,7 @@ def test_killed_while_the_reply_says_processing_the_bot_answers_once_after_its_r
         sandbox, config, tmp_path, database, speech):
     bot = RunningBot(config, tmp_path)
     try:
-        assert command(sandbox, ANN, "/start", 180)
-        sandbox.connect_business(ANN)
-        assert command(sandbox, ANN, "/business reply")
-        sandbox.inject_fault("file", delay=60, status=200)   # the download takes its time
-        voice = sandbox.send_voice(BEN, speech.voice_note, speech.duration, to=ANN)
-        assert sandbox.wait_for(lambda: in_her_chat(sandbox, voice) is not None, 60)
+        voice = reply_under_way(sandbox, speech, download_seconds=60)
         assert wait_until(lambda: sandbox.faults_left("file") == 0, 60), "the download is under way"
         with stored(database) as storage:
             assert wait_until(lambda: all(job.status_message_id for job in storage.unfinished_jobs()), 10)

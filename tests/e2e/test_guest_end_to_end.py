@@ -21,11 +21,6 @@ STRANGERS = -1201   # a group without the bot
 
 
 @pytest.fixture
-def database(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"
-
-
-@pytest.fixture
 def config(tmp_path, sandbox, database):
     return write_config(tmp_path / "config.toml", sandbox, database,
                         "[whisper]\nworkers = 1\n[limits]\nrate_limit_seconds = 0\n")

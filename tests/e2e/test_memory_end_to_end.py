@@ -30,11 +30,6 @@ ALICE, BOB = SandboxUser(1101, "Alice"), SandboxUser(1102, "Bob")
 
 
 @pytest.fixture
-def database(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"
-
-
-@pytest.fixture
 def listen() -> str:
     return f"127.0.0.1:{free_port()}"
 

@@ -71,11 +71,6 @@ class KeptRunning:
 
 
 @pytest.fixture
-def database(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"
-
-
-@pytest.fixture
 def config(tmp_path, sandbox, database):
     return write_config(tmp_path / "config.toml", sandbox, database, """
 [whisper]

@@ -30,9 +30,10 @@ def test_a_business_job_is_kept_apart_and_resumed_with_its_connection_and_header
     business = dataclasses.replace(make_job(user_id=BEN, message_id=10, chat_id=BEN),
                                    key=dataclasses.replace(own.key, place=business_place("bc-1")), business=origin)
     assert storage.store_intake([VoiceReceived(own), VoiceReceived(business)], 5) == {own.key, business.key}
-    storage.status_posted(business.key, 901)
+    storage.status_posted(business.key, 901, BEN)
     pending = {item.incoming.job.key: item for item in storage.unfinished_jobs()}
-    assert pending[business.key].status_message_id == 901
+    assert (pending[business.key].status_message_id, pending[business.key].status_chat_id) == (901, BEN), \
+        "posted in her chat with Ben: resumed there"
     assert pending[business.key].incoming.job.business == origin
     assert pending[own.key].incoming.job.business is None
 

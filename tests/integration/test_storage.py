@@ -28,7 +28,7 @@ from voicebot.adapters.storage import migrations as storage_module
 from voicebot.adapters.storage.migrations import MIGRATIONS
 from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Leadership, Transaction, Usage, User
 from voicebot.adapters.storage.models import Segment as SegmentRow
-from voicebot.core.calls import ChannelCaption, Destination, PostedMessage
+from voicebot.core.calls import ChannelCaption, Destination, PostedMessage, TextEntity
 from voicebot.core.domain import (
     ChannelPost,
     ChatSettings,
@@ -466,12 +466,25 @@ def test_a_channel_job_keeps_its_posts_caption_and_where_comments_go_for_a_resta
     [pending, _] = storage.unfinished_jobs()
     assert pending.incoming == VoiceReceived(post, in_group=True)
     comments = Destination(-200, reply_to_message_id=33)
-    storage.comments_linked(post.key, comments)
-    storage.comments_linked(chat.key, comments)   # no channel post: nothing to link
+    assert storage.comments_linked(post.key, comments)
+    assert not storage.comments_linked(chat.key, comments)   # no channel post: nothing to link
     [pending, other] = storage.unfinished_jobs()
     assert pending.incoming.job.channel == ChannelPost("Today's news ✨", comments)
     assert pending.incoming.job.destination == ChannelCaption(PostedMessage(-100, 10), "Today's news ✨", comments)
     assert other.incoming.job.channel is None
+
+
+def test_a_channel_posts_caption_keeps_its_formatting_for_a_restart(storage):
+    entities = (TextEntity("bold", 0, 5), TextEntity("text_link", 6, 4, url="https://example.com"),
+                TextEntity("text_mention", 0, 2, user_id=42), TextEntity("pre", 11, 1, language="py"))
+    post = dataclasses.replace(make_job(user_id=-100, message_id=10, chat_id=-100),
+                               channel=ChannelPost("Today news ✨", entities=entities))
+    storage.store_intake([VoiceReceived(post, in_group=True)], 7)
+    [pending] = storage.unfinished_jobs()
+    assert pending.incoming.job.destination.entities == entities
+    assert not storage.switched_off(-100)
+    storage.save_chat_settings(-100, ChatSettings(automatic=False))
+    assert storage.switched_off(-100)
 
 
 def test_a_refused_job_is_closed_and_transcribe_later_makes_a_new_one(storage):

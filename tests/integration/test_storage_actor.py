@@ -155,14 +155,37 @@ def test_changes_that_meet_an_outage_are_written_once_it_is_over(db_url, monkeyp
     assert storage.ask(LoadUsers(DAY))[4].charged_today == 5.0
 
 
+def forward_of(key, forward_id: int = 55) -> ChannelPostForwarded:
+    """Telegram's forward of the channel post `key` into its discussion group -200, from its service user."""
+    voice = VoiceReceived(make_job(user_id=777000, message_id=forward_id, chat_id=-200), in_group=True)
+    return ChannelPostForwarded(key, Destination(-200, reply_to_message_id=forward_id), voice)
+
+
 def test_a_channel_posts_forward_is_kept_with_its_job_and_passed_on(db_url):
     storage, poller = start_storage(db_url), RecordingMailbox()
     job = dataclasses.replace(make_job(user_id=-100, message_id=7, chat_id=-100), channel=ChannelPost("news"))
-    forward = ChannelPostForwarded(job.key, Destination(-200, reply_to_message_id=55))
+    forward = forward_of(job.key)
     deliver(storage, StoreIntake((VoiceReceived(job, in_group=True), forward), 3, poller))
     assert poller.messages == [IntakeStored((VoiceReceived(job, in_group=True), forward), 3)]
     [pending] = storage.ask(LoadUnfinishedJobs())
     assert pending.incoming.job.channel == ChannelPost("news", forward.comments)
+
+
+def test_a_forward_of_a_post_the_bot_answers_in_no_channel_is_a_recording_of_its_group(db_url):
+    """The bot is no admin of the channel (no job of the post came), or the channel is switched off: the group
+    transcribes the forward as it would any recording, its job stored with the offset."""
+    storage, poller = start_storage(db_url), RecordingMailbox()
+    answered = dataclasses.replace(make_job(user_id=-100, message_id=7, chat_id=-100), channel=ChannelPost("news"))
+    deliver(storage, StoreIntake((VoiceReceived(answered, in_group=True),), 3, poller))
+    linked, elsewhere = forward_of(answered.key, 55), forward_of(dataclasses.replace(answered.key, chat_id=-300), 56)
+    deliver(storage, StoreIntake((linked, elsewhere), 4, poller))
+    assert poller.messages[-1] == IntakeStored((linked, elsewhere.voice), 4)
+    off = dataclasses.replace(answered, key=dataclasses.replace(answered.key, message_id=8))
+    deliver(storage, SaveChatSettings(-100, ChatSettings(automatic=False)),
+            StoreIntake((VoiceReceived(off, in_group=True), forward_of(off.key, 57)), 5, poller))
+    assert poller.messages[-1] == IntakeStored((VoiceReceived(off, in_group=True), forward_of(off.key, 57).voice), 5)
+    assert {pending.incoming.job.key.message_id for pending in storage.ask(LoadUnfinishedJobs())
+            if pending.incoming.job.chat_id == -200} == {56, 57}
 
 
 def test_a_change_the_database_refuses_is_dropped_alone(db_url, caplog):

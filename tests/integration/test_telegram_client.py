@@ -16,9 +16,10 @@ from voicebot.core.calls import (
     PostedMessage,
     SendDocument,
     SendText,
+    TextEntity,
 )
 from voicebot.core.channels import ChannelStanding
-from voicebot.core.domain import FailureReason
+from voicebot.core.domain import BusinessConnection, FailureReason
 from voicebot.core.errors import JobError, TelegramError
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
@@ -135,6 +136,14 @@ def test_a_channel_posts_caption_is_edited_and_a_channel_looked_up_with_where_it
     post = sandbox.send_voice(ann, b"OggS", 3, chat_id=-1001, caption="Today")
     assert client.perform(EditCaption(PostedMessage(-1001, post), "Today\n\nthe transcript")) is None
     assert sandbox.message(-1001, post)["caption"] == "Today\n\nthe transcript"
+    formatting = (TextEntity("bold", 0, 5), TextEntity("text_link", 0, 5, url="https://example.com"),
+                  TextEntity("text_mention", 0, 2, user_id=bob.id), TextEntity("pre", 7, 3, language="py"))
+    client.perform(EditCaption(PostedMessage(-1001, post), "Today\n\nthe words", entities=formatting))
+    assert sandbox.message(-1001, post)["caption_entities"] == [
+        {"type": "bold", "offset": 0, "length": 5},
+        {"type": "text_link", "offset": 0, "length": 5, "url": "https://example.com"},
+        {"type": "text_mention", "offset": 0, "length": 2, "user": {"id": bob.id}},
+        {"type": "pre", "offset": 7, "length": 3, "language": "py"}]
     assert client.channel_standing("@news", bob.id) == (-1001, ChannelStanding.ADMIN)
     assert client.channel_standing("-1001", ann.id) == (-1001, ChannelStanding.ADMIN)
     assert client.channel_standing("@news", cleo.id) == (-1001, ChannelStanding.NOT_ADMIN)
@@ -142,3 +151,13 @@ def test_a_channel_posts_caption_is_edited_and_a_channel_looked_up_with_where_it
     assert client.channel_standing("@outside", ann.id) == (-1003, ChannelStanding.BOT_ABSENT)
     assert client.channel_standing("@nowhere", ann.id) == (None, ChannelStanding.UNKNOWN)
     assert client.channel_standing("@agroup", ann.id) == (None, ChannelStanding.UNKNOWN), "a group is no channel"
+
+
+def test_a_business_connection_is_looked_up_as_its_update_would_have_said(sandbox, client):
+    ann = SandboxUser(31, "Ann")
+    connection_id = sandbox.connect_business(ann)
+    assert client.business_connection(connection_id) == BusinessConnection(connection_id, ann.id, ann.id,
+                                                                           can_reply=True, is_enabled=True,
+                                                                           language_code="en")
+    with pytest.raises(TelegramError):
+        client.business_connection("no-such-connection")

@@ -3,11 +3,26 @@ the author's caption, the result in its place when it fits, else the caption as 
 or as reply posts in a channel without a discussion group; refusals as one line in the caption."""
 import dataclasses
 
-from actors.messages import DeliverResult, JobFailed, PostStatus, ResultDelivered, TranscriptReady
+from actors.messages import DeliverResult, JobFailed, PostStatus, ResultDelivered, TranscriptReady, VoiceReceived
 from actors.outbox import Pace
 from actors.sender import TelegramSender
-from voicebot.core.calls import ChannelCaption, Destination, EditCaption, PostedMessage, SendDocument, SendText
-from voicebot.core.captions import MAX_CAPTION_LENGTH, caption_with, telegram_length
+from voicebot.core.calls import (
+    ChannelCaption,
+    Destination,
+    EditCaption,
+    PostedMessage,
+    SendDocument,
+    SendText,
+    TextEntity,
+)
+from voicebot.core.captions import (
+    MAX_CAPTION_LENGTH,
+    MAX_ENTITIES,
+    caption_entities,
+    caption_with,
+    entity_fields,
+    telegram_length,
+)
 from voicebot.core.domain import ChannelPost, ChannelPostForwarded, FailureReason, Transcript
 from voicebot.core.errors import TelegramError
 
@@ -58,7 +73,7 @@ def test_a_result_with_no_room_in_the_caption_goes_as_comments_and_the_caption_b
     telegram, quota = FakeTelegram(), RecordingMailbox()
     text = " ".join(f"word{n}." for n in range(1500))   # past a caption, and past one message too
     deliver(TelegramSender.start(telegram, pace=UNPACED), PostStatus(KEY, "Processing…", TO),
-            ChannelPostForwarded(KEY, COMMENTS), result(text, quota))
+            ChannelPostForwarded(KEY, COMMENTS, VoiceReceived(JOB)), result(text, quota))
     assert captions(telegram) == ["Today's news\n\nProcessing…", "Today's news"]
     comments = [call for call in telegram.calls if isinstance(call, SendText)]
     assert len(comments) > 1 and {call.to for call in comments} == {COMMENTS}
@@ -69,7 +84,7 @@ def test_a_result_with_no_room_in_the_caption_goes_as_comments_and_the_caption_b
 def test_the_discussion_groups_forward_may_be_seen_before_the_job_and_without_one_replies_go_to_the_channel():
     early, late = FakeTelegram(), FakeTelegram()
     long_text = "x" * MAX_CAPTION_LENGTH
-    deliver(TelegramSender.start(early, pace=UNPACED), ChannelPostForwarded(KEY, COMMENTS),
+    deliver(TelegramSender.start(early, pace=UNPACED), ChannelPostForwarded(KEY, COMMENTS, VoiceReceived(JOB)),
             PostStatus(KEY, "Processing…", TO), result(long_text))
     assert [call.to for call in early.calls if isinstance(call, SendText)] == [COMMENTS]
     deliver(TelegramSender.start(late, pace=UNPACED), PostStatus(KEY, "Processing…", TO), result(long_text))
@@ -110,3 +125,56 @@ def test_captions_are_measured_as_telegram_counts_them():
     assert caption_with("a" * 1000, "b" * 23) is None
     assert caption_with("", "🎙" * 513) is None
     assert isinstance(TO, ChannelCaption) and TO.caption == "Today's news"
+
+
+BOLD_LINK = (TextEntity("bold", 0, 5), TextEntity("text_link", 8, 4, url="https://example.com/news"))
+FORMATTED = dataclasses.replace(TO, entities=BOLD_LINK)
+
+
+def test_every_edit_keeps_the_authors_formatting():
+    telegram = FakeTelegram()
+    deliver(TelegramSender.start(telegram, pace=UNPACED), PostStatus(KEY, "Processing…", FORMATTED),
+            ChannelPostForwarded(KEY, COMMENTS, VoiceReceived(JOB)), result("the words"),
+            SendText(FORMATTED, "The channel's daily limit is used up."))
+    edits = [call for call in telegram.calls if isinstance(call, EditCaption)]
+    assert [edit.caption for edit in edits] == ["Today's news\n\nProcessing…", "Today's news\n\nthe words",
+                                                "Today's news\n\nThe channel's daily limit is used up."]
+    assert all(edit.entities == BOLD_LINK for edit in edits)
+
+
+def test_a_caption_no_status_changed_is_not_put_back_and_one_past_the_limit_is_never_edited():
+    unchanged, premium = FakeTelegram(refusing=EditCaption), FakeTelegram()
+    long_text = "x" * MAX_CAPTION_LENGTH
+    deliver(TelegramSender.start(unchanged, pace=UNPACED), PostStatus(KEY, "Processing…", TO), result(long_text))
+    assert [type(call) for call in unchanged.calls] == [SendText], "no edit to put back what never changed"
+    long_caption = dataclasses.replace(TO, caption="c" * 2000, entities=BOLD_LINK)   # a Premium author's
+    deliver(TelegramSender.start(premium, pace=UNPACED), PostStatus(KEY, "Processing…", long_caption),
+            ChannelPostForwarded(KEY, COMMENTS, VoiceReceived(JOB)), result("the words"),
+            SendText(long_caption, "The channel's daily limit is used up."))
+    assert not any(isinstance(call, EditCaption) for call in premium.calls)
+    assert [(call.to, call.text) for call in premium.calls] == [
+        (COMMENTS, "the words"),
+        (Destination(CHANNEL, reply_to_message_id=POST), "The channel's daily limit is used up.")]
+
+
+def test_a_captions_entities_are_kept_only_as_the_bot_api_sends_them():
+    caption = "Bold news, see link 🎙"   # the microphone: two UTF-16 code units
+    raw = [{"type": "bold", "offset": 0, "length": 4},
+           {"type": "text_link", "offset": 15, "length": 4, "url": "https://example.com"},
+           {"type": "text_mention", "offset": 0, "length": 4, "user": {"id": 42, "first_name": "A"}},
+           {"type": "pre", "offset": 5, "length": 4},
+           {"type": "custom_emoji", "offset": 20, "length": 2, "custom_emoji_id": "5368324170671202286"},
+           {"type": "text_link", "offset": 0, "length": 4},                       # no URL
+           {"type": "text_link", "offset": 0, "length": 4, "url": "a\nb"},        # not a URL
+           {"type": "bold", "offset": 20, "length": 3},                           # past the caption
+           {"type": "bold", "offset": -1, "length": 2}, {"type": "bold", "offset": 0, "length": 0},
+           {"type": "bold", "offset": True, "length": 2}, {"type": "marquee", "offset": 0, "length": 2},
+           {"type": "text_mention", "offset": 0, "length": 4, "user": {"id": "42"}}, "bold", None]
+    assert caption_entities(raw, caption) == (
+        TextEntity("bold", 0, 4), TextEntity("text_link", 15, 4, url="https://example.com"),
+        TextEntity("text_mention", 0, 4, user_id=42), TextEntity("pre", 5, 4),
+        TextEntity("custom_emoji", 20, 2, custom_emoji_id="5368324170671202286"))
+    assert caption_entities({"type": "bold"}, caption) == () and caption_entities(None, caption) == ()
+    assert len(caption_entities([{"type": "bold", "offset": 0, "length": 1}] * 1000, caption)) == MAX_ENTITIES
+    kept = caption_entities(raw, caption)
+    assert caption_entities([entity_fields(entity) for entity in kept], caption) == kept

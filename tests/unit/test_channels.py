@@ -15,6 +15,7 @@ from actors.messages import (
     VoiceReceived,
 )
 from actors.quota import QuotaActor, QuotaRules
+from actors.users import COMMAND_BURST
 from voicebot.core.calls import ChannelCaption, SendText
 from voicebot.core.channels import ChannelStanding, ChannelSwitch, channel_switch
 from voicebot.core.domain import ChannelPost, ChatSettings
@@ -112,3 +113,12 @@ def test_every_refused_post_says_why_under_its_caption_however_many_come_at_once
     notices = sender.of(SendText)
     assert [notice.to.post.message_id for notice in notices] == list(range(8))
     assert all(notice.text.startswith("Not transcribed") for notice in notices)
+
+
+def test_one_user_cannot_make_the_bot_look_up_channel_after_channel(fakes):
+    """Each look-up is three Bot API calls: a flood of /channel, each naming another channel, is bounded as any
+    flood of commands is (the sender keeps the answers for the same channel a while)."""
+    _, sender, _, _ = fakes
+    deliver(start_quota(fakes), *(CommandReceived(5, 5, n, "channel", f"off @news{n}") for n in range(20)))
+    assert len(sender.of(CheckChannelAdmin)) == COMMAND_BURST
+    assert [reply.text for reply in sender.of(SendText)] == [WORDS.SLOW_DOWN]

@@ -241,3 +241,19 @@ def test_a_job_whose_transcription_runs_already_is_not_answered_from_memory_too(
     job = make_job()
     deliver(dispatcher, WorkerReady("w1"), JobAdmitted(job), AnswerFromMemory(job, Transcript("a", "en", 1, 5, 0)))
     assert workers["w1"].messages == [Transcribe(job)] and sender.of(DeliverResult) == []
+
+
+def test_a_job_resumed_while_it_runs_tells_a_restarted_sender_where_its_stored_status_really_is(fakes):
+    """A sender restarted alone knows a stored status by its id only; the job resumed meanwhile is not queued
+    again, but its destination (here a guest post) goes to the sender with that id, and nothing is posted."""
+    _, _, sender, _ = fakes
+    dispatcher = start_dispatcher(fakes)
+    guest = dataclasses.replace(make_job(), guest_query_id="query-1")
+    deliver(dispatcher, WorkerReady("w1"), JobAdmitted(guest))
+    deliver(dispatcher, JobAdmitted(dataclasses.replace(guest, attempt=2), "inline-7"))
+    assert sender.of(PostStatus)[-1] == PostStatus(guest.key, ENGLISH_WORDING.PROCESSING, guest.destination,
+                                                   "inline-7")
+    assert len(sender.of(PostStatus)) == 2
+    # Without a stored status there is nothing to re-target: the first one stands.
+    deliver(dispatcher, JobAdmitted(dataclasses.replace(guest, attempt=3)))
+    assert len(sender.of(PostStatus)) == 2

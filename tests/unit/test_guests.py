@@ -22,7 +22,7 @@ from actors.quota import QuotaActor
 from actors.sender import TelegramSender
 from actors.users import QuotaRules
 from actors.wire import event_from_wire, event_to_wire, job_from_wire, job_to_wire
-from voicebot.core.calls import AnswerGuest, EditText, GuestChat, InlineMessage, SendText
+from voicebot.core.calls import AnswerGuest, Destination, EditText, GuestChat, InlineMessage, SendText
 from voicebot.core.domain import GuestMentioned, JobKey, Transcript, UserState, VoiceReceived
 from voicebot.core.guests import deep_link, guest_place, guest_post, key_of_payload, start_payload
 from voicebot.core.intake import UPDATE_TYPES, parse_update
@@ -157,6 +157,31 @@ def test_the_dispatcher_words_where_a_guest_jobs_whole_text_is_with_the_bots_dee
     assert sender.of(PostStatus)[0].to == TO
 
 
+def test_without_kept_transcripts_a_cut_guest_post_links_the_bots_chat_and_the_whole_text_goes_there():
+    """No /start can fetch a transcript that is not kept: the caller gets the whole of it in their chat with the
+    bot at once, and the post says it is there."""
+    sender = RecordingMailbox()
+    dispatcher = Dispatcher.start(workers={}, quota=RecordingMailbox(), sender=sender, storage=RecordingMailbox(),
+                                  max_pending=10, max_duration_seconds=300, max_file_mb=20,
+                                  bot_username="sandbox_bot", keeps_transcripts=False)
+    guest = dataclasses.replace(make_job(user_id=7), key=KEY, guest_query_id="q-1")
+    deliver(dispatcher, AnswerFromMemory(guest, Transcript("Ask not.", "en", 0.99, 11.0, 0.0)))
+    [result] = sender.of(DeliverResult)
+    assert result.rest_elsewhere == Wording().guest_rest("https://t.me/sandbox_bot")
+    assert result.rest_to == Destination(7)
+    telegram, text = GuestTelegram(), "word " * 2000
+    deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO),
+            DeliverResult(KEY, text, rest_elsewhere=result.rest_elsewhere, rest_to=Destination(7)))
+    [_, edit, *whole] = telegram.calls
+    assert edit.text.endswith(result.rest_elsewhere)
+    assert [call.to for call in whole] == [Destination(7)] * len(whole)
+    assert " ".join(call.text for call in whole).split() == text.split()
+    short = GuestTelegram()
+    deliver(start_sender(short), PostStatus(KEY, "Processing…", TO),
+            DeliverResult(KEY, "short", rest_elsewhere=result.rest_elsewhere, rest_to=Destination(7)))
+    assert len(short.calls) == 2, "not cut: nothing more to send"
+
+
 # --- the QuotaActor: a guest job is the caller's, its refusals and the how-to line answer the query
 
 
@@ -210,3 +235,13 @@ def test_start_with_a_deep_links_payload_gives_the_caller_their_whole_text_else_
     assert texts[0] == (7, "the whole text")
     assert texts[1] == (8, Wording().help_text(300, 20, 60, 10, admin=False))   # a payload naming nothing: help
     assert texts[2] == (9, Wording().GUEST_TRANSCRIPT_GONE)
+
+
+def test_a_guest_query_id_that_no_database_could_keep_is_nothing_and_a_chat_caller_gets_how_to():
+    voice = {"message_id": 41, "from": {"id": 8}, "voice": {"file_id": "f-1", "duration": 4}}
+    for forged in ("q\x00-1", "q 1", "q" * 49, "ключ"):
+        assert parse_update(guest_update(voice, query_id=forged)) is None, forged
+    assert isinstance(parse_update(guest_update(voice, query_id="q" * 48)), VoiceReceived)
+    anonymous = guest_update(voice)
+    del anonymous["guest_message"]["from"]   # called as a chat (an anonymous admin): nobody to charge
+    assert parse_update(anonymous) == GuestMentioned("q-1", STRANGERS, STRANGERS, None)

@@ -3,6 +3,7 @@ import time
 
 from actors.messages import (
     ChatAdminChecked,
+    CheckChannelAdmin,
     CheckChatAdmin,
     CommandReceived,
     DeliverResult,
@@ -15,7 +16,7 @@ from actors.messages import (
     UpdateStatus,
 )
 from actors.outbox import MAX_WAITING, Pace
-from actors.sender import TelegramSender
+from actors.sender import ADMIN_CACHE_SECONDS, TelegramSender
 from voicebot.core.calls import (
     AnswerPress,
     Destination,
@@ -25,6 +26,7 @@ from voicebot.core.calls import (
     SendDocument,
     SendText,
 )
+from voicebot.core.channels import ChannelStanding, ChannelSwitch
 from voicebot.core.domain import FailureReason, JobKey, Transcript
 from voicebot.core.errors import TelegramError
 
@@ -180,7 +182,7 @@ def test_the_status_message_is_recorded_and_the_outcome_reported_once_delivered(
     outcome = object()
     deliver(start_sender(telegram, storage=storage), PostStatus(KEY, "Processing…", TO),
             DeliverResult(KEY, "word " * 1000, True, outcome, quota))
-    assert storage.messages == [StatusPosted(KEY, 101)]
+    assert storage.messages == [StatusPosted(KEY, 101, TO.chat_id)]
     assert quota.messages == [ResultDelivered(outcome, delivered=True)]   # after the last part went out
     assert telegram.documents and len(telegram.sent) == 2
 
@@ -260,6 +262,28 @@ def test_whether_a_user_administers_a_group_is_asked_once_for_a_while():
     command = CommandReceived(-100, 7, 5, "auto", "off", in_group=True)
     deliver(start_sender(telegram), *(CheckChatAdmin(command, quota) for _ in range(20)))
     assert telegram.asked == 1 and quota.messages == [ChatAdminChecked(command, True)] * 20
+
+
+def test_where_a_user_stands_in_a_channel_is_looked_up_once_for_a_while_and_a_failure_is_not_kept():
+    class Channels(FakeTelegram):
+        asked = 0
+
+        def channel_standing(self, channel, user_id):
+            self.asked += 1
+            if self.asked == 1:
+                raise TelegramError("getChat", "Too Many Requests", 429)
+            return -1001, ChannelStanding.ADMIN
+
+    telegram, quota, now = Channels(), RecordingMailbox(), [0.0]
+    sender = TelegramSender.start(telegram, pace=UNPACED, clock=lambda: now[0])
+    off = CommandReceived(7, 7, 5, "channel", "off @News")
+    checks = [CheckChannelAdmin(off, ChannelSwitch(False, name), quota) for name in ("@News", "@news", "@NEWS")]
+    deliver(sender, *checks, *checks)
+    assert telegram.asked == 2, "the failure, then one look-up for the same channel however it is written"
+    assert [checked.standing for checked in quota.messages] == [ChannelStanding.UNKNOWN] + [ChannelStanding.ADMIN] * 5
+    now[0] = ADMIN_CACHE_SECONDS + 1
+    deliver(sender, checks[0])
+    assert telegram.asked == 3, "asked again once the answer is old"
 
 
 def test_replies_piling_up_in_one_chat_are_bounded_and_its_results_still_go_out(caplog):

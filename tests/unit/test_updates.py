@@ -2,7 +2,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.messages import CommandReceived, TextReceived, UnsupportedReceived, VoiceReceived
-from voicebot.core.calls import ChannelCaption, Destination, PostedMessage
+from voicebot.core.calls import ChannelCaption, Destination, PostedMessage, TextEntity
 from voicebot.core.domain import ChannelPost, ChannelPostForwarded, JobKey, MediaKind
 from voicebot.core.intake import UPDATE_TYPES, parse_update
 
@@ -157,10 +157,22 @@ def test_a_channel_voice_post_is_a_job_answered_in_its_caption_and_charged_to_th
         JobKey(-100123, 7), -100123, ChannelPost("Today's news"))
     assert parsed.job.destination == ChannelCaption(PostedMessage(-100123, 7), "Today's news")
     assert parse_update(channel_post(audio={"file_id": "a"})).job.channel == ChannelPost("")
-    assert parse_update(channel_post(voice={"file_id": "v"}, caption="c" * 5000)).job.channel.caption == "c" * 1024
+    assert parse_update(channel_post(voice={"file_id": "v"}, caption="c" * 5000)).job.channel.caption == "c" * 4096
     assert parse_update(channel_post(text="a text post")) is None, "only recordings are for the bot"
     assert parse_update(channel_post(photo=[{"file_id": "p"}], caption="a photo")) is None
     assert "channel_post" in UPDATE_TYPES
+
+
+def test_a_channel_posts_caption_keeps_its_formatting_and_all_of_a_premium_authors_words():
+    caption = "Bold news " * 150   # 1500 characters: past what a bot may put in a caption
+    entities = [{"type": "bold", "offset": 0, "length": 4}, {"type": "text_link", "offset": 5, "length": 4,
+                                                             "url": "https://example.com"},
+                {"type": "bold", "offset": 1499, "length": 2}]   # past the caption: no real entity
+    channel = parse_update(channel_post(voice={"file_id": "v"}, caption=caption, caption_entities=entities)).job.channel
+    assert channel == ChannelPost(caption, entities=(TextEntity("bold", 0, 4),
+                                                     TextEntity("text_link", 5, 4, url="https://example.com")))
+    assert parse_update(channel_post(voice={"file_id": "v"}, caption="news", caption_entities="bold")).job.channel == (
+        ChannelPost("news"))
 
 
 def test_a_channel_posts_automatic_forward_tells_where_comments_go_and_is_no_job_of_the_group():
@@ -170,8 +182,11 @@ def test_a_channel_posts_automatic_forward_tells_where_comments_go_and_is_no_job
         "is_automatic_forward": True, "forward_origin": {"type": "channel", "date": 0, "chat": CHANNEL,
                                                          "message_id": 7},
         "voice": {"file_id": "v", "duration": 4}}}
+    as_the_groups = {**forward["message"], "is_automatic_forward": False}
     assert parse_update(forward) == ChannelPostForwarded(JobKey(-100123, 7),
-                                                         Destination(-100200, reply_to_message_id=55))
+                                                         Destination(-100200, reply_to_message_id=55),
+                                                         parse_update({"update_id": 3, "message": as_the_groups}))
+    assert parse_update(forward).voice.job.key == JobKey(-100200, 55), "the group's, if the bot answers no post"
     text_post = {**forward["message"], "voice": None, "text": "news"}
     assert parse_update({"update_id": 4, "message": text_post}) is None
     forged = {**forward["message"], "forward_origin": {"type": "user", "sender_user": {"id": 1}}}

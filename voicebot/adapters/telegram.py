@@ -30,10 +30,11 @@ from voicebot.core.calls import (
     SendDocument,
     SendText,
 )
+from voicebot.core.captions import entity_fields
 from voicebot.core.channels import ChannelStanding
-from voicebot.core.domain import FailureReason
+from voicebot.core.domain import BusinessConnection, FailureReason
 from voicebot.core.errors import JobError, TelegramError
-from voicebot.core.intake import UPDATE_TYPES
+from voicebot.core.intake import UPDATE_TYPES, parse_update
 from voicebot.core.ports import NO_METRICS, Fence, Metrics
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class TelegramClient:
     def _edit_caption(self, call: EditCaption) -> None:
         self._call("editMessageCaption", apihelper.edit_message_caption, call.caption,
                    chat_id=call.message.chat_id, message_id=call.message.message_id,
+                   caption_entities=[entity_fields(entity) for entity in call.entities] or None,
                    reply_markup=_markup(call.keyboard))
 
     @perform.register
@@ -161,6 +163,12 @@ class TelegramClient:
         # Not retried: the user's app waits only seconds for the answer, and a late one is refused anyway.
         self._call("answerCallbackQuery", apihelper.answer_callback_query, call.query_id, text=call.text,
                    retry=False)
+
+    def business_connection(self, connection_id: str) -> BusinessConnection | None:
+        connection = self._call("getBusinessConnection", apihelper.get_business_connection, connection_id)
+        # Read as the update that would have brought it: one reading of a connection.
+        found = parse_update({"business_connection": connection})
+        return found if isinstance(found, BusinessConnection) else None
 
     def is_chat_admin(self, chat_id: int, user_id: int) -> bool:
         member = self._call("getChatMember", apihelper.get_chat_member, chat_id, user_id)

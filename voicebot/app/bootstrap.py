@@ -195,9 +195,10 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
                                 metrics=metrics, languages=languages, buttons=buttons, transcribed_by=transcribed_by)
 
     def start_sender() -> pykka.ActorRef:
+        # Not a business job's: its status may be in either of two chats, which only its resumption says.
         status_messages = {pending.incoming.job.key: pending.status_message_id
                            for pending in storage.ask(LoadUnfinishedJobs(), timeout=60)
-                           if pending.status_message_id is not None}
+                           if pending.status_message_id is not None and pending.incoming.job.business is None}
         return TelegramSender.start(_sending_client(settings, metrics, fence), storage=storage, supervisor=supervisor,
                                     pace=Pace(overall_per_second=settings.telegram.max_messages_per_second),
                                     status_messages=status_messages)
@@ -239,7 +240,7 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
             max_duration_seconds=limits.max_duration_seconds, max_file_mb=limits.max_file_mb,
             file_threshold_chars=settings.output.file_threshold_chars, supervisor=supervisor, metrics=metrics,
             remote=remote if link is not None else None, languages=languages, buttons=buttons,
-            bot_username=telegram.username),
+            bot_username=telegram.username, keeps_transcripts=settings.storage.keep_transcripts),
             on_restart=lambda: _dispatcher_restarted(quota, [remote] if link is not None else list(workers.values())))],
         transcription,
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else

@@ -67,6 +67,12 @@ def answered_to_owner(job: Job) -> bool:
     return job.business is not None and not job.business.reply
 
 
+def answered_in_chat(job: Job) -> bool:
+    """Whether a job's answer is a reply in the business chat it came from, on its owner's behalf: there only its
+    status and transcript go, anything else (a failure, busy) goes to the owner."""
+    return job.business is not None and job.business.reply
+
+
 def headed(job: Job, words: Wording, text: str) -> str:
     """`text` about a business chat's recording, said to its owner: headed with who sent it, and where."""
     return f"{words.business_header(job.business.sender, job.business.chat)}\n\n{text}"

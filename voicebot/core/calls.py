@@ -44,6 +44,19 @@ class InlineMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class TextEntity:
+    """A piece of formatting in a text, as the Bot API's MessageEntity has it (`offset` and `length` in UTF-16
+    code units): a channel post's caption keeps its author's through every edit the bot makes of it."""
+    type: str
+    offset: int
+    length: int
+    url: str | None = None              # a text_link's
+    user_id: int | None = None          # a text_mention's
+    language: str | None = None         # a pre block's
+    custom_emoji_id: str | None = None  # a custom_emoji's
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelCaption:
     """A channel's post, answered in its own caption, under its author's `caption` (see core.captions); what
     does not fit there goes to `comments` (replies to the post's forward in the channel's discussion group), or
@@ -51,6 +64,7 @@ class ChannelCaption:
     post: PostedMessage
     caption: str = ""
     comments: Destination | None = None
+    entities: tuple[TextEntity, ...] = ()   # the author's caption's formatting
 
     @property
     def chat_id(self) -> int:
@@ -101,6 +115,7 @@ class EditCaption:
     message: PostedMessage
     caption: str
     keyboard: Keyboard | None = None
+    entities: tuple[TextEntity, ...] = ()   # its formatting (without: none)
 
     @property
     def chat_id(self) -> int:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from voicebot.core.calls import ChannelCaption, Destination, GuestChat, PostedMessage
+from voicebot.core.calls import ChannelCaption, Destination, GuestChat, PostedMessage, TextEntity
 
 
 class MediaKind(StrEnum):
@@ -59,6 +59,7 @@ class ChannelPost:
     # The post's automatic forward in the channel's discussion group, which a comment replies to; None: no
     # discussion group, or its forward not seen (yet).
     comments: Destination | None = None
+    entities: tuple[TextEntity, ...] = ()   # the caption's formatting, which every edit of it keeps
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ class Job:
             return GuestChat(self.guest_query_id, self.chat_id)
         if self.channel is not None:
             return ChannelCaption(PostedMessage(self.chat_id, self.message_id), self.channel.caption,
-                                  self.channel.comments)
+                                  self.channel.comments, self.channel.entities)
         if self.business is not None and self.business.reply:
             return Destination(self.chat_id, reply_to_message_id=self.message_id,
                                business_connection_id=self.business.connection_id)
@@ -204,9 +205,11 @@ class ButtonPressed:
 @dataclass(frozen=True, slots=True)
 class ChannelPostForwarded:
     """Telegram forwarded a channel's recording post (`key`) into its discussion group: comments on the post
-    are replies to that forward (`comments`)."""
+    are replies to that forward (`comments`). When the bot answers no such post (it is no admin of the channel,
+    or the channel is switched off), the forward is the group's own recording (`voice`), as any other there."""
     key: JobKey
     comments: Destination
+    voice: VoiceReceived
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +249,7 @@ class PendingJob:
     incoming: VoiceReceived
     status_message_id: int | str | None   # a guest post's is its inline_message_id
     attempts: int
+    status_chat_id: int | None = None   # the chat that status is in (None: not known)
 
 
 @dataclass(frozen=True, slots=True)

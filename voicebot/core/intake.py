@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from voicebot.core.business import business_place
 from voicebot.core.calls import Destination
+from voicebot.core.captions import caption_entities
 from voicebot.core.domain import (
     BusinessConnection,
     BusinessOrigin,
@@ -36,9 +37,12 @@ MAX_MIME_TYPE = 100
 MAX_FILE_NAME = 255
 MAX_INTEGER = 2 ** 63 - 1
 MAX_CALLBACK_ID = 255       # Telegram's are about 20 characters
+# Guest queries' and business connections' ids: Telegram's are short runs of printable ASCII. One becomes part
+# of a job's key (its place, "business:<id>", 64 characters at most in storage), so nothing else is taken.
+MAX_OPAQUE_ID = 48
 MAX_CALLBACK_DATA = 256     # far past the 64 bytes a button may carry: anything longer is forged anyway
 MAX_BUTTONS = 100           # under one message, Telegram's most
-MAX_CAPTION_LENGTH = 1024   # Telegram's most for a post's caption: a longer one is not real
+MAX_CAPTION_LENGTH = 4096   # a Premium author's most for a post's caption: a longer one is not real
 # The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
 UPDATE_TYPES = ("message", "callback_query", "channel_post", "guest_message", "business_connection",
                 "business_message")
@@ -61,8 +65,6 @@ def parse_update(update: object) -> Incoming | None:
     message = update.get("message")
     if not isinstance(message, dict):
         return None
-    if message.get("is_automatic_forward") is True:
-        return _forwarded_post(message)   # a channel's post in its discussion group: answered in the channel
     chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
     chat_id, message_id = _int(chat.get("id")), _int(message.get("message_id"))
     if chat_id is None or message_id is None:
@@ -72,8 +74,12 @@ def parse_update(update: object) -> Incoming | None:
     if user_id is None:
         user_id = chat_id
     in_group = chat.get("type") in _GROUP_TYPES
-    return _classify(message, _Sender(chat_id, user_id, _language_code(sender.get("language_code")),
-                                      _thread_id(message)), message_id, in_group)
+    incoming = _classify(message, _Sender(chat_id, user_id, _language_code(sender.get("language_code")),
+                                          _thread_id(message)), message_id, in_group)
+    if message.get("is_automatic_forward") is True:
+        # A channel's post in its discussion group: answered in the channel, if the bot answers it there.
+        return _forwarded_post(message, incoming) if isinstance(incoming, VoiceReceived) else None
+    return incoming
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +159,16 @@ def _channel_post(post: dict) -> VoiceReceived | None:
     media = _media(post, chat_id)
     if chat.get("type") != "channel" or chat_id is None or message_id is None or media is None:
         return None
-    caption = _encodable(_str(post.get("caption"))) or ""
+    caption = (_encodable(_str(post.get("caption"))) or "")[:MAX_CAPTION_LENGTH]
     return VoiceReceived(Job(JobKey(chat_id, message_id), chat_id, media,
-                             channel=ChannelPost(caption[:MAX_CAPTION_LENGTH])), in_group=True)
+                             channel=ChannelPost(caption, entities=caption_entities(post.get("caption_entities"),
+                                                                                    caption))), in_group=True)
 
 
-def _forwarded_post(message: dict) -> ChannelPostForwarded | None:
-    """Telegram's own forward of a channel's recording post into the channel's discussion group: no recording of
-    the group's, but where comments on the post go."""
+def _forwarded_post(message: dict, voice: VoiceReceived) -> ChannelPostForwarded | None:
+    """Telegram's own forward of a channel's recording post into the channel's discussion group: where comments
+    on the post go; the group's own recording (`voice`) only if the bot answers no such post in the channel (the
+    StorageActor knows)."""
     origin = message.get("forward_origin") if isinstance(message.get("forward_origin"), dict) else {}
     channel = origin.get("chat") if isinstance(origin.get("chat"), dict) else {}
     group = message.get("chat") if isinstance(message.get("chat"), dict) else {}
@@ -168,21 +176,22 @@ def _forwarded_post(message: dict) -> ChannelPostForwarded | None:
     group_id, forward_id = _int(group.get("id")), _int(message.get("message_id"))
     if origin.get("type") != "channel" or None in (channel_id, post_id, group_id, forward_id):
         return None
-    if _media(message, channel_id) is None:
-        return None   # a post with no recording has no job to comment on
-    return ChannelPostForwarded(JobKey(channel_id, post_id), Destination(group_id, reply_to_message_id=forward_id))
+    return ChannelPostForwarded(JobKey(channel_id, post_id), Destination(group_id, reply_to_message_id=forward_id),
+                                voice)
 
 
 def _guest_message(message: dict) -> VoiceReceived | GuestMentioned | None:
     """A mention of the bot in a chat as its caller sees it: a job for the recording it replies to, charged to
     the caller and answered as their query (the key's place keeps it apart from the bot's own chats); without
     one, how to use it."""
-    query_id = _encodable(_str(message.get("guest_query_id")))
+    query_id = _opaque_id(message.get("guest_query_id"))
     chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
     caller = message.get("from") if isinstance(message.get("from"), dict) else {}
     chat_id, caller_id = _int(chat.get("id")), _int(caller.get("id"))
-    if not query_id or len(query_id) > MAX_CALLBACK_ID or chat_id is None or caller_id is None:
+    if query_id is None or chat_id is None:
         return None
+    if caller_id is None:   # a chat called it (an anonymous admin, a channel): nobody to charge, so how to use it
+        return GuestMentioned(query_id, chat_id, chat_id, None)
     language_code = _language_code(caller.get("language_code"))
     original = message.get("reply_to_message") if isinstance(message.get("reply_to_message"), dict) else {}
     original_sender = original.get("from") if isinstance(original.get("from"), dict) else {}
@@ -195,10 +204,10 @@ def _guest_message(message: dict) -> VoiceReceived | GuestMentioned | None:
 
 def _business_connection(connection: dict) -> BusinessConnection | None:
     """A user connected the bot to their account, or changed or ended that."""
-    connection_id = _encodable(_str(connection.get("id")))
+    connection_id = _opaque_id(connection.get("id"))
     owner = connection.get("user") if isinstance(connection.get("user"), dict) else {}
     owner_id, owner_chat_id = _int(owner.get("id")), _int(connection.get("user_chat_id"))
-    if not connection_id or len(connection_id) > MAX_CALLBACK_ID or owner_id is None or owner_chat_id is None:
+    if connection_id is None or owner_id is None or owner_chat_id is None:
         return None
     rights = connection.get("rights") if isinstance(connection.get("rights"), dict) else {}
     return BusinessConnection(connection_id, owner_id, owner_chat_id, rights.get("can_reply") is True,
@@ -209,12 +218,12 @@ def _business_message(message: dict) -> VoiceReceived | None:
     """A message in a private chat of a user who connected the bot to their account: a recording is a job of that
     connection's (whose owner the QuotaActor knows); anything else there is between those two people, not for the
     bot."""
-    connection_id = _encodable(_str(message.get("business_connection_id")))
+    connection_id = _opaque_id(message.get("business_connection_id"))
     chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
     sender = message.get("from") if isinstance(message.get("from"), dict) else {}
     chat_id, message_id, sender_id = _int(chat.get("id")), _int(message.get("message_id")), _int(sender.get("id"))
     media = _media(message, sender_id)
-    if (not connection_id or len(connection_id) > MAX_CALLBACK_ID or chat.get("type") != "private"
+    if (connection_id is None or chat.get("type") != "private"
             or None in (chat_id, message_id, sender_id) or media is None):
         return None
     origin = BusinessOrigin(connection_id, sender=_person(sender), chat=_person(chat))
@@ -297,6 +306,14 @@ def _encodable(text: str | None) -> str | None:
     except UnicodeEncodeError:
         return None
     return text
+
+
+def _opaque_id(value: object) -> str | None:
+    """An id Telegram made (a guest query's, a business connection's): printable ASCII without spaces, at most
+    MAX_OPAQUE_ID characters; None for anything else (a NUL byte, say, which a database refuses for good)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_OPAQUE_ID:
+        return None
+    return value if all("!" <= character <= "~" for character in value) else None
 
 
 def _str(value: object) -> str | None:

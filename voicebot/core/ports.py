@@ -64,6 +64,9 @@ class BotCalls(Protocol):
 
     def channel_standing(self, channel: str, user_id: int) -> tuple[int | None, ChannelStanding]: ...
 
+    def business_connection(self, connection_id: str) -> BusinessConnection | None:
+        """The connection as Telegram has it now; None: it has no such connection."""
+
 
 class AudioSource(Protocol):
     """Where a recording's bytes come from: the Bot API's file download."""
@@ -137,7 +140,9 @@ class Repository(Protocol):
 
     def status_posted(self, key: JobKey, message_id: int | str) -> None: ...
 
-    def comments_linked(self, key: JobKey, comments: Destination) -> None: ...
+    def comments_linked(self, key: JobKey, comments: Destination) -> bool: ...
+
+    def switched_off(self, chat_id: int) -> bool: ...
 
     def job_finished(self, key: JobKey) -> None: ...
 

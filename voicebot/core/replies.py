@@ -77,6 +77,9 @@ class Wording:
         self.BUSINESS_CANNOT_REPLY = _("You chose /business reply, but your connection doesn't let me reply in "
                                        "your chats, so I send the texts here. Give me that right in Telegram's "
                                        "settings, Business, Chatbots.")
+        # What a reply's "Processing…" in an owner's chat becomes when it fails: why is said to the owner alone.
+        self.BUSINESS_NOT_TRANSCRIBED = _("This voice message could not be transcribed.")
+        self.BUSINESS_DISCONNECTED = _("Not transcribed: my connection to your account was turned off.")
         self._failures = {
             FailureReason.UNREADABLE_AUDIO: _("I couldn't read this file as audio. Please send a voice message "
                                               "or an audio file (ogg, mp3, m4a, wav, flac) or a video with "

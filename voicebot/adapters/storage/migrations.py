@@ -246,8 +246,10 @@ def _channels(migrator: SchemaMigrator) -> None:
     """Version 14: job.channel_caption (a channel post's caption as its author wrote it, which the bot answers
     under; null: no channel post) and job.comments_chat_id / comments_message_id (the post's forward in the
     channel's discussion group, which comments reply to), so that a channel job resumed after a restart edits
-    its post's caption into its answer, never posting twice."""
+    its post's caption into its answer, never posting twice; job.channel_entities, the caption's formatting
+    (JSON, the Bot API's MessageEntity fields), which every edit of it keeps."""
     migrator.migrate(migrator.add_column("job", "channel_caption", TextField(null=True)),
+                     migrator.add_column("job", "channel_entities", TextField(null=True)),
                      migrator.add_column("job", "comments_chat_id", BigIntegerField(null=True)),
                      migrator.add_column("job", "comments_message_id", BigIntegerField(null=True)))
 
@@ -256,8 +258,9 @@ def _business_chats(migrator: SchemaMigrator) -> None:
     """Version 15: business_connection (each user's connection of the bot to their account: its owner, their chat
     with the bot, whether it may reply, whether it is enabled), user.business and user.business_mine (where
     recordings in their business chats are answered, and whether their own are), job.business_connection_id,
-    business_sender and business_chat (a business job's connection and what its owner's header names), so that
-    a business job resumed after a restart is answered where it was."""
+    business_sender and business_chat (a business job's connection and what its owner's header names) and
+    job.status_chat_id (the chat its status message is in), so that a business job resumed after a restart is
+    answered where it was."""
     class BusinessConnection(Model):
         id = CharField(max_length=255, primary_key=True)
         owner_id = BigIntegerField()
@@ -274,7 +277,8 @@ def _business_chats(migrator: SchemaMigrator) -> None:
                      migrator.add_column("user", "business_mine", BooleanField(default=False)),
                      migrator.add_column("job", "business_connection_id", CharField(max_length=255, null=True)),
                      migrator.add_column("job", "business_sender", TextField(null=True)),
-                     migrator.add_column("job", "business_chat", TextField(null=True)))
+                     migrator.add_column("job", "business_chat", TextField(null=True)),
+                     migrator.add_column("job", "status_chat_id", BigIntegerField(null=True)))
 
 
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,

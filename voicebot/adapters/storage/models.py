@@ -137,11 +137,13 @@ class JobRecord(BaseModel):
     guest_query_id = CharField(max_length=255, null=True)   # a guest job's query, which its first answer answers
     guest_post_id = CharField(max_length=255, null=True)    # the inline_message_id of a guest job's post
     channel_caption = TextField(null=True)           # a channel post's own caption, which the bot answers under
+    channel_entities = TextField(null=True)          # its formatting, as JSON (core.captions.caption_entities)
     comments_chat_id = BigIntegerField(null=True)    # a channel post's forward in its discussion group ...
     comments_message_id = BigIntegerField(null=True)  # ... which comments on it reply to
     business_connection_id = CharField(max_length=255, null=True)   # a business chat's connection (core.business)
     business_sender = TextField(null=True)           # who sent it there, and in which chat, as the owner's header
     business_chat = TextField(null=True)             # names them
+    status_chat_id = BigIntegerField(null=True)      # the chat its status message is in (a business job's varies)
 
     class Meta:
         table_name = "job"

@@ -2,6 +2,7 @@
 in one transaction. Used by the StorageActor (the only writer while the bot runs) and by operator commands.
 """
 import functools
+import json
 import operator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -32,6 +33,7 @@ from voicebot.adapters.storage.models import (
     utc_now,
 )
 from voicebot.core.calls import Destination
+from voicebot.core.captions import caption_entities, entity_fields
 from voicebot.core.domain import (
     BusinessConnection as Connection,
 )
@@ -185,17 +187,25 @@ class Storage:
                 return None
             return JobRecord.select(JobRecord.attempts).where(_is_job(key)).scalar()
 
-    def status_posted(self, key: JobKey, message_id: int | str) -> None:
-        """`message_id`: the status message's, or a guest post's inline_message_id."""
-        posted = {"guest_post_id": message_id} if isinstance(message_id, str) else {"status_message_id": message_id}
+    def status_posted(self, key: JobKey, message_id: int | str, chat_id: int | None = None) -> None:
+        """`message_id`: the status message's, or a guest post's inline_message_id; `chat_id`: its chat."""
+        posted = ({"guest_post_id": message_id} if isinstance(message_id, str)
+                  else {"status_message_id": message_id, "status_chat_id": chat_id})
         with self._writing():
             JobRecord.update(**posted).where(_is_job(key)).execute()
 
-    def comments_linked(self, key: JobKey, comments: Destination) -> None:
-        """Comments on the channel post `key` (a job's) reply to `comments`, its discussion group's forward."""
+    def comments_linked(self, key: JobKey, comments: Destination) -> bool:
+        """Comments on the channel post `key` (a job's) reply to `comments`, its discussion group's forward; False
+        when the post is no job of the bot's (one in a channel it is no admin of)."""
         with self._writing():
-            (JobRecord.update(comments_chat_id=comments.chat_id, comments_message_id=comments.reply_to_message_id)
-             .where(_is_job(key) & JobRecord.channel_caption.is_null(False)).execute())
+            return bool(JobRecord.update(comments_chat_id=comments.chat_id,
+                                         comments_message_id=comments.reply_to_message_id)
+                        .where(_is_job(key) & JobRecord.channel_caption.is_null(False)).execute())
+
+    def switched_off(self, chat_id: int) -> bool:
+        """Whether the chat's admins switched the transcription of its recordings off (ChatSettings.automatic)."""
+        with database_errors():
+            return Chat.select().where((Chat.id == chat_id) & ~Chat.automatic).exists()
 
     def job_finished(self, key: JobKey) -> None:
         with self._writing():
@@ -403,7 +413,7 @@ def _pending_job(row: JobRecord) -> PendingJob:
               interface_language=row.interface_language, thread_id=row.thread_id, task=Task(row.task),
               guest_query_id=row.guest_query_id, channel=_channel_post(row), business=_business_origin(row))
     status = row.guest_post_id if row.guest_post_id is not None else row.status_message_id
-    return PendingJob(VoiceReceived(job, row.in_group, row.requested), status, row.attempts)
+    return PendingJob(VoiceReceived(job, row.in_group, row.requested), status, row.attempts, row.status_chat_id)
 
 
 def _channel_columns(channel: ChannelPost | None) -> dict:
@@ -411,7 +421,9 @@ def _channel_columns(channel: ChannelPost | None) -> dict:
         return {}
     comments = channel.comments
     return {"channel_caption": channel.caption, "comments_chat_id": comments and comments.chat_id,
-            "comments_message_id": comments and comments.reply_to_message_id}
+            "comments_message_id": comments and comments.reply_to_message_id,
+            "channel_entities": json.dumps([entity_fields(entity) for entity in channel.entities])
+            if channel.entities else None}
 
 
 def _channel_post(row: JobRecord) -> ChannelPost | None:
@@ -419,7 +431,8 @@ def _channel_post(row: JobRecord) -> ChannelPost | None:
         return None
     comments = (None if row.comments_chat_id is None or row.comments_message_id is None
                 else Destination(row.comments_chat_id, reply_to_message_id=row.comments_message_id))
-    return ChannelPost(row.channel_caption, comments)
+    entities = caption_entities(json.loads(row.channel_entities), row.channel_caption) if row.channel_entities else ()
+    return ChannelPost(row.channel_caption, comments, entities)
 
 
 def _business_columns(business: BusinessOrigin | None) -> dict:
