@@ -193,11 +193,10 @@ def _guest_message(message: dict) -> VoiceReceived | GuestMentioned | None:
     if caller_id is None:   # a chat called it (an anonymous admin, a channel): nobody to charge, so how to use it
         return GuestMentioned(query_id, chat_id, chat_id, None)
     language_code = _language_code(caller.get("language_code"))
-    original = message.get("reply_to_message") if isinstance(message.get("reply_to_message"), dict) else {}
-    original_sender = original.get("from") if isinstance(original.get("from"), dict) else {}
-    media, original_id = _media(original, _int(original_sender.get("id"))), _int(original.get("message_id"))
-    if media is None or original_id is None:
+    replied = _replied_recording(message)
+    if replied is None:
         return GuestMentioned(query_id, chat_id, caller_id, language_code)
+    media, original_id = replied
     return VoiceReceived(Job(JobKey(chat_id, original_id, guest_place(caller_id)), caller_id, media,
                              interface_language=language_code, guest_query_id=query_id), requested=True)
 
@@ -243,16 +242,21 @@ def _person(fields: dict) -> str:
 
 def _requested_recording(message: dict, sender: _Sender, in_group: bool) -> VoiceReceived | None:
     """/transcribe in reply to a recording: a job for that recording, charged to who asked."""
-    original = message.get("reply_to_message")
-    if not isinstance(original, dict):
+    replied = _replied_recording(message)
+    if replied is None:
         return None
-    original_sender = original.get("from") if isinstance(original.get("from"), dict) else {}
-    media, original_id = _media(original, _int(original_sender.get("id"))), _int(original.get("message_id"))
-    if media is None or original_id is None:
-        return None
+    media, original_id = replied
     return VoiceReceived(Job(JobKey(sender.chat_id, original_id), sender.user_id, media,
                              interface_language=sender.language_code, thread_id=sender.thread_id), in_group,
                          requested=True)
+
+
+def _replied_recording(message: dict) -> tuple[Media, int] | None:
+    """The recording `message` replies to, and that recording's message id; None when it replies to none."""
+    original = message.get("reply_to_message") if isinstance(message.get("reply_to_message"), dict) else {}
+    original_sender = original.get("from") if isinstance(original.get("from"), dict) else {}
+    media, original_id = _media(original, _int(original_sender.get("id"))), _int(original.get("message_id"))
+    return None if media is None or original_id is None else (media, original_id)
 
 
 def _media(message: dict, sender_id: int | None) -> Media | None:
