@@ -12,13 +12,13 @@ from helpers import SHARED_AUDIO, SpeechSample
 FALLBACK_SENTENCE = "Thank you for the lovely dinner last night."
 
 
-def pytest_collection_modifyitems(items):
+def pytest_itemcollected(item):
     """The end-to-end tests run one after another on one xdist worker, beside the unit and integration tests on
     the other (setup.cfg: -n 2 --dist loadgroup): each starts `voicebot run`, whose model would share the
-    cores with another's, and some watch a process for seconds; the rest is mostly short and waits on I/O."""
-    for item in items:
-        if item.get_closest_marker("e2e") is not None:
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+    cores with another's, and some share a broker's queues; the rest is mostly short and waits on I/O. Marked as
+    each is collected: xdist reads the groups in its own pytest_collection_modifyitems."""
+    if item.get_closest_marker("e2e") is not None:
+        item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 @pytest.fixture(autouse=True)
