@@ -123,8 +123,9 @@ def test_a_leader_whose_session_was_ended_by_the_server_steps_down_at_the_next_p
     try:
         assert leader.try_acquire()
         with pg_connect(database) as admin, admin.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE application_name = 'voicebot leader election (leader)'")
+            # Only in this test's database: a test beside it (another xdist worker) may have a node of the same name.
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND application_name = 'voicebot leader election (leader)'")
         assert not leader.renew() and not leader.holds()
     finally:
         leader.close()
@@ -139,8 +140,9 @@ def test_a_deposed_leaders_writes_fail_and_the_new_leaders_go_through(database):
         old_storage.job_finished(make_job().key)   # leading: written
         old_storage.close()
         with pg_connect(database) as admin, admin.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE application_name = 'voicebot leader election (old)'")
+            # Only in this test's database: a test beside it (another xdist worker) may have a node of the same name.
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND application_name = 'voicebot leader election (old)'")
         assert new.try_acquire() and new.term == 2
         assert old.holds()   # within its lease still: only the term stops its writes now
         old_storage.open(migrate=False)
