@@ -32,9 +32,16 @@ business_connection_id). ``mention_bot`` summons the bot as a guest in any chat 
 answerGuestQuery, edits by inline_message_id). ``forward_message`` forwards a message with its file ids and a
 forward_origin.
 
+Payments in Telegram Stars (payments.py): sendInvoice and createInvoiceLink (currency XTR, one price, no provider
+token); ``pay_invoice`` and ``pay_invoice_link`` pay as a user: a pre_checkout_query that the bot answers with
+answerPreCheckoutQuery within 10 seconds (a later answer is refused), then a successful_payment service message in
+the user's chat with the bot; refundStarPayment (once per payment, with Telegram's errors) and
+``refund_by_telegram`` post refunded_payment; getStarTransactions lists both, oldest first.
+
 Run standalone with ``python -m voicebot.sandbox --port 8081 --token TOKEN [--local DIR]``.
 """
 from .bot_api import BotApiSandbox
+from .payments import PaymentOutcome
 from .state import ApiCall, BotMessage, SandboxEvent, SandboxUser
 
-__all__ = ["ApiCall", "BotApiSandbox", "BotMessage", "SandboxEvent", "SandboxUser"]
+__all__ = ["ApiCall", "BotApiSandbox", "BotMessage", "PaymentOutcome", "SandboxEvent", "SandboxUser"]

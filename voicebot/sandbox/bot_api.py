@@ -13,7 +13,7 @@ from typing import Any
 
 from .edits import _EditMethods
 from .menus import _MenuMethods
-from .methods import _BotMethods
+from .payments import _PaymentsSide
 from .protocol import _ApiError, _Reply, _Request
 from .server import _read_body, _route, _Server, _shutdown
 from .state import ApiCall, BotMessage, SandboxEvent
@@ -35,7 +35,7 @@ class _Fault:
     chat_id: int | None = None   # only calls for this chat (Telegram's flood limits are per chat)
 
 
-class BotApiSandbox(_UsersSide, _BotMethods, _EditMethods, _WebhookMethods, _MenuMethods):
+class BotApiSandbox(_UsersSide, _PaymentsSide, _EditMethods, _WebhookMethods, _MenuMethods):
     """A fake Telegram for one bot token. All state is guarded by one condition variable, which also
     wakes long polls and ``wait_for`` whenever anything happens.
 
@@ -82,6 +82,11 @@ class BotApiSandbox(_UsersSide, _BotMethods, _EditMethods, _WebhookMethods, _Men
                 "getChat": self._get_chat,
                 "getBusinessConnection": self._get_business_connection,
                 "answerGuestQuery": self._answer_guest_query,
+                "sendInvoice": self._send_invoice,
+                "createInvoiceLink": self._create_invoice_link,
+                "answerPreCheckoutQuery": self._answer_pre_checkout_query,
+                "refundStarPayment": self._refund_star_payment,
+                "getStarTransactions": self._get_star_transactions,
             }.items()
         }
 

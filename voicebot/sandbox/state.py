@@ -79,7 +79,8 @@ class ApiCall:
 class SandboxEvent:
     """Something visible in a chat; kind is one of user_text, user_media, user_press (text: the callback data),
     bot_message, bot_edit, bot_markup (text: the buttons' texts, each row in brackets; "" once none are left),
-    bot_caption, bot_document, bot_delete.
+    bot_caption, bot_document, bot_delete, bot_invoice, user_payment and payment_refund (text: the Stars and the
+    charge id).
 
     place tells chats that share an id apart: "" for the chats the bot is in as itself (its private chats,
     groups, channels); "dialog" for a private chat between two users (chat_id: the other party, as the sender,
@@ -145,6 +146,32 @@ class _BusinessConnection:
 
 
 @dataclass
+class _Invoice:
+    """What an invoice the bot made sells (sendInvoice or createInvoiceLink), as a payment of it shows it."""
+    title: str
+    description: str
+    payload: str
+    currency: str
+    total_amount: int
+    start_parameter: str = ""
+
+
+@dataclass
+class _PreCheckout:
+    payer: SandboxUser
+    invoice: _Invoice
+    answer: tuple[bool, str | None] | None = None   # (ok, error_message) once the bot answered
+
+
+@dataclass
+class _StarPayment:
+    charge_id: str
+    payer: SandboxUser
+    invoice: _Invoice
+    refunded: bool = False
+
+
+@dataclass
 class _GuestQuery:
     caller: SandboxUser
     key: ChatKey
@@ -154,7 +181,7 @@ class _GuestQuery:
 
 class _SandboxState:
     """The state of one sandbox, shared by the parts of BotApiSandbox (users.py, chats.py, methods.py, edits.py,
-    business.py, guests.py, webhook.py, menus.py)."""
+    business.py, guests.py, webhook.py, menus.py, payments.py)."""
 
     def __init__(self, token: str, max_download_bytes: int, webhook_retry_seconds: float, local_dir: Path | None):
         self._token = token
@@ -191,6 +218,12 @@ class _SandboxState:
         self._guest_query_ids = itertools.count(5_000_000_000_000_000_001)  # as far from the others
         self._guest_queries: dict[str, _GuestQuery] = {}
         self._inline_messages: dict[str, tuple[ChatKey, int]] = {}  # inline_message_id -> the guest post
+        # Payments (payments.py): invoices by (chat, message id) of their message or by their link's slug.
+        self._invoices: dict[tuple[ChatKey, int] | str, _Invoice] = {}
+        self._pre_checkout_ids = itertools.count(6_000_000_000_000_000_001)  # as far from the other ids
+        self._pre_checkouts: dict[str, _PreCheckout] = {}   # unanswered and answered ones, until their deadline
+        self._star_payments: dict[str, _StarPayment] = {}   # by telegram_payment_charge_id
+        self._star_transactions: list[dict] = []            # StarTransaction objects, oldest first
 
     # --- shared internals (callers hold the lock)
 
