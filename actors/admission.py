@@ -17,7 +17,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as datetime_time
 
+from actors.api import is_api_job
 from actors.messages import (
     AnswerFromMemory,
     JobAdmitted,
@@ -26,6 +29,7 @@ from actors.messages import (
     RecallOverdue,
     RecallTranscript,
     RecordUsage,
+    RequestRefused,
     TranscriptReady,
 )
 from actors.users import QuotaRules, ReplyAllowance, User, UserBook, is_channel
@@ -62,10 +66,13 @@ class Admission:
     def __init__(self, *, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, dispatcher: Mailbox,
                  sender: Mailbox, storage: Mailbox, clock: Callable[[], float], metrics: Metrics,
                  languages: Languages, quota: Mailbox | None = None, transcribed_by: str | None = None,
-                 remind: Callable[[object, float], threading.Timer] | None = None):
+                 remind: Callable[[object, float], threading.Timer] | None = None,
+                 offer: Callable[[Job], None] | None = None):
         """`quota`: where the StorageActor's answers go; `transcribed_by`: the model transcripts are made with
         (whisper.model), which answers from memory must have been made with too (None: none are);
-        `remind(message, seconds)`: tells the QuotaActor `message` later."""
+        `remind(message, seconds)`: tells the QuotaActor `message` later; `offer(job)`: what a user refused for
+        the day's quota is offered (minutes to buy: actors/billing.py)."""
+        self._offer = offer
         self._rules = rules
         self._users = users
         self._allowance = allowance
@@ -114,6 +121,16 @@ class Admission:
         deadline = self._remind(RecallOverdue(job.key), RECALL_DEADLINE_SECONDS) if self._remind else None
         self._recalls[job.key] = _Recall(admitted, status_message_id, deadline)
         self._storage.tell(RecallTranscript(admitted, key, self._quota))
+
+    def admit_request(self, job: Job) -> None:
+        """An API request's job (core.api), as its program asked for it (its language, task and prompt), held to
+        the limits and its key's quota but to no rate window: its requests are bounded by that quota and by the
+        queue. Never answered from memory: an upload has no Telegram file id to know a copy by."""
+        refusal = self._refusal(job, self._users[job.user_id], None)
+        if refusal is not None:
+            self._refuse(job, refusal)
+            return
+        self._go_ahead(job, None)
 
     def _crowded(self, job: Job) -> tuple[str, str] | None:
         """("busy", reply) when a business chat's recording would take more of the queue than its connection
@@ -214,7 +231,13 @@ class Admission:
         reason, text = refusal
         log.info("refused job %s/%s of user %s: %s", job.chat_id, job.message_id, job.user_id, reason)
         self._metrics.job_refused(reason)
+        if is_api_job(job.key):   # its program waits on the answer, every time: no allowance, nothing stored
+            self._sender.tell(RequestRefused(job.key, reason, text, self._seconds_to_day_end() if reason == "quota"
+                                             else None))
+            return
         self._refuse_with(job, text)
+        if reason == "quota" and self._offer is not None and not is_channel(job.user_id):
+            self._offer(job)
 
     def _refuse_with(self, job: Job, text: str) -> None:
         """The job ends before any work, with `text` said to the user, as often as their allowance lets."""
@@ -250,11 +273,21 @@ class Admission:
                 # Never more than was left when it was admitted, whatever its length turned out to be.
                 charged = transcript.audio_seconds if job.max_seconds is None else min(transcript.audio_seconds,
                                                                                        job.max_seconds)
+                bought = self._bought_part(job, charged)
                 user.charged += charged
+                user.bought -= bought
                 self._storage.tell(RecordUsage(job, self._users.today(), "done", charged, transcript,
-                                               self._memory_key(job)))
+                                               self._memory_key(job), bought_seconds=bought))
             case JobFailed(_, reason):
                 self._storage.tell(RecordUsage(job, self._users.today(), reason.value))
+
+    def _bought_part(self, job: Job, charged: float) -> float:
+        """What of `charged` seconds comes from the user's bought balance: the day's free seconds go first, and
+        an unlimited user never touches their balance."""
+        if self._users.is_unlimited(job.user_id):
+            return 0.0
+        free_left = max(0.0, self._users.daily_seconds(job.user_id) - self._users[job.user_id].charged)
+        return min(max(0.0, charged - free_left), self._users.bought(job.user_id))
 
     def refused_as_busy(self, job: Job) -> None:
         """The Dispatcher's backlog was full: the job never started, and is recorded as such."""
@@ -287,10 +320,18 @@ class Admission:
                                                             channel=is_channel(job.user_id))
         return None
 
+    def _seconds_to_day_end(self) -> float:
+        """Until the quota's day ends (its midnight, in quota.timezone), when a day's quota is whole again."""
+        now = self._users.local_now()
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime_time(), now.tzinfo)
+        return midnight.timestamp() - now.timestamp()   # a day of a clock change is not 24 h long
+
     def _seconds_left(self, job: Job) -> float:
-        """What is left of the day for `job`: neither charged nor held by the user's other unsettled jobs."""
+        """What is left for `job`: of the day's free seconds and then of the bought balance, neither charged nor
+        held by the user's other unsettled jobs."""
         user = self._users[job.user_id]
-        return self._users.daily_seconds(job.user_id) - user.charged - user.reserved + (self._holds.get(job.key) or 0.0)
+        free_left = max(0.0, self._users.daily_seconds(job.user_id) - user.charged)
+        return free_left + self._users.bought(job.user_id) - user.reserved + (self._holds.get(job.key) or 0.0)
 
     def _share(self, job: Job) -> float | None:
         """The most `job` may decode, which it holds until it is settled (None: no limit but the global one). A

@@ -8,6 +8,7 @@ come back to the QuotaActor from the StorageActor and are finished here."""
 import dataclasses
 import logging
 
+from actors.billing import Billing
 from actors.business import BusinessChats
 from actors.messages import (
     ChannelAdminChecked,
@@ -28,6 +29,7 @@ from actors.messages import (
     VoiceReceived,
 )
 from actors.users import QuotaRules, ReplyAllowance, UserBook
+from voicebot.core.billing import BUY_COMMAND, PAYSUPPORT_COMMAND, REFUND_COMMAND
 from voicebot.core.business import BUSINESS_COMMAND
 from voicebot.core.calls import Destination, SendText
 from voicebot.core.channels import CHANNEL_COMMAND, ChannelStanding, channel_switch
@@ -47,7 +49,8 @@ MAX_VOCABULARY_CHARS = 300   # Whisper takes hotwords up to half its context (22
 class Conversation:
     def __init__(self, *, rules: QuotaRules, users: UserBook, allowance: ReplyAllowance, sender: Mailbox,
                  storage: Mailbox, quota: Mailbox, languages: Languages | None = None,
-                 chat_settings: dict[int, ChatSettings] | None = None, business: BusinessChats | None = None):
+                 chat_settings: dict[int, ChatSettings] | None = None, business: BusinessChats | None = None,
+                 billing: Billing | None = None):
         self._rules = rules
         self._users = users
         self._sender = sender
@@ -58,6 +61,7 @@ class Conversation:
         self._chats = dict(chat_settings or {})   # each group's own settings; a group not here has ChatSettings()
         self._waiting: dict[tuple[int, int], Wording] = {}   # (chat, message) -> the words its answer is in
         self._business = business   # the users' business connections, which /business shows
+        self._billing = billing     # minutes sold for Stars: /buy, /paysupport, /refund, and /usage's balance
 
     def note_app_language(self, user_id: int, app_language: str | None) -> None:
         """Remember the language of the user's Telegram app, as an update of theirs said (if it said one)."""
@@ -129,8 +133,14 @@ class Conversation:
 
     def described(self, described: UserDescribed) -> None:
         user_id, words = described.user_id, self._answer_words(described.chat_id, described.message_id)
-        text = words.usage(self._users[user_id].charged, self._users.daily_seconds(user_id),
-                           self._users.is_unlimited(user_id), described.summary, self._users.local_now())
+        charged, daily = self._users[user_id].charged, self._users.daily_seconds(user_id)
+        bought = self._users.bought(user_id)
+        billed = self._billing is not None and (self._billing.enabled or bought > 0)
+        # With minutes bought, what the day counts beyond its free seconds was paid for: the day shows its own.
+        text = words.usage(min(charged, daily) if billed else charged, daily, self._users.is_unlimited(user_id),
+                           described.summary, self._users.local_now())
+        if billed:
+            text += "\n" + words.bought_balance(bought, self._users[user_id].bought_until if bought else None)
         self._reply(described.chat_id, text, described.message_id)
 
     def forgotten(self, forgotten: UserForgotten) -> None:
@@ -175,7 +185,8 @@ class Conversation:
     def _help(self, command: CommandReceived, words: Wording) -> str:
         rules = self._rules
         return words.help_text(rules.max_duration_seconds, rules.max_file_mb, rules.daily_seconds,
-                               rules.rate_limit_seconds, admin=command.user_id in rules.admin_user_ids)
+                               rules.rate_limit_seconds, admin=command.user_id in rules.admin_user_ids,
+                               billing=self._billing is not None and self._billing.enabled)
 
     def _ask_storage_about(self, user_id: int, command: CommandReceived, words: Wording) -> None:
         self._later(command, words)
@@ -247,6 +258,25 @@ class Conversation:
         if settings is not None:
             self._change_settings(command.user_id, business=settings.business, business_mine=settings.business_mine)
         return text
+
+    def _buy(self, command: CommandReceived, words: Wording) -> str | None:
+        """/buy: packs of minutes for Telegram Stars (actors/billing.py); unknown while billing is off."""
+        if self._billing is None or not self._billing.enabled:
+            return words.UNKNOWN_COMMAND
+        return self._billing.buy(command, words)
+
+    def _paysupport(self, command: CommandReceived, words: Wording) -> str | None:
+        """/paysupport: how to get help with a payment, and the user's latest ones."""
+        if self._billing is None or not self._billing.enabled:
+            return words.UNKNOWN_COMMAND
+        self._billing.paysupport(command, words)
+        return None
+
+    def _refund(self, command: CommandReceived, words: Wording) -> str | None:
+        """An admin's /refund CHARGE_ID: possible whether billing is on or off (a payment taken stays refundable)."""
+        if self._billing is None:
+            return words.UNKNOWN_COMMAND
+        return self._billing.refund_command(command, words)
 
     def _timestamps(self, command: CommandReceived, words: Wording) -> str:
         return words.timestamps(*self._switch_user_setting(command, "timestamps"))
@@ -358,9 +388,11 @@ _USER_COMMANDS = {"start": Conversation._start, "help": Conversation._help, "usa
                   "timestamps": Conversation._timestamps, "transcribe": Conversation._transcribe_hint,
                   "auto": Conversation._auto, "lang": Conversation._lang, "translate": Conversation._translate,
                   "vocab": Conversation._vocab, CHANNEL_COMMAND: Conversation._channel,
-                  BUSINESS_COMMAND: Conversation._business_chats}
+                  BUSINESS_COMMAND: Conversation._business_chats, BUY_COMMAND: Conversation._buy,
+                  PAYSUPPORT_COMMAND: Conversation._paysupport}
 # Group settings only its admins change, once the sender has checked who asks.
 _GROUP_SWITCHES = {"auto": Conversation._switch_group_mode, "lang": Conversation._switch_group_language,
                    "vocab": Conversation._switch_group_vocabulary}
 _ADMIN_COMMANDS = {"grant": Conversation._grant, "revoke": Conversation._revoke,
-                   "setquota": Conversation._set_quota, "user": Conversation._show_user}
+                   "setquota": Conversation._set_quota, "user": Conversation._show_user,
+                   REFUND_COMMAND: Conversation._refund}

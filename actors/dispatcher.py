@@ -2,11 +2,12 @@
 import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from actors.api import TELEGRAM_DOOR, door_of, is_api_job
 from actors.base import SupervisedActor
+from actors.doorqueue import DoorQueue
 from actors.messages import (
     AnswerFromMemory,
     DeliverResult,
@@ -16,6 +17,7 @@ from actors.messages import (
     JobStarted,
     PostStatus,
     RefusedAsBusy,
+    RequestRefused,
     Stopping,
     Transcribe,
     TranscriptReady,
@@ -42,6 +44,7 @@ MAX_STARTS = 10
 
 
 SPLIT_AFTER_SECONDS = 60   # a recording longer than this, on an idle bot, is split over the idle workers
+BUSY_RETRY_SECONDS = 30.0   # when an API request refused as busy is told to try again
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,12 @@ Assignment = Job | HelpingWith   # what a worker in the pool is busy with: a job
 class Dispatcher(SupervisedActor):
     """Workers announce themselves with WorkerReady once their model is loaded, and again by
     returning a result; a job waits in `pending` until one is idle. Past `max_pending` waiting
-    jobs, new ones are refused at once with a polite "busy" reply.
+    jobs of its door, a new one is refused at once with a polite "busy" reply.
+
+    `doors`: what jobs come in by, "telegram" and, with the transcription API served, "api". Waiting jobs are
+    kept per door and taken in turn (actors/doorqueue.py): while both doors have jobs waiting they alternate, so
+    a burst of either door waits behind at most one job of the other per job taken of its own, and neither
+    door's traffic fills the other's places in the queue.
 
     `workers` are the local WhisperActors by name. With a broker, `remote` (RemoteWorkers) reaches
     every other worker slot it announces; the worker nodes then count each job's attempts and give
@@ -68,7 +76,7 @@ class Dispatcher(SupervisedActor):
                  supervisor: Mailbox | None = None, name: str = "dispatcher", metrics: Metrics = NO_METRICS,
                  remote: Mailbox | None = None, clock: Callable[[], float] = time.monotonic,
                  languages: Languages | None = None, buttons: ButtonData | None = None, bot_username: str = "",
-                 keeps_transcripts: bool = True):
+                 keeps_transcripts: bool = True, doors: tuple[str, ...] = (TELEGRAM_DOOR,)):
         """`buttons`: what the buttons under a finished transcript carry (None: no buttons). `bot_username`: the
         bot's, for the deep link a guest post cut short gives to the whole text; without kept transcripts
         (`keeps_transcripts`) no link can fetch it later, and the whole text goes to the caller's chat at once."""
@@ -82,10 +90,9 @@ class Dispatcher(SupervisedActor):
         self._quota = quota
         self._sender = sender
         self._storage = storage
-        self._max_pending = max_pending
         self._limits = (max_duration_seconds, max_file_mb)
         self._file_threshold_chars = file_threshold_chars
-        self._pending: deque[Job] = deque()
+        self._pending = DoorQueue(doors, door_of, max_pending)
         self._queued_status: set[JobKey] = set()   # jobs whose status still says "in queue"
         self._stopping = False   # then waiting jobs stay waiting: stored, they resume at next start
         self._metrics = metrics
@@ -123,7 +130,7 @@ class Dispatcher(SupervisedActor):
             case _:
                 return NotImplemented
         self._dispatch()
-        self._metrics.queue_changed(len(self._pending), self._max_pending)
+        self._metrics.queue_changed(len(self._pending), self._pending.capacity)
 
     def _enqueue(self, job: Job, status_message_id: int | None = None) -> None:
         if self._knows(job.key):
@@ -131,10 +138,10 @@ class Dispatcher(SupervisedActor):
             log.info("job %s/%s is waiting or running already; not queued twice", job.chat_id, job.message_id)
             self._retarget_status(job, status_message_id)
             return
-        if len(self._pending) >= self._max_pending:
+        if self._pending.full_for(job):
             log.warning("backlog full (%d waiting): refused job %s/%s", len(self._pending), job.chat_id,
                         job.message_id)
-            self._sender.tell(self._notice(job, self._words(job).BUSY))
+            self._sender.tell(self._busy(job))
             self._metrics.job_finished(FailureReason.BUSY.value)
             self._quota.tell(RefusedAsBusy(job))
             return
@@ -142,7 +149,8 @@ class Dispatcher(SupervisedActor):
         # The status goes out at once, busy or not: the user knows it arrived and where it stands.
         # A reply in an owner's business chat says "Processing…" only: the bot's queue is not their customer's.
         if (self._pending or not self._pool.has_idle) and not answered_in_chat(job):
-            position = self._words(job).queued(len(self._pending) + 1, workers_online=bool(self._pool.ready))
+            position = self._words(job).queued(self._pending.position_of_new(job),
+                                               workers_online=bool(self._pool.ready))
             self._sender.tell(PostStatus(job.key, position, job.destination, status_message_id))
             if status_message_id is None:   # a resumed job's message is left as it is until its result
                 self._queued_status.add(job.key)
@@ -182,6 +190,10 @@ class Dispatcher(SupervisedActor):
         while self._pending and self._pool.has_idle and not self._stopping:
             job = self._pending.popleft()
             worker = self._pool.assign(job)
+            waited = self._clock() - self._admitted_at.get(job.key, self._clock())
+            self._metrics.job_waited(waited, door_of(job))
+            log.info("job %s/%s (%s) goes to %s after %.1f s in the queue", job.chat_id, job.message_id, door_of(job),
+                     worker, waited)
             if job.key in self._queued_status:
                 self._queued_status.remove(job.key)
                 self._sender.tell(UpdateStatus(job.key, self._words(job).PROCESSING))
@@ -300,7 +312,7 @@ class Dispatcher(SupervisedActor):
         self._crashed_workers.discard(job.key)
         admitted_at = self._admitted_at.pop(job.key, None)
         if admitted_at is not None:
-            self._metrics.job_answered(self._clock() - admitted_at)
+            self._metrics.job_answered(self._clock() - admitted_at, door_of(job))
 
     def _fail(self, job: Job, reason: FailureReason) -> None:
         self._metrics.job_finished(reason.value)
@@ -316,6 +328,12 @@ class Dispatcher(SupervisedActor):
         # A reply refused (its connection disabled meanwhile) ends the job all the same, never to be resumed.
         self._sender.tell(DeliverResult(job.key, text, outcome=JobFailed(job, reason), report_to=self._quota,
                                         refused_text=text if answered_in_chat(job) else ""))
+
+    def _busy(self, job: Job) -> SendText | RequestRefused:
+        """The refusal of a job the backlog has no place for: an API request's is its answer, when to try again."""
+        if is_api_job(job.key):
+            return RequestRefused(job.key, FailureReason.BUSY.value, self._words(job).BUSY, BUSY_RETRY_SECONDS)
+        return self._notice(job, self._words(job).BUSY)
 
     def _notice(self, job: Job, text: str) -> SendText:
         """`text` about a job, said where it is answered; but a business chat's to its owner, headed."""

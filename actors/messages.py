@@ -8,9 +8,11 @@ from datetime import date
 
 import pykka
 
+from voicebot.core.api import ApiReplies, TranscriptionRequest
 from voicebot.core.audio import AudioPiece
+from voicebot.core.billing import Charge, Credit, Refund
 from voicebot.core.buttons import Press
-from voicebot.core.calls import Destination, GuestChat, Keyboard
+from voicebot.core.calls import BotCall, Destination, GuestChat, Keyboard
 from voicebot.core.channels import ChannelStanding, ChannelSwitch
 from voicebot.core.domain import (
     BusinessConnection,
@@ -21,6 +23,7 @@ from voicebot.core.domain import (
     JobKey,
     PendingJob,
     Remembered,
+    Segment,
     StoredRecording,
     Transcript,
     UserSettings,
@@ -343,9 +346,11 @@ class UpdateStatus:
 
 @dataclass(frozen=True, slots=True)
 class ShowProgress:
-    """Text so far of a long recording, edited into its status message at a polite pace."""
+    """Text so far of a long recording, edited into its status message at a polite pace; `segment`: the piece
+    just heard, which an API request streams as it is (see actors/api.py)."""
     key: JobKey
     text: str
+    segment: Segment | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +397,7 @@ class RecordUsage:
     charged_seconds: float = 0.0
     transcript: Transcript | None = None
     memory_key: str | None = None
+    bought_seconds: float = 0.0   # the part of charged_seconds taken from the user's bought balance
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,3 +605,128 @@ class GuestTranscriptLoaded:
 @dataclass(frozen=True, slots=True)
 class PruneTranscripts:
     """The StorageActor's daily reminder to apply storage.retention_days."""
+
+
+# --- billing with Telegram Stars (core.billing): QuotaActor <-> StorageActor, TelegramSender -------------
+@dataclass(frozen=True, slots=True)
+class MakeCall:
+    """A Bot API call whose outcome someone waits for (a refund, a receipt): `reply_to` gets CallMade once it
+    was made, or given up on."""
+    call: BotCall
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class CallMade:
+    """`error`: why Telegram refused the call, or why it failed every try (None: it went through)."""
+    call: BotCall
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptSent:
+    """The payer has their receipt for payment `charge_id`: it is not sent again at the next start."""
+    charge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadUnsentReceipts:
+    """The payments whose receipt has not gone out (a crash came between): answered with UnsentReceipts."""
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class UnsentReceipts:
+    credits: tuple[Credit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBalances:
+    """Asked once at start: each user's bought balance and when it expires, {user_id: (seconds, until)}."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireBalance:
+    """The user's bought balance expired: what was left of it goes, with an "expire" row in the ledger."""
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LookUpPayment:
+    """An admin's /refund CHARGE_ID (command `message_id` in `chat_id`): answered with PaymentLookedUp."""
+    charge_id: str
+    chat_id: int
+    message_id: int
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentLookedUp:
+    """`payer`: the payment's user id (None: no such payment, or the database could not be read)."""
+    charge_id: str
+    payer: int | None
+    chat_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRefund:
+    """Telegram gave payment `charge_id`'s Stars back: the refund is written (once), and told to `reply_to` as
+    RefundRecorded."""
+    charge_id: str
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRecorded:
+    """`refund` is None when the payment is unknown or the database could not be written."""
+    charge_id: str
+    refund: Refund | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListCharges:
+    """/paysupport: the user's latest payments, answered with ChargesListed."""
+    user_id: int
+    chat_id: int
+    message_id: int
+    reply_to: Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class ChargesListed:
+    """`charges` is None when the database could not be read."""
+    user_id: int
+    charges: tuple[Charge, ...] | None
+    chat_id: int
+    message_id: int
+
+
+# --- the transcription API (core.api): ApiDoor -> QuotaActor -> Dispatcher -> WhisperActor -> ApiDoor ------------
+@dataclass(frozen=True, slots=True)
+class AskTranscription:
+    """An HTTP request handed to the ApiDoor (its file on disk), to be answered through `replies`."""
+    request: TranscriptionRequest
+    replies: ApiReplies
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitRequest:
+    """The ApiDoor's job for an API request, to the QuotaActor: admitted as its program asked for it."""
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRefused:
+    """An API request's job was not taken (`reason` as refusals are measured: "quota", "too_big", "busy"...):
+    told where its answers go (the ApiDoor), with `retry_after` seconds when waiting helps."""
+    key: JobKey
+    reason: str
+    text: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLost:
+    """To the ApiDoor: the Dispatcher was restarted, and knows no more the jobs it held. A Telegram job is resumed
+    from the database; an API request's job is not stored, so its request is answered now: to come back."""

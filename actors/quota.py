@@ -10,23 +10,29 @@ from datetime import datetime
 
 from actors.admission import Admission
 from actors.base import SupervisedActor
+from actors.billing import Billing
 from actors.business import BusinessChats
 from actors.buttons import Buttons
 from actors.conversation import Conversation
 from actors.messages import (
+    AdmitRequest,
     BusinessConnectionChecked,
     ButtonPressed,
+    CallMade,
     ChannelAdminChecked,
+    ChargesListed,
     ChatAdminChecked,
     CommandReceived,
     GuestTranscriptLoaded,
     JobClosed,
     JobStored,
     LoadUnfinishedJobs,
+    PaymentLookedUp,
     RecallOverdue,
     RecordingLoaded,
     RefreshDue,
     RefreshUsers,
+    RefundRecorded,
     RefusedAsBusy,
     ResultDelivered,
     ResumeUnfinished,
@@ -34,6 +40,7 @@ from actors.messages import (
     TextReceived,
     TranscriptRecalled,
     UnfinishedJobs,
+    UnsentReceipts,
     UnsupportedReceived,
     UserDescribed,
     UserForgotten,
@@ -43,6 +50,7 @@ from actors.messages import (
 )
 from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
+from voicebot.core.billing import NO_BILLING, BillingRules, Credit, PreCheckout, Refund
 from voicebot.core.buttons import ButtonData
 from voicebot.core.domain import (
     BusinessConnection,
@@ -70,9 +78,12 @@ class QuotaActor(SupervisedActor):
                  now: Callable[[], datetime] = replies.utc_now, clock: Callable[[], float] = time.monotonic,
                  metrics: Metrics = NO_METRICS, languages: Languages | None = None,
                  buttons: ButtonData | None = None, transcribed_by: str | None = None,
-                 business_connections: Iterable[BusinessConnection] = ()):
+                 business_connections: Iterable[BusinessConnection] = (), billing: BillingRules = NO_BILLING,
+                 payload_key: bytes = b"", balances: dict[int, tuple[float, datetime | None]] | None = None):
         """`transcribed_by`: the model transcripts are made with (whisper.model): a recording transcribed by it
-        before, as a job asks for it, is answered from memory (see actors/admission.py); None: never."""
+        before, as a job asks for it, is answered from memory (see actors/admission.py); None: never. `billing`,
+        `payload_key` and each user's bought balance as stored (`balances`): minutes sold for Stars
+        (actors/billing.py)."""
         super().__init__(name, supervisor)
         self._storage = storage
         self._sender = sender
@@ -82,14 +93,18 @@ class QuotaActor(SupervisedActor):
         self._users = UserBook(rules, users.values(), now)
         self._allowance = ReplyAllowance(clock)
         self._languages = languages = languages or Languages()
+        self._billing = Billing(rules=billing, payload_key=payload_key, users=self._users, sender=sender,
+                                storage=storage, quota=self.actor_ref, now=now, metrics=metrics, balances=balances)
         self._admission = Admission(rules=rules, users=self._users, allowance=self._allowance, dispatcher=dispatcher,
                                     sender=sender, storage=storage, clock=clock, metrics=metrics, languages=languages,
-                                    quota=self.actor_ref, transcribed_by=transcribed_by, remind=self.tell_self_later)
+                                    quota=self.actor_ref, transcribed_by=transcribed_by, remind=self.tell_self_later,
+                                    offer=self._offer_minutes if billing.enabled else None)
         self._business = BusinessChats(users=self._users, sender=sender, storage=storage,
                                        connections=business_connections, quota=self.actor_ref)
         self._conversation = Conversation(rules=rules, users=self._users, allowance=self._allowance, sender=sender,
                                           storage=storage, quota=self.actor_ref, languages=languages,
-                                          chat_settings=chat_settings, business=self._business)
+                                          chat_settings=chat_settings, business=self._business,
+                                          billing=self._billing)
         self._buttons = Buttons(data=buttons or ButtonData(secrets.token_bytes(32)), allowance=self._allowance,
                                 admission=self._admission, sender=sender, storage=storage, quota=self.actor_ref)
 
@@ -139,6 +154,8 @@ class QuotaActor(SupervisedActor):
                 self._conversation.forgotten(message)
             case SystemReady():
                 self._resume()
+                if self._billing.enabled:
+                    self._billing.resume()
             case ResumeUnfinished():   # the StorageActor answers with UnfinishedJobs
                 self._storage.tell(LoadUnfinishedJobs(self.actor_ref))
             case UnfinishedJobs(pending):
@@ -150,6 +167,8 @@ class QuotaActor(SupervisedActor):
             case RefusedAsBusy(job):
                 self._admission.refused_as_busy(job)
                 self._buttons.settled(job.key)
+            case AdmitRequest(job):   # the transcription API's (actors/api.py)
+                self._admission.admit_request(job)
             case RefreshDue():   # the StorageActor answers with UsersLoaded
                 self._storage.tell(RefreshUsers(self._users.today(), self.actor_ref))
                 self._users.forget_idle(self._clock())
@@ -157,6 +176,22 @@ class QuotaActor(SupervisedActor):
                 self.tell_self_later(message, REFRESH_SECONDS)
             case UsersLoaded(states):
                 self._users.apply_settings(states)
+            case PreCheckout(user_id=user_id, language_code=language_code):
+                self._billing.pre_checkout(message, self._words_for(user_id, language_code))
+            case Credit(user_id=user_id):
+                self._billing.credited(message, self._words_for(user_id))
+            case Refund(user_id=user_id):
+                self._billing.refunded(message, self._words_for(user_id))
+            case CallMade():
+                self._billing.call_made(message)
+            case PaymentLookedUp():
+                self._billing.payment_looked_up(message)
+            case RefundRecorded():
+                self._billing.refund_recorded(message, self._words_for)
+            case ChargesListed(user_id=user_id):
+                self._billing.charges_listed(message, self._words_for(user_id))
+            case UnsentReceipts(credits):
+                self._billing.unsent(credits, self._words_for)
             case _:
                 return NotImplemented
 
@@ -178,6 +213,7 @@ class QuotaActor(SupervisedActor):
         if voice.job.business is not None:
             self._business.note_reply_refused(voice, self._languages[voice.job.interface_language])
         if self._conversation.transcribes(voice):
+            self._billing.expire_if_due(voice.job.user_id)
             self._admission.admit(voice.job, resumed, pressed)
         else:
             self._storage.tell(JobClosed(voice.job.key))  # not asked for in an on-request group
@@ -200,6 +236,14 @@ class QuotaActor(SupervisedActor):
         vocabulary = conversation.vocabulary_for(job.user_id, job.chat_id, voice.in_group)
         return dataclasses.replace(voice, job=dataclasses.replace(job, interface_language=language,
                                                                   vocabulary=vocabulary))
+
+    def _offer_minutes(self, job) -> None:
+        self._billing.offer(job, self._languages[job.interface_language])
+
+    def _words_for(self, user_id: int, app_language: str | None = None) -> Wording:
+        """A user's words in their private chat with the bot (a payment's, a receipt's)."""
+        self._conversation.note_app_language(user_id, app_language)
+        return self._languages[self._conversation.language_for(user_id, user_id, in_group=False)]
 
     def _words_of(self, press: ButtonPressed) -> Wording:
         self._conversation.note_app_language(press.user_id, press.language_code)

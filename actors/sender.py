@@ -14,6 +14,7 @@ from actors.answers import AnswerBook
 from actors.base import SupervisedActor
 from actors.messages import (
     BusinessConnectionChecked,
+    CallMade,
     ChannelAdminChecked,
     ChatAdminChecked,
     CheckBusinessConnection,
@@ -21,18 +22,21 @@ from actors.messages import (
     CheckChatAdmin,
     DeliverResult,
     Drain,
+    MakeCall,
     PostStatus,
     ShowProgress,
     UpdateStatus,
 )
-from actors.outbox import TELEGRAM_PACE, Outbox, Pace, Posting
+from actors.outbox import TELEGRAM_PACE, GaveUp, Outbox, Outcome, Pace, Posting
 from voicebot.core.calls import (
+    AnswerPreCheckout,
     AnswerPress,
     ChannelCaption,
     EditButtons,
     EditCaption,
     EditText,
     SendDocument,
+    SendInvoice,
     SendText,
     as_sent,
 )
@@ -78,8 +82,10 @@ class TelegramSender(SupervisedActor):
                 self._answers.captions.comments_at(key, comments)
             case BusinessConnection(connection_id, is_enabled=enabled):
                 self._outbox.business_connection(connection_id, enabled)
-            case SendDocument() | EditText() | EditCaption() | EditButtons():
+            case SendDocument() | EditText() | EditCaption() | EditButtons() | SendInvoice() | AnswerPreCheckout():
                 self._outbox.post(Posting(message))
+            case MakeCall(call, reply_to):
+                self._outbox.post(Posting(call, then=partial(_tell_outcome, reply_to, call)))
             case AnswerPress(_, text):
                 self._outbox.post(Posting(dataclasses.replace(message, text=text[:MAX_NOTICE_CHARS] if text else None)))
             case PostStatus():
@@ -152,3 +158,9 @@ class TelegramSender(SupervisedActor):
             return failed
         self._admins[asked] = (answer, self._clock())
         return answer
+
+
+def _tell_outcome(reply_to: Mailbox, call, outcome: Outcome) -> tuple:
+    """MakeCall's answer: whether the call went through, and Telegram's reason when it did not."""
+    reply_to.tell(CallMade(call, outcome.error.description if isinstance(outcome, GaveUp) else None))
+    return ()

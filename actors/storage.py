@@ -7,7 +7,9 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import (
+    ChargesListed,
     DescribeUser,
+    ExpireBalance,
     FlushWrites,
     ForgetUser,
     GuestTranscriptLoaded,
@@ -16,18 +18,26 @@ from actors.messages import (
     JobClosed,
     JobStarted,
     JobStored,
+    ListCharges,
+    LoadBalances,
     LoadBusinessConnections,
     LoadChatSettings,
     LoadGuestTranscript,
     LoadOffset,
     LoadRecording,
     LoadUnfinishedJobs,
+    LoadUnsentReceipts,
     LoadUsers,
+    LookUpPayment,
+    PaymentLookedUp,
     PruneTranscripts,
     RecallTranscript,
+    ReceiptSent,
     RecordingLoaded,
+    RecordRefund,
     RecordUsage,
     RefreshUsers,
+    RefundRecorded,
     SaveChatSettings,
     SaveUserSettings,
     StatusPosted,
@@ -35,11 +45,21 @@ from actors.messages import (
     StoreJob,
     TranscriptRecalled,
     UnfinishedJobs,
+    UnsentReceipts,
     UserDescribed,
     UserForgotten,
     UsersLoaded,
     VoiceReceived,
     VoiceRefused,
+)
+from voicebot.core.billing import (
+    NO_BILLING,
+    BillingRules,
+    Credit,
+    PaymentReceived,
+    PaymentRefunded,
+    Refund,
+    paid_seconds,
 )
 from voicebot.core.domain import BusinessConnection, ChannelPostForwarded
 from voicebot.core.errors import Deposed, StorageError
@@ -50,7 +70,8 @@ log = logging.getLogger(__name__)
 PRUNE_INTERVAL_SECONDS = 24 * 3600
 WRITE_RETRY_SECONDS = 2.0          # the first retry of writes the database could not take ...
 WRITE_RETRY_MAX_SECONDS = 60.0     # ... doubling up to this while it stays away
-_WRITES = (RecordUsage, JobStarted, StatusPosted, JobClosed, SaveUserSettings, SaveChatSettings)
+_WRITES = (RecordUsage, JobStarted, StatusPosted, JobClosed, SaveUserSettings, SaveChatSettings, ReceiptSent,
+           ExpireBalance)
 
 
 class StorageActor(SupervisedActor):
@@ -58,8 +79,12 @@ class StorageActor(SupervisedActor):
     A write that fails is logged and the bot carries on: the user already has their answer."""
 
     def __init__(self, *, storage, today: Callable[[], date], retention_days: int = 0, supervisor=None,
-                 name: str = "storage", metrics: Metrics = NO_METRICS):
+                 name: str = "storage", metrics: Metrics = NO_METRICS, billing: BillingRules = NO_BILLING,
+                 payload_key: bytes = b""):
+        """`billing` and `payload_key` (core.billing): what a payment stored with the intake buys."""
         super().__init__(name, supervisor)
+        self._billing = billing
+        self._payload_key = payload_key
         self._storage = storage
         self._today = today
         self._retention_days = retention_days
@@ -154,8 +179,12 @@ class StorageActor(SupervisedActor):
 
     def _write(self, write) -> None:
         match write:
-            case RecordUsage(job, day, status, charged_seconds, transcript, memory_key):
-                self._storage.record_usage(job, day, status, charged_seconds, transcript, memory_key)
+            case RecordUsage(job, day, status, charged_seconds, transcript, memory_key, bought_seconds):
+                self._storage.record_usage(job, day, status, charged_seconds, transcript, memory_key, bought_seconds)
+            case ReceiptSent(charge_id):
+                self._storage.receipt_sent(charge_id)
+            case ExpireBalance(user_id):
+                self._storage.expire_balance(user_id)
             case JobStarted(key):
                 self._storage.job_started(key)
             case StatusPosted(key, message_id, chat_id):
@@ -204,6 +233,16 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(GuestTranscriptLoaded(chat_id, message_id, text))
             case PruneTranscripts():
                 self._prune()
+            case LoadBalances():
+                return self._storage.balances()
+            case LoadUnsentReceipts(reply_to):
+                reply_to.tell(UnsentReceipts(tuple(self._storage.unsent_receipts())))
+            case LookUpPayment(charge_id, chat_id, message_id, reply_to):
+                reply_to.tell(PaymentLookedUp(charge_id, self._storage.payer(charge_id), chat_id, message_id))
+            case RecordRefund(charge_id, reply_to):
+                reply_to.tell(RefundRecorded(charge_id, self._storage.record_refund(charge_id)))
+            case ListCharges(user_id, chat_id, message_id, reply_to):
+                reply_to.tell(ChargesListed(user_id, tuple(self._storage.charges(user_id)), chat_id, message_id))
             case _:
                 return NotImplemented
 
@@ -219,21 +258,50 @@ class StorageActor(SupervisedActor):
         posted = {voice.job.key for voice in voices if voice.job.channel is not None}
         own = [forward for forward in forwards if not self._answered_in_channel(forward, posted)]
         voices += [forward.voice for forward in own]
+        payments = [message for message in messages if isinstance(message, PaymentReceived | PaymentRefunded)]
         try:
-            new, refused = self._storage.store_intake(voices, next_offset), set()
+            (new, ledger), refused = self._stored(voices, next_offset, payments), set()
         except StorageError as error:
             # Whatever the batch size: a batch of one (the webhook's every update) sent again would be refused
             # again, for ever, and nothing after it would be taken.
             if error.transient or isinstance(error, Deposed) or not voices:
                 raise
-            new, refused = self._store_each(voices, next_offset)
+            new, refused, ledger = self._store_each(voices, next_offset, payments)
         self._link_comments(forward for forward in forwards if forward.key in posted and forward not in own)
-        messages = tuple(message.voice if message in own else message for message in messages)
+        messages = _once(message.voice if message in own else ledger.get(message, message) for message in messages)
         return IntakeStored(tuple(VoiceRefused(message) if isinstance(message, VoiceReceived)
                                   and message.job.key in refused else message
                                   for message in messages
-                                  if not isinstance(message, VoiceReceived) or message.job.key in new | refused),
+                                  if _acted_on(message, new | refused)),
                             next_offset)
+
+    def _stored(self, voices: list[VoiceReceived], next_offset: int | None,
+                payments: list[PaymentReceived | PaymentRefunded]) -> tuple[set, dict]:
+        """The recordings, the payments and refunds, and the offset past their updates, in one transaction: a
+        payment is credited once whatever is redelivered, and never lost (Telegram holds the Stars already).
+        The keys of the new jobs, and what each payment or refund did (a refund of a payment not known: nothing)."""
+        if not payments:
+            return self._storage.store_intake(voices, next_offset), {}
+        with self._storage.batch():
+            return self._storage.store_intake(voices, next_offset), self._ledger(payments)
+
+    def _ledger(self, payments: list[PaymentReceived | PaymentRefunded]) -> dict:
+        done = {}
+        for message in dict.fromkeys(payments):   # the same update twice in one batch: once
+            if isinstance(message, PaymentRefunded):
+                refund = self._storage.record_refund(message.charge_id)
+                if refund is None:   # the QuotaActor hears nothing of it
+                    log.error("billing: Telegram refunded charge %s, which the ledger does not have", message.charge_id)
+                else:
+                    done[message] = refund
+                continue
+            seconds = paid_seconds(message, self._payload_key)
+            if seconds <= 0:
+                log.error("billing: payment %s of user %s (%s stars) names no pack of this bot: stored, nothing "
+                          "credited; refund it (voicebot billing refund %s)", message.charge_id, message.user_id,
+                          message.total_amount, message.charge_id)
+            [done[message]] = self._storage.store_payments([(message, seconds)], self._billing.expire_days)
+        return done
 
     def _answered_in_channel(self, forward: ChannelPostForwarded, posted: set) -> bool:
         """Whether the forward's post is answered in its channel (linked to its job, if that came before): a job of
@@ -260,9 +328,11 @@ class StorageActor(SupervisedActor):
                 log.warning("database: could not keep where comments on %s/%s go: %s", forward.key.chat_id,
                             forward.key.message_id, error)
 
-    def _store_each(self, voices: list[VoiceReceived], next_offset: int | None) -> tuple[set, set]:
+    def _store_each(self, voices: list[VoiceReceived], next_offset: int | None,
+                    payments: list[PaymentReceived | PaymentRefunded]) -> tuple[set, set, dict]:
         """A batch the database refused for good: each recording on its own, so one it refuses (a value it
-        cannot take) is answered with a failure and the others go on; the offset moves past all of them."""
+        cannot take) is answered with a failure and the others go on; the offset moves past all of them, with
+        the batch's payments."""
         new, refused = set(), set()
         for voice in voices:
             try:
@@ -272,8 +342,8 @@ class StorageActor(SupervisedActor):
                     raise
                 log.error("database: refused the recording %s/%s: %s", voice.job.chat_id, voice.job.message_id, error)
                 refused.add(voice.job.key)
-        self._storage.store_intake([], next_offset)
-        return new, refused
+        _, ledger = self._stored([], next_offset, payments)
+        return new, refused, ledger
 
     def _prune(self) -> None:
         self.tell_self_later(PruneTranscripts(), PRUNE_INTERVAL_SECONDS)
@@ -297,9 +367,44 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(TranscriptRecalled(job, None))   # transcribed then: a look-up is no reason to wait
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, new=False, failed=True))
-            case LoadUsers() | LoadChatSettings() | LoadOffset() | LoadUnfinishedJobs() | LoadBusinessConnections():
+            case LookUpPayment(charge_id, chat_id, message_id, reply_to):
+                reply_to.tell(PaymentLookedUp(charge_id, None, chat_id, message_id))
+            case RecordRefund(charge_id, reply_to):
+                reply_to.tell(RefundRecorded(charge_id, None))
+            case ListCharges(user_id, chat_id, message_id, reply_to):
+                reply_to.tell(ChargesListed(user_id, None, chat_id, message_id))
+            case LoadUnsentReceipts():
+                pass   # sent at the next start
+            case (LoadUsers() | LoadChatSettings() | LoadOffset() | LoadUnfinishedJobs() | LoadBusinessConnections()
+                  | LoadBalances()):
                 raise error  # an ask at start: the Supervisor reports it
         return None
+
+
+def _once(messages: Iterable) -> tuple:
+    """The messages, each credit or refund once: the same payment's update twice in one batch is one payment."""
+    seen: set[tuple[type, str]] = set()
+    kept = []
+    for message in messages:
+        if isinstance(message, Credit | Refund):
+            if (type(message), message.charge_id) in seen:
+                continue
+            seen.add((type(message), message.charge_id))
+        kept.append(message)
+    return tuple(kept)
+
+
+def _acted_on(message, stored_jobs: set) -> bool:
+    """Whether the QuotaActor hears of an intake's message: a recording only as a new job (or one refused), a
+    payment only when it was new (a credit), a refund only of a payment the ledger has."""
+    match message:
+        case VoiceReceived(job=job):
+            return job.key in stored_jobs
+        case Credit(new=new):
+            return new
+        case PaymentReceived() | PaymentRefunded():
+            return False   # the refund of a payment never stored: logged
+    return True
 
 
 def _described(write) -> str:
@@ -313,4 +418,8 @@ def _described(write) -> str:
             about = f"user {user_id}"
         case SaveChatSettings(chat_id=chat_id):
             about = f"chat {chat_id}"
+        case ReceiptSent(charge_id):
+            about = f"payment {charge_id}"
+        case ExpireBalance(user_id):
+            about = f"user {user_id}"
     return f"{type(write).__name__} of {about}"

@@ -36,6 +36,8 @@ class User:
     last_admitted: float | None = None
     seen_language: str | None = None        # their Telegram app's, as their last update said
     last_pressed: float | None = None       # when a press of theirs (English) last started a transcription
+    bought: float = 0.0                     # seconds bought with Stars and not spent (actors/billing.py)
+    bought_until: datetime | None = None    # when those expire (None: never)
 
 
 class UserBook:
@@ -57,6 +59,11 @@ class UserBook:
             user.day, user.charged = today, 0.0
         return user
 
+    def bought(self, user_id: int) -> float:
+        """The user's balance bought with Stars, as far as it has not expired."""
+        user = self[user_id]
+        return 0.0 if user.bought_until is not None and user.bought_until <= self._now() else user.bought
+
     def is_unlimited(self, user_id: int) -> bool:
         return self[user_id].settings.unlimited or user_id in self._rules.unlimited_user_ids
 
@@ -74,7 +81,7 @@ class UserBook:
             recent = [at for at in (user.last_admitted, user.last_pressed)
                       if at is not None and now - at <= self._rules.rate_limit_seconds]
             if (user == User(day=user.day, last_admitted=user.last_admitted, seen_language=user.seen_language,
-                             last_pressed=user.last_pressed)
+                             last_pressed=user.last_pressed, bought_until=user.bought_until)
                     and (user.day != today or not user.charged) and not recent):
                 del self._users[user_id]
 

@@ -5,6 +5,7 @@ import time
 
 import pykka
 
+from actors.api import is_api_job
 from actors.assembly import Assembly
 from actors.base import SupervisedActor
 from actors.messages import (
@@ -86,7 +87,8 @@ class WhisperActor(SupervisedActor):
         transcriber = self._quarantine if quarantined and self._quarantine is not None else self._transcriber
         with self._audio_source.fetch(job.media.file_id, self._max_file_bytes) as audio:
             transcript = transcriber.transcribe(audio, job.language, on_segment=self._progress_reporter(job),
-                                                max_seconds=job.max_seconds, task=job.task, vocabulary=job.vocabulary)
+                                                max_seconds=job.max_seconds, task=job.task, vocabulary=job.vocabulary,
+                                                words=job.words)
         return self._done(job, transcript)
 
     def _split(self, job: Job, helpers: tuple[tuple[str, Mailbox], ...]) -> TranscriptReady | None:
@@ -100,7 +102,8 @@ class WhisperActor(SupervisedActor):
         if len(pieces) == 1:   # no pause to cut at: the one piece is the whole recording
             return self._done(job, transcriber.transcribe_piece(pieces[0], job.language, deadline,
                                                                 on_segment=self._progress_reporter(job),
-                                                                task=job.task, vocabulary=job.vocabulary))
+                                                                task=job.task, vocabulary=job.vocabulary,
+                                                                words=job.words))
         language, probability = (job.language, 1.0) if job.language else transcriber.language_of(pieces[0].audio)
         given = helpers[:len(pieces) - 1]   # fewer pauses than helpers: the rest have nothing to do
         assembly = Assembly(job, pieces, {name: index for index, (name, _) in enumerate(given, start=1)},
@@ -112,14 +115,14 @@ class WhisperActor(SupervisedActor):
                  job.message_id, len(pieces), ", ".join(f"{piece.offset:.0f}" for piece in pieces))
         assembly.add(0, transcriber.transcribe_piece(pieces[0], language, deadline,
                                                      on_segment=self._progress_reporter(job), task=job.task,
-                                                     vocabulary=job.vocabulary))
+                                                     vocabulary=job.vocabulary, words=job.words))
         return self._outcome_of(job.key)
 
     def _transcribe_piece(self, told: TranscribePiece) -> None:
         job = told.job
         try:
             transcript = self._transcriber.transcribe_piece(told.piece, told.language, told.deadline, task=job.task,
-                                                            vocabulary=job.vocabulary)
+                                                            vocabulary=job.vocabulary, words=job.words)
             answer = PieceTranscribed(job.key, told.index, transcript)
         except JobError as error:
             answer = PieceTranscribed(job.key, told.index, None, error.reason)
@@ -142,7 +145,7 @@ class WhisperActor(SupervisedActor):
         job = assembly.job
         assembly.add(index, self._transcriber.transcribe_piece(assembly.pieces[index], assembly.language,
                                                                assembly.deadline, task=job.task,
-                                                               vocabulary=job.vocabulary))
+                                                               vocabulary=job.vocabulary, words=job.words))
         return self._outcome_of(assembly.job.key)
 
     def _outcome_of(self, key) -> TranscriptReady | None:
@@ -184,13 +187,15 @@ class WhisperActor(SupervisedActor):
 
     def _progress_reporter(self, job: Job):
         """Shows the text so far in the chat while a long recording is transcribed; short ones
-        are done before anyone could read it."""
-        if job.media.duration is not None and job.media.duration <= LIVE_TEXT_AFTER_SECONDS:
+        are done before anyone could read it. An API request's text goes out as it is heard, whatever its length
+        (stream=true sends each segment at once)."""
+        if (not is_api_job(job.key) and job.media.duration is not None
+                and job.media.duration <= LIVE_TEXT_AFTER_SECONDS):
             return None
         pieces: list[str] = []
         words = self._languages[job.interface_language]
 
         def report(segment: Segment) -> None:
             pieces.append(segment.text)
-            self._sender.tell(ShowProgress(job.key, words.in_progress("".join(pieces))))
+            self._sender.tell(ShowProgress(job.key, words.in_progress("".join(pieces)), segment))
         return report

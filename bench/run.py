@@ -16,7 +16,9 @@ bot runs:
 Measured: throughput on short voice notes sent at once by different users, a 60 s and a 5 min
 clip (--quick skips the 5 min one), latency on an idle bot, a forwarded voice answered from memory against
 its first transcription, admission latency (bench/admission.py),
-commands answered per second, memory of the bot process over many messages, and start-up time.
+commands answered per second, memory of the bot process over many messages, and start-up time; and the
+transcription API ([api] listen, the `openai` client): one request on an idle bot against bare transcribe() of
+the same file, and a burst of requests sent at once with voice notes, each door's median and worst wait.
 The bot's time for a workload runs from the first voice note sent to the last transcript
 received, as the senders see it. Speed-ups are a baseline's seconds over the bot's.
 Prints a table and writes bench/results/<timestamp>.json and .csv (and .png with matplotlib)."""
@@ -30,11 +32,15 @@ import os
 import platform
 import queue
 import random
+import re
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +57,7 @@ import ctranslate2  # noqa: E402
 import faster_whisper  # noqa: E402
 import numpy as np  # noqa: E402
 from faster_whisper import WhisperModel, decode_audio  # noqa: E402
+from openai import OpenAI  # noqa: E402
 
 from tests.helpers import normalized  # noqa: E402  (the root is on sys.path)
 from tests.media import long_passage, sox_wav, wav  # noqa: E402
@@ -77,6 +84,11 @@ BOT_MAX_SECONDS = 600
 FAILURE_REPLIES = tuple(ENGLISH_WORDING.failure(reason, BOT_MAX_SECONDS, Settings().limits.max_file_mb)
                         for reason in FailureReason)
 STOP_SECONDS = 60  # SIGTERM first: running jobs get shutdown.grace_seconds (30 s) to finish
+API_REQUESTS_AT_ONCE = 8   # the API burst, sent at once with...
+API_VOICES_AT_ONCE = 4     # ...these voice notes, each from its own user
+API_SINGLE_TRIES = 3       # one request on an idle bot, this many times: the median is reported
+# The Dispatcher's line as it hands a job to a worker (actors/dispatcher.py).
+HANDED_OUT = re.compile(r"job (-?\d+)/\d+ \((telegram|api)\) goes to \S+ after ([0-9.]+) s in the queue")
 
 
 # --- what is measured
@@ -186,6 +198,29 @@ class Memory:
 
 
 @dataclass
+class DoorWaits:
+    """One door's senders, all at once with the other door's: seconds from sending to the answer as each sender
+    saw it, and in the bot's queue (its log: admission to a worker taking the job), median and worst."""
+    door: str
+    senders: int
+    answer_median: float
+    answer_worst: float
+    queue_median: float
+    queue_worst: float
+
+
+@dataclass
+class ApiFigures:
+    """The transcription API: one request on an idle bot (median of API_SINGLE_TRIES, sent to answered) against
+    bare transcribe() of the same file by one (a) model, and a burst of both doors at once."""
+    clip: str
+    request_seconds: float
+    bare_seconds: float
+    same_text_as_telegram: bool
+    doors: list[DoorWaits] = field(default_factory=list)
+
+
+@dataclass
 class Results:
     started_at: str
     quick: bool
@@ -200,6 +235,7 @@ class Results:
     commands: Commands | None = None
     memory: Memory | None = None
     startup_seconds: list[float] = field(default_factory=list)  # one per bot process started
+    api: ApiFigures | None = None
     transcripts: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # workload -> bot/pool texts
     errors: dict[str, str] = field(default_factory=dict)  # part -> what went wrong; the other parts still ran
 
@@ -405,9 +441,10 @@ def bot_config(folder: Path, sandbox: BotApiSandbox) -> Path:
 
 
 @contextmanager
-def running_bot(sandbox: BotApiSandbox, folder: Path) -> Iterator[subprocess.Popen]:
-    """`voicebot run` in its own folder; stopped however the block ends (SIGTERM, then kill)."""
-    with voicebot_process(folder, bot_config(folder, sandbox), "run") as process:
+def running_bot(sandbox: BotApiSandbox, folder: Path, config: Path | None = None) -> Iterator[subprocess.Popen]:
+    """`voicebot run` in its own folder (with bot_config unless `config`); stopped however the block ends
+    (SIGTERM, then kill)."""
+    with voicebot_process(folder, config or bot_config(folder, sandbox), "run") as process:
         yield process
 
 
@@ -507,14 +544,14 @@ def send_voices(sandbox: BotApiSandbox, log: ChatLog, users: Users, clips: list[
 
 
 @contextmanager
-def started_bot(sandbox: BotApiSandbox, log: ChatLog, users: Users,
-                folder: Path) -> Iterator[tuple[subprocess.Popen, float]]:
+def started_bot(sandbox: BotApiSandbox, log: ChatLog, users: Users, folder: Path,
+                config: Path | None = None) -> Iterator[tuple[subprocess.Popen, float]]:
     """The bot, started with a /start already waiting, and the seconds until it answered that:
     imports, database, the workers' models loaded (in parallel) and warmed up, the first poll."""
     user = users.next()
     sandbox.send_text(user, "/start")
     started = time.monotonic()
-    with running_bot(sandbox, folder) as process:
+    with running_bot(sandbox, folder, config) as process:
         log.wait(lambda: log.first_reply_at(user.id, started) is not None or process.poll() is not None,
                  300, "the answer to /start")
         if process.poll() is not None:
@@ -658,6 +695,9 @@ def run(quick: bool) -> Results:
         with part(results, "bot"):
             step("the bot: start-up, throughput, latency, commands")
             bot_run(results, batch, once, long, bare, folder / "bot", Listening(pauses, passage, nothing))
+        with part(results, "api"):
+            step("the transcription API: one request against bare transcribe(), then both doors at once")
+            results.api = api_run(once, bare, folder / "api")
         with part(results, "memory"):
             step("the bot again: memory over many short messages")
             memory_run(results, tiny, 120 if quick else 300, folder / "memory")
@@ -745,6 +785,60 @@ def _agreement(text: str, reference: str) -> float:
                                    autojunk=False).ratio()
 
 
+def api_run(clip: Clip, bare: BareTimes, folder: Path) -> ApiFigures:
+    """A bot serving the API (a key made with the CLI): one request at a time on the idle bot, then
+    API_REQUESTS_AT_ONCE requests and API_VOICES_AT_ONCE voice notes sent at once."""
+    folder.mkdir()
+    users = Users()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{probe.getsockname()[1]}"
+    with BotApiSandbox(TOKEN) as sandbox:
+        log = ChatLog(sandbox)
+        config = write_config(folder, sandbox, folder / "bot.db", f'[api]\nlisten = "{listen}"\n'
+                              f"[whisper]\ntimeout_seconds = {BOT_TIMEOUT_SECONDS}")
+        secret = subprocess.run([sys.executable, "-m", "voicebot", "--config", str(config), "api", "key", "create",
+                                 "bench"], cwd=folder, env=harness.environment(), capture_output=True, text=True,
+                                check=True).stdout.strip()
+        client = OpenAI(api_key=secret, base_url=f"http://{listen}/v1", max_retries=0, timeout=BOT_TIMEOUT_SECONDS)
+        with started_bot(sandbox, log, users, folder, config):
+            singles = [_api_request(client, clip) for _ in range(API_SINGLE_TRIES)]
+            [voice] = send_voices(sandbox, log, users, [clip], timeout=120)
+            doors = both_doors(sandbox, log, users, client, clip)
+    # The bot has stopped: its log is whole. The burst's jobs are its last ones of each door.
+    handed_out = HANDED_OUT.findall(log_file(folder, "run").read_text(errors="replace"))
+    for door in doors:
+        waits = [float(seconds) for _, name, seconds in handed_out if name == door.door][-door.senders:]
+        door.queue_median, door.queue_worst = statistics.median(waits), max(waits)
+    return ApiFigures(f"{clip.seconds:.0f} s voice note", statistics.median(seconds for seconds, _ in singles),
+                      bare.single[clip.name][0], all(text.strip() == voice.text for _, text in singles), doors)
+
+
+def _api_request(client: OpenAI, clip: Clip) -> tuple[float, str]:
+    """(seconds from sending to the answer, its text)."""
+    started = time.monotonic()
+    text = client.audio.transcriptions.create(model="whisper-1", file=(f"{clip.name}.ogg", clip.data),
+                                              response_format="text")
+    return time.monotonic() - started, text
+
+
+def both_doors(sandbox: BotApiSandbox, log: ChatLog, users: Users, client: OpenAI, clip: Clip) -> list[DoorWaits]:
+    """The API burst and the voice notes sent at once; each sender's seconds to its answer."""
+    api_seconds: list[float] = []
+    burst = [threading.Thread(target=lambda: api_seconds.append(_api_request(client, clip)[0]))
+             for _ in range(API_REQUESTS_AT_ONCE)]
+    for thread in burst:
+        thread.start()
+    answers = send_voices(sandbox, log, users, [clip] * API_VOICES_AT_ONCE, timeout=BOT_TIMEOUT_SECONDS)
+    for thread in burst:
+        thread.join(BOT_TIMEOUT_SECONDS)
+    if len(api_seconds) != API_REQUESTS_AT_ONCE:
+        raise RuntimeError(f"{API_REQUESTS_AT_ONCE - len(api_seconds)} API requests got no answer")
+    voice_seconds = [answer.final_at - answer.sent_at for answer in answers]
+    return [DoorWaits(door, len(seconds), statistics.median(seconds), max(seconds), 0.0, 0.0)
+            for door, seconds in (("api", api_seconds), ("telegram", voice_seconds))]
+
+
 def memory_run(results: Results, clip: Clip, total: int, folder: Path) -> None:
     folder.mkdir()
     users = Users()
@@ -794,11 +888,23 @@ def table(results: Results) -> str:
                      f"{MEMORY_CHECKPOINT} messages peak {mem.peak_at_checkpoint:.0f}, resident "
                      f"{mem.rss_at_checkpoint:.0f}; after {mem.messages}: peak {mem.peak_at_end:.0f}, resident "
                      f"{mem.rss_at_end:.0f} (growth {mem.growth:+.0f} MiB over {mem.messages - MEMORY_CHECKPOINT})")
+    if results.api:
+        lines += _api_lines(results.api)
     if results.startup_seconds:
         lines.append("start-up, process start to the answer to /start: "
                      + ", ".join(f"{seconds:.1f} s" for seconds in results.startup_seconds))
     lines += [f"FAILED {name}: {error}" for name, error in results.errors.items()]
     return "\n".join(lines)
+
+
+def _api_lines(api: ApiFigures) -> list[str]:
+    lines = [f"API, one request on an idle bot ({api.clip}): {api.request_seconds:.2f} s sent to answered; bare "
+             f"transcribe() (a) {api.bare_seconds:.2f} s ({api.request_seconds / api.bare_seconds:.2f}x); "
+             f"{'same' if api.same_text_as_telegram else 'NOT the same'} text as the Telegram answer",
+             f"{'both doors at once, seconds:':<36}{'answer p50':>11}{'worst':>8}{'queue p50':>11}{'worst':>8}"]
+    lines += [f"  {door.senders:>2} {door.door:<31}{door.answer_median:>11.2f}{door.answer_worst:>8.2f}"
+              f"{door.queue_median:>11.2f}{door.queue_worst:>8.2f}" for door in api.doors]
+    return lines + [""]
 
 
 def _throughput_table(comparisons: list[Comparison]) -> list[str]:
@@ -893,6 +999,16 @@ def rows(results: Results) -> list[tuple[str, str, str, float | str]]:
         out += [("memory", "voicebot run", f"{key} MiB" if key != "messages" else key, value)
                 for key, value in asdict(results.memory).items()]
         out.append(("memory", "voicebot run", "growth MiB", round(results.memory.growth, 1)))
+    if results.api:
+        api = results.api
+        out += [("api", api.clip, "one request seconds", round(api.request_seconds, 3)),
+                ("api", api.clip, "bare transcribe (a) seconds", round(api.bare_seconds, 3)),
+                ("api", api.clip, "same text as Telegram", api.same_text_as_telegram)]
+        for door in api.doors:
+            out += [("api burst", door.door, measure, round(value, 3)) for measure, value in (
+                ("senders", door.senders), ("answer p50 seconds", door.answer_median),
+                ("answer worst seconds", door.answer_worst), ("queue p50 seconds", door.queue_median),
+                ("queue worst seconds", door.queue_worst))]
     out += [("startup", f"run {number}", "seconds", round(seconds, 2))
             for number, seconds in enumerate(results.startup_seconds, 1)]
     out += [("errors", name, "error", error) for name, error in results.errors.items()]

@@ -56,7 +56,8 @@ def test_webhook_mode_end_to_end_and_back_to_polling(tmp_path, speech):
         [registered] = sandbox.calls("setWebhook")
         assert (registered.params["url"], registered.params["secret_token"]) == (url, SECRET)
         assert json.loads(registered.params["allowed_updates"]) == [
-            "message", "callback_query", "channel_post", "guest_message", "business_connection", "business_message"]
+            "message", "callback_query", "channel_post", "guest_message", "business_connection", "business_message",
+            "pre_checkout_query"]
         assert TOKEN.split(":")[1] not in registered.params["url"]
         assert not sandbox.calls("getUpdates") and not sandbox.calls("deleteWebhook")
         assert webhook_info(sandbox)["url"] == url, "left registered: Telegram keeps updates meanwhile"

@@ -60,6 +60,9 @@ def served() -> set[str]:
         pass
     metrics.bot_api_called("sendMessage", 0.2, "502")
     metrics.actor_restarted("whisper-1")
+    metrics.job_answered(4.0, "api")
+    metrics.job_waited(1.0, "api")
+    metrics.api_request("n8n", "done")
     listen = f"127.0.0.1:{free_port()}"
     server = MetricsServer(metrics, listen, health=lambda: "ok").start()
     try:

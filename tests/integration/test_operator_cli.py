@@ -56,9 +56,11 @@ def test_db_migrate_reports_what_it_applied_then_that_nothing_was_left(config, c
         "applied migration 13 guest mode\n"
         "applied migration 14 channels\n"
         "applied migration 15 business chats\n"
-        "database is now at version 15\n"), "")
+        "applied migration 16 stars billing\n"
+        "applied migration 17 api keys\n"
+        "database is now at version 17\n"), "")
     assert voicebot(capsys, "db", "migrate", "--config", str(config)) == (
-        0, "database is up to date (version 15)\n", "")
+        0, "database is up to date (version 17)\n", "")
 
 
 def test_users_show_describes_settings_today_and_totals(config, storage, capsys):

@@ -26,7 +26,7 @@ from playhouse.test_utils import count_queries
 from voicebot.adapters.storage import Storage
 from voicebot.adapters.storage import migrations as storage_module
 from voicebot.adapters.storage.migrations import MIGRATIONS
-from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Leadership, Transaction, Usage, User
+from voicebot.adapters.storage.models import BotState, Chat, JobRecord, Leadership, Payment, Transaction, Usage, User
 from voicebot.adapters.storage.models import Segment as SegmentRow
 from voicebot.core.calls import ChannelCaption, Destination, PostedMessage, TextEntity
 from voicebot.core.domain import (
@@ -125,7 +125,7 @@ def test_an_empty_database_is_migrated_to_the_latest_version_once(db_url):
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
                                  "10 segments translation and vocabularies", "11 senders of recordings",
                                  "12 answers from memory", "13 guest mode", "14 channels",
-                                 "15 business chats"]
+                                 "15 business chats", "16 stars billing", "17 api keys"]
     assert storage.schema_version() == LATEST
     assert storage.migrate() == []
     storage.close()
@@ -145,7 +145,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
                                  "6 attempts counted once", "7 interface languages", "8 leadership", "9 forum topics",
                                  "10 segments translation and vocabularies", "11 senders of recordings",
                                  "12 answers from memory", "13 guest mode", "14 channels",
-                                 "15 business chats"]
+                                 "15 business chats", "16 stars billing", "17 api keys"]
     assert storage.migrate() == []
 
     assert storage.load_users(DAY - timedelta(days=1)) == {
@@ -160,6 +160,8 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db_url):
     assert storage.usages(42) == []
     [kept] = Transaction.select()
     assert (kept.seconds, kept.usage_id) == (30.0, None)
+    assert (kept.kind, kept.balance_change, kept.stars, kept.charge_id) == ("use", 0.0, 0, None)
+    assert User.get_by_id(42).bought_seconds == 0.0
     storage.close()
 
 
@@ -169,11 +171,11 @@ def test_migrating_version_1_and_an_empty_database_give_the_schema_the_models_de
     storage.open()
     migrated = schema()
     storage_module.database.drop_tables([User, Usage, SegmentRow, Transaction, Chat, JobRecord, BotState, Leadership,
-                                         storage_module.SchemaVersion])
+                                         Payment, storage_module.SchemaVersion])
     assert len(storage.migrate()) == LATEST
     assert schema() == migrated
 
-    for model in (User, Usage, SegmentRow, Transaction, Chat, JobRecord, BotState, Leadership):
+    for model in (User, Usage, SegmentRow, Transaction, Chat, JobRecord, BotState, Leadership, Payment):
         columns, keys, indexes = migrated[model._meta.table_name]
         fields = model._meta.sorted_fields
         assert {(name, null) for name, _, null in columns} == {(field.column_name, field.null)
@@ -392,7 +394,7 @@ def test_a_version_2_database_gains_timestamps_and_group_modes(db_url, monkeypat
                                  "5 broker deliveries", "6 attempts counted once", "7 interface languages",
                                  "8 leadership", "9 forum topics", "10 segments translation and vocabularies",
                                  "11 senders of recordings", "12 answers from memory", "13 guest mode",
-                                 "14 channels", "15 business chats"]
+                                 "14 channels", "15 business chats", "16 stars billing", "17 api keys"]
     assert storage.load_users(DAY - timedelta(days=1))[42].settings.timestamps is False
     storage.save_user_settings(42, UserSettings(True, 900, "de", timestamps=True))
     storage.save_chat_settings(-100, ChatSettings(automatic=False))

@@ -2,7 +2,8 @@ import dataclasses
 
 import pytest
 
-from actors.dispatcher import MAX_STARTS, Dispatcher
+from actors.api import API_DOOR, API_PLACE, TELEGRAM_DOOR
+from actors.dispatcher import BUSY_RETRY_SECONDS, MAX_STARTS, Dispatcher
 from actors.messages import (
     AnswerFromMemory,
     DeliverResult,
@@ -12,6 +13,7 @@ from actors.messages import (
     JobStarted,
     PostStatus,
     RefusedAsBusy,
+    RequestRefused,
     Transcribe,
     TranscriptReady,
     UpdateStatus,
@@ -19,6 +21,7 @@ from actors.messages import (
     WorkerLost,
     WorkerReady,
 )
+from voicebot.core.api import API_USER_BASE
 from voicebot.core.buttons import ButtonData, keyboard
 from voicebot.core.calls import SendText
 from voicebot.core.domain import FailureReason, Segment, Transcript
@@ -257,3 +260,54 @@ def test_a_job_resumed_while_it_runs_tells_a_restarted_sender_where_its_stored_s
     # Without a stored status there is nothing to re-target: the first one stands.
     deliver(dispatcher, JobAdmitted(dataclasses.replace(guest, attempt=3)))
     assert len(sender.of(PostStatus)) == 2
+
+
+def api_job(message_id: int):
+    """A transcription API request's job (actors/api.py): its door is "api"."""
+    job = make_job(user_id=API_USER_BASE + 1, message_id=message_id)
+    return dataclasses.replace(job, key=dataclasses.replace(job.key, place=API_PLACE))
+
+
+def start_with_two_doors(fakes, max_pending=100):
+    workers, quota, sender, storage = fakes
+    return Dispatcher.start(workers=workers, quota=quota, sender=sender, storage=storage, max_pending=max_pending,
+                            max_duration_seconds=300, max_file_mb=20, doors=(TELEGRAM_DOOR, API_DOOR))
+
+
+def run_one_worker_to_the_end(dispatcher, worker: RecordingMailbox, jobs: int) -> list:
+    """Answers each job the worker is given as it is given: the order the queue hands them out in."""
+    deliver(dispatcher, WorkerReady(worker.name))
+    for _ in range(jobs):
+        job = worker.of(Transcribe)[-1].job
+        deliver(dispatcher, TranscriptReady(job, Transcript("text", "en", 0.9, 5, 1), worker.name))
+    return [told.job for told in worker.of(Transcribe)]
+
+
+@pytest.mark.parametrize("burst_door", ["api", "telegram"])
+def test_a_burst_at_either_door_waits_behind_at_most_one_job_of_the_other_per_job_taken(fakes, burst_door):
+    workers = fakes[0]
+    dispatcher = start_with_two_doors(fakes)
+    voices = [make_job(user_id=100 + n, message_id=n) for n in range(1, 4)]
+    requests = [api_job(n) for n in range(1, 4)]
+    burst, others = ([api_job(n) for n in range(10, 18)], voices) if burst_door == "api" else (
+        [make_job(user_id=200 + n, message_id=n) for n in range(10, 18)], requests)
+    deliver(dispatcher, *(JobAdmitted(job) for job in burst + others))   # the burst came first
+    order = [job.key for job in run_one_worker_to_the_end(dispatcher, workers["w1"], len(burst) + len(others))]
+    assert sorted(order, key=str) == sorted((job.key for job in burst + others), key=str)   # every job ran, once
+    # The policy's bound: the k-th job of the later door (from 0) runs after at most k + 1 of the burst.
+    for k, job in enumerate(others):
+        assert sum(1 for key in order[:order.index(job.key)] if key in {j.key for j in burst}) <= k + 1
+    # Each door's own jobs keep their order.
+    assert [key for key in order if key in {j.key for j in others}] == [job.key for job in others]
+
+
+def test_a_full_line_refuses_its_own_doors_next_job_and_never_the_other_doors(fakes):
+    _, quota, sender, _ = fakes
+    dispatcher = start_with_two_doors(fakes, max_pending=2)
+    deliver(dispatcher, *(JobAdmitted(api_job(n)) for n in (1, 2, 3)), JobAdmitted(make_job(message_id=4)))
+    [refused] = sender.of(RequestRefused)   # the API's third: its answer says when to try again
+    assert (refused.key, refused.reason, refused.retry_after) == (api_job(3).key, "busy", BUSY_RETRY_SECONDS)
+    assert quota.of(RefusedAsBusy) == [RefusedAsBusy(api_job(3))]
+    # The voice took a place of its own door's line, and was told where it stands.
+    assert [status.key for status in sender.of(PostStatus)][-1] == make_job(message_id=4).key
+    assert sender.of(SendText) == []

@@ -1,7 +1,9 @@
+import dataclasses
 from contextlib import contextmanager
 
 import pytest
 
+from actors.api import API_PLACE
 from actors.messages import (
     JobFailed,
     PieceTranscribed,
@@ -37,7 +39,7 @@ class FakeTranscriber:
         self.loaded = False
 
     def transcribe(self, audio: bytes, language=None, on_segment=None, max_seconds=None, task=None,
-                   vocabulary=None) -> Transcript:
+                   vocabulary=None, words=False) -> Transcript:
         self.calls.append((audio, language))
         if isinstance(self.outcome, Exception):
             raise self.outcome
@@ -137,8 +139,20 @@ def test_a_long_recording_shows_its_text_so_far_and_a_short_one_does_not():
     worker = start_worker(transcriber, FakeAudioSource(), dispatcher, sender)
     long_job, short_job = make_job(message_id=1, duration=25), make_job(message_id=2, duration=9)
     deliver(worker, Transcribe(long_job), Transcribe(short_job))
-    assert sender.messages == [ShowProgress(long_job.key, "Processing…\n\nAnd so my fellow Americans,"),
-                               ShowProgress(long_job.key, "Processing…\n\nAnd so my fellow Americans, ask not")]
+    assert sender.messages == [ShowProgress(long_job.key, "Processing…\n\nAnd so my fellow Americans,", segments[0]),
+                               ShowProgress(long_job.key, "Processing…\n\nAnd so my fellow Americans, ask not",
+                                            segments[1])]
+
+
+def test_an_api_requests_text_goes_out_as_it_is_heard_however_short_it_is():
+    segments = (Segment(0, 2, " And so"), Segment(2, 4, " ask not"))
+    transcriber = FakeTranscriber(Transcript("And so ask not", "en", 0.9, 4, 1, segments))
+    dispatcher, sender = RecordingMailbox(), RecordingMailbox()
+    worker = start_worker(transcriber, FakeAudioSource(), dispatcher, sender)
+    job = make_job(duration=4)
+    request = dataclasses.replace(job, key=dataclasses.replace(job.key, place=API_PLACE))
+    deliver(worker, Transcribe(request))
+    assert [message.segment for message in sender.of(ShowProgress)] == list(segments)
 
 
 class FakeSplittingTranscriber(FakeTranscriber):
@@ -159,7 +173,7 @@ class FakeSplittingTranscriber(FakeTranscriber):
         return ("de", 0.9) if audio.samples == "first" else ("??", 0.0)
 
     def transcribe_piece(self, piece: AudioPiece, language, deadline, on_segment=None, task=None,
-                         vocabulary=None) -> Transcript:
+                         vocabulary=None, words=False) -> Transcript:
         segment = Segment(piece.offset, piece.offset + piece.audio.seconds, " " + piece.audio.samples)
         return Transcript(piece.audio.samples, language, 1.0, piece.audio.seconds, 0.1, (segment,))
 

@@ -20,6 +20,7 @@ from voicebot.core.domain import FailureReason
 from voicebot.core.errors import JobError
 
 SAMPLE_RATE = 16000
+_PROBE_SECONDS = 5.0   # the most reading a container's header may take
 
 # The containers recordings come in: voice notes, audio files, videos. FFmpeg refuses every other format,
 # whatever the content claims to be: concat lists, playlists (HLS), manifests (DASH), SDP and image
@@ -48,6 +49,23 @@ def decode(source: Path | BinaryIO | bytes, max_seconds: float, deadline: float 
     if samples.size == 0:
         raise JobError(FailureReason.NO_SPEECH, "no audio samples")
     return samples
+
+
+def stated_length(path: Path) -> float | None:
+    """The length in seconds a recording's container states (its header; nothing is decoded), as a sender's
+    reported duration is: trusted for nothing but a first estimate. None when it states none, or is no recording
+    (decoding it says what is wrong)."""
+    try:
+        with path.open("rb") as stream, av.open(_Nameless(stream), mode="r", metadata_errors="ignore",
+                                               container_options=_CONFINED, timeout=_PROBE_SECONDS) as container:
+            if container.duration is not None:
+                return container.duration / av.time_base
+            audio = container.streams.audio[0] if container.streams.audio else None
+            if audio is None or audio.duration is None or audio.time_base is None:
+                return None
+            return float(audio.duration * audio.time_base)
+    except (av.error.FFmpegError, ValueError, IndexError, OSError):
+        return None
 
 
 class _Nameless:

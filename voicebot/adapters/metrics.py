@@ -46,7 +46,13 @@ class Metrics:
                                       "transcript, without the model", registry=registry)
         self.answer_seconds = Histogram("voicebot_answer_seconds",
                                         "From a recording's admission to its answer (queue, download, transcription)",
-                                        buckets=_SECONDS, registry=registry)
+                                        ["door"], buckets=_SECONDS, registry=registry)
+        self.wait_seconds = Histogram("voicebot_wait_seconds", "From a job's admission to a worker taking it, by door",
+                                      ["door"], buckets=_SECONDS, registry=registry)
+        for door_timed in (self.answer_seconds, self.wait_seconds):
+            door_timed.labels("telegram")   # served from the start, as before the doors: a dashboard shows 0
+        self.api_requests = Counter("voicebot_api_requests", "Transcription API requests answered, by key name and "
+                                    "status", ["key", "status"], registry=registry)
         self.audio_seconds = Histogram("voicebot_audio_seconds", "Length of the audio transcribed",
                                        buckets=_AUDIO, registry=registry)
         self.real_time_factor = Histogram("voicebot_real_time_factor", "Transcription time / audio length",
@@ -65,6 +71,12 @@ class Metrics:
                                registry=registry)
         self.leader = Gauge("voicebot_leader", "1 while this bot node leads, 0 while it stands by",
                             registry=registry)
+        self.stars_earned_total = Counter("voicebot_stars_earned", "Telegram Stars of payments credited",
+                                          registry=registry)
+        self.star_refunds = Counter("voicebot_star_refunds", "Payments whose Stars were given back",
+                                    registry=registry)
+        self.precheckouts_declined = Counter("voicebot_precheckouts_declined", "Pre-checkout queries declined, by "
+                                             "reason", ["reason"], registry=registry)
         self.webhook_requests = Counter("voicebot_webhook_requests", "Webhook requests answered, by HTTP status",
                                         ["status"], registry=registry)
         # process_resident_memory_bytes, process_cpu_seconds_total …: the default registry has them, this
@@ -87,11 +99,26 @@ class Metrics:
     def job_refused(self, reason: str) -> None:
         self.rejections.labels(reason).inc()
 
-    def job_answered(self, seconds: float) -> None:
-        self.answer_seconds.observe(seconds)
+    def job_answered(self, seconds: float, door: str = "telegram") -> None:
+        self.answer_seconds.labels(door).observe(seconds)
+
+    def job_waited(self, seconds: float, door: str) -> None:
+        self.wait_seconds.labels(door).observe(seconds)
+
+    def api_request(self, key_name: str, status: str) -> None:
+        self.api_requests.labels(key_name, status).inc()
 
     def answered_from_memory(self) -> None:
         self.memory_answers.inc()
+
+    def stars_earned(self, stars: int) -> None:
+        self.stars_earned_total.inc(stars)
+
+    def stars_refunded(self, stars: int) -> None:
+        self.star_refunds.inc()
+
+    def precheckout_declined(self, reason: str) -> None:
+        self.precheckouts_declined.labels(reason).inc()
 
     def model_loaded(self, seconds: float) -> None:
         self.model_load_seconds.observe(seconds)

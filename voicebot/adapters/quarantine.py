@@ -39,12 +39,12 @@ class ProcessQuarantine:
 
     def transcribe(self, audio: Path | BinaryIO, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None, max_seconds: float | None = None,
-                   task: Task = Task.TRANSCRIBE, vocabulary: str | None = None) -> Transcript:
+                   task: Task = Task.TRANSCRIBE, vocabulary: str | None = None, words: bool = False) -> Transcript:
         """As Transcriber.transcribe, in a child process; JobError(WORKER_CRASHED) once the recording killed its
         child every time it was tried."""
         path = _path_of(audio)
         for attempt in range(1, self._tries + 1):
-            transcript = self._in_a_child(path, (language, max_seconds, task, vocabulary), on_segment)
+            transcript = self._in_a_child(path, (language, max_seconds, task, vocabulary, words), on_segment)
             if transcript is not None:
                 return transcript
             log.warning("the process transcribing a recording under suspicion died (try %d of %d)", attempt,
@@ -93,11 +93,11 @@ def _path_of(audio: Path | BinaryIO) -> Path:
 def _transcribe_in_child(writer: Connection, parent: int, transcriber: Transcriber, audio: str,
                          options: tuple) -> None:
     _die_with(parent)
-    language, max_seconds, task, vocabulary = options
+    language, max_seconds, task, vocabulary, words = options
     try:
         transcriber.load()
         writer.send(transcriber.transcribe(Path(audio), language, on_segment=writer.send, max_seconds=max_seconds,
-                                           task=task, vocabulary=vocabulary))
+                                           task=task, vocabulary=vocabulary, words=words))
     except JobError as error:
         writer.send((error.reason, str(error)))
     except Exception as error:   # as the WhisperActor reports it in its own process: an internal failure

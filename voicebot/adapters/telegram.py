@@ -17,8 +17,10 @@ from telebot import apihelper, types
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from voicebot.adapters.files import DownloadFolder, LocalFiles
+from voicebot.core.billing import STARS
 from voicebot.core.calls import (
     AnswerGuest,
+    AnswerPreCheckout,
     AnswerPress,
     BotCall,
     Destination,
@@ -27,7 +29,9 @@ from voicebot.core.calls import (
     EditText,
     InlineMessage,
     Keyboard,
+    RefundStars,
     SendDocument,
+    SendInvoice,
     SendText,
 )
 from voicebot.core.captions import entity_fields
@@ -44,6 +48,7 @@ _READS = frozenset({"getMe", "getFile", "getWebhookInfo", "getChatMember", "getC
 _ADMINS = ("creator", "administrator")
 _DOWNLOAD_CHUNK = 64 * 1024
 _DOWNLOAD_TIMEOUT = (15, 60)
+_STAR_TRANSACTIONS_PAGE = 100   # the most getStarTransactions gives at once
 
 
 class TelegramClient:
@@ -163,6 +168,37 @@ class TelegramClient:
         # Not retried: the user's app waits only seconds for the answer, and a late one is refused anyway.
         self._call("answerCallbackQuery", apihelper.answer_callback_query, call.query_id, text=call.text,
                    retry=False)
+
+    @perform.register
+    def _send_invoice(self, call: SendInvoice) -> int:
+        # Stars: no provider token, one price; without reply_markup Telegram's first button is "Pay ⭐N".
+        sent = self._call("sendInvoice", apihelper.send_invoice, call.to.chat_id, call.title, call.description,
+                          call.payload, None, STARS, [types.LabeledPrice(call.label, call.stars)],
+                          message_thread_id=call.to.thread_id, reply_parameters=_reply_parameters(call.to))
+        return sent["message_id"]
+
+    @perform.register
+    def _answer_pre_checkout(self, call: AnswerPreCheckout) -> None:
+        # Not retried: Telegram waits 10 s for it, and refuses a late one.
+        self._call("answerPreCheckoutQuery", apihelper.answer_pre_checkout_query, call.query_id,
+                   call.error_message is None, error_message=call.error_message, retry=False)
+
+    @perform.register
+    def _refund_stars(self, call: RefundStars) -> None:
+        # Not retried here: a refund that went through and whose answer was lost would be refused the second
+        # time (CHARGE_ALREADY_REFUNDED); its refunded_payment update records it either way.
+        self._call("refundStarPayment", apihelper.refund_star_payment, call.user_id, call.charge_id, retry=False)
+
+    def star_transactions(self) -> list[dict]:
+        """Every Star transaction of the bot (StarTransaction objects), oldest first: getStarTransactions a page at
+        a time. New ones come last, so the pages read before them stay as they were."""
+        transactions: list[dict] = []
+        while True:
+            page = self._call("getStarTransactions", apihelper.get_star_transactions, offset=len(transactions),
+                              limit=_STAR_TRANSACTIONS_PAGE)["transactions"]
+            transactions += page
+            if len(page) < _STAR_TRANSACTIONS_PAGE:
+                return transactions
 
     def business_connection(self, connection_id: str) -> BusinessConnection | None:
         connection = self._call("getBusinessConnection", apihelper.get_business_connection, connection_id)

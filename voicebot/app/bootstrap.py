@@ -8,15 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pykka
 
+from actors.api import API_DOOR, TELEGRAM_DOOR, ApiDoor, DoorRouting, RequestDoor, Uploads
 from actors.base import Address
 from actors.dispatcher import Dispatcher
 from actors.messages import (
     AnnounceReady,
+    LoadBalances,
     LoadBusinessConnections,
     LoadChatSettings,
     LoadOffset,
     LoadUnfinishedJobs,
     LoadUsers,
+    QueueLost,
     ResumeUnfinished,
     SystemReady,
     WorkerLost,
@@ -32,8 +35,11 @@ from actors.supervisor import ChildSpec
 from actors.users import QuotaRules
 from actors.webhook import TelegramWebhook
 from actors.whisper import WhisperActor
+from voicebot.adapters.api_server import ApiServer
+from voicebot.adapters.audio import stated_length
 from voicebot.adapters.metrics import Metrics
 from voicebot.adapters.storage import Storage
+from voicebot.adapters.storage.api_keys import ApiKeys
 from voicebot.adapters.telegram import TelegramClient
 from voicebot.adapters.transcriber import supported_languages
 from voicebot.adapters.webhook import WebhookServer
@@ -41,8 +47,9 @@ from voicebot.app.config import WEBHOOK_MODE, Settings, worker_count
 from voicebot.app.job_intake import JobIntake
 from voicebot.app.node import Node, StartupError, serve
 from voicebot.app.transcribers import Transcribers, worker_names
+from voicebot.core.billing import BillingRules, Pack, payload_key
 from voicebot.core.buttons import ButtonData, secret_of
-from voicebot.core.ports import BrokerLink, Fence
+from voicebot.core.ports import AudioSource, BrokerLink, Fence, Mailbox
 from voicebot.core.replies import ENGLISH, Languages, utc_now
 
 log = logging.getLogger(__name__)
@@ -58,8 +65,14 @@ class BotKind:
     keeps_database = False   # the StorageActor opens its own connection on its own thread
     token_note = ""
 
+    def __init__(self):
+        self._door = Address("api")   # the ApiDoor, which the transcription API's server hands requests to
+        self._api_server: ApiServer | None = None
+
     def check(self, settings: Settings) -> None:
-        pass
+        if settings.api.listen and settings.broker.url:
+            raise StartupError("api.listen is set, and so is broker.url: API requests are transcribed by the bot "
+                               "node's own workers, and a bot node with a broker runs none; unset one of them")
 
     def transcribes(self, settings: Settings) -> bool:
         """With a broker the worker nodes transcribe: a bot node loads no model then."""
@@ -71,17 +84,36 @@ class BotKind:
         node.metrics.leading(True)
         if node.settings.telegram.mode != WEBHOOK_MODE:
             node.bot_api_call(telegram.delete_webhook)
-        node.bot_api_call(lambda: _show_menus(telegram, node.languages))
+        node.bot_api_call(lambda: _show_menus(telegram, node.languages, node.settings.billing.enabled))
+        self._serve_api(node.settings)
 
     def groups(self, node: Node, telegram: TelegramClient, supervisor: Address) -> list[list[ChildSpec]]:
         return bot_groups(node.settings, telegram=telegram, transcribers=node.transcribers, supervisor=supervisor,
-                          metrics=node.metrics, link=node.link, languages=node.languages, fence=node.fence)
+                          metrics=node.metrics, link=node.link, languages=node.languages, fence=node.fence,
+                          door=self._door)
 
     def after_start(self, node: Node) -> None:
         pass
 
+    def _serve_api(self, settings: Settings) -> None:
+        """The transcription API (api.listen set), listening before the actors start, so that an address in use
+        stops the start at once: a request that comes meanwhile waits for the ApiDoor in its Address."""
+        if not settings.api.listen:
+            return
+        server = ApiServer(settings.api.listen, RequestDoor(self._door), ApiKeys(), model=settings.whisper.model,
+                           languages=frozenset(supported_languages()),
+                           max_file_bytes=settings.limits.max_file_mb * 1024 * 1024,
+                           grace_seconds=settings.shutdown.grace_seconds)
+        try:
+            self._api_server = server.start()
+        except OSError as error:
+            raise StartupError(str(error)) from None
+
     def before_stop(self, node: Node) -> None:
-        pass
+        """The API takes no more requests; those under way have shutdown.grace_seconds to be answered."""
+        if self._api_server is not None:
+            self._api_server.stop()
+            self._api_server = None
 
     def healthy(self, node: Node) -> bool:
         return node.metrics.healthy(node.settings.telegram.poll_timeout_seconds + 30)
@@ -155,17 +187,31 @@ def run_worker(settings: Settings) -> int:
     return serve(worker_node(settings))
 
 
+def billing_rules(settings: Settings) -> BillingRules:
+    """config [billing] as core.billing has it."""
+    billing = settings.billing
+    return BillingRules(billing.enabled, tuple(Pack(pack["minutes"], pack["stars"]) for pack in billing.packs),
+                        billing.expire_days, billing.support)
+
+
 def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Transcribers, supervisor: Address,
                metrics: Metrics, link: BrokerLink | None, languages: Languages,
-               fence: Fence | None = None) -> list[list[ChildSpec]]:
+               fence: Fence | None = None, door: Address | None = None) -> list[list[ChildSpec]]:
     """The bot node's actors in start order. With `link` (a broker), RemoteWorkers stands in for the
     WhisperActors. With `fence` (a leader's), no write and no Bot API call that changes anything goes out
-    once it is down."""
+    once it is down. With api.listen, the ApiDoor at `door` takes the transcription API's requests: what the
+    QuotaActor, the Dispatcher and the WhisperActors say of those jobs goes there (DoorRouting), and their
+    uploads are the WhisperActors' recordings (Uploads)."""
     storage, sender, quota, dispatcher, poller, remote = (
         Address(name) for name in ("storage", "sender", "quota", "dispatcher", "poller", "remote"))
+    door = door or Address("api")
+    serves_api = bool(settings.api.listen)
+    answers = DoorRouting(sender, door) if serves_api else sender   # where a job's refusal, status and result go
+    recordings = Uploads(telegram) if serves_api else telegram
     workers = {} if link is not None else _worker_addresses(settings)
     limits, quota_settings = settings.limits, settings.quota
     buttons = ButtonData(secret_of(settings.telegram.token))   # the same on every node of the bot
+    billing, invoice_key = billing_rules(settings), payload_key(settings.telegram.token)   # so is this key
     rules = QuotaRules(quota_settings.daily_seconds, limits.rate_limit_seconds, limits.max_duration_seconds,
                        limits.max_file_mb, quota_settings.timezone, frozenset(quota_settings.unlimited_user_ids),
                        frozenset(settings.admin.user_ids), frozenset(supported_languages()),
@@ -186,11 +232,13 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
         users = storage.ask(LoadUsers(today()), timeout=60)
         chat_settings = storage.ask(LoadChatSettings(), timeout=60)
         connections = storage.ask(LoadBusinessConnections(), timeout=60)
+        balances = storage.ask(LoadBalances(), timeout=60)
         unfinished = storage.ask(LoadUnfinishedJobs(), timeout=60)
         if unfinished:
             log.info("resuming %d jobs not answered before the last stop", len(unfinished))
-        return QuotaActor.start(rules=rules, dispatcher=dispatcher, sender=sender, storage=storage, users=users,
+        return QuotaActor.start(rules=rules, dispatcher=dispatcher, sender=answers, storage=storage, users=users,
                                 chat_settings=chat_settings, business_connections=connections,
+                                billing=billing, payload_key=invoice_key, balances=balances,
                                 resumed=tuple(unfinished), supervisor=supervisor,
                                 metrics=metrics, languages=languages, buttons=buttons, transcribed_by=transcribed_by)
 
@@ -219,8 +267,9 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
                                      metrics=metrics)
 
     transcription = (
-        [whisper_spec(name, address, settings, transcribers=transcribers, telegram=telegram, dispatcher=dispatcher,
-                      sender=sender, supervisor=supervisor, metrics=metrics, languages=languages)
+        [whisper_spec(name, address, settings, transcribers=transcribers, telegram=recordings,
+                      dispatcher=dispatcher, sender=answers, supervisor=supervisor, metrics=metrics,
+                      languages=languages)
          for name, address in workers.items()] if link is None else
         [ChildSpec("remote", remote, lambda: RemoteWorkers.start(
             link=link, dispatcher=dispatcher, sender=sender, supervisor=supervisor,
@@ -230,19 +279,25 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
     return [
         [ChildSpec("storage", storage, lambda: StorageActor.start(
             storage=Storage(settings.database.url, settings.storage.keep_transcripts, fence), today=today,
-            retention_days=settings.storage.retention_days, supervisor=supervisor, metrics=metrics))],
+            retention_days=settings.storage.retention_days, supervisor=supervisor, metrics=metrics,
+            billing=billing, payload_key=invoice_key))],
         # A restarted sender or Dispatcher lost the jobs it held in memory: the QuotaActor resumes the stored
         # ones (those still under way are recognised), and a new Dispatcher hears again which workers there are.
         [ChildSpec("sender", sender, start_sender, on_restart=lambda: quota.tell(ResumeUnfinished()))],
         [ChildSpec("quota", quota, start_quota, on_restart=lambda: quota.tell(SystemReady()))],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
-            workers=workers, quota=quota, sender=sender, storage=storage, max_pending=settings.queue.max_pending,
+            workers=workers, quota=quota, sender=answers, storage=storage, max_pending=settings.queue.max_pending,
             max_duration_seconds=limits.max_duration_seconds, max_file_mb=limits.max_file_mb,
             file_threshold_chars=settings.output.file_threshold_chars, supervisor=supervisor, metrics=metrics,
             remote=remote if link is not None else None, languages=languages, buttons=buttons,
-            bot_username=telegram.username, keeps_transcripts=settings.storage.keep_transcripts),
-            on_restart=lambda: _dispatcher_restarted(quota, [remote] if link is not None else list(workers.values())))],
+            bot_username=telegram.username, keeps_transcripts=settings.storage.keep_transcripts,
+            doors=(TELEGRAM_DOOR, API_DOOR) if serves_api else (TELEGRAM_DOOR,)),
+            on_restart=lambda: _dispatcher_restarted(quota, [remote] if link is not None else list(workers.values()),
+                                                     door if serves_api else None))],
         transcription,
+        *([[ChildSpec("api", door, lambda: ApiDoor.start(quota=quota, uploads=recordings, stated_length=stated_length,
+                                                         supervisor=supervisor, metrics=metrics, languages=languages))]]
+          if serves_api else []),
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else
          ChildSpec("poller", poller, start_poller, stop_timeout=settings.telegram.poll_timeout_seconds + 15)],
     ]
@@ -263,7 +318,7 @@ def worker_groups(settings: Settings, *, telegram: TelegramClient, transcribers:
 
 
 def whisper_spec(name: str, address: Address, settings: Settings, *, transcribers: Transcribers,
-                 telegram: TelegramClient, dispatcher: Address, sender: Address, supervisor: Address, metrics: Metrics,
+                 telegram: AudioSource, dispatcher: Address, sender: Mailbox, supervisor: Address, metrics: Metrics,
                  languages: Languages) -> ChildSpec:
     """A WhisperActor in its slot: restarted with a fresh model, and its dispatcher told the job it held is lost."""
     max_file_bytes = settings.limits.max_file_mb * 1024 * 1024
@@ -277,10 +332,13 @@ def whisper_spec(name: str, address: Address, settings: Settings, *, transcriber
         stop_timeout=settings.shutdown.grace_seconds)
 
 
-def _dispatcher_restarted(quota: Address, workers) -> None:
+def _dispatcher_restarted(quota: Address, workers, door: Address | None) -> None:
+    """The stored jobs are resumed; the API's requests, whose jobs are not stored, are answered (`door`)."""
     for worker in workers:
         worker.tell(AnnounceReady())
     quota.tell(ResumeUnfinished())
+    if door is not None:
+        door.tell(QueueLost())
 
 
 def _sending_client(settings: Settings, metrics: Metrics, fence: Fence | None) -> TelegramClient:
@@ -293,8 +351,9 @@ def _worker_addresses(settings: Settings) -> dict[str, Address]:
     return {name: Address(name) for name in worker_names(settings)}
 
 
-def _show_menus(telegram: TelegramClient, languages: Languages) -> None:
-    """Telegram's own menus in every language the bot speaks; English for the rest."""
+def _show_menus(telegram: TelegramClient, languages: Languages, billing: bool = False) -> None:
+    """Telegram's own menus in every language the bot speaks; English for the rest. `billing`: with /buy and
+    /paysupport."""
     for words in languages:
         code = None if words.language == ENGLISH else words.language
-        telegram.set_menus(words.commands(), words.description(), words.short_description(), code)
+        telegram.set_menus(words.commands(billing), words.description(), words.short_description(), code)

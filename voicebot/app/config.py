@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from voicebot.core.billing import MAX_STARS
+
 ENV_PREFIX = "VOICEBOT_"
 DESIGN_WORKERS = 3
 TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
@@ -102,6 +104,20 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiSettings:
+    listen: str = ""   # HOST:PORT of the OpenAI-compatible transcription API; empty: off
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    """Minutes sold for Telegram Stars (core.billing); off by default, and then nothing changes."""
+    enabled: bool = False
+    packs: tuple[dict, ...] = ({"minutes": 60, "stars": 50}, {"minutes": 300, "stars": 200})
+    expire_days: int = 0       # bought minutes expire this many days after the user's latest purchase; 0: never
+    support: str = ""          # what /paysupport adds: how to reach the operator
+
+
+@dataclass(frozen=True, slots=True)
 class ShutdownSettings:
     grace_seconds: int = 30
 
@@ -130,8 +146,10 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    billing: BillingSettings = field(default_factory=BillingSettings)
 
     def replace(self, **sections: Mapping[str, object]) -> "Settings":
         """A copy with some keys changed, e.g. replace(telegram={"api_url": url})."""
@@ -147,7 +165,8 @@ _POSITIVE = {
 }
 _SECRET_KEYS = {"telegram.token", "telegram.webhook_secret"}   # never repeated in an error
 _NOT_NEGATIVE = {"whisper.workers", "whisper.cpu_threads", "quota.daily_seconds", "quota.channel_daily_seconds",
-                 "limits.rate_limit_seconds", "storage.retention_days", "shutdown.grace_seconds"}
+                 "limits.rate_limit_seconds", "storage.retention_days", "shutdown.grace_seconds",
+                 "billing.expire_days"}
 
 
 def worker_count(settings: Settings) -> int:
@@ -229,7 +248,33 @@ def _build(tables: Mapping[str, object]) -> Settings:
     _check_file_limit(settings)
     _check_broker(settings)
     _check_webhook(settings.telegram)
+    _check_billing(settings.billing)
     return settings
+
+
+def _check_billing(billing: BillingSettings) -> None:
+    if billing.enabled and not billing.packs:
+        raise ConfigError("billing.enabled = true needs at least one pack: set billing.packs like "
+                          "[{minutes = 60, stars = 50}]")
+    minutes = [pack["minutes"] for pack in billing.packs]
+    if len(set(minutes)) != len(minutes):
+        raise ConfigError(f"config key billing.packs has two packs of the same minutes ({minutes}): give each pack "
+                          f"its own number of minutes")
+
+
+def _check_packs(value: object) -> None:
+    """billing.packs: a list of {minutes = M, stars = S}, both positive whole numbers, S at most Telegram's most."""
+    example = "like [{minutes = 60, stars = 50}, {minutes = 300, stars = 200}]"
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"config key billing.packs must be a list of packs {example}, got {value!r}")
+    for pack in value:
+        if not isinstance(pack, Mapping) or set(pack) != {"minutes", "stars"} or not all(
+                _is_of(pack[key], int) and pack[key] > 0 for key in ("minutes", "stars")):
+            raise ConfigError(f"config key billing.packs must be a list of packs {example}, each with positive "
+                              f"whole numbers; got {pack!r}")
+        if pack["stars"] > MAX_STARS:
+            raise ConfigError(f"config key billing.packs has a pack of {pack['stars']} stars: Telegram's highest "
+                              f"price is {MAX_STARS} stars")
 
 
 WEBHOOK_MODE = "webhook"
@@ -314,10 +359,14 @@ def _build_section(section: str, kind: type, table: Mapping[str, object]):
         if key not in keys:
             raise ConfigError(f"unknown config key {dotted}; known keys in [{section}]: {', '.join(keys)}")
         _check_value(dotted, value, keys[key])
-    return kind(**{key: tuple(value) if isinstance(value, list) else value for key, value in table.items()})
+    return kind(**{key: tuple(dict(item) if isinstance(item, Mapping) else item for item in value)
+                   if isinstance(value, list) else value for key, value in table.items()})
 
 
 def _check_value(dotted: str, value: object, kind: type) -> None:
+    if dotted == "billing.packs":
+        _check_packs(value)
+        return
     if not _is_of(value, kind):
         got = f"a value of type {type(value).__name__}" if dotted in _SECRET_KEYS else repr(value)
         raise ConfigError(f"config key {dotted} must be {_describe(kind)}, got {got}")
@@ -325,6 +374,9 @@ def _check_value(dotted: str, value: object, kind: type) -> None:
         _check_timezone(value)
     if dotted == "metrics.listen" and value and not _is_host_port(value):
         raise ConfigError(f"config key metrics.listen must be HOST:PORT like \"127.0.0.1:9464\" (or empty), "
+                          f"got {value!r}")
+    if dotted == "api.listen" and value and not _is_host_port(value):
+        raise ConfigError(f"config key api.listen must be HOST:PORT like \"127.0.0.1:8090\" (or empty), "
                           f"got {value!r}")
     if dotted in _POSITIVE and value < 1:
         raise ConfigError(f"config key {dotted} must be at least 1, got {value}")

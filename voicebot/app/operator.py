@@ -1,4 +1,5 @@
-"""Operator commands on the database named by database.url: `voicebot db`, `voicebot users`, `voicebot stats`.
+"""Operator commands on the database named by database.url: `voicebot db`, `voicebot users`, `voicebot stats`,
+`voicebot api key`, `voicebot billing`.
 
 "Today" is the day in quota.timezone, the day the bot counts quotas by. A running bot re-reads user
 settings from the database every so often, so changes made here need no restart.
@@ -14,9 +15,13 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from voicebot.adapters.storage import Storage
+from voicebot.adapters.storage.api_keys import KEY_NAME, ApiKeys, StoredKey
+from voicebot.adapters.storage.ledger import Ledger
 from voicebot.app.config import Settings
+from voicebot.core.calls import RefundStars
 from voicebot.core.domain import DayStats
-from voicebot.core.errors import StorageError
+from voicebot.core.errors import StorageError, TelegramError
+from voicebot.core.ledger import LedgerDay, agreement, charges_of, differences
 
 
 def add_commands(commands) -> list[argparse.ArgumentParser]:
@@ -51,7 +56,48 @@ def add_commands(commands) -> list[argparse.ArgumentParser]:
     stats.add_argument("--days", type=_whole_number(1), default=7, metavar="N",
                        help="the last N days, today included (default: 7)")
     stats.set_defaults(command=_command(_stats))
-    return [migrate, prune, backup, show, grant, set_quota, stats]
+    return [migrate, prune, backup, show, grant, set_quota, stats, *_add_api_commands(commands),
+            *_add_billing_commands(commands)]
+
+
+def _add_billing_commands(commands) -> list[argparse.ArgumentParser]:
+    """`voicebot billing refund|…`: payments in Telegram Stars."""
+    billing = commands.add_parser("billing", help="payments in Telegram Stars: refunds, reports, reconciling")
+    billing_commands = billing.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    refund = billing_commands.add_parser("refund", help="give a payment's Stars back; what is unspent of its minutes "
+                                                        "is taken back (minutes used stay used)")
+    refund.add_argument("charge_id", metavar="CHARGE_ID", help="the payment's telegram_payment_charge_id")
+    refund.set_defaults(command=_command(_refund))
+    report = billing_commands.add_parser("report", help="per day: Stars taken and refunded, minutes sold, used, "
+                                                        "taken back (the unspent minutes of refunded payments), "
+                                                        "expired, and outstanding (every balance at the day's end)")
+    report.add_argument("--days", type=_whole_number(1), default=30, metavar="N",
+                        help="the last N days, today included (default: 30)")
+    report.set_defaults(command=_command(_billing_report))
+    reconcile = billing_commands.add_parser("reconcile", help="compare the ledger with Telegram's Star "
+                                                              "transactions; exit 1 when they differ")
+    reconcile.set_defaults(command=_command(_reconcile))
+    return [refund, report, reconcile]
+
+
+def _add_api_commands(commands) -> list[argparse.ArgumentParser]:
+    """`voicebot api key create|list|revoke`: the transcription API's keys."""
+    api = commands.add_parser("api", help="the transcription API's keys")
+    api_commands = api.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    key = api_commands.add_parser("key", help="create, list or revoke API keys")
+    key_commands = key.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    create = key_commands.add_parser("create", help="a new key: its secret is printed once, and stored hashed")
+    create.add_argument("name", type=_key_name, metavar="NAME",
+                        help="what the key is for (shown in lists and metrics): letters, digits, _ . -")
+    create.add_argument("--daily-minutes", type=_whole_number(0), default=None, metavar="N",
+                        help="minutes of audio per day for this key (default: quota.daily_seconds)")
+    create.set_defaults(command=_command(_create_key))
+    listing = key_commands.add_parser("list", help="every key: its limit, its use today, revoked or not")
+    listing.set_defaults(command=_command(_list_keys))
+    revoke = key_commands.add_parser("revoke", help="refuse a key's requests from now on")
+    revoke.add_argument("name", metavar="NAME")
+    revoke.set_defaults(command=_command(_revoke_key))
+    return [create, listing, revoke]
 
 
 def _command(handler, migrate: bool = True):
@@ -165,6 +211,144 @@ def _set_quota(storage: Storage, settings: Settings, args) -> int:
     else:
         print(f"user {args.user_id} has a daily limit of {args.seconds} s")
     return 0
+
+
+def _create_key(storage: Storage, settings: Settings, args) -> int:
+    with storage.batch():   # the key and its limit together, or neither
+        key, secret = ApiKeys().create(args.name)
+        if args.daily_minutes is not None:
+            storage.set_daily_seconds(key.user_id, args.daily_minutes * 60)
+    limit = (f"{args.daily_minutes} min a day" if args.daily_minutes is not None
+             else f"the default daily limit, {settings.quota.daily_seconds} s")
+    # The secret alone on stdout (KEY=$(voicebot api key create NAME)); what to know about it on stderr.
+    print(f"created API key {key.name} ({limit}); its secret follows, shown this once: keep it safe",
+          file=sys.stderr)
+    print(secret)
+    return 0
+
+
+# The user id is the key's in `voicebot users show|grant|set-quota`, which change its limit later.
+_KEY_COLUMNS = ("name", "user id", "created (UTC)", "daily limit", "used today", "state")
+
+
+def _list_keys(storage: Storage, settings: Settings, args) -> int:
+    stored = ApiKeys().keys()
+    if not stored:
+        print("no API keys yet: voicebot api key create NAME")
+        return 0
+    today = _today(settings)
+    rows = [_KEY_COLUMNS, *(_key_row(storage, settings, entry, today) for entry in stored)]
+    widths = [max(len(row[n]) for row in rows) for n in range(len(_KEY_COLUMNS))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _key_row(storage: Storage, settings: Settings, entry: StoredKey, today: date) -> tuple[str, ...]:
+    summary = storage.user_summary(entry.key.user_id, today)
+    if summary is not None and summary.unlimited:
+        limit = "unlimited"
+    elif summary is None or summary.daily_seconds is None:
+        limit = f"{settings.quota.daily_seconds} s (default)"
+    else:
+        limit = f"{summary.daily_seconds} s"
+    state = "in use" if entry.revoked_at is None else f"revoked {entry.revoked_at:%Y-%m-%d %H:%M}"
+    return (entry.key.name, str(entry.key.user_id), f"{entry.created_at:%Y-%m-%d %H:%M}", limit,
+            _seconds(summary.charged_today if summary else 0.0), state)
+
+
+def _revoke_key(storage: Storage, settings: Settings, args) -> int:
+    key = ApiKeys().revoke(args.name)
+    if key is None:
+        return _fail(f"no API key named {args.name} is in use: see voicebot api key list")
+    print(f"revoked API key {key.name}: its requests are refused from now on")
+    return 0
+
+
+def _key_name(text: str) -> str:
+    if not KEY_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is no key name: 1 to 64 of letters, digits, _ . and -, "
+                                         "starting with a letter or digit")
+    return text
+
+
+def _refund(storage: Storage, settings: Settings, args) -> int:
+    """Telegram first: only once refundStarPayment said yes is the refund written, so a refusal changes nothing."""
+    payer = storage.payer(args.charge_id)
+    if payer is None:
+        return _fail(f"no payment with charge id {args.charge_id} in the ledger: check the id (the payer's "
+                     f"/paysupport lists theirs)")
+    if not settings.telegram.token:
+        return _fail("a refund is made by Telegram: set TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE)")
+    from voicebot.adapters.telegram import TelegramClient  # loaded only by the command that calls the Bot API
+    telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token, attempts=1)
+    try:
+        telegram.perform(RefundStars(payer, args.charge_id))
+    except TelegramError as error:
+        return _fail(f"Telegram refused to refund payment {args.charge_id}: {error.description}; nothing was "
+                     f"changed")
+    refund = storage.record_refund(args.charge_id)
+    print(f"refunded {refund.stars} stars of payment {args.charge_id} to user {payer}; took back "
+          f"{_minutes(refund.taken)} of their bought minutes (minutes used stay used); their balance is now "
+          f"{_minutes(refund.balance)}")
+    return 0
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+_REPORT_COLUMNS = ("day", "Stars taken", "Stars refunded", "min sold", "min used", "min taken back", "min expired",
+                   "min outstanding")
+_SUMMED = ("stars_taken", "stars_refunded", "sold_seconds", "used_seconds", "refunded_seconds", "expired_seconds")
+
+
+def _billing_report(storage: Storage, settings: Settings, args) -> int:
+    last = _today(settings)
+    first = last - timedelta(days=args.days - 1)
+    days = Ledger().days(first, last, settings.quota.timezone)
+    total = LedgerDay(last, *(sum(getattr(day, name) for day in days) for name in _SUMMED),
+                      outstanding_seconds=days[-1].outstanding_seconds)
+    print(f"Telegram Stars and the minutes they bought, from {first} to {last} ({settings.quota.timezone})")
+    _print_table(_REPORT_COLUMNS, [*(_ledger_row(str(day.day), day) for day in days), _ledger_row("total", total)])
+    return 0
+
+
+def _ledger_row(label: str, day: LedgerDay) -> list[str]:
+    return [label, str(day.stars_taken), str(day.stars_refunded),
+            *(f"{seconds / 60:.1f}" for seconds in (day.sold_seconds, day.used_seconds, day.refunded_seconds,
+                                                    day.expired_seconds, day.outstanding_seconds))]
+
+
+def _print_table(columns: tuple[str, ...], rows: list[list[str]]) -> None:
+    """Columns as wide as their widest cell: the first to the left, the figures to the right."""
+    widths = [max(len(column), *(len(row[n]) for row in rows)) for n, column in enumerate(columns)]
+    for row in (columns, *rows):
+        print("  ".join(cell.ljust(width) if n == 0 else cell.rjust(width)
+                        for n, (cell, width) in enumerate(zip(row, widths, strict=True))))
+
+
+def _reconcile(storage: Storage, settings: Settings, args) -> int:
+    """Telegram's Star transactions against the ledger's payments: one line per difference (exit 1), or what
+    agrees (exit 0)."""
+    if not settings.telegram.token:
+        return _fail("reconciling reads Telegram's Star transactions: set TELEGRAM_BOT_TOKEN (or "
+                     "TELEGRAM_BOT_TOKEN_FILE)")
+    from voicebot.adapters.telegram import TelegramClient  # loaded only by the commands that call the Bot API
+    try:
+        transactions = TelegramClient(settings.telegram.api_url, settings.telegram.token).star_transactions()
+    except TelegramError as error:
+        advice = "try again later" if error.transient else "check TELEGRAM_BOT_TOKEN and telegram.api_url"
+        return _fail(f"could not read Telegram's Star transactions ({error.description}): nothing was compared; "
+                     f"{advice}")
+    # The ledger after Telegram: a payment made meanwhile is in Telegram's list only once the bot may have it too.
+    ledger = Ledger().payments()
+    found = differences(charges_of(transactions), ledger)
+    for line in found:
+        print(line)
+    if not found:
+        print(agreement(ledger))
+    return 1 if found else 0
 
 
 _STATS_COLUMNS = ("day", "users", "transcriptions", "audio seconds", "failures", "avg processing")

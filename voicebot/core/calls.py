@@ -158,8 +158,48 @@ class AnswerGuest:
         return self.to.chat_id
 
 
+@dataclass(frozen=True, slots=True)
+class SendInvoice:
+    """An invoice for Telegram Stars (core.billing): one price, `stars`, under `label`; Telegram puts its Pay
+    button under it. `payload` (signed) names the buyer and the pack."""
+    to: Destination
+    title: str
+    description: str
+    payload: str
+    label: str
+    stars: int
+
+    @property
+    def chat_id(self) -> int:
+        return self.to.chat_id
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPreCheckout:
+    """The yes (`error_message` None) or no, with why in the payer's words, to a pre-checkout query: Telegram
+    waits at most 10 s for it, so it waits for no chat's turn."""
+    query_id: str
+    error_message: str | None = None
+
+    @property
+    def chat_id(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundStars:
+    """Gives a payment's Stars back to its payer (refundStarPayment): made at once, and told to whoever asked."""
+    user_id: int
+    charge_id: str
+
+    @property
+    def chat_id(self) -> None:
+        return None
+
+
 # A call the outbox makes. `chat_id` names the chat whose turn it waits for (None: at once).
-BotCall = SendText | SendDocument | EditText | EditCaption | EditButtons | AnswerPress | AnswerGuest
+BotCall = (SendText | SendDocument | EditText | EditCaption | EditButtons | AnswerPress | AnswerGuest | SendInvoice
+           | AnswerPreCheckout | RefundStars)
 
 
 def as_sent(call: SendText) -> SendText | AnswerGuest:

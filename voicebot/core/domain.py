@@ -107,6 +107,7 @@ class Job:
     guest_query_id: str | None = None
     channel: ChannelPost | None = None   # a channel's post: answered in its caption, charged to the channel
     business: BusinessOrigin | None = None   # a recording in a business chat: answered to its owner, who pays
+    words: bool = False               # each segment's words timed too (an API request's word timestamps)
 
     @property
     def chat_id(self) -> int:
@@ -253,10 +254,19 @@ class PendingJob:
 
 
 @dataclass(frozen=True, slots=True)
+class Word:
+    """One word of a segment, timed: asked for by an API request's timestamp_granularities[] "word"."""
+    start: float
+    end: float
+    text: str   # as the model wrote it: with the space before it
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     start: float
     end: float
     text: str
+    words: tuple[Word, ...] = ()   # its words, timed, when the job asked for them (Job.words); else none
 
 
 @dataclass(frozen=True, slots=True)

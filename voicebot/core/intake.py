@@ -1,6 +1,7 @@
 """Turning raw Bot API updates (JSON dicts, trusted in nothing) into what they mean to the bot."""
 from dataclasses import dataclass
 
+from voicebot.core.billing import MAX_CHARGE_ID, MAX_PAYLOAD_BYTES, PaymentReceived, PaymentRefunded, PreCheckout
 from voicebot.core.business import business_place
 from voicebot.core.calls import Destination
 from voicebot.core.captions import caption_entities
@@ -45,10 +46,13 @@ MAX_BUTTONS = 100           # under one message, Telegram's most
 MAX_CAPTION_LENGTH = 4096   # a Premium author's most for a post's caption: a longer one is not real
 # The update types parse_update reads: the only ones asked of getUpdates and setWebhook.
 UPDATE_TYPES = ("message", "callback_query", "channel_post", "guest_message", "business_connection",
-                "business_message")
+                "business_message", "pre_checkout_query")
 MAX_NAME = 64   # of a person or chat, as a header names them
+# A payment's Stars as storage keeps them (a 32-bit integer); Telegram's prices are at most 10000 Stars, so a larger
+# amount is not real, and one the database refused for good would hold the intake up for ever.
+MAX_STARS_AMOUNT = 2 ** 31 - 1
 
-def parse_update(update: object) -> Incoming | None:
+def parse_update(update: object) -> Incoming | PreCheckout | PaymentReceived | PaymentRefunded | None:
     """The message an update means, or None when there is nobody to answer or nothing to say."""
     if not isinstance(update, dict):
         return None
@@ -62,9 +66,13 @@ def parse_update(update: object) -> Incoming | None:
         return _business_connection(update["business_connection"])
     if isinstance(update.get("business_message"), dict):
         return _business_message(update["business_message"])
+    if isinstance(update.get("pre_checkout_query"), dict):
+        return _pre_checkout(update["pre_checkout_query"])
     message = update.get("message")
     if not isinstance(message, dict):
         return None
+    if isinstance(message.get("successful_payment"), dict) or isinstance(message.get("refunded_payment"), dict):
+        return _payment(message)
     chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
     chat_id, message_id = _int(chat.get("id")), _int(message.get("message_id"))
     if chat_id is None or message_id is None:
@@ -229,6 +237,45 @@ def _business_message(message: dict) -> VoiceReceived | None:
     # Its user is the sender until the QuotaActor makes it the owner's, in the owner's language.
     return VoiceReceived(Job(JobKey(chat_id, message_id, business_place(connection_id)), sender_id, media,
                              business=origin))
+
+
+def _pre_checkout(query: dict) -> PreCheckout | None:
+    """A user about to pay one of the bot's invoices; None for a query that names nobody to answer."""
+    query_id = _opaque_id(query.get("id"))
+    payer = query.get("from") if isinstance(query.get("from"), dict) else {}
+    user_id, amount = _int(payer.get("id")), _count(query.get("total_amount"))
+    if query_id is None or user_id is None:
+        return None
+    # Whatever else it says is checked against the payload (core.billing.decline): a wrong one is declined.
+    return PreCheckout(query_id, user_id, _str(query.get("currency")) or "", -1 if amount is None else amount,
+                       _payload(query.get("invoice_payload")), _language_code(payer.get("language_code")))
+
+
+def _payment(message: dict) -> PaymentReceived | PaymentRefunded | None:
+    """A payment's service message in the payer's private chat with the bot: Telegram took their Stars, or gave
+    them back. None for one without a charge id it could be known by."""
+    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    payer = message.get("from") if isinstance(message.get("from"), dict) else {}
+    chat_id = _int(chat.get("id"))
+    user_id = _int(payer.get("id")) if _int(payer.get("id")) is not None else chat_id
+    paid = message.get("successful_payment")
+    payment = paid if isinstance(paid, dict) else message["refunded_payment"]
+    charge_id, amount = _str(payment.get("telegram_payment_charge_id")), _count(payment.get("total_amount"))
+    if (chat_id is None or user_id is None or amount is None or amount > MAX_STARS_AMOUNT or not charge_id
+            or len(charge_id) > MAX_CHARGE_ID
+            or _encodable(charge_id) is None or "\x00" in charge_id):
+        return None
+    language_code = _language_code(payer.get("language_code"))
+    if isinstance(paid, dict):
+        return PaymentReceived(chat_id, user_id, charge_id, _str(payment.get("currency")) or "", amount,
+                               _payload(payment.get("invoice_payload")), language_code)
+    return PaymentRefunded(chat_id, user_id, charge_id, amount, language_code)
+
+
+def _payload(value: object) -> str:
+    """An invoice payload as far as it can be one of the bot's (128 bytes of text at most); "" otherwise."""
+    payload = _encodable(_str(value)) or ""
+    return payload if len(payload.encode()) <= MAX_PAYLOAD_BYTES and "\x00" not in payload else ""
 
 
 def _person(fields: dict) -> str:

@@ -7,6 +7,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from voicebot.core.api import ApiKey
 from voicebot.core.audio import AudioPiece, DecodedAudio
 from voicebot.core.calls import BotCall, Destination
 from voicebot.core.channels import ChannelStanding
@@ -86,7 +87,8 @@ class Transcriber(Protocol):
     def transcribe(self, audio: Path | bytes, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None,
                    max_seconds: float | None = None, task: Task = Task.TRANSCRIBE,
-                   vocabulary: str | None = None) -> Transcript: ...
+                   vocabulary: str | None = None, words: bool = False) -> Transcript:
+        """`words`: each segment's words timed too (Segment.words)."""
 
     # A long recording split over idle WhisperActors: the one that splits it decodes it, cuts it at pauses,
     # pins the language, and each transcribes a piece by the same deadline.
@@ -105,7 +107,7 @@ class Transcriber(Protocol):
 
     def transcribe_piece(self, piece: AudioPiece, language: str | None, deadline: float,
                          on_segment: Callable[[Segment], None] | None = None, task: Task = Task.TRANSCRIBE,
-                         vocabulary: str | None = None) -> Transcript:
+                         vocabulary: str | None = None, words: bool = False) -> Transcript:
         """Times in the whole recording's; a piece without speech is an empty transcript."""
 
     def close(self) -> None: ...
@@ -118,7 +120,7 @@ class Quarantine(Protocol):
 
     def transcribe(self, audio: Path | BinaryIO, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None, max_seconds: float | None = None,
-                   task: Task = Task.TRANSCRIBE, vocabulary: str | None = None) -> Transcript: ...
+                   task: Task = Task.TRANSCRIBE, vocabulary: str | None = None, words: bool = False) -> Transcript: ...
 
 
 class Repository(Protocol):
@@ -194,6 +196,13 @@ class BrokerLink(Protocol):
     def stop_consuming(self, grace_seconds: float) -> None: ...
 
 
+class ApiKeyBook(Protocol):
+    """The transcription API's keys, as the HTTP server checks each request's. Failures raise StorageError."""
+
+    def find(self, secret: str) -> ApiKey | None:
+        """The key in use whose secret this is; None: no such key, or it was revoked."""
+
+
 class WebhookEndpoint(Protocol):
     """The HTTP server Telegram POSTs updates to. `receive(incoming)` runs on the request's thread with
     what the update means (None: nothing for the bot) and returns the status to answer."""
@@ -214,12 +223,28 @@ class Metrics(Protocol):
 
     def job_refused(self, reason: str) -> None: ...
 
-    def job_answered(self, seconds: float) -> None:
-        """From the recording's admission to its answer going out to the sender: what its user waited."""
+    def job_answered(self, seconds: float, door: str = "telegram") -> None:
+        """From the recording's admission to its answer going out to the sender: what its user waited. `door`:
+        how the job came in, "telegram" or "api" (the transcription API)."""
         ...
+
+    def job_waited(self, seconds: float, door: str) -> None:
+        """From a job's admission to a worker taking it: its wait in the queue, by door (the fairness figure)."""
+
+    def api_request(self, key_name: str, status: str) -> None:
+        """An API request was answered: "done", or why not (a refusal's or failure's reason), by its key's name."""
 
     def answered_from_memory(self) -> None:
         """A recording transcribed before (a forwarded copy) was answered with its kept transcript, no model."""
+
+    def stars_earned(self, stars: int) -> None:
+        """A payment in Telegram Stars was credited (once, however often its update came)."""
+
+    def stars_refunded(self, stars: int) -> None:
+        """A payment's Stars were given back."""
+
+    def precheckout_declined(self, reason: str) -> None:
+        """A pre-checkout query was declined (core.billing.Decline)."""
 
     def model_loaded(self, seconds: float) -> None: ...
 
@@ -265,10 +290,25 @@ class NoMetrics:
     def job_refused(self, reason: str) -> None:
         pass
 
-    def job_answered(self, seconds: float) -> None:
+    def job_answered(self, seconds: float, door: str = "telegram") -> None:
+        pass
+
+    def job_waited(self, seconds: float, door: str) -> None:
+        pass
+
+    def api_request(self, key_name: str, status: str) -> None:
         pass
 
     def answered_from_memory(self) -> None:
+        pass
+
+    def stars_earned(self, stars: int) -> None:
+        pass
+
+    def stars_refunded(self, stars: int) -> None:
+        pass
+
+    def precheckout_declined(self, reason: str) -> None:
         pass
 
     def model_loaded(self, seconds: float) -> None:

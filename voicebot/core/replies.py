@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
+from voicebot.core.billing import Charge, Decline
 from voicebot.core.buttons import Action
 from voicebot.core.channels import ChannelStanding
 from voicebot.core.domain import FailureReason, Transcript, UserSummary
@@ -80,6 +81,19 @@ class Wording:
         # What a reply's "Processing…" in an owner's chat becomes when it fails: why is said to the owner alone.
         self.BUSINESS_NOT_TRANSCRIBED = _("This voice message could not be transcribed.")
         self.BUSINESS_DISCONNECTED = _("Not transcribed: my connection to your account was turned off.")
+        # Billing with Telegram Stars (core.billing).
+        self.BUY_IN_PRIVATE = _("Minutes are sold in a private chat with me: send /buy there.")
+        self.REFUND_USAGE = _("Usage: /refund CHARGE_ID (a payment's charge id, as /paysupport lists it).")
+        self.NOT_CREDITED = _("Your payment arrived, but its invoice wasn't valid, so no minutes were added. The "
+                              "operator will refund it; /paysupport says how to reach them.")
+        self._declines = {
+            Decline.INVALID: _("This invoice is not valid; send /buy for a new one."),
+            Decline.NOT_YOURS: _("This invoice was made for someone else; send /buy for your own."),
+            Decline.STALE: _("This invoice has expired; send /buy for a new one."),
+            Decline.NOT_SOLD: _("This pack is no longer sold at this price; send /buy to see what is."),
+            Decline.AMOUNT: _("The price doesn't match the invoice; send /buy for a new one."),
+            Decline.OFF: _("Minutes are not for sale at the moment."),
+        }
         self._failures = {
             FailureReason.UNREADABLE_AUDIO: _("I couldn't read this file as audio. Please send a voice message "
                                               "or an audio file (ogg, mp3, m4a, wav, flac) or a video with "
@@ -171,7 +185,8 @@ class Wording:
     # --- commands ---------------------------------------------------------------------------------
 
     def help_text(self, max_duration_seconds: int, max_file_mb: int, daily_seconds: int, rate_limit_seconds: int,
-                  admin: bool = False) -> str:
+                  admin: bool = False, billing: bool = False) -> str:
+        """`billing`: minutes are sold for Telegram Stars (/buy, /paysupport)."""
         text = self._(
             "I turn voice messages into text.\n\n"
             "Send or forward me a voice message, an audio file or a round video, and I reply with its transcript, "
@@ -194,8 +209,13 @@ class Wording:
             "Connect me to your account (Settings, Telegram Business, Chatbots), and /business chooses where the "
             "text of voice messages sent to you goes. Make me an admin of your channel, and its voice posts get "
             "their text in the caption (/channel off @channel stops it).")
+        if billing:
+            text += "\n\n" + self._("/buy gets more minutes for Telegram Stars, used once the free ones of the day "
+                                    "are spent; /paysupport: help with payments and refunds.")
         if admin:
             text += "\n\n" + self._("Admin: /grant ID (no daily limit), /revoke ID, /setquota ID SECONDS, /user ID")
+        if admin and billing:
+            text += "\n" + self._("/refund CHARGE_ID gives a payment's Stars back.")
         return text
 
     def usage(self, used_seconds: float, daily_seconds: int, unlimited: bool, summary: UserSummary | None,
@@ -221,6 +241,82 @@ class Wording:
                             "In all: %(count)s transcriptions, %(audio)s of audio; language: %(language)s.",
                             summary.transcriptions) % values
         return f"{today}\n{total}"
+
+    # --- billing with Telegram Stars ----------------------------------------------------------------
+
+    def invoice_title(self, minutes: int) -> str:
+        """At most 32 characters (Telegram's limit on an invoice's title)."""
+        return self._n("%(n)s minute of transcription", "%(n)s minutes of transcription", minutes) % {"n": minutes}
+
+    def invoice_description(self, minutes: int, expire_days: int) -> str:
+        values = {"n": minutes, "days": expire_days}
+        text = self._n("%(n)s minute of voice messages to text, used once your free minutes of the day are spent.",
+                       "%(n)s minutes of voice messages to text, used once your free minutes of the day are spent.",
+                       minutes) % values
+        if expire_days:
+            return text + " " + self._n("They expire %(days)s day after your latest purchase.",
+                                        "They expire %(days)s days after your latest purchase.",
+                                        expire_days) % values
+        return text + " " + self._("They don't expire.")
+
+    def invoice_label(self, minutes: int) -> str:
+        return self._n("%(n)s min", "%(n)s min", minutes) % {"n": minutes}
+
+    def buy_intro(self, bought_seconds: float) -> str:
+        """Above the invoices /buy sends."""
+        return self._("Your bought minutes: %(balance)s. They are used once your free minutes of the day are "
+                      "spent. Pay with Telegram Stars under one of these:") % {
+            "balance": self.duration(bought_seconds)}
+
+    def declined(self, reason: Decline) -> str:
+        """Why a payment is declined, as Telegram shows it to the payer."""
+        return self._declines[reason]
+
+    def receipt(self, stars: int, seconds: float, balance: float) -> str:
+        return self._("%(stars)s ⭐ received: %(added)s added; your balance is %(balance)s. Thank you!") % {
+            "stars": stars, "added": self.duration(seconds), "balance": self.duration(balance)}
+
+    def bought_balance(self, seconds: float, until: datetime | None) -> str:
+        """The line /usage adds about minutes bought with Stars."""
+        values = {"balance": self.duration(seconds), "until": until.strftime("%Y-%m-%d") if until else ""}
+        if until is not None and seconds > 0:
+            return self._("Bought minutes left: %(balance)s, until %(until)s. /buy gets more.") % values
+        return self._("Bought minutes left: %(balance)s. /buy gets more.") % values
+
+    def paysupport(self, support: str, charges: tuple[Charge, ...] | None) -> str:
+        """/paysupport: how to get help with a payment, what a refund does, and the user's latest payments."""
+        text = self._("Help with payments: %(support)s.") % {"support": support} if support else self._(
+            "Help with payments: write to the operator of this bot.")
+        text += " " + self._("A payment can be refunded in full: the Stars go back to you, and the minutes of it "
+                             "you haven't used are taken back (minutes already used stay used). Say which payment, "
+                             "by its charge id.")
+        if charges is None:
+            return text + "\n\n" + self._("I couldn't read your payments just now. Please try again in a minute.")
+        if not charges:
+            return text + "\n\n" + self._("You haven't made any payments.")
+        lines = [self._("%(date)s: %(stars)s ⭐ for %(minutes)s, charge id %(id)s%(refunded)s") % {
+            "date": charge.paid_at.strftime("%Y-%m-%d"), "stars": charge.stars,
+            "minutes": self.duration(charge.minutes * 60), "id": charge.charge_id,
+            "refunded": " " + self._("(refunded)") if charge.refunded else ""} for charge in charges]
+        return text + "\n\n" + self._("Your latest payments:") + "\n" + "\n".join(lines)
+
+    def refunded(self, stars: int, taken: float, balance: float) -> str:
+        """Told to the payer once a payment of theirs was refunded."""
+        return self._("Your payment of %(stars)s ⭐ was refunded. %(taken)s of your unused bought minutes were "
+                      "taken back (minutes already used stay used); your balance is %(balance)s.") % {
+            "stars": stars, "taken": self.duration(taken), "balance": self.duration(balance)}
+
+    def refund_done(self, charge_id: str, user_id: int, stars: int, taken: float) -> str:
+        return self._("Refunded %(stars)s ⭐ of payment %(id)s to user %(user)s; %(taken)s of their bought minutes "
+                      "were taken back.") % {"stars": stars, "id": charge_id, "user": user_id,
+                                             "taken": self.duration(taken)}
+
+    def refund_refused(self, charge_id: str, reason: str) -> str:
+        return self._("Telegram refused to refund payment %(id)s: %(reason)s. Nothing was changed.") % {
+            "id": charge_id, "reason": reason}
+
+    def refund_unknown(self, charge_id: str) -> str:
+        return self._("There is no payment with charge id %(id)s.") % {"id": charge_id}
 
     def channel_switched(self, standing: ChannelStanding, on: bool, channel: str) -> str:
         """The answer to /channel on|off `channel`, once the Bot API said where the channel and its sender stand."""
@@ -333,9 +429,12 @@ class Wording:
 
     # --- Telegram's own menus ---------------------------------------------------------------------
 
-    def commands(self) -> list[tuple[str, str]]:
-        """The command list the Telegram app shows: (command, what it does)."""
-        return [("help", self._("what I do and my limits")),
+    def commands(self, billing: bool = False) -> list[tuple[str, str]]:
+        """The command list the Telegram app shows: (command, what it does); `billing`: with /buy and /paysupport,
+        which Telegram asks of a bot that sells."""
+        sold = [("buy", self._("more minutes for Telegram Stars")),
+                ("paysupport", self._("help with payments and refunds"))] if billing else []
+        return [("help", self._("what I do and my limits")), *sold,
                 ("usage", self._("what you used and have left today")),
                 ("language", self._("pin the language of your recordings")),
                 ("timestamps", self._("[mm:ss] marks in transcripts")),

@@ -281,10 +281,58 @@ def _business_chats(migrator: SchemaMigrator) -> None:
                      migrator.add_column("job", "status_chat_id", BigIntegerField(null=True)))
 
 
+def _stars_billing(migrator: SchemaMigrator) -> None:
+    """Version 16: billing with Telegram Stars. payment (each payment, keyed by telegram_payment_charge_id: stored
+    once, credited once), user.bought_seconds and user.bought_until (the bought balance and when it expires),
+    and the transaction table made the ledger: kind ("credit", "use", "refund", "expire"), balance_change (signed
+    seconds of the bought balance), stars (signed) and charge_id. Rows from before are uses of free seconds:
+    kind "use", balance_change 0."""
+    class Payment(Model):
+        charge_id = CharField(max_length=255, primary_key=True)
+        user_id = BigIntegerField(index=True)
+        chat_id = BigIntegerField()
+        stars = IntegerField()
+        seconds = FloatField()
+        payload = CharField(max_length=128)
+        paid_at = DateTimeField()
+        receipt_sent = BooleanField(default=False)
+        refunded_at = DateTimeField(null=True)
+        refunded_seconds = FloatField(default=0.0)
+
+        class Meta:
+            database = migrator.database
+
+    migrator.database.create_tables([Payment])
+    migrator.migrate(migrator.add_column("user", "bought_seconds", FloatField(default=0.0)),
+                     migrator.add_column("user", "bought_until", DateTimeField(null=True)),
+                     migrator.add_column("transaction", "kind", CharField(max_length=16, default="use")),
+                     migrator.add_column("transaction", "balance_change", FloatField(default=0.0)),
+                     migrator.add_column("transaction", "stars", IntegerField(default=0)),
+                     migrator.add_column("transaction", "charge_id", CharField(max_length=255, null=True)),
+                     migrator.add_index("transaction", ("charge_id",)))
+
+
+def _api_keys(migrator: SchemaMigrator) -> None:
+    """Version 17: api_key, the transcription API's keys (`voicebot api key create`): a name shown in lists and
+    metrics, the secret's SHA-256 (never the secret) and when it was revoked. A key's usage rows are a user's,
+    core.api.api_user_id of its id."""
+    class ApiKey(Model):
+        name = CharField(max_length=64, unique=True)
+        key_hash = CharField(max_length=64, unique=True)
+        created_at = DateTimeField()
+        revoked_at = DateTimeField(null=True)
+
+        class Meta:
+            database = migrator.database
+            table_name = "api_key"
+
+    migrator.database.create_tables([ApiKey])
+
+
 MIGRATIONS = (_initial_schema, _user_language_and_billing_kept_on_forget, _timestamps_and_group_modes,
               _durable_intake, _broker_deliveries, _attempts_counted_once, _interface_languages, _leadership,
               _forum_topics, _segments_translation_and_vocabularies, _senders_of_recordings, _answers_from_memory,
-              _guest_mode, _channels, _business_chats)
+              _guest_mode, _channels, _business_chats, _stars_billing, _api_keys)
 
 
 def schema_version() -> int:

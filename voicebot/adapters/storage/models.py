@@ -45,6 +45,9 @@ class User(BaseModel):
     vocabulary = TextField(null=True)                           # /vocab: names and terms to spell right
     business = CharField(max_length=16, default="private")      # /business: where business chats are answered
     business_mine = BooleanField(default=False)                 # /business mine on: their own recordings too
+    # Bought with Stars: the balance, always the sum of the user's transaction.balance_change (written with them)
+    bought_seconds = FloatField(default=0.0)
+    bought_until = DateTimeField(null=True)                     # when the balance expires; null: never
 
 
 class Chat(BaseModel):
@@ -101,13 +104,35 @@ FAILED = Usage.status.not_in(("done", FailureReason.BUSY.value))
 
 
 class Transaction(BaseModel):
-    """Billing stub: what each successful transcription would cost, in audio seconds."""
+    """The ledger: one row per change of what a user has, in the same database transaction as the change. kind is
+    "use" (a charged transcription: `seconds` charged, its bought part taken from the balance), "credit" (a
+    payment: Stars in, its pack's seconds added), "refund" (Stars back, the unspent part of the pack taken back)
+    or "expire" (what was left of an expired balance). user.bought_seconds is always the sum of balance_change."""
     user = ForeignKeyField(User, backref="transactions", on_delete="CASCADE")
     # Billing outlives the usage history a user asks to forget.
     usage = ForeignKeyField(Usage, null=True, on_delete="SET NULL")
     seconds = FloatField()
     amount = DecimalField(max_digits=12, decimal_places=4, default=0)
     created_at = DateTimeField()
+    kind = CharField(max_length=16, default="use")
+    balance_change = FloatField(default=0.0)   # signed seconds of the bought balance
+    stars = IntegerField(default=0)            # signed: + a credit, - a refund
+    charge_id = CharField(max_length=255, null=True, index=True)   # the payment a credit or refund is of
+
+
+class Payment(BaseModel):
+    """A payment in Stars, stored with the intake batch that brought its successful_payment, keyed by Telegram's
+    charge id: a redelivered update finds its row and credits nothing again."""
+    charge_id = CharField(max_length=255, primary_key=True)   # telegram_payment_charge_id
+    user_id = BigIntegerField(index=True)
+    chat_id = BigIntegerField()
+    stars = IntegerField()
+    seconds = FloatField()                  # the pack's minutes * 60; 0 for a payload that did not verify
+    payload = CharField(max_length=128)
+    paid_at = DateTimeField()
+    receipt_sent = BooleanField(default=False)
+    refunded_at = DateTimeField(null=True)
+    refunded_seconds = FloatField(default=0.0)   # what its refund took back of the balance
 
 
 class JobRecord(BaseModel):
@@ -189,6 +214,18 @@ class SchemaVersion(BaseModel):
 
     class Meta:
         table_name = "schema_version"
+
+
+class ApiKeyRecord(BaseModel):
+    """A key of the transcription API: its secret is stored only as its SHA-256, so a copy of the database
+    lets no one in. Its usage rows are a user's, core.api.api_user_id of its id."""
+    name = CharField(max_length=64, unique=True)
+    key_hash = CharField(max_length=64, unique=True)   # hex
+    created_at = DateTimeField()
+    revoked_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_key"
 
 
 # The whole numbers a column holds, by peewee's type for it: from -limit to limit - 1.

@@ -23,6 +23,7 @@ from voicebot.adapters.storage.models import (
     Chat,
     JobRecord,
     Leadership,
+    Payment,
     Segment,
     Transaction,
     Usage,
@@ -32,6 +33,7 @@ from voicebot.adapters.storage.models import (
     fitted,
     utc_now,
 )
+from voicebot.core.billing import Charge, Credit, PaymentReceived, Refund, expiry
 from voicebot.core.calls import Destination
 from voicebot.core.captions import caption_entities, entity_fields
 from voicebot.core.domain import (
@@ -214,8 +216,9 @@ class Storage:
     # --- usage --------------------------------------------------------------------------------
 
     def record_usage(self, job: Job, day: date, status: str, charged_seconds: float,
-                     transcript: Transcript | None, memory_key: str | None = None) -> None:
-        """`memory_key`: what the transcript, if it is kept, answers again (see core.memory)."""
+                     transcript: Transcript | None, memory_key: str | None = None, bought_seconds: float = 0.0) -> None:
+        """`memory_key`: what the transcript, if it is kept, answers again (see core.memory); `bought_seconds`: the
+        part of `charged_seconds` taken from the user's bought balance, with its "use" row."""
         now = utc_now()
         kept = transcript is not None and self._keep_transcripts
         with self._writing():
@@ -240,10 +243,110 @@ class Storage:
                                                       "end": segment.end, "text": segment.text})
                                      for position, segment in enumerate(transcript.segments)]).execute()
             if charged_seconds > 0:
-                Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now)
+                Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now,
+                                   balance_change=-bought_seconds)
+            if bought_seconds > 0:
+                User.update(bought_seconds=User.bought_seconds - bought_seconds).where(User.id == user.id).execute()
             # The usage row is the job's end: recorded with it, so a job is never answered twice. Its task is as
             # it ran (a recording of a user with /translate on is a translation).
             JobRecord.update(finished=True, task=job.task.value, sender_id=sender_id).where(_is_job(job.key)).execute()
+
+    # --- billing with Telegram Stars (core.billing) --------------------------------------------
+
+    def store_payments(self, payments: list[tuple[PaymentReceived, float]], expire_days: int = 0) -> list[Credit]:
+        """Each payment (with the seconds it buys) stored once by its charge id, in the caller's transaction (the
+        intake batch's, with the offset): only a new one writes its "credit" row and raises the balance, and sets
+        when it expires (`expire_days` after this purchase; 0: never). What each did, new or not."""
+        now = utc_now()
+        with self._writing():
+            return [self._store_payment(payment, seconds, expire_days, now) for payment, seconds in payments]
+
+    def _store_payment(self, payment: PaymentReceived, seconds: float, expire_days: int, now: datetime) -> Credit:
+        known = Payment.get_or_none(Payment.charge_id == payment.charge_id)
+        if known is not None:
+            return Credit(known.charge_id, known.user_id, known.chat_id, known.stars, known.seconds,
+                          self._balance(known.user_id)[0], new=False)
+        Payment.insert(charge_id=payment.charge_id, user_id=payment.user_id, chat_id=payment.chat_id,
+                       stars=payment.total_amount, seconds=seconds, payload=payment.payload, paid_at=now).execute()
+        user, _ = User.get_or_create(id=payment.user_id, defaults={"first_seen": now})
+        self._expire(user.id, now)
+        until = expiry(now, expire_days) if seconds > 0 else user.bought_until
+        Transaction.create(user=user.id, seconds=seconds, created_at=now, kind="credit", balance_change=seconds,
+                           stars=payment.total_amount, charge_id=payment.charge_id)
+        (User.update(bought_seconds=User.bought_seconds + seconds, bought_until=until)
+         .where(User.id == user.id).execute())
+        return Credit(payment.charge_id, payment.user_id, payment.chat_id, payment.total_amount, seconds,
+                      self._balance(user.id)[0], until)
+
+    def record_refund(self, charge_id: str) -> Refund | None:
+        """Telegram gave the payment's Stars back: its "refund" row takes back what is unspent of what it bought
+        (never more than the balance: minutes used are not charged back), once; a refund recorded before changes
+        nothing (`new` False). None for a payment the ledger does not have."""
+        now = utc_now()
+        with self._writing():
+            payment = Payment.get_or_none(Payment.charge_id == charge_id)
+            if payment is None:
+                return None
+            if payment.refunded_at is not None:
+                return Refund(charge_id, payment.user_id, payment.chat_id, payment.stars, payment.refunded_seconds,
+                              self._balance(payment.user_id)[0], new=False)
+            User.get_or_create(id=payment.user_id, defaults={"first_seen": now})
+            self._expire(payment.user_id, now)
+            taken = max(0.0, min(self._balance(payment.user_id)[0], payment.seconds))
+            Transaction.create(user=payment.user_id, seconds=taken, created_at=now, kind="refund",
+                               balance_change=-taken, stars=-payment.stars, charge_id=charge_id)
+            Payment.update(refunded_at=now, refunded_seconds=taken).where(Payment.charge_id == charge_id).execute()
+            User.update(bought_seconds=User.bought_seconds - taken).where(User.id == payment.user_id).execute()
+            return Refund(charge_id, payment.user_id, payment.chat_id, payment.stars, taken,
+                          self._balance(payment.user_id)[0])
+
+    def expire_balance(self, user_id: int) -> float:
+        """The user's balance, once past when it expires, goes with an "expire" row (once); what is left now."""
+        with self._writing():
+            self._expire(user_id, utc_now())
+            return self._balance(user_id)[0]
+
+    def _expire(self, user_id: int, now: datetime) -> None:
+        balance, until = self._balance(user_id)
+        if until is None or until > now or balance <= 0:
+            return
+        Transaction.create(user=user_id, seconds=balance, created_at=now, kind="expire", balance_change=-balance)
+        User.update(bought_seconds=User.bought_seconds - balance).where(User.id == user_id).execute()
+
+    @staticmethod
+    def _balance(user_id: int) -> tuple[float, datetime | None]:
+        row = User.select(User.bought_seconds, User.bought_until).where(User.id == user_id).tuples().first()
+        return (0.0, None) if row is None else (float(row[0] or 0.0), row[1])
+
+    def balances(self) -> dict[int, tuple[float, datetime | None]]:
+        """Every user with a bought balance: (seconds, when it expires; None: never)."""
+        with database_errors():
+            return {user_id: (float(seconds), until) for user_id, seconds, until in
+                    User.select(User.id, User.bought_seconds, User.bought_until)
+                    .where(User.bought_seconds > 0).tuples()}
+
+    def payer(self, charge_id: str) -> int | None:
+        """The user who made payment `charge_id`; None: the ledger has no such payment."""
+        with database_errors():
+            return Payment.select(Payment.user_id).where(Payment.charge_id == charge_id).scalar()
+
+    def charges(self, user_id: int, limit: int = 5) -> list[Charge]:
+        """The user's latest payments, newest first."""
+        with database_errors():
+            return [Charge(row.charge_id, row.stars, round(row.seconds / 60), row.paid_at, row.refunded_at is not None)
+                    for row in Payment.select().where(Payment.user_id == user_id)
+                    .order_by(Payment.paid_at.desc(), Payment.charge_id).limit(limit)]
+
+    def unsent_receipts(self) -> list[Credit]:
+        """Payments whose receipt has not gone out yet, oldest first."""
+        with database_errors():
+            return [Credit(row.charge_id, row.user_id, row.chat_id, row.stars, row.seconds,
+                           self._balance(row.user_id)[0]) for row in
+                    Payment.select().where(~Payment.receipt_sent).order_by(Payment.paid_at, Payment.charge_id)]
+
+    def receipt_sent(self, charge_id: str) -> None:
+        with self._writing():
+            Payment.update(receipt_sent=True).where(Payment.charge_id == charge_id).execute()
 
     def recording(self, key: JobKey) -> StoredRecording | None:
         """The recording answered as the job `key`, with its latest transcript if that is kept; None when the

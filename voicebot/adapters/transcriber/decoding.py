@@ -26,16 +26,18 @@ import numpy as np
 
 from voicebot.adapters.audio import SAMPLE_RATE
 from voicebot.adapters.transcriber.features import log_mel
-from voicebot.core.domain import FailureReason, Segment, Task, Transcript
+from voicebot.core.domain import FailureReason, Segment, Task, Transcript, Word
 from voicebot.core.errors import JobError
 from voicebot.core.text import vocabulary_words
 
 
 @dataclasses.dataclass(frozen=True)
 class Decoding:
-    """What the model is asked beyond the language: its task, and hotwords (a user's vocabulary)."""
+    """What the model is asked beyond the language: its task, hotwords (a user's vocabulary), and whether to time
+    each word (faster-whisper's word_timestamps: a little more work per window)."""
     task: Task = Task.TRANSCRIBE
     vocabulary: str | None = None
+    words: bool = False
 
 
 def decode_speech(model, samples: np.ndarray, language: str | None, deadline: float, *, beam_size: int,
@@ -61,13 +63,14 @@ def decode_speech(model, samples: np.ndarray, language: str | None, deadline: fl
         language, probability = detect_language(model, encoder_output)
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=decoding.task.value,
                           language=language)
-    options = transcription_options(tokenizer, beam_size, decoding.vocabulary)
+    options = transcription_options(tokenizer, beam_size, decoding.vocabulary, decoding.words)
     pieces = model.generate_segments(features, tokenizer, options, log_progress=False,
                                      encoder_output=encoder_output)
     segments = []
     # generate_segments yields segments lazily: the deadline is checked between them.
     for piece in pieces:
-        segment = Segment(piece.start, piece.end, piece.text)
+        segment = Segment(piece.start, piece.end, piece.text,
+                          tuple(Word(word.start, word.end, word.word) for word in piece.words or ()))
         segments.append(segment)
         if on_segment is not None:
             on_segment(segment)
@@ -130,7 +133,7 @@ def detect_language(model, encoder_output) -> tuple[str, float]:
     return token[2:-2], probability
 
 
-def transcription_options(tokenizer, beam_size: int, hotwords: str | None = None):
+def transcription_options(tokenizer, beam_size: int, hotwords: str | None = None, words: bool = False):
     """TranscriptionOptions as WhisperModel.transcribe() builds them, from its own default
     arguments, so temperature fallback, thresholds, prompting and suppressed tokens stay what
     transcribe() would use, through upgrades too (an option transcribe() has no argument for
@@ -143,6 +146,7 @@ def transcription_options(tokenizer, beam_size: int, hotwords: str | None = None
     arguments["beam_size"] = beam_size
     # Words only, whatever a caller kept (a vocabulary stored before control tokens were taken out of it).
     arguments["hotwords"] = vocabulary_words(hotwords or "") or None
+    arguments["word_timestamps"] = words
     # The two options transcribe() does not pass through as they come: the temperature becomes
     # a list to fall back along, and -1 in suppress_tokens the tokenizer's non-speech tokens.
     arguments["temperatures"] = list(arguments["temperature"])

@@ -74,15 +74,16 @@ class Transcriber:
     def transcribe(self, audio: Path | bytes, language: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None,
                    max_seconds: float | None = None, task: Task = Task.TRANSCRIBE,
-                   vocabulary: str | None = None) -> Transcript:
+                   vocabulary: str | None = None, words: bool = False) -> Transcript:
         """`on_segment` is called with each segment as soon as it is decoded, for live progress. Decoding
         stops past `max_seconds` (what is left of the user's day) as it does past the global limit. `task`:
-        Whisper's own (TRANSLATE: the speech in English); `vocabulary`: names and terms given to it as hotwords."""
+        Whisper's own (TRANSLATE: the speech in English); `vocabulary`: names and terms given to it as hotwords;
+        `words`: each segment's words timed too."""
         started = time.monotonic()
         deadline = self.deadline()   # decoding the file counts too
         recording = self.decode(audio, max_seconds, deadline)
         transcript = self._transcribe_speech(recording, speech_in(recording.samples), language or self._language,
-                                             deadline, on_segment, Decoding(task, vocabulary or None))
+                                             deadline, on_segment, Decoding(task, vocabulary or None, words))
         return dataclasses.replace(transcript, processing_seconds=time.monotonic() - started)
 
     def deadline(self) -> float:
@@ -117,7 +118,7 @@ class Transcriber:
 
     def transcribe_piece(self, piece: AudioPiece, language: str | None, deadline: float,
                          on_segment: Callable[[Segment], None] | None = None, task: Task = Task.TRANSCRIBE,
-                         vocabulary: str | None = None) -> Transcript:
+                         vocabulary: str | None = None, words: bool = False) -> Transcript:
         """A piece of a recording (or the whole one, from 0 s) through the model, with every time in the
         recording's own; a piece without speech is an empty transcript."""
         started = time.monotonic()
@@ -126,7 +127,7 @@ class Transcriber:
         except JobError:
             return Transcript("", language or "", 0.0, piece.audio.seconds, 0.0)
         transcript = self._transcribe_speech(piece.audio, speech.shifted(piece.offset), language, deadline,
-                                             on_segment, Decoding(task, vocabulary or None))
+                                             on_segment, Decoding(task, vocabulary or None, words))
         return dataclasses.replace(transcript, processing_seconds=time.monotonic() - started)
 
     def _transcribe_speech(self, audio: DecodedAudio, speech: Speech, language: str | None, deadline: float,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voicebot.adapters.audio import SAMPLE_RATE
-from voicebot.core.domain import FailureReason, Segment
+from voicebot.core.domain import FailureReason, Segment, Word
 from voicebot.core.errors import JobError
 from voicebot.core.pauses import cut_segment
 
@@ -31,13 +31,16 @@ class Speech:
         return dataclasses.replace(self, offset=offset)
 
     def recorded_segment(self, segment: Segment) -> Segment:
-        """The segment with its times in the recording, pauses included."""
-        if self.timeline is None:
-            start, end = segment.start, segment.end
-        else:
-            start = self.timeline.get_original_time(segment.start)
-            end = self.timeline.get_original_time(segment.end, is_end=True)
-        return Segment(round(start + self.offset, 2), round(end + self.offset, 2), segment.text)
+        """The segment (and its words) with its times in the recording, pauses included."""
+        start, end = self._recorded(segment.start, segment.end)
+        return Segment(start, end, segment.text,
+                       tuple(Word(*self._recorded(word.start, word.end), word.text) for word in segment.words))
+
+    def _recorded(self, start: float, end: float) -> tuple[float, float]:
+        if self.timeline is not None:
+            start = self.timeline.get_original_time(start)
+            end = self.timeline.get_original_time(end, is_end=True)
+        return round(start + self.offset, 2), round(end + self.offset, 2)
 
     def recorded_segments(self, segment: Segment) -> list[Segment]:
         """The segment in the recording's time, cut where it spans a pause the model did not hear (the model
@@ -47,10 +50,21 @@ class Speech:
             return [self.recorded_segment(segment)]
         cuts = [end / SAMPLE_RATE for end in self.timeline.chunk_end_sample[:-1]
                 if segment.start < end / SAMPLE_RATE < segment.end]
-        return [self.recorded_segment(piece) for piece in cut_segment(segment, cuts, 1 / SAMPLE_RATE)]
+        pieces = _cut_at_words(segment, cuts) if segment.words else cut_segment(segment, cuts, 1 / SAMPLE_RATE)
+        return [self.recorded_segment(piece) for piece in pieces]
 
     def recorded(self, on_segment: Callable[[Segment], None] | None) -> Callable[[Segment], None] | None:
         return None if on_segment is None else lambda segment: on_segment(self.recorded_segment(segment))
+
+
+def _cut_at_words(segment: Segment, cuts: list[float]) -> list[Segment]:
+    """A segment with timed words, cut where the pauses fall between them: each word goes with the speech it
+    starts in, and each piece lasts from its first word's start to its last word's end."""
+    pieces: list[list[Word]] = [[] for _ in range(len(cuts) + 1)]
+    for word in segment.words:
+        pieces[sum(1 for cut in cuts if cut <= word.start)].append(word)
+    return [Segment(words[0].start, words[-1].end, "".join(word.text for word in words), tuple(words))
+            for words in pieces if words]
 
 
 def speech_in(samples: np.ndarray) -> Speech:
