@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from telebot import apihelper
+
 from voicebot.core.domain import Job, JobKey, Media, MediaKind
+from voicebot.sandbox import BotApiSandbox
 
 SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
 
@@ -58,3 +61,13 @@ def send_http(url: str, body: bytes = b"", headers: dict | None = None, method: 
         return answer.status, dict(answer.getheaders())
     finally:
         connection.close()
+
+
+def serve(sandbox: BotApiSandbox):
+    """Runs the sandbox for one test, with pyTelegramBotAPI's own functions pointed at it (a fixture's body)."""
+    saved = apihelper.API_URL, apihelper.FILE_URL
+    with sandbox as running:
+        apihelper.API_URL = running.url + "/bot{0}/{1}"
+        apihelper.FILE_URL = running.url + "/file/bot{0}/{1}"
+        yield running
+    apihelper.API_URL, apihelper.FILE_URL = saved

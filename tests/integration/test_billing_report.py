@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from telebot import apihelper, types
 
-from voicebot.adapters.storage import Storage
 from voicebot.adapters.storage.models import Payment, Transaction, User
 from voicebot.app.cli import main
 from voicebot.sandbox import BotApiSandbox, SandboxUser
+
+from helpers import serve
 
 pytest_plugins = ["databases"]
 
@@ -23,23 +24,11 @@ BOB = SandboxUser(id=8, first_name="Bob")
 
 
 @pytest.fixture
-def ledger(db_url):
-    """The database, migrated, for rows written through the models."""
-    storage = Storage(db_url)
-    storage.open()
-    yield storage
-    storage.close()
-
-
-@pytest.fixture
 def sandbox():
-    saved = apihelper.API_URL, apihelper.FILE_URL
-    with BotApiSandbox(TOKEN) as running:
-        apihelper.API_URL = running.url + "/bot{0}/{1}"
+    for running in serve(BotApiSandbox(TOKEN)):
         for user in (ANN, BOB):
             running.send_text(user, "/start")   # a bot sends invoices only to users who started it
         yield running
-    apihelper.API_URL, apihelper.FILE_URL = saved
 
 
 @pytest.fixture
@@ -88,7 +77,7 @@ def table(out: str) -> list[list[str]]:
 
 # --- report
 
-def test_the_report_shows_each_day_in_the_operators_timezone_and_the_totals(ledger, config, capsys):
+def test_the_report_shows_each_day_in_the_operators_timezone_and_the_totals(storage, config, capsys):
     row(7, at(2), "credit", 3600.0, stars=50, charge_id="stx-ann")
     row(8, at(2, 13), "credit", 18000.0, stars=200, charge_id="stx-bob")
     row(7, at(1), "use", -600.0, seconds=900.0)            # 300 s of it were the day's free seconds
@@ -110,7 +99,7 @@ def test_the_report_shows_each_day_in_the_operators_timezone_and_the_totals(ledg
         ["total", "250", "200", "360.0", "10.0", "300.0", "50.0", "0.0"]]
 
 
-def test_balances_from_before_the_report_are_outstanding_from_its_first_day(ledger, config, capsys):
+def test_balances_from_before_the_report_are_outstanding_from_its_first_day(storage, config, capsys):
     row(7, at(40), "credit", 3600.0, stars=50, charge_id="stx-old")
     row(7, at(1), "use", -1200.0)
     code, out, _ = voicebot(capsys, config, "report")   # 30 days by default: the payment is older
@@ -122,7 +111,7 @@ def test_balances_from_before_the_report_are_outstanding_from_its_first_day(ledg
     assert rows[-1] == ["total", "0", "0", "0.0", "20.0", "0.0", "0.0", "40.0"]
 
 
-def test_an_empty_ledger_reports_zeros_and_a_bad_day_count_is_refused(ledger, config, capsys):
+def test_an_empty_ledger_reports_zeros_and_a_bad_day_count_is_refused(storage, config, capsys):
     code, out, _ = voicebot(capsys, config, "report", "--days", "1")
     assert (code, table(out)) == (0, [[str(today()), "0", "0", "0.0", "0.0", "0.0", "0.0", "0.0"],
                                       ["total", "0", "0", "0.0", "0.0", "0.0", "0.0", "0.0"]])
@@ -151,7 +140,7 @@ def pay(sandbox: BotApiSandbox, user: SandboxUser, stars: int) -> str:
     return outcome.charge_id
 
 
-def test_reconcile_says_what_agrees_when_the_ledger_has_what_telegram_has(ledger, config, sandbox, capsys):
+def test_reconcile_says_what_agrees_when_the_ledger_has_what_telegram_has(storage, config, sandbox, capsys):
     ann_first, bob, ann_second = pay(sandbox, ANN, 50), pay(sandbox, BOB, 200), pay(sandbox, ANN, 30)
     apihelper.refund_star_payment(TOKEN, BOB.id, bob)
     payment(ann_first, ANN.id, 50, 60)
@@ -164,7 +153,7 @@ def test_reconcile_says_what_agrees_when_the_ledger_has_what_telegram_has(ledger
     assert [call.status for call in sandbox.calls("getStarTransactions")] == [429, 200]
 
 
-def test_reconcile_prints_each_difference_and_exits_1(ledger, config, sandbox, capsys):
+def test_reconcile_prints_each_difference_and_exits_1(storage, config, sandbox, capsys):
     kept, missing, refunded_there, refunded_here = (pay(sandbox, ANN, 50), pay(sandbox, BOB, 200),
                                                    pay(sandbox, ANN, 30), pay(sandbox, BOB, 40))
     sandbox.refund_by_telegram(refunded_there)
@@ -183,7 +172,7 @@ def test_reconcile_prints_each_difference_and_exits_1(ledger, config, sandbox, c
         f"stx-never-paid: the ledger has a payment of 50 Stars by user {ANN.id}; Telegram does not"]
 
 
-def test_reconcile_reads_every_page_of_telegrams_list(ledger, config, sandbox, capsys):
+def test_reconcile_reads_every_page_of_telegrams_list(storage, config, sandbox, capsys):
     charges = [pay(sandbox, ANN, 1 + n) for n in range(51)]
     for charge in charges:
         sandbox.refund_by_telegram(charge)   # 102 transactions: two pages of getStarTransactions
@@ -195,7 +184,7 @@ def test_reconcile_reads_every_page_of_telegrams_list(ledger, config, sandbox, c
     assert [call.params.get("offset") for call in sandbox.calls("getStarTransactions")] == [None, "100"]
 
 
-def test_reconcile_without_a_token_or_with_a_wrong_one_says_what_to_check(ledger, config, capsys, monkeypatch):
+def test_reconcile_without_a_token_or_with_a_wrong_one_says_what_to_check(storage, config, capsys, monkeypatch):
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN")
     assert voicebot(capsys, config, "reconcile") == (1, "", (
         "voicebot: reconciling reads Telegram's Star transactions: set TELEGRAM_BOT_TOKEN (or "

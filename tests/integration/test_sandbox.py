@@ -18,7 +18,7 @@ from telebot import TeleBot, apihelper, types
 
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
 
-from helpers import free_port
+from helpers import free_port, serve
 from mailbox import wait_until
 
 TOKEN = "123456:sandbox-secret-token"
@@ -27,16 +27,6 @@ BOB = SandboxUser(id=8, first_name="Bob")
 GROUP = -100
 FORUM = -1001234567890
 MB = 1024 * 1024
-
-
-def serve(sandbox: BotApiSandbox):
-    """Run the sandbox for one test, with the client pointed at it."""
-    saved = apihelper.API_URL, apihelper.FILE_URL
-    with sandbox as running:
-        apihelper.API_URL = running.url + "/bot{0}/{1}"
-        apihelper.FILE_URL = running.url + "/file/bot{0}/{1}"
-        yield running
-    apihelper.API_URL, apihelper.FILE_URL = saved
 
 
 @pytest.fixture

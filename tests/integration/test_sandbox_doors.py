@@ -8,6 +8,8 @@ from telebot import TeleBot, apihelper, types
 
 from voicebot.sandbox import BotApiSandbox, SandboxEvent, SandboxUser
 
+from helpers import serve
+
 TOKEN = "123456:sandbox-doors-token"
 BOT_ID = 123456
 ANN = SandboxUser(id=7, first_name="Ann", username="ann")
@@ -21,12 +23,7 @@ QUERY_INVALID = "Bad Request: query is too old and response timeout expired or q
 
 @pytest.fixture
 def sandbox():
-    saved = apihelper.API_URL, apihelper.FILE_URL
-    with BotApiSandbox(TOKEN) as running:
-        apihelper.API_URL = running.url + "/bot{0}/{1}"
-        apihelper.FILE_URL = running.url + "/file/bot{0}/{1}"
-        yield running
-    apihelper.API_URL, apihelper.FILE_URL = saved
+    yield from serve(BotApiSandbox(TOKEN))
 
 
 @pytest.fixture

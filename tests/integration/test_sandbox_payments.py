@@ -9,6 +9,8 @@ from telebot import TeleBot, apihelper, types
 
 from voicebot.sandbox import BotApiSandbox, PaymentOutcome, SandboxUser
 
+from helpers import serve
+
 TOKEN = "123456:sandbox-payments-token"
 ANN = SandboxUser(id=7, first_name="Ann", username="ann")
 BOB = SandboxUser(id=8, first_name="Bob", language_code="de")
@@ -19,12 +21,7 @@ POLL_SECONDS = 10   # a long poll returns as soon as an update is there
 
 @pytest.fixture
 def sandbox():
-    saved = apihelper.API_URL, apihelper.FILE_URL
-    with BotApiSandbox(TOKEN) as running:
-        apihelper.API_URL = running.url + "/bot{0}/{1}"
-        apihelper.FILE_URL = running.url + "/file/bot{0}/{1}"
-        yield running
-    apihelper.API_URL, apihelper.FILE_URL = saved
+    yield from serve(BotApiSandbox(TOKEN))
 
 
 @pytest.fixture
