@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 MAX_TRIES = 5                     # of one call that fails on the way (no answer, 5xx, 429) ...
 MAX_BACKOFF_SECONDS = 30.0        # ... waiting 1, 2, 4 … s between, or exactly the retry_after Telegram asks
 MAX_WAITING = 50                  # bounded calls waiting in one chat; past that new ones are dropped, said in the log
+# A call without a chat (a press's or a pre-checkout's answer) that fails on the way is made again within this
+# much of its first try, no later: Telegram refuses such an answer once it is late (a pre-checkout's after 10 s).
+AT_ONCE_RETRY_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,14 @@ class _Later:
     delay: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """A call without a chat that failed on the way: made again at `due`, if that is before `until`."""
+    posting: Posting
+    due: float
+    until: float
+
+
 @dataclass
 class _Bucket:
     rate: float
@@ -100,7 +111,8 @@ class Outbox:
     """Calls wait in a queue per chat, in order, so a burst is slowed down rather than refused. A call that
     fails on the way (no answer, 5xx, a 429 with its retry_after) is made again later, and only its own chat
     waits for it: `remind_in(delay)` sets the owner's timer, never a sleep, so one throttled chat never holds up
-    the others. A call without a chat (answering a button press) is made at once, once."""
+    the others. A call without a chat (answering a button press or a pre-checkout query) is made at once, and
+    again after a failure on the way only while Telegram would still take it (AT_ONCE_RETRY_SECONDS)."""
 
     def __init__(self, telegram: BotCalls, pace: Pace, clock: Callable[[], float],
                  remind_in: Callable[[float], None]):
@@ -114,6 +126,7 @@ class Outbox:
         self._held_until: dict[int, float] = {}    # chats waiting to make a failed call again
         self._overflowing: set[int] = set()        # chats whose dropped calls were logged
         self._ended_business: set[str] = set()     # business connections disabled: nothing goes out on them
+        self._retries: list[_Retry] = []           # calls without a chat, to be made again
 
     def post(self, posting: Posting, bounded: bool = False) -> None:
         """Queues the call in its chat. `bounded`: one of many that may pile up (command answers, refusals),
@@ -150,7 +163,7 @@ class Outbox:
 
     def drain(self) -> None:
         """Makes whatever the pace allows now, round-robin over chats, and sets a reminder for the rest."""
-        soonest = None
+        soonest = self._retry_due()
         progressed = True
         while progressed and self._queues:
             progressed = False
@@ -177,7 +190,7 @@ class Outbox:
                     del self._queues[chat_id]
                     self._overflowing.discard(chat_id)
                 progressed = True
-        if self._queues and soonest is not None:
+        if soonest is not None:
             self._remind_in(soonest)
 
     def forget_idle(self) -> None:
@@ -214,15 +227,33 @@ class Outbox:
             log.warning("%s in chat %s failed: %s", error.method, call.chat_id, error.description)
             return GaveUp(error)
 
-    def _make_at_once(self, posting: Posting) -> None:
-        """Never retried: such a call (a press's answer) is refused by Telegram when late."""
+    def _make_at_once(self, posting: Posting, until: float | None = None) -> None:
+        """`until`: its last chance to be made (None: it is made for the first time now)."""
+        now = self._clock()
+        until = now + AT_ONCE_RETRY_SECONDS if until is None else until
         try:
             outcome = Made(self._telegram.perform(posting.call))
         except TelegramError as error:
+            delay = float(error.retry_after or 1.0)
+            if error.transient and now + delay < until:
+                log.warning("%s failed: %s; trying again in %.0f s", error.method, error.description, delay)
+                self._retries.append(_Retry(posting, now + delay, until))
+                return
             log.warning("%s failed: %s", error.method, error.description)
             outcome = GaveUp(error)
         for follow_up in self._then(posting, outcome):
             self.post(follow_up)
+
+    def _retry_due(self) -> float | None:
+        """Makes the calls without a chat whose time to be made again has come; how soon the next one's comes."""
+        now = self._clock()
+        due = [retry for retry in self._retries if retry.due <= now]
+        self._retries = [retry for retry in self._retries if retry.due > now]
+        for retry in due:
+            self._make_at_once(retry.posting, retry.until)
+        if not self._retries:
+            return None
+        return min(retry.due for retry in self._retries) - now
 
     @staticmethod
     def _then(posting: Posting, outcome: Outcome) -> Sequence[Posting]:

@@ -15,7 +15,7 @@ from actors.messages import (
     TranscriptReady,
     UpdateStatus,
 )
-from actors.outbox import MAX_WAITING, Pace
+from actors.outbox import AT_ONCE_RETRY_SECONDS, MAX_WAITING, Pace
 from actors.sender import ADMIN_CACHE_SECONDS, TelegramSender
 from voicebot.core.calls import (
     AnswerPress,
@@ -338,6 +338,32 @@ def test_the_buttons_go_under_the_last_part_of_a_long_transcript():
     deliver(start_sender(telegram), PostStatus(KEY, "Processing…", TO), DeliverResult(KEY, words, keyboard=BUTTONS))
     assert [message_id for _, message_id, _ in telegram.edited] == [101]
     assert telegram.keyboards == {101: None, 102: BUTTONS}
+
+
+def test_an_answer_without_a_chat_throttled_by_telegram_is_made_again_only_while_telegram_would_take_it():
+    class Throttled(FakeTelegram):
+        tried: list[tuple[str, float]] = []
+
+        def answer_press(self, query_id, text=None):
+            self.tried.append((query_id, time.monotonic()))
+            if query_id in self.failing:
+                raise self.failing.pop(query_id)
+            super().answer_press(query_id, text)
+
+    telegram = Throttled(failing={"soon": TelegramError("answerCallbackQuery", "Too Many Requests", 429,
+                                                        retry_after=1),
+                                  "late": TelegramError("answerCallbackQuery", "Too Many Requests", 429,
+                                                        retry_after=AT_ONCE_RETRY_SECONDS + 1)})
+    sender = start_sender(telegram)
+    deliver(sender, AnswerPress("late"), AnswerPress("soon"), SendText(Destination(1), "meanwhile"))
+    assert telegram.sent == [(1, "meanwhile", None)] and telegram.answers == []   # nothing waited for them
+    telegram.wait_calls(2)
+    assert telegram.answers == [("soon", None)]   # after its retry_after, on a timer
+    soon = [at for query_id, at in telegram.tried if query_id == "soon"]
+    assert len(soon) == 2 and soon[1] - soon[0] >= 0.9
+    time.sleep(0.5)
+    # The late one was tried once: Telegram would refuse its answer by the time it may be made again.
+    assert [query_id for query_id, _ in telegram.tried] == ["late", "soon", "soon"]
 
 
 def test_presses_are_answered_at_once_and_files_and_button_changes_take_their_chats_turn():
