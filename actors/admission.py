@@ -235,18 +235,21 @@ class Admission:
             self._sender.tell(RequestRefused(job.key, reason, text, self._seconds_to_day_end() if reason == "quota"
                                              else None))
             return
-        self._refuse_with(job, text)
-        if reason == "quota" and self._offer is not None and not is_channel(job.user_id):
+        told = self._refuse_with(job, text)
+        # Only under the refusal itself: a flood of recordings over quota is not a flood of invoices.
+        if reason == "quota" and told and self._offer is not None and not is_channel(job.user_id):
             self._offer(job)
 
-    def _refuse_with(self, job: Job, text: str) -> None:
-        """The job ends before any work, with `text` said to the user, as often as their allowance lets."""
+    def _refuse_with(self, job: Job, text: str) -> bool:
+        """The job ends before any work, with `text` said to the user, as often as their allowance lets; whether
+        it was (not a "slow down" instead, nor silence)."""
         # A channel's refusal is a line under its own post, not a message that could flood anyone.
         allowed = True if is_channel(job.user_id) else self._allowance.take(job.user_id)
         if allowed is not None:
             text = text if allowed else self._words(job).SLOW_DOWN
             self._sender.tell(SendText(_refused_to(job), headed(job, self._words(job), text) if job.business else text))
         self._storage.tell(JobClosed(job.key))
+        return bool(allowed)
 
     def _words(self, job: Job) -> Wording:
         return self._languages[job.interface_language]

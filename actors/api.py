@@ -12,6 +12,7 @@ runs no model, so it does not serve the API."""
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from actors.messages import (
     PostStatus,
     QueueLost,
     RefusedAsBusy,
+    RequestOverdue,
     RequestRefused,
     ResultDelivered,
     ShowProgress,
@@ -34,6 +36,7 @@ from actors.messages import (
 )
 from voicebot.core.api import Answer, ApiReplies, Failed, Refused, TranscriptionRequest
 from voicebot.core.domain import FailureReason, Job, JobKey, Media, MediaKind, Segment, Transcript
+from voicebot.core.errors import JobError
 from voicebot.core.ports import NO_METRICS, AudioSource, Mailbox, Metrics
 from voicebot.core.replies import Languages
 from voicebot.core.text import vocabulary_words
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 API_PLACE = "api"   # an API job's key's place: its chat is its key's user, its message the request's number
 TELEGRAM_DOOR, API_DOOR = "telegram", "api"
 STOPPING_RETRY_SECONDS = 30.0   # a request whose job was lost (a restart, a stop): asked again once it is back
+UPLOAD_PREFIX = "upload:"       # an upload's file id: no Telegram file id has a colon (they are URL-safe base64)
 
 
 def is_api_job(key: JobKey) -> bool:
@@ -70,44 +74,55 @@ class DoorRouting:
 
 class Uploads:
     """The WhisperActors' audio source: an API request's upload is opened where it lies, any other recording is
-    downloaded from Telegram. Only a file the ApiDoor offered is opened so: no job's file id is taken for a path
-    on the door's word alone."""
+    downloaded from Telegram. Only a file the ApiDoor offered, and has not withdrawn, is opened so: no job's file
+    id is taken for a path on the door's word alone. An upload's file id says it is one (UPLOAD_PREFIX), so one
+    withdrawn (its request answered, its file deleted) fails its job rather than being asked of Telegram."""
 
     def __init__(self, telegram: AudioSource):
         self._telegram = telegram
         self._offered: set[str] = set()
+        self._lock = threading.Lock()   # offered on the door's thread, fetched on the WhisperActors'
 
     def offer(self, path: Path) -> str:
         """The file id a job of this upload carries."""
-        file_id = str(path)
-        self._offered.add(file_id)
+        file_id = UPLOAD_PREFIX + str(path)
+        with self._lock:
+            self._offered.add(file_id)
         return file_id
 
     def withdraw(self, file_id: str) -> None:
-        self._offered.discard(file_id)
+        with self._lock:
+            self._offered.discard(file_id)
 
     def fetch(self, file_id: str, max_bytes: int) -> contextlib.AbstractContextManager[Path]:
-        if file_id in self._offered:
-            return contextlib.nullcontext(Path(file_id))
-        return self._telegram.fetch(file_id, max_bytes)
+        if not file_id.startswith(UPLOAD_PREFIX):
+            return self._telegram.fetch(file_id, max_bytes)
+        with self._lock:
+            offered = file_id in self._offered
+        if not offered:
+            raise JobError(FailureReason.BUSY, "its request was answered already, and its upload deleted")
+        return contextlib.nullcontext(Path(file_id.removeprefix(UPLOAD_PREFIX)))
 
 
 class ApiDoor(SupervisedActor):
     """Turns each request into a job (AskTranscription -> AdmitRequest) and answers it once its job ends. A
     program sees no status messages: its answer is the HTTP response, and with stream=true the segments as they
-    are heard. What the door answers is measured by key name (Metrics.api_request), never by key."""
+    are heard. What the door answers is measured by key name (Metrics.api_request), never by key.
 
-    def __init__(self, *, quota: Mailbox, uploads: Uploads, stated_length: Callable[[Path], float | None],
+    Every request is answered, whatever is lost on the way: one whose job has not ended within `deadline_seconds`
+    is told to come back (503, Retry-After), as are all those waiting when the door itself fails; a result that
+    comes after its request was answered is reported undelivered, so it is not charged."""
+
+    def __init__(self, *, quota: Mailbox, uploads: Uploads, deadline_seconds: float,
                  supervisor: Mailbox | None = None, name: str = "api", metrics: Metrics = NO_METRICS,
                  languages: Languages | None = None, numbers: Callable[[], int] = lambda: time.time_ns() // 1000):
-        """`stated_length(path)`: the length an upload's header states (None: none), which the job reports as a
-        voice reports its duration: its share of the key's day is held by it, and one too long is refused before
-        any work. `numbers`: where the requests' numbers start (their keys' message ids), past any a door before
-        this one gave (the QuotaActor remembers settled keys, and a key must not be settled twice)."""
+        """`deadline_seconds`: the longest a request's job may take, its wait in the queue included
+        (answer_deadline). `numbers`: where the requests' numbers start (their keys' message ids), past any a
+        door before this one gave (the QuotaActor remembers settled keys, and a key must not be settled twice)."""
         super().__init__(name, supervisor)
         self._quota = quota
         self._uploads = uploads
-        self._stated_length = stated_length
+        self._deadline_seconds = deadline_seconds
         self._metrics = metrics
         self._words = (languages or Languages())[None]
         self._last_number = numbers()
@@ -127,6 +142,12 @@ class ApiDoor(SupervisedActor):
                     report_to.tell(ResultDelivered(outcome, delivered))
             case QueueLost():
                 self._queue_lost()
+            case RequestOverdue(key) if key in self._waiting:
+                log.warning("API request %s of key %s: no answer within %.0f s; told to come back", key.message_id,
+                            self._waiting[key].request.key.name, self._deadline_seconds)
+                self._finish(key, self._come_back())
+            case RequestOverdue():
+                pass   # answered meanwhile
             case RequestRefused(key, reason, text, retry_after):
                 self._finish(key, Refused(reason, text, retry_after))
             case PostStatus() | UpdateStatus() | ShowProgress() | DeliverResult():
@@ -136,6 +157,15 @@ class ApiDoor(SupervisedActor):
 
     def on_stop(self) -> None:
         """Requests still waiting are told to come back: the jobs of a stopped bot are not resumed."""
+        self._answer_all()
+
+    def on_failure(self, exception_type, exception_value, traceback) -> None:
+        """The requests waiting are told to come back: their jobs' results will reach a door that knows them not
+        (reported undelivered, so not charged)."""
+        self._answer_all()
+        super().on_failure(exception_type, exception_value, traceback)
+
+    def _answer_all(self) -> None:
         for key in list(self._waiting):
             self._finish(key, self._come_back())
 
@@ -143,13 +173,15 @@ class ApiDoor(SupervisedActor):
         self._last_number += 1
         key = JobKey(request.key.user_id, self._last_number, API_PLACE)
         file_id = self._uploads.offer(request.audio)
-        length = self._stated_length(request.audio)
+        # Its stated length is reported as a voice reports its duration: its share of the key's day is held by it,
+        # and one too long is refused before any work.
         job = Job(key, request.key.user_id,
                   Media(MediaKind.DOCUMENT, file_id, file_size=request.size, file_name=request.file_name,
-                        duration=None if length is None else math.ceil(length)),
+                        duration=None if request.seconds is None else math.ceil(request.seconds)),
                   language=request.language, task=request.task,
                   vocabulary=vocabulary_words(request.prompt or "") or None, words=request.words)
-        self._waiting[key] = _Waiting(request, replies, job)
+        self._waiting[key] = _Waiting(request, replies, job,
+                                      self.tell_self_later(RequestOverdue(key), self._deadline_seconds))
         log.info("API request %s of key %s: %d bytes, %s", key.message_id, request.key.name, request.size,
                  request.task.value)
         self._quota.tell(AdmitRequest(job))
@@ -158,7 +190,7 @@ class ApiDoor(SupervisedActor):
         """Every request waiting is told to come back, and its job, if it was admitted, lets go of its share of the
         key's day (recorded as refused busy, as the QuotaActor records a job the queue had no place for)."""
         for key, waiting in list(self._waiting.items()):
-            log.warning("API request %s of key %s: lost with the Dispatcher's restart; told to come back",
+            log.warning("API request %s of key %s: lost with a restart; told to come back",
                         key.message_id, waiting.request.key.name)
             self._finish(key, self._come_back())
             self._quota.tell(RefusedAsBusy(waiting.job))
@@ -168,11 +200,13 @@ class ApiDoor(SupervisedActor):
         return Refused(FailureReason.BUSY.value, self._words.BUSY, STOPPING_RETRY_SECONDS)
 
     def _finish(self, key: JobKey, answer: Answer) -> bool:
-        """Answers the request of `key`; False when it was answered already."""
+        """Answers the request of `key`; whether the answer went to its client (False: it was answered already,
+        or its client is gone)."""
         waiting = self._waiting.pop(key, None)
         if waiting is None:
             log.info("API request %s: answered already; a second answer dropped", key.message_id)
             return False
+        waiting.overdue.cancel()
         self._uploads.withdraw(waiting.job.media.file_id)
         status = _status_of(answer)
         self._metrics.api_request(waiting.request.key.name, status)
@@ -183,19 +217,23 @@ class ApiDoor(SupervisedActor):
             for segment in answer.segments:
                 if waiting.heard_until is None or segment.start >= waiting.heard_until:
                     self._heard(waiting, segment)
-        self._reply(waiting, lambda: waiting.replies.finished(answer))
-        return True
+        went = self._reply(waiting, lambda: waiting.replies.finished(answer))
+        if not went:
+            log.warning("API request %s of key %s: its client is gone; the answer is not delivered", key.message_id,
+                        waiting.request.key.name)
+        return went
 
     def _heard(self, waiting: "_Waiting", segment: Segment) -> None:
         waiting.heard_until = segment.end
         self._reply(waiting, lambda: waiting.replies.heard(segment))
 
-    def _reply(self, waiting: "_Waiting", reply: Callable[[], None]) -> None:
-        """A reply that fails (the HTTP side's error) costs its request, never the door."""
+    def _reply(self, waiting: "_Waiting", reply: Callable[[], bool | None]) -> bool:
+        """A reply that fails (the HTTP side's error) costs its request, never the door: it did not go."""
         try:
-            reply()
+            return bool(reply())
         except Exception:
             log.exception("API request of key %s: its reply failed", waiting.request.key.name)
+            return False
 
 
 @dataclass(slots=True)
@@ -203,6 +241,7 @@ class _Waiting:
     request: TranscriptionRequest
     replies: ApiReplies
     job: Job
+    overdue: threading.Timer           # the RequestOverdue reminder, cancelled once it is answered
     heard_until: float | None = None   # where the last segment heard ends (None: none heard yet)
 
 
@@ -225,6 +264,13 @@ def _status_of(answer: Answer) -> str:
         case Failed(reason):
             return reason.value
     return "done"
+
+
+def answer_deadline(job_seconds: float, max_pending: int, workers: int) -> float:
+    """The longest an API request waits for its answer: each job ahead of it, at most both doors' lines full
+    (queue.max_pending each), and its own take at most `job_seconds` each, `workers` at a time. Generous: it
+    answers a request whose job was lost, never one merely slow."""
+    return job_seconds * (math.ceil((2 * max_pending + 1) / max(1, workers)) + 1)
 
 
 class RequestDoor:

@@ -5,12 +5,13 @@ Pre-checkout is answered from memory at once (the signed payload says everything
 without a chat. A payment reaches this part only after the StorageActor stored it with its intake batch (credited
 once by its charge id: a Credit), and the payer gets one receipt, marked sent once it went out (unsent ones go out
 at the next start). A refund is Telegram's first: only once refundStarPayment said yes is it recorded, taking back
-what is unspent of the payment's minutes, never more than the balance; a refunded_payment update records it too if
-it was not yet (made elsewhere, or a crash came between)."""
+what is unspent of the payment's minutes, never more than the balance less what jobs under way hold of it; a
+refunded_payment update records it too if it was not yet (made elsewhere, or a crash came between)."""
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+from actors.base import tell_later
 from actors.messages import (
     CallMade,
     ChargesListed,
@@ -27,6 +28,7 @@ from actors.messages import (
 from actors.users import UserBook, is_channel
 from voicebot.core.billing import (
     MAX_CHARGE_ID,
+    Balances,
     BillingRules,
     Credit,
     Pack,
@@ -42,12 +44,16 @@ from voicebot.core.replies import Wording
 
 log = logging.getLogger(__name__)
 
+RECEIPTS_AFTER_RESTART_SECONDS = 60.0   # the sender has made the calls queued before a restart by then
+OFFER_INTERVAL = timedelta(minutes=10)  # a user refused for the day's quota is offered a pack once in this long
+
 
 class Billing:
     def __init__(self, *, rules: BillingRules, payload_key: bytes, users: UserBook, sender: Mailbox,
                  storage: Mailbox, quota: Mailbox, now: Callable[[], datetime], metrics: Metrics = NO_METRICS,
-                 balances: Mapping[int, tuple[float, datetime | None]] | None = None):
-        """`balances`: each user's bought balance and its expiry as stored, {user_id: (seconds, until)}."""
+                 balances: Balances | None = None):
+        """`balances`: each user's bought balance and its expiry as stored; `quota`: the QuotaActor's Address,
+        which a restarted QuotaActor keeps (answers to a dead one would be lost, or kill whoever tells them)."""
         self._rules = rules
         self._key = payload_key
         self._users = users
@@ -56,15 +62,15 @@ class Billing:
         self._quota = quota   # where the StorageActor's and the sender's answers go
         self._now = now
         self._metrics = metrics
-        for user_id, (seconds, until) in (balances or {}).items():
+        balances = balances or Balances({})
+        for user_id, (seconds, until) in balances.seconds.items():
             user = users[user_id]
             user.bought, user.bought_until = seconds, _aware(until)
-        self._receipts: dict[int, tuple[SendText, str]] = {}   # id(call) -> (call, charge id): receipts on their way
+        self._included = balances.last_entry   # credits and refunds up to this ledger row are in those balances
         # Admins' /refund commands waiting for the ledger or Telegram: charge id -> (chat, message, words).
         self._refunding: dict[str, tuple[int, int, Wording]] = {}
-        # Refunds this process recorded or was told of: a later word of the same one (its refunded_payment) is no news.
-        self._refunded_here: set[str] = set()
         self._waiting: dict[tuple[int, int], Wording] = {}   # /paysupport's answers waiting for the ledger
+        self._offered: dict[int, datetime] = {}   # user -> when a refusal last offered them a pack
 
     @property
     def enabled(self) -> bool:
@@ -83,12 +89,18 @@ class Billing:
         return None
 
     def offer(self, job: Job, words: Wording) -> None:
-        """A recording refused for the day's quota: the smallest pack, with its pay button, in a private chat."""
+        """A recording refused for the day's quota: the smallest pack, with its pay button, in a private chat; once in
+        OFFER_INTERVAL."""
         pack = self._rules.smallest
         if not self.enabled or pack is None or is_channel(job.user_id) or job.chat_id != job.user_id:
             return
         if job.key.place or job.business is not None:
             return   # a guest's or a business chat's recording: not the place for an invoice
+        now = self._now()
+        self._offered = {user_id: at for user_id, at in self._offered.items() if now - at < OFFER_INTERVAL}
+        if job.user_id in self._offered:
+            return   # offered a moment ago: /buy shows every pack
+        self._offered[job.user_id] = now
         self._sender.tell(self._invoice(Destination(job.chat_id, reply_to_message_id=job.message_id), job.user_id,
                                         pack, words))
 
@@ -108,6 +120,8 @@ class Billing:
 
     def credited(self, credit: Credit, words: Wording) -> None:
         """A new payment, stored and credited in the ledger: the balance here follows, and the payer gets a receipt."""
+        if self._known(credit.entry, credit.charge_id):
+            return   # its receipt, if it has not gone out, goes with the others not sent (resume)
         user = self._users[credit.user_id]
         user.bought = self._users.bought(credit.user_id) + credit.seconds
         user.bought_until = _aware(credit.until)
@@ -119,13 +133,15 @@ class Billing:
     def _send_receipt(self, credit: Credit, words: Wording) -> None:
         text = (words.receipt(credit.stars, credit.seconds, self._users.bought(credit.user_id)) if credit.seconds > 0
                 else words.NOT_CREDITED)
-        receipt = SendText(Destination(credit.chat_id), text)
-        self._receipts[id(receipt)] = (receipt, credit.charge_id)
-        self._sender.tell(MakeCall(receipt, self._quota))
+        self._sender.tell(MakeCall(SendText(Destination(credit.chat_id), text), self._quota, about=credit.charge_id))
 
-    def resume(self) -> None:
-        """At start: receipts a crash kept from going out."""
-        self._storage.tell(LoadUnsentReceipts(self._quota))
+    def resume(self, restarted: bool = False) -> None:
+        """At start: receipts a crash kept from going out. After a restart of the QuotaActor alone, only once the
+        receipts the one before it sent have had time to go out (their CallMade marks them sent), not again."""
+        if restarted:
+            tell_later(self._storage, LoadUnsentReceipts(self._quota), RECEIPTS_AFTER_RESTART_SECONDS)
+        else:
+            self._storage.tell(LoadUnsentReceipts(self._quota))
 
     def unsent(self, credits: tuple[Credit, ...], words_for: Callable[[int], Wording]) -> None:
         for credit in credits:
@@ -144,15 +160,14 @@ class Billing:
 
     def call_made(self, made: CallMade) -> None:
         match made.call:
-            case SendText() as receipt:
-                _, charge_id = self._receipts.pop(id(receipt), (None, None))
-                if charge_id is not None and made.error is None:
-                    self._storage.tell(ReceiptSent(charge_id))
-                elif charge_id is not None:
+            case SendText() if made.about is not None:   # a receipt, maybe one a QuotaActor before a restart sent
+                if made.error is None:
+                    self._storage.tell(ReceiptSent(made.about))
+                else:
                     log.warning("payment %s: the receipt did not go out (%s); it is sent at the next start",
-                                charge_id, made.error)
+                                made.about, made.error)
             case RefundStars(user_id, charge_id):
-                self._refund_answered(user_id, charge_id, made.error)
+                self._refund_answered(user_id, charge_id, made)
 
     def refund_command(self, command: CommandReceived, words: Wording) -> str | None:
         """An admin's /refund CHARGE_ID: the payer looked up in the ledger, then Telegram asked."""
@@ -164,19 +179,26 @@ class Billing:
         return None
 
     def payment_looked_up(self, found: PaymentLookedUp) -> None:
+        if found.failed:
+            self._tell_admin(found.charge_id, lambda words: words.TRY_AGAIN)   # the ledger could not be read
+            return
         if found.payer is None:
             self._tell_admin(found.charge_id, lambda words: words.refund_unknown(found.charge_id))
             return
         log.info("refunding payment %s of user %s", found.charge_id, found.payer)
         self._sender.tell(MakeCall(RefundStars(found.payer, found.charge_id), self._quota))
 
-    def _refund_answered(self, user_id: int, charge_id: str, error: str | None) -> None:
+    def _refund_answered(self, user_id: int, charge_id: str, made: CallMade) -> None:
+        error = made.error
+        if made.unanswered:   # made or not: if it was, its refunded_payment update records it
+            log.warning("refund of payment %s of user %s: Telegram did not answer (%s)", charge_id, user_id, error)
+            self._tell_admin(charge_id, lambda words: words.refund_unanswered(charge_id, error))
+            return
         if error is not None:
             log.warning("refund of payment %s of user %s refused: %s", charge_id, user_id, error)
             self._tell_admin(charge_id, lambda words: words.refund_refused(charge_id, error))
             return
-        self._refunded_here.add(charge_id)
-        self._storage.tell(RecordRefund(charge_id, self._quota))
+        self._storage.tell(RecordRefund(charge_id, self._quota, self._users.held_bought(user_id)))
 
     def refund_recorded(self, recorded: RefundRecorded, words_for: Callable[[int], Wording]) -> None:
         refund = recorded.refund
@@ -190,21 +212,29 @@ class Billing:
                                                                            refund.stars, refund.taken))
 
     def refunded(self, refund: Refund, words: Wording) -> None:
-        """A refund in the ledger (recorded now, or found recorded by a refunded_payment update): the balance here
-        follows, and the payer is told, once per refund this process learns of."""
-        if not refund.new and refund.charge_id in self._refunded_here:
-            return   # this process made it, and has told them
+        """A refund in the ledger: the balance here follows. Only the refund's first recording (its row written now)
+        tells the payer, so no restart makes it twice; one recorded before (by the operator's command, which tells
+        them itself, or by this bot) is the ledger's word on the balance, which it only lowers."""
         user = self._users[refund.user_id]
-        if refund.new:
-            user.bought = max(0.0, user.bought - refund.taken)
-        else:
-            user.bought = refund.balance   # recorded by the operator's command: the ledger's word
-        self._refunded_here.add(refund.charge_id)
+        if not refund.new:
+            user.bought = min(user.bought, max(0.0, refund.balance))
+            return
+        if self._known(refund.entry, refund.charge_id):
+            return
+        user.bought = max(0.0, user.bought - refund.taken)
         self._metrics.stars_refunded(refund.stars)
         log.info("payment %s of user %s refunded: %s stars, %.0f s taken back", refund.charge_id, refund.user_id,
                  refund.stars, refund.taken)
         self._sender.tell(SendText(Destination(refund.chat_id), words.refunded(refund.stars, refund.taken,
                                                                                 self._users.bought(refund.user_id))))
+
+    def _known(self, entry: int, charge_id: str) -> bool:
+        """Whether a ledger row is in the balances this QuotaActor started with: told again after its restart."""
+        if entry and entry <= self._included:
+            log.info("payment %s: ledger row %d is in the balances loaded at start; not counted again", charge_id,
+                     entry)
+            return True
+        return False
 
     def _tell_admin(self, charge_id: str, text: Callable[[Wording], str]) -> None:
         asked = self._refunding.pop(charge_id, None)
@@ -214,9 +244,13 @@ class Billing:
 
     # --- /paysupport ---------------------------------------------------------------------------
 
-    def paysupport(self, command: CommandReceived, words: Wording) -> None:
+    def paysupport(self, command: CommandReceived, words: Wording) -> str | None:
+        """The user's payments and charge ids are theirs alone: listed only in their private chat with the bot."""
+        if command.in_group:
+            return words.PAYSUPPORT_IN_PRIVATE
         self._waiting[(command.chat_id, command.message_id)] = words
         self._storage.tell(ListCharges(command.user_id, command.chat_id, command.message_id, self._quota))
+        return None
 
     def charges_listed(self, listed: ChargesListed, fallback: Wording) -> None:
         words = self._waiting.pop((listed.chat_id, listed.message_id), fallback)

@@ -269,8 +269,7 @@ class Conversation:
         """/paysupport: how to get help with a payment, and the user's latest ones."""
         if self._billing is None or not self._billing.enabled:
             return words.UNKNOWN_COMMAND
-        self._billing.paysupport(command, words)
-        return None
+        return self._billing.paysupport(command, words)
 
     def _refund(self, command: CommandReceived, words: Wording) -> str | None:
         """An admin's /refund CHARGE_ID: possible whether billing is on or off (a payment taken stays refundable)."""

@@ -59,7 +59,9 @@ class CheckChildren:
 
 @dataclass(frozen=True, slots=True)
 class SystemReady:
-    """Every actor has started: work that needs the others (resuming jobs) may begin."""
+    """Every actor has started: work that needs the others (resuming jobs) may begin. `restarted`: told to one
+    actor restarted after a failure, while the others kept running."""
+    restarted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,13 @@ class VoiceRefused:
     """A recording the database refused to store for good (a value it cannot take): it is answered with a
     failure, and the updates after it go on."""
     voice: VoiceReceived
+
+
+@dataclass(frozen=True, slots=True)
+class PeekUpdates:
+    """The poller's reminder, while a batch waits to be stored: newer updates are looked at for pre-checkout
+    queries (Telegram waits 10 s for their answer), without confirming anything."""
+    next_offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,16 +620,20 @@ class PruneTranscripts:
 @dataclass(frozen=True, slots=True)
 class MakeCall:
     """A Bot API call whose outcome someone waits for (a refund, a receipt): `reply_to` gets CallMade once it
-    was made, or given up on."""
+    was made, or given up on. `about`: what the call is for (a receipt's charge id), told back with CallMade."""
     call: BotCall
     reply_to: Mailbox
+    about: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CallMade:
-    """`error`: why Telegram refused the call, or why it failed every try (None: it went through)."""
+    """`error`: why Telegram refused the call, or why it failed every try (None: it went through); `unanswered`:
+    it failed on the way every try (no answer, a timeout, a 5xx), so Telegram may have made it or not."""
     call: BotCall
     error: str | None = None
+    about: str | None = None
+    unanswered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -662,19 +675,21 @@ class LookUpPayment:
 
 @dataclass(frozen=True, slots=True)
 class PaymentLookedUp:
-    """`payer`: the payment's user id (None: no such payment, or the database could not be read)."""
+    """`payer`: the payment's user id (None: no such payment, or the database could not be read: `failed`)."""
     charge_id: str
     payer: int | None
     chat_id: int
     message_id: int
+    failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RecordRefund:
     """Telegram gave payment `charge_id`'s Stars back: the refund is written (once), and told to `reply_to` as
-    RefundRecorded."""
+    RefundRecorded. `held`: the payer's bought seconds that jobs under way were promised, which it leaves."""
     charge_id: str
     reply_to: Mailbox
+    held: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -728,5 +743,12 @@ class RequestRefused:
 
 @dataclass(frozen=True, slots=True)
 class QueueLost:
-    """To the ApiDoor: the Dispatcher was restarted, and knows no more the jobs it held. A Telegram job is resumed
-    from the database; an API request's job is not stored, so its request is answered now: to come back."""
+    """To the ApiDoor: the Dispatcher was restarted, and knows no more the jobs it held (or the QuotaActor was, and
+    the requests in its mailbox are lost). A Telegram job is resumed from the database; an API request's job is
+    not stored, so its request is answered now: to come back."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOverdue:
+    """The ApiDoor's reminder: the request of `key` had its time (ApiDoor's `deadline_seconds`)."""
+    key: JobKey

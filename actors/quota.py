@@ -50,7 +50,7 @@ from actors.messages import (
 )
 from actors.users import QuotaRules, ReplyAllowance, UserBook
 from voicebot.core import replies
-from voicebot.core.billing import NO_BILLING, BillingRules, Credit, PreCheckout, Refund
+from voicebot.core.billing import NO_BILLING, Balances, BillingRules, Credit, PreCheckout, Refund
 from voicebot.core.buttons import ButtonData
 from voicebot.core.domain import (
     BusinessConnection,
@@ -79,11 +79,12 @@ class QuotaActor(SupervisedActor):
                  metrics: Metrics = NO_METRICS, languages: Languages | None = None,
                  buttons: ButtonData | None = None, transcribed_by: str | None = None,
                  business_connections: Iterable[BusinessConnection] = (), billing: BillingRules = NO_BILLING,
-                 payload_key: bytes = b"", balances: dict[int, tuple[float, datetime | None]] | None = None):
+                 payload_key: bytes = b"", balances: Balances | None = None, address: Mailbox | None = None):
         """`transcribed_by`: the model transcripts are made with (whisper.model): a recording transcribed by it
         before, as a job asks for it, is answered from memory (see actors/admission.py); None: never. `billing`,
         `payload_key` and each user's bought balance as stored (`balances`): minutes sold for Stars
-        (actors/billing.py)."""
+        (actors/billing.py). `address`: this actor's Address, which answers that may come after a restart are
+        told to (the new actor takes them)."""
         super().__init__(name, supervisor)
         self._storage = storage
         self._sender = sender
@@ -94,7 +95,8 @@ class QuotaActor(SupervisedActor):
         self._allowance = ReplyAllowance(clock)
         self._languages = languages = languages or Languages()
         self._billing = Billing(rules=billing, payload_key=payload_key, users=self._users, sender=sender,
-                                storage=storage, quota=self.actor_ref, now=now, metrics=metrics, balances=balances)
+                                storage=storage, quota=address or self.actor_ref, now=now, metrics=metrics,
+                                balances=balances)
         self._admission = Admission(rules=rules, users=self._users, allowance=self._allowance, dispatcher=dispatcher,
                                     sender=sender, storage=storage, clock=clock, metrics=metrics, languages=languages,
                                     quota=self.actor_ref, transcribed_by=transcribed_by, remind=self.tell_self_later,
@@ -152,10 +154,10 @@ class QuotaActor(SupervisedActor):
                 self._conversation.described(message)
             case UserForgotten():
                 self._conversation.forgotten(message)
-            case SystemReady():
+            case SystemReady(restarted=restarted):
                 self._resume()
                 if self._billing.enabled:
-                    self._billing.resume()
+                    self._billing.resume(restarted)
             case ResumeUnfinished():   # the StorageActor answers with UnfinishedJobs
                 self._storage.tell(LoadUnfinishedJobs(self.actor_ref))
             case UnfinishedJobs(pending):
@@ -178,10 +180,10 @@ class QuotaActor(SupervisedActor):
                 self._users.apply_settings(states)
             case PreCheckout(user_id=user_id, language_code=language_code):
                 self._billing.pre_checkout(message, self._words_for(user_id, language_code))
-            case Credit(user_id=user_id):
-                self._billing.credited(message, self._words_for(user_id))
-            case Refund(user_id=user_id):
-                self._billing.refunded(message, self._words_for(user_id))
+            case Credit(user_id=user_id, language_code=language_code):
+                self._billing.credited(message, self._words_for(user_id, language_code))
+            case Refund(user_id=user_id, language_code=language_code):
+                self._billing.refunded(message, self._words_for(user_id, language_code))
             case CallMade():
                 self._billing.call_made(message)
             case PaymentLookedUp():

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import pykka
+
 from actors.answers import AnswerBook
 from actors.base import SupervisedActor
 from actors.messages import (
@@ -84,8 +86,8 @@ class TelegramSender(SupervisedActor):
                 self._outbox.business_connection(connection_id, enabled)
             case SendDocument() | EditText() | EditCaption() | EditButtons() | SendInvoice() | AnswerPreCheckout():
                 self._outbox.post(Posting(message))
-            case MakeCall(call, reply_to):
-                self._outbox.post(Posting(call, then=partial(_tell_outcome, reply_to, call)))
+            case MakeCall(call, reply_to, about):
+                self._outbox.post(Posting(call, then=partial(_tell_outcome, reply_to, call, about)))
             case AnswerPress(_, text):
                 self._outbox.post(Posting(dataclasses.replace(message, text=text[:MAX_NOTICE_CHARS] if text else None)))
             case PostStatus():
@@ -160,7 +162,13 @@ class TelegramSender(SupervisedActor):
         return answer
 
 
-def _tell_outcome(reply_to: Mailbox, call, outcome: Outcome) -> tuple:
-    """MakeCall's answer: whether the call went through, and Telegram's reason when it did not."""
-    reply_to.tell(CallMade(call, outcome.error.description if isinstance(outcome, GaveUp) else None))
+def _tell_outcome(reply_to: Mailbox, call, about: str | None, outcome: Outcome) -> tuple:
+    """MakeCall's answer: whether the call went through, and Telegram's reason when it did not. An asker gone
+    (stopped, or dead and not restarted at an Address) hears nothing: the call is made, and the sender goes on."""
+    gave_up = isinstance(outcome, GaveUp)
+    try:
+        reply_to.tell(CallMade(call, outcome.error.description if gave_up else None, about,
+                               unanswered=gave_up and not outcome.refused))
+    except pykka.ActorDeadError:
+        log.warning("the asker of %s stopped before its answer; dropped", type(call).__name__)
     return ()

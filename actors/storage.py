@@ -1,4 +1,5 @@
 """StorageActor: the only code that writes the database while the bot runs."""
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
@@ -239,8 +240,8 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(UnsentReceipts(tuple(self._storage.unsent_receipts())))
             case LookUpPayment(charge_id, chat_id, message_id, reply_to):
                 reply_to.tell(PaymentLookedUp(charge_id, self._storage.payer(charge_id), chat_id, message_id))
-            case RecordRefund(charge_id, reply_to):
-                reply_to.tell(RefundRecorded(charge_id, self._storage.record_refund(charge_id)))
+            case RecordRefund(charge_id, reply_to, held):
+                reply_to.tell(RefundRecorded(charge_id, self._storage.record_refund(charge_id, held)))
             case ListCharges(user_id, chat_id, message_id, reply_to):
                 reply_to.tell(ChargesListed(user_id, tuple(self._storage.charges(user_id)), chat_id, message_id))
             case _:
@@ -293,7 +294,7 @@ class StorageActor(SupervisedActor):
                 if refund is None:   # the QuotaActor hears nothing of it
                     log.error("billing: Telegram refunded charge %s, which the ledger does not have", message.charge_id)
                 else:
-                    done[message] = refund
+                    done[message] = dataclasses.replace(refund, language_code=message.language_code)
                 continue
             seconds = paid_seconds(message, self._payload_key)
             if seconds <= 0:
@@ -368,7 +369,7 @@ class StorageActor(SupervisedActor):
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, new=False, failed=True))
             case LookUpPayment(charge_id, chat_id, message_id, reply_to):
-                reply_to.tell(PaymentLookedUp(charge_id, None, chat_id, message_id))
+                reply_to.tell(PaymentLookedUp(charge_id, None, chat_id, message_id, failed=True))
             case RecordRefund(charge_id, reply_to):
                 reply_to.tell(RefundRecorded(charge_id, None))
             case ListCharges(user_id, chat_id, message_id, reply_to):

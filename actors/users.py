@@ -64,6 +64,11 @@ class UserBook:
         user = self[user_id]
         return 0.0 if user.bought_until is not None and user.bought_until <= self._now() else user.bought
 
+    def held_bought(self, user_id: int) -> float:
+        """The bought seconds the user's jobs under way were promised: what they hold beyond the day's free ones."""
+        user = self[user_id]
+        return max(0.0, user.reserved - max(0.0, self.daily_seconds(user_id) - user.charged))
+
     def is_unlimited(self, user_id: int) -> bool:
         return self[user_id].settings.unlimited or user_id in self._rules.unlimited_user_ids
 

@@ -18,6 +18,7 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import IntakeAnswered, IntakeFailed, IntakeStored, Stopping, StoreIntake, UpdatePosted
+from voicebot.core.billing import PreCheckout
 from voicebot.core.errors import TelegramError
 from voicebot.core.intake import UPDATE_TYPES, parse_update
 from voicebot.core.ports import NO_METRICS, Mailbox, Metrics, WebhookEndpoint, WebhookRegistry
@@ -75,6 +76,10 @@ class TelegramWebhook(SupervisedActor):
                 answer.set(HTTPStatus.SERVICE_UNAVAILABLE)   # Telegram sends it again after the restart
             case UpdatePosted(None, answer):
                 answer.set(HTTPStatus.OK)                    # nothing for the bot in it
+            case UpdatePosted(PreCheckout() as query, answer):
+                # Not stored: Telegram waits 10 s for its answer, and one not answered fails, charging nothing.
+                self._quota.tell(query)
+                answer.set(HTTPStatus.OK)
             case UpdatePosted(incoming, answer):
                 self._storage.tell(StoreIntake((incoming,), None, _IntakeReply(self.actor_ref, answer)))
             case IntakeAnswered(IntakeStored(messages), answer):

@@ -1,6 +1,7 @@
 """The transcription API beside the bot: `voicebot run` with [api] listen, a key made with `voicebot api key create`,
 and the real `openai` client. One bot serves both doors with two workers, for the whole module (one start)."""
 import re
+import subprocess
 import threading
 import time
 import urllib.request
@@ -93,6 +94,32 @@ def test_a_key_with_no_minutes_left_is_told_to_come_back_tomorrow(served, speech
     assert refused.value.status_code == 429 and refused.value.code == "insufficient_quota"
     assert 0 < int(refused.value.response.headers["Retry-After"]) <= 24 * 3600   # seconds to the day's end
     assert "daily" in refused.value.message
+
+
+def test_two_browser_recordings_of_one_key_at_once_are_both_transcribed(served, speech_file, speech, tmp_path):
+    # A browser's MediaRecorder WebM states no length in its header (ffmpeg into a pipe writes it alike): the first
+    # request must not hold all that is left of the key's day while the second is refused as over its quota.
+    source, _, _ = speech_file
+    webm = tmp_path / "recording.webm"
+    with webm.open("wb") as target:
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(source), "-c:a", "libopus", "-f", "webm",
+                        "pipe:1"], stdout=target, check=True, timeout=120)
+    answers: list = []
+
+    def request() -> None:
+        try:
+            answers.append(served.client.audio.transcriptions.create(model="whisper-1", file=webm,
+                                                                     response_format="text"))
+        except RateLimitError as refused:
+            answers.append(refused)
+
+    both = [threading.Thread(target=request) for _ in range(2)]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join(timeout=300)
+    assert len(answers) == 2 and all(isinstance(answer, str) for answer in answers), answers
+    assert speech.words in normalized(answers[0]) and answers[0] == answers[1]
 
 
 def test_a_burst_of_requests_and_voices_at_once_are_all_answered_in_turn(sandbox, served, speech, tmp_path):

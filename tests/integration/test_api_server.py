@@ -15,12 +15,14 @@ import webvtt
 
 from voicebot.adapters import api_server as api_server_module
 from voicebot.adapters.api_server import ApiServer
+from voicebot.adapters.audio import stated_length
 from voicebot.adapters.storage import Storage
 from voicebot.adapters.storage.api_keys import ApiKeys
 from voicebot.core.api import Failed, Refused, TranscriptionRequest
 from voicebot.core.domain import FailureReason, Segment, Task, Transcript, Word
 
 from helpers import free_port
+from mailbox import wait_until
 
 MODEL = "small"
 MAX_FILE_BYTES = 1024 * 1024
@@ -45,16 +47,19 @@ class FakeDoor:
     segments: tuple[Segment, ...] = SEGMENTS
     submitted: list[Submitted] = field(default_factory=list)
     replies: list = field(default_factory=list)
+    held: bool = False    # True: it answers nothing until the test does, through `replies`
+    went: list[bool] = field(default_factory=list)   # what each answer's `finished` said
 
     def submit(self, request, replies) -> None:
         self.submitted.append(Submitted(request, request.audio.read_bytes(), request.audio.exists()))
         self.replies.append(replies)
-        threading.Thread(target=self._answer, args=(replies,)).start()
+        if not self.held:
+            threading.Thread(target=self._answer, args=(replies,)).start()
 
     def _answer(self, replies) -> None:
         for segment in self.segments:
             replies.heard(segment)
-        replies.finished(self.answer)
+        self.went.append(replies.finished(self.answer))
 
 
 @pytest.fixture
@@ -410,31 +415,120 @@ def test_headers_past_their_caps_are_refused_and_the_server_serves_on(base_url, 
     assert "cannot be parsed" in refusal.getMessage() and refusal.exc_info is None
 
 
-def test_answers_after_the_server_stopped_return_at_once(door, storage, secret, recording):
-    door.answer, door.segments = TRANSCRIPT, ()
-    held = threading.Event()
-    door._answer = lambda replies: held.set()   # the answer is held back until the server has gone
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
-                       max_file_bytes=MAX_FILE_BYTES).start()
+def held_request(server: ApiServer, secret: str, recording: Path) -> tuple[threading.Thread, list]:
+    """A request under way on its own thread; what the client got (a transcription or an error) once it ends."""
     client = openai_client(f"http://{server.address}/v1", secret)
-    cut: list[openai.APIError] = []
+    got: list = []
 
     def ask() -> None:
         try:
-            client.audio.transcriptions.create(model="whisper-1", file=recording)
+            got.append(client.audio.transcriptions.create(model="whisper-1", file=recording))
         except openai.APIError as error:
-            cut.append(error)
+            got.append(error)
 
     asking = threading.Thread(target=ask)
     asking.start()
-    assert held.wait(30)
+    return asking, got
+
+
+def test_a_request_under_way_at_stop_is_told_to_come_back_and_a_later_answer_did_not_go(door, storage, secret,
+                                                                                           recording):
+    door.held = True
+    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+                       max_file_bytes=MAX_FILE_BYTES).start()
+    asking, got = held_request(server, secret, recording)
+    assert wait_until(lambda: door.replies, timeout=30)
     server.stop()
     asking.join(30)
-    assert cut   # the request under way was cut at stop (no grace given), not left waiting
+    [refused] = got
+    assert isinstance(refused, openai.InternalServerError) and refused.status_code == 503
+    assert refused.response.headers["retry-after"] == "30"   # answered, as the README says, not cut
 
     [replies] = door.replies
     replies.heard(SEGMENTS[0])   # an actor's thread: nothing to wait for, nothing raised
-    replies.finished(TRANSCRIPT)
+    assert replies.finished(TRANSCRIPT) is False   # so the door reports it undelivered: not charged
+
+
+def test_an_answer_within_the_grace_at_stop_is_delivered(door, storage, secret, recording):
+    door.held = True
+    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+                       max_file_bytes=MAX_FILE_BYTES, grace_seconds=60).start()
+    asking, got = held_request(server, secret, recording)
+    assert wait_until(lambda: door.replies, timeout=30)
+    stopping = threading.Thread(target=server.stop)
+    stopping.start()
+    went = door.replies[0].finished(TRANSCRIPT)
+    stopping.join(60)
+    asking.join(30)
+    assert went is True and [transcription.text for transcription in got] == [TRANSCRIPT.text]
+
+
+def test_a_request_with_no_answer_in_time_gets_503_and_a_later_answer_did_not_go(door, storage, secret, recording):
+    door.held = True   # its job was lost on the way
+    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+                       max_file_bytes=MAX_FILE_BYTES, answer_seconds=0.5).start()
+    try:
+        asking, got = held_request(server, secret, recording)
+        asking.join(60)
+        [refused] = got
+        assert isinstance(refused, openai.InternalServerError) and refused.status_code == 503
+        assert (refused.code, refused.response.headers["retry-after"]) == ("no_answer", "30")
+        assert door.replies[0].finished(TRANSCRIPT) is False
+        assert list(Path(server._requests._spool.name).iterdir()) == []   # its file is not kept
+    finally:
+        server.stop()
+
+
+def test_an_answer_whose_client_has_gone_did_not_go(door, server, secret, recording):
+    door.held = True
+    host, port = server.address.split(":")
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
+            b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.ogg\"\r\n\r\n" + RECORDING +
+            b"\r\n--b--\r\n")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
+                           b"Authorization: Bearer " + secret.encode() + b"\r\n"
+                           b"Content-Type: multipart/form-data; boundary=b\r\n"
+                           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        assert wait_until(lambda: door.replies, timeout=30)
+    [replies] = door.replies   # the client left while its request waited
+    assert wait_until(lambda: replies._request.transport is None or replies._request.transport.is_closing(),
+                      timeout=30)
+    assert replies.finished(TRANSCRIPT) is False
+
+
+def test_the_length_a_browsers_recording_holds_reaches_the_door_though_its_header_states_none(door, storage, secret,
+                                                                                                tmp_path, speech_file):
+    # MediaRecorder writes WebM as it records, never going back to write its duration: ffmpeg into a pipe alike.
+    source, _, _ = speech_file
+    webm = tmp_path / "recording.webm"
+    with webm.open("wb") as target:
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(source), "-c:a", "libopus", "-f", "webm",
+                        "pipe:1"], stdout=target, check=True, timeout=120)
+    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+                       max_file_bytes=MAX_FILE_BYTES, stated_length=stated_length).start()
+    try:
+        openai_client(f"http://{server.address}/v1", secret).audio.transcriptions.create(model="whisper-1", file=webm)
+    finally:
+        server.stop()
+    assert stated_length(source) is not None
+    assert door.submitted[0].request.seconds == pytest.approx(stated_length(source), abs=0.1)
+
+
+def test_a_file_longer_than_its_header_states_is_told_so_not_refused_as_over_quota(door, storage, secret,
+                                                                                      recording):
+    door.segments = ()
+    door.answer = Failed(FailureReason.OVER_QUOTA, "This recording is longer than what is left of your daily limit.")
+    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+                       max_file_bytes=MAX_FILE_BYTES, stated_length=lambda path: 10.0).start()
+    try:
+        with pytest.raises(openai.BadRequestError) as refused:
+            openai_client(f"http://{server.address}/v1", secret).audio.transcriptions.create(model="whisper-1",
+                                                                                         file=recording)
+    finally:
+        server.stop()
+    assert (refused.value.code, refused.value.param) == ("audio_length_misstated", "file")
+    assert "10 s" in refused.value.message
 
 
 def test_a_port_in_use_is_one_line_for_the_operator(server, door):

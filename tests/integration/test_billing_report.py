@@ -4,12 +4,14 @@ Star transactions, with payments made as users make them (pay_invoice, the bot s
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 from telebot import apihelper, types
 
 from voicebot.adapters.storage.models import Payment, Transaction, User
+from voicebot.app import operator
 from voicebot.app.cli import main
 from voicebot.sandbox import BotApiSandbox, SandboxUser
 
@@ -170,6 +172,13 @@ def test_reconcile_prints_each_difference_and_exits_1(storage, config, sandbox, 
         f"{refunded_there}: refunded at Telegram, not in the ledger",
         f"{refunded_here}: refunded in the ledger, not at Telegram",
         f"stx-never-paid: the ledger has a payment of 50 Stars by user {ANN.id}; Telegram does not"]
+
+
+def test_a_payment_the_bot_stores_while_reconcile_reads_is_no_difference(storage, config, sandbox, capsys, monkeypatch):
+    paid_now = pay(sandbox, ANN, 50)   # at Telegram; the bot stores it a moment later, between the two reads
+    monkeypatch.setattr(operator, "time", SimpleNamespace(sleep=lambda seconds: payment(paid_now, ANN.id, 50, 60)))
+    assert voicebot(capsys, config, "reconcile") == (0, "ledger and Telegram agree: 1 payment, 50 Stars, 0 refunds\n",
+                                                     "")
 
 
 def test_reconcile_reads_every_page_of_telegrams_list(storage, config, sandbox, capsys):

@@ -2,6 +2,8 @@
 charge id, whatever is redelivered; every change of a balance a ledger row in the same transaction (the balance is
 always the sum of its rows); a refund takes back what is unspent, once; an expired balance goes once; receipts not
 sent are found at the next start. And the StorageActor: a batch's payment credited once, with the offset."""
+import threading
+import time
 from datetime import date, timedelta
 
 import pykka
@@ -13,6 +15,7 @@ from voicebot.adapters.storage import Storage
 from voicebot.adapters.storage.models import Payment, Transaction, User, utc_now
 from voicebot.app.cli import main
 from voicebot.core.billing import (
+    Balances,
     BillingRules,
     Credit,
     Pack,
@@ -22,8 +25,8 @@ from voicebot.core.billing import (
     payload_key,
     signed_payload,
 )
-from voicebot.core.domain import Transcript, VoiceReceived
-from voicebot.core.errors import StorageError
+from voicebot.core.domain import Transcript, UserSettings, VoiceReceived
+from voicebot.core.errors import StorageError, TelegramError
 
 from helpers import make_job
 from mailbox import RecordingMailbox
@@ -57,7 +60,7 @@ def test_a_payment_is_stored_and_credited_once_whatever_is_redelivered(storage):
     [again] = storage.store_payments([(paid(), 3600.0)])
     assert again.new is False and again.balance == 3600.0
     assert ledger_rows() == [("credit", 3600.0, 50, "ch1")] and balance_is_the_sum_of_its_rows()
-    assert storage.balances() == {ANN: (3600.0, None)}
+    assert storage.balances() == Balances({ANN: (3600.0, None)}, credit.entry)
 
 
 def test_a_payment_and_its_offset_are_kept_together_or_not_at_all(storage):
@@ -89,6 +92,40 @@ def test_a_refund_takes_back_what_is_unspent_once_and_never_more_than_the_balanc
     assert balance_is_the_sum_of_its_rows()
     # Paid in one batch, at one time: listed by charge id then.
     assert [(charge.charge_id, charge.refunded) for charge in storage.charges(ANN)] == [("ch1", True), ("ch2", True)]
+
+
+def test_two_recording_one_refund_at_once_write_one_refund_row(storage, monkeypatch):
+    """The operator's command and the bot's refunded_payment update of one charge, at the same moment: one
+    takes the unspent minutes back, the other finds it done, and the balance never goes below zero."""
+    storage.store_payments([(paid(), 3600.0)])
+    expire = Storage._expire
+
+    def slowly(self, user_id, now):   # each holds its transaction open a while after reading the payment
+        expire(self, user_id, now)
+        time.sleep(0.3)
+    monkeypatch.setattr(Storage, "_expire", slowly)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(storage.record_refund("ch1"))) for _ in range(2)]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    assert sorted(refund.new for refund in results) == [False, True]
+    assert [row[:3] for row in ledger_rows()] == [("credit", 3600.0, 50), ("refund", -3600.0, -50)]
+    assert User.get_by_id(ANN).bought_seconds == 0.0 and balance_is_the_sum_of_its_rows()
+
+
+def test_a_refund_leaves_what_jobs_under_way_hold_and_a_use_never_takes_more_than_is_left(storage):
+    storage.store_payments([(paid("ch1"), 3600.0)])
+    refund = storage.record_refund("ch1", held=1000.0)   # a job under way was promised 1000 bought seconds
+    assert (refund.taken, refund.balance) == (2600.0, 1000.0)
+    storage.record_usage(make_job(), DAY, "done", 800.0, Transcript("hi", "en", 1.0, 800.0, 1.0), bought_seconds=800.0)
+    assert User.get_by_id(ANN).bought_seconds == 200.0
+    storage.store_payments([(paid("ch2"), 3600.0)])
+    storage.record_refund("ch2")   # made elsewhere (the operator's command): it knows of no job under way
+    # Its job was promised 500 bought seconds before that refund took all but 200 of them.
+    storage.record_usage(make_job(message_id=2), DAY, "done", 500.0, Transcript("hi", "en", 1.0, 500.0, 1.0),
+                         bought_seconds=500.0)
+    assert User.get_by_id(ANN).bought_seconds == 0.0, "never below zero"
+    assert ledger_rows()[-1][:2] == ("use", -200.0) and balance_is_the_sum_of_its_rows()
 
 
 def test_bought_minutes_expire_after_the_latest_purchase_once(storage):
@@ -170,3 +207,54 @@ def test_the_operators_refund_of_an_unknown_charge_or_without_a_token_is_one_lin
         assert storage.record_refund("ch1").new, "nothing was recorded before"
     finally:
         storage.close()
+
+
+def test_the_operators_refund_says_what_happened_when_telegram_does_not_answer_or_the_ledger_fails_after_its_yes(
+        db_url, tmp_path, capsys, monkeypatch):
+    from voicebot.adapters.telegram import TelegramClient
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:token")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n')
+    storage = Storage(db_url)
+    storage.open()
+    try:
+        storage.store_payments([(paid(), 3600.0)])
+    finally:
+        storage.close()
+
+    def no_answer(self, call):
+        raise TelegramError("refundStarPayment", "Gateway Timeout", 504)
+    monkeypatch.setattr(TelegramClient, "perform", no_answer)
+    assert main(["--config", str(config), "billing", "refund", "ch1"]) == 1
+    said = capsys.readouterr().err
+    assert "did not answer the refund of payment ch1" in said and "voicebot billing reconcile" in said
+    assert "refused" not in said and "nothing was changed" not in said
+
+    def lost(self, charge_id, held=0.0):
+        raise StorageError("database is locked", transient=True)
+    monkeypatch.setattr(TelegramClient, "perform", lambda self, call: True)
+    monkeypatch.setattr(Storage, "record_refund", lost)
+    assert main(["--config", str(config), "billing", "refund", "ch1"]) == 1
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "its Stars went back to user 7" in said and "refunded_payment" in said
+
+
+def test_the_operators_refund_tells_the_payer_once_in_the_language_they_chose(db_url, tmp_path, capsys, monkeypatch):
+    from voicebot.adapters.telegram import TelegramClient
+    from voicebot.adapters.translations import load_languages
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:token")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n')
+    storage = Storage(db_url)
+    storage.open()
+    try:
+        storage.store_payments([(paid(), 3600.0)])
+        storage.save_user_settings(ANN, UserSettings(interface_language="uk"))
+    finally:
+        storage.close()
+    made = []
+    monkeypatch.setattr(TelegramClient, "perform", lambda self, call: made.append(call) or True)
+    assert main(["--config", str(config), "billing", "refund", "ch1"]) == 0
+    assert "refunded 50 stars of payment ch1 to user 7" in capsys.readouterr().out
+    assert [type(call).__name__ for call in made] == ["RefundStars", "SendText"]
+    assert (made[1].to.chat_id, made[1].text) == (ANN, load_languages()["uk"].refunded(50, 3600, 0))

@@ -21,6 +21,7 @@ from actors.webhook import TelegramWebhook
 from voicebot.adapters.metrics import Metrics
 from voicebot.adapters.storage import Storage
 from voicebot.adapters.webhook import SECRET_HEADER, WebhookServer
+from voicebot.core.billing import PreCheckout
 from voicebot.core.domain import JobKey
 from voicebot.core.errors import StorageError, TelegramError
 from voicebot.core.intake import UPDATE_TYPES
@@ -131,6 +132,15 @@ def test_the_answer_waits_until_the_update_is_stored():
         stored.reply_to.tell(IntakeStored(stored.messages, None))
         assert posted.result(timeout=5) == 200
     assert webhook.quota.messages == list(stored.messages)
+
+
+def test_a_pre_checkout_is_told_to_the_quota_actor_at_once_never_stored_while_the_database_holds_up():
+    webhook = Webhook(storage=RecordingMailbox("storage"))   # answers nothing: stuck, or the database away
+    query = {"update_id": 4, "pre_checkout_query": {"id": "q4", "from": {"id": 5}, "currency": "XTR",
+                                                     "total_amount": 50, "invoice_payload": "p"}}
+    assert webhook.post(query) == 200
+    assert [message.query_id for message in webhook.quota.of(PreCheckout)] == ["q4"]
+    assert webhook.storage.messages == []
 
 
 def test_concurrent_requests_each_get_the_answer_for_their_own_update():

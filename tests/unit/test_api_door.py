@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from actors.api import STOPPING_RETRY_SECONDS, ApiDoor, DoorRouting, Uploads, is_api_job
+from actors.api import STOPPING_RETRY_SECONDS, ApiDoor, DoorRouting, Uploads, answer_deadline, is_api_job
 from actors.messages import (
     AdmitRequest,
     AskTranscription,
+    CrashOnNextMessage,
     DeliverResult,
     JobAdmitted,
     JobFailed,
@@ -17,6 +18,7 @@ from actors.messages import (
     QueueLost,
     RecordUsage,
     RefusedAsBusy,
+    RequestOverdue,
     RequestRefused,
     ResultDelivered,
     ShowProgress,
@@ -25,33 +27,37 @@ from actors.messages import (
     VoiceReceived,
 )
 from actors.quota import QuotaActor, QuotaRules
-from voicebot.app.bootstrap import BotKind
+from voicebot.app.bootstrap import BotKind, bot_groups
 from voicebot.app.config import Settings
 from voicebot.app.node import StartupError
 from voicebot.core.api import ApiKey, Failed, Refused, TranscriptionRequest
 from voicebot.core.calls import SendText
 from voicebot.core.domain import FailureReason, Segment, Task, Transcript, UserSettings, UserState
+from voicebot.core.errors import JobError
 from voicebot.core.replies import Wording
 
 from helpers import FakeTime, make_job
-from mailbox import RecordingMailbox, deliver
+from mailbox import RecordingMailbox, deliver, wait_until
 
 KEY = ApiKey(3, "home-assistant")
 RULES = QuotaRules(daily_seconds=60, rate_limit_seconds=10, max_duration_seconds=300, max_file_mb=20)
 
 
 class RecordedReplies:
-    """What the HTTP side of one request was told: segments heard, then its one answer."""
+    """What the HTTP side of one request was told: segments heard, then its one answer; `client_waits`: whether
+    its client is still there to take it."""
 
-    def __init__(self):
+    def __init__(self, client_waits: bool = True):
         self.segments: list[Segment] = []
         self.answers: list = []
+        self.client_waits = client_waits
 
     def heard(self, segment: Segment) -> None:
         self.segments.append(segment)
 
-    def finished(self, answer) -> None:
+    def finished(self, answer) -> bool:
         self.answers.append(answer)
+        return self.client_waits
 
 
 class TelegramDownloads:
@@ -73,17 +79,17 @@ class RecordingMetrics:
 def door():
     quota, metrics = RecordingMailbox("quota"), RecordingMetrics()
     uploads = Uploads(TelegramDownloads())
-    ref = ApiDoor.start(quota=quota, uploads=uploads, stated_length=lambda path: 10.4 if path.exists() else None,
-                        metrics=metrics, numbers=lambda: 500)
+    ref = ApiDoor.start(quota=quota, uploads=uploads, deadline_seconds=3600, metrics=metrics, numbers=lambda: 500)
     yield ref, quota, uploads, metrics
-    ref.stop()
+    if ref.is_alive():
+        ref.stop()
 
 
-def ask(door_ref, quota, tmp_path: Path, **fields) -> tuple[RecordedReplies, object]:
+def ask(door_ref, quota, tmp_path: Path, client_waits: bool = True, **fields) -> tuple[RecordedReplies, object]:
     audio = tmp_path / "upload.ogg"
     audio.write_bytes(b"OggS")
-    replies = RecordedReplies()
-    request = TranscriptionRequest(KEY, audio, 4, **fields)
+    replies = RecordedReplies(client_waits)
+    request = TranscriptionRequest(KEY, audio, 4, seconds=10.4, **fields)
     deliver(door_ref, AskTranscription(request, replies))
     return replies, quota.of(AdmitRequest)[-1].job
 
@@ -117,8 +123,9 @@ def test_the_text_as_it_is_heard_then_the_transcript_answer_the_request_and_it_i
     assert replies.segments == [heard, rest] and replies.answers == [transcript]
     assert quota.of(ResultDelivered) == [ResultDelivered(ready, delivered=True)]   # settled: charged, recorded
     assert metrics.requests == [("home-assistant", "done")]
-    with uploads.fetch(job.media.file_id, 1000) as audio:   # withdrawn: no longer opened as a local file
-        assert audio == f"downloaded {job.media.file_id}"
+    # Withdrawn: no longer opened, nor asked of Telegram as if its path were a file id.
+    with pytest.raises(JobError):
+        uploads.fetch(job.media.file_id, 1000)
 
 
 def test_a_recording_without_speech_is_an_empty_transcript_and_a_failure_is_said_in_words(door, tmp_path):
@@ -225,3 +232,52 @@ def test_a_bot_node_with_worker_nodes_does_not_serve_the_api_and_says_so_in_one_
     assert "api.listen" in str(refused.value) and "broker.url" in str(refused.value)
     assert "\n" not in str(refused.value)
     BotKind().check(settings.replace(broker={"url": ""}))   # its own workers transcribe: served
+
+
+def test_a_door_that_fails_tells_its_waiting_requests_to_come_back(door, tmp_path):
+    ref, quota, _, metrics = door
+    replies, job = ask(ref, quota, tmp_path)
+    ref.tell(CrashOnNextMessage())
+    ref.tell(PostStatus(job.key, "…", job.destination))   # it fails handling this one
+    assert wait_until(lambda: replies.answers, timeout=30)
+    [answer] = replies.answers
+    assert (answer.reason, answer.retry_after) == ("busy", STOPPING_RETRY_SECONDS)
+    assert metrics.requests == [("home-assistant", "busy")]
+
+
+def test_a_request_past_its_deadline_is_told_to_come_back_and_its_late_result_is_not_charged(tmp_path):
+    quota, uploads = RecordingMailbox("quota"), Uploads(TelegramDownloads())
+    ref = ApiDoor.start(quota=quota, uploads=uploads, deadline_seconds=0.05, numbers=lambda: 500)
+    try:
+        replies, job = ask(ref, quota, tmp_path)   # its job lost on the way: nothing ever comes of it
+        assert wait_until(lambda: replies.answers, timeout=30)
+        [answer] = replies.answers
+        assert (answer.reason, answer.retry_after) == ("busy", STOPPING_RETRY_SECONDS)
+        ready = TranscriptReady(job, Transcript("late", "en", 0.9, 2.0, 0.5), "w1")
+        deliver(ref, RequestOverdue(job.key), DeliverResult(job.key, "late", outcome=ready, report_to=quota))
+        assert replies.answers == [answer] and quota.of(ResultDelivered) == [ResultDelivered(ready, delivered=False)]
+    finally:
+        ref.stop()
+
+
+def test_the_deadline_leaves_room_for_every_job_that_may_be_ahead():
+    # 2 workers, 100 waiting at each door, 120 s a job: 201 jobs ahead take at most 101 turns, its own one more.
+    assert answer_deadline(120, 100, 2) == 120 * 102
+
+
+def test_an_answer_whose_client_has_gone_is_not_delivered_so_not_charged(door, tmp_path):
+    ref, quota, _, _ = door
+    replies, job = ask(ref, quota, tmp_path, client_waits=False)
+    ready = TranscriptReady(job, Transcript("nobody hears this", "en", 0.9, 2.0, 0.5), "w1")
+    deliver(ref, DeliverResult(job.key, "text", outcome=ready, report_to=quota))
+    assert quota.of(ResultDelivered) == [ResultDelivered(ready, delivered=False)]
+
+
+def test_a_restarted_quota_actor_has_the_door_answer_the_requests_its_mailbox_held():
+    door = RecordingMailbox("api")
+    groups = bot_groups(Settings().replace(api={"listen": "127.0.0.1:8090"}), telegram=TelegramDownloads(),
+                        transcribers=None, supervisor=RecordingMailbox("supervisor"), metrics=RecordingMetrics(),
+                        link=None, languages=None, door=door)
+    [quota_spec] = [spec for group in groups for spec in group if spec.name == "quota"]
+    quota_spec.on_restart()
+    assert door.of(QueueLost) == [QueueLost()]

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from actors import billing as billing_part
 from actors.messages import (
     CallMade,
     ChargesListed,
@@ -30,9 +31,11 @@ from actors.messages import (
 )
 from actors.quota import QuotaActor, QuotaRules
 from voicebot.adapters.metrics import Metrics
+from voicebot.adapters.translations import load_languages
 from voicebot.app.bootstrap import billing_rules
 from voicebot.app.config import ConfigError, Settings
 from voicebot.core.billing import (
+    Balances,
     BillingRules,
     Charge,
     Credit,
@@ -48,13 +51,13 @@ from voicebot.core.billing import (
     read_payload,
     signed_payload,
 )
-from voicebot.core.calls import AnswerPreCheckout, RefundStars, SendInvoice, SendText
+from voicebot.core.calls import AnswerPreCheckout, Destination, RefundStars, SendInvoice, SendText
 from voicebot.core.domain import Transcript
 from voicebot.core.intake import UPDATE_TYPES, parse_update
 from voicebot.core.replies import Wording
 
 from helpers import FakeTime, make_job
-from mailbox import RecordingMailbox, deliver
+from mailbox import RecordingMailbox, deliver, wait_until
 
 WORDS = Wording()
 KEY = payload_key("123:token")
@@ -144,11 +147,11 @@ def fakes():
     return RecordingMailbox("dispatcher"), RecordingMailbox("sender"), RecordingMailbox("storage"), FakeTime()
 
 
-def start_quota(fakes, billing=BILLING, balances=None, rules=RULES):
+def start_quota(fakes, billing=BILLING, balances=None, rules=RULES, last_entry=0, address=None):
     dispatcher, sender, storage, time = fakes
     return QuotaActor.start(rules=rules, dispatcher=dispatcher, sender=sender, storage=storage, users={},
                             now=time.now, clock=lambda: time.monotonic, billing=billing, payload_key=KEY,
-                            balances=balances)
+                            balances=Balances(balances or {}, last_entry), address=address)
 
 
 def command(text: str, user_id: int = 7, message_id: int = 5) -> CommandReceived:
@@ -172,8 +175,21 @@ def test_a_credit_raises_the_balance_and_sends_one_receipt_marked_sent_once_it_w
     [made] = sender.of(MakeCall)
     assert made.call == SendText(made.call.to, WORDS.receipt(50, 3600, 4200)) and made.call.to.chat_id == 7
     assert storage.of(ReceiptSent) == []
-    deliver(quota, CallMade(made.call))
+    deliver(quota, CallMade(made.call, about=made.about))
     assert storage.of(ReceiptSent) == [ReceiptSent("ch1")]
+
+
+def test_a_receipt_and_a_refund_notice_are_in_the_language_of_the_payers_app(fakes):
+    dispatcher, sender, storage, time = fakes
+    languages = load_languages()
+    german = languages["de"]
+    quota = QuotaActor.start(rules=RULES, dispatcher=dispatcher, sender=sender, storage=storage, users={},
+                             now=time.now, clock=lambda: time.monotonic, billing=BILLING, payload_key=KEY,
+                             languages=languages)
+    deliver(quota, Credit("ch1", 7, 7, 50, 3600.0, 3600.0, language_code="de"),
+            Refund("ch1", 8, 8, 50, 3600.0, 0.0, language_code="de"))
+    assert sender.of(MakeCall)[0].call.text == german.receipt(50, 3600, 3600)
+    assert sender.of(SendText)[-1].text == german.refunded(50, 3600, 0)
 
 
 def test_the_free_seconds_go_first_then_the_bought_ones(fakes):
@@ -218,6 +234,27 @@ def test_a_recording_over_quota_is_refused_with_the_smallest_packs_invoice(fakes
     assert read_payload(KEY, invoice.payload).user_id == 7
 
 
+def later(time, seconds: float) -> None:
+    time.monotonic += seconds
+    time.wall += timedelta(seconds=seconds)
+
+
+def test_a_pack_is_offered_only_under_a_refusal_that_went_out_and_once_in_a_while(fakes):
+    _, sender, _, time = fakes
+    quota = start_quota(fakes)
+    deliver(quota, *(command("/help", message_id=n) for n in range(5)),   # their answers use up the allowance
+            VoiceReceived(make_job(duration=120, message_id=10)))
+    assert sender.of(SendText)[-1].text == WORDS.SLOW_DOWN and sender.of(SendInvoice) == []
+    later(time, 60)
+    deliver(quota, *(VoiceReceived(make_job(duration=120, message_id=n)) for n in range(11, 14)))
+    assert [call.text for call in sender.of(SendText)[-3:]] == [sender.of(SendText)[-1].text] * 3
+    assert "daily" in sender.of(SendText)[-1].text
+    assert len(sender.of(SendInvoice)) == 1, "one invoice for three refusals"
+    later(time, billing_part.OFFER_INTERVAL.total_seconds())
+    deliver(quota, VoiceReceived(make_job(duration=120, message_id=14)))
+    assert len(sender.of(SendInvoice)) == 2
+
+
 def test_with_billing_off_nothing_is_offered_and_buy_is_unknown(fakes):
     _, sender, _, _ = fakes
     quota = start_quota(fakes, billing=BillingRules())
@@ -244,6 +281,13 @@ def test_paysupport_lists_the_users_payments_with_their_charge_ids(fakes):
     assert "@help" in answer.text and "ch1" in answer.text and "(refunded)" in answer.text
 
 
+def test_paysupport_in_a_group_lists_nothing_there_and_asks_for_a_private_chat(fakes):
+    _, sender, storage, _ = fakes
+    deliver(start_quota(fakes), CommandReceived(-100, 7, 5, "paysupport", "", True))
+    assert storage.of(ListCharges) == []
+    assert [(call.to.chat_id, call.text) for call in sender.of(SendText)] == [(-100, WORDS.PAYSUPPORT_IN_PRIVATE)]
+
+
 def test_an_admins_refund_asks_telegram_first_and_records_only_what_it_allowed(fakes):
     _, sender, storage, _ = fakes
     quota = start_quota(fakes, balances={2: (1000.0, None)})
@@ -265,12 +309,44 @@ def test_an_admins_refund_asks_telegram_first_and_records_only_what_it_allowed(f
     assert len(sender.of(SendText)) == 3, "told once"
 
 
-def test_a_refund_made_elsewhere_is_told_and_the_balance_follows_the_ledger(fakes):
+def test_a_refund_while_a_job_holds_bought_seconds_leaves_them_to_the_job(fakes):
+    dispatcher, sender, storage, _ = fakes
+    quota = start_quota(fakes, balances={2: (1000.0, None)})
+    deliver(quota, VoiceReceived(make_job(user_id=2, duration=250)))   # holds 275 s: 60 free and 215 bought
+    [admitted] = dispatcher.of(JobAdmitted)
+    deliver(quota, command("/refund ch1", user_id=1), PaymentLookedUp("ch1", 2, 1, 5), CallMade(RefundStars(2, "ch1")))
+    assert storage.of(RecordRefund) == [RecordRefund("ch1", quota, 215.0)]
+    deliver(quota, RefundRecorded("ch1", Refund("ch1", 2, 2, 50, 785.0, 215.0)),
+            ResultDelivered(TranscriptReady(admitted.job, Transcript("hi", "en", 1.0, 250.0, 1.0)), True))
+    assert storage.of(RecordUsage)[0].bought_seconds == 190.0, "the job is transcribed from what it held"
+
+
+def test_a_refund_made_elsewhere_never_leaves_a_negative_balance_here(fakes):
+    _, sender, _, _ = fakes
+    quota = start_quota(fakes, balances={2: (1000.0, None)})
+    deliver(quota, Refund("ch1", 2, 2, 50, 1000.0, -200.0, new=False), UserDescribed(2, None, 2, 9))
+    assert WORDS.bought_balance(0, None) in sender.of(SendText)[-1].text
+
+
+def test_a_refund_telegram_did_not_answer_or_a_ledger_not_read_is_not_called_refused_or_unknown(fakes):
+    _, sender, storage, _ = fakes
+    quota = start_quota(fakes, balances={2: (1000.0, None)})
+    deliver(quota, command("/refund ch1", user_id=1), PaymentLookedUp("ch1", 2, 1, 5),
+            CallMade(RefundStars(2, "ch1"), "Gateway Timeout", unanswered=True))
+    assert storage.of(RecordRefund) == []
+    assert sender.of(SendText)[-1].text == WORDS.refund_unanswered("ch1", "Gateway Timeout")
+    deliver(quota, command("/refund ch2", user_id=1, message_id=6), PaymentLookedUp("ch2", None, 1, 6, failed=True))
+    assert sender.of(SendText)[-1].text == WORDS.TRY_AGAIN
+
+
+def test_a_refund_recorded_before_is_not_told_again_and_the_balance_follows_the_ledger(fakes):
+    """Its refunded_payment update, after the operator's command recorded it (which told the payer), or after a
+    restart of the QuotaActor that recorded it: the payer hears of it once, from its first recording."""
     _, sender, _, _ = fakes
     quota = start_quota(fakes, balances={2: (1000.0, None)})
     deliver(quota, Refund("ch1", 2, 2, 50, 400.0, 600.0, new=False), UserDescribed(2, None, 2, 9))
-    texts = [call.text for call in sender.of(SendText)]
-    assert texts[0] == WORDS.refunded(50, 400, 600) and WORDS.bought_balance(600, None) in texts[1]
+    [described] = sender.of(SendText)
+    assert WORDS.bought_balance(600, None) in described.text
 
 
 def test_refund_is_for_admins_only(fakes):
@@ -288,6 +364,7 @@ def test_refund_is_for_admins_only(fakes):
     ({"packs": [{"minutes": 60, "stars": 5}, {"minutes": 60, "stars": 9}]}, "two packs of the same minutes"),
     ({"packs": [{"minutes": 60}]}, "positive whole numbers"),
     ({"expire_days": -1}, "must not be negative"),
+    ({"expire_days": 10 ** 9}, "billing.expire_days must be at most 3650"),
 ])
 def test_a_billing_config_that_cannot_sell_is_one_clear_line(billing, said):
     with pytest.raises(ConfigError, match=said):
@@ -320,8 +397,33 @@ def test_receipts_a_crash_kept_from_going_out_are_sent_at_the_next_start(fakes):
     deliver(quota, UnsentReceipts((Credit("ch1", 7, 7, 50, 3600.0, 3600.0, new=True),)))
     [made] = sender.of(MakeCall)
     assert made.call.text == WORDS.receipt(50, 3600, 3600)
-    deliver(quota, CallMade(made.call, "Forbidden: bot was blocked by the user"))
+    deliver(quota, CallMade(made.call, "Forbidden: bot was blocked by the user", made.about))
     assert storage.of(ReceiptSent) == [], "tried again at the next start"
+
+
+def test_a_credit_or_refund_the_balances_loaded_at_start_include_is_not_counted_again(fakes):
+    """A QuotaActor restarted while a Credit or a Refund waited for it at its Address: the balances it loaded
+    include them already (ledger rows up to 5)."""
+    _, sender, _, _ = fakes
+    quota = start_quota(fakes, balances={7: (3600.0, None)}, last_entry=5)
+    deliver(quota, Credit("ch1", 7, 7, 50, 3600.0, 3600.0, entry=4), Refund("ch0", 7, 7, 50, 600.0, 3600.0, entry=5),
+            UserDescribed(7, None, 7, 9))
+    assert sender.of(MakeCall) == [] and WORDS.bought_balance(3600, None) in sender.of(SendText)[-1].text
+    deliver(quota, Credit("ch2", 7, 7, 50, 3600.0, 7200.0, entry=6), UserDescribed(7, None, 7, 9))
+    assert len(sender.of(MakeCall)) == 1 and WORDS.bought_balance(7200, None) in sender.of(SendText)[-1].text
+
+
+def test_a_restarted_quota_actor_marks_its_predecessors_receipts_sent_and_sends_the_others_later(fakes, monkeypatch):
+    _, sender, storage, _ = fakes
+    address = RecordingMailbox("quota address")
+    quota = start_quota(fakes, balances={7: (3600.0, None)}, address=address)
+    deliver(quota, Credit("ch2", 7, 7, 50, 3600.0, 7200.0))
+    assert sender.of(MakeCall)[0].reply_to is address, "its answer reaches whichever QuotaActor is running"
+    monkeypatch.setattr(billing_part, "RECEIPTS_AFTER_RESTART_SECONDS", 0.2)
+    deliver(quota, SystemReady(restarted=True),
+            CallMade(SendText(Destination(7), WORDS.receipt(50, 3600, 3600)), about="ch1"))   # sent before it
+    assert storage.of(ReceiptSent) == [ReceiptSent("ch1")] and storage.of(LoadUnsentReceipts) == []
+    assert wait_until(lambda: storage.of(LoadUnsentReceipts) == [LoadUnsentReceipts(address)])
 
 
 def test_with_billing_off_nothing_is_asked_at_start(fakes):

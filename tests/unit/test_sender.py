@@ -1,6 +1,8 @@
 import threading
 import time
 
+import pykka
+
 from actors.messages import (
     ChatAdminChecked,
     CheckChannelAdmin,
@@ -8,6 +10,7 @@ from actors.messages import (
     CommandReceived,
     DeliverResult,
     JobFailed,
+    MakeCall,
     PostStatus,
     ResultDelivered,
     ShowProgress,
@@ -418,3 +421,12 @@ def test_a_status_edit_waiting_to_be_tried_again_is_superseded_by_the_result_whi
     time.sleep(0.3)
     assert telegram.edited == [(5, 101, "the words")]   # the failed progress edit was not tried again
     assert quota.messages == [ResultDelivered("outcome", delivered=True)]
+
+
+def test_a_call_whose_asker_is_gone_is_made_and_the_sender_carries_on():
+    telegram = FakeTelegram()
+    asker = pykka.ThreadingActor.start()
+    asker.stop()   # the QuotaActor stopped (or died) before the answer
+    sender = start_sender(telegram)
+    deliver(sender, MakeCall(SendText(Destination(1), "receipt"), asker), SendText(Destination(2), "next"))
+    assert telegram.sent == [(1, "receipt", None), (2, "next", None)] and sender.is_alive()

@@ -9,17 +9,21 @@ shape OpenAI gives (core.api_formats).
 
 The server runs its own asyncio loop on one thread. The door answers from the actors' threads, which only hand
 what they call over to that loop (call_soon_threadsafe): a slow or vanished client never holds up an actor.
+Every request is answered once: by the door, or by the server itself when the door has not answered within
+`answer_seconds` or the server stops (503, Retry-After); an answer the door gives after that, or once its
+client has gone, is told it did not go (ApiReplies.finished), so it is not charged.
 The guards of the bot's other endpoints hold here too (voicebot.adapters.httpserver): a deadline for the
 request's head, caps on the request line and the headers, and requests at once capped; the upload has a
 deadline of its own, sized for the largest file on a slow line. The server speaks plain HTTP: TLS is the job
 of the operator's proxy in front of it."""
 import asyncio
+import dataclasses
 import logging
 import math
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -67,6 +71,9 @@ FORM_OVERHEAD_BYTES = MAX_FIELDS * (MAX_FIELD_BYTES + 1024)   # what a body may 
 MIN_UPLOAD_BYTES_PER_SECOND = 128 * 1024
 CHUNK_BYTES = 64 * 1024
 _NO_GRACE_SECONDS = 0.01
+DEFAULT_ANSWER_SECONDS = 3600.0   # without the door's own deadline: an hour for any answer
+COME_BACK_WRITE_SECONDS = 5.0   # at stop, for the answers of the requests told to come back to be written
+COME_BACK_RETRY_SECONDS = 30   # the Retry-After of a request the server answers itself (at stop, or past its time)
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 TRANSLATIONS = "/v1/audio/translations"
 
@@ -75,14 +82,19 @@ class ApiServer:
     """Serves the API on `listen` (HOST:PORT) between start() and stop(). `door` takes the requests; `keys`
     says whose each is; `model` is the bot's model, which a request names by its id or as "whisper-1";
     `languages` the codes a request's `language` may be; `max_file_bytes` the largest file taken (413 past it);
-    `grace_seconds` how long stop() lets requests under way wait for their answers. It may be started again
-    after stop()."""
+    `grace_seconds` how long stop() lets requests under way wait for their answers (then they are told to come
+    back); `answer_seconds` how long a request waits for the door's answer at most (a little more than the door's
+    own deadline: the door answers first); `stated_length(path)` the length an upload's container states (None:
+    none), probed off the loop and carried in its request. It may be started again after stop()."""
 
     def __init__(self, listen: str, door: TranscriptionDoor, keys: ApiKeyBook, *, model: str,
-                 languages: frozenset[str], max_file_bytes: int, grace_seconds: float = 0.0):
+                 languages: frozenset[str], max_file_bytes: int, grace_seconds: float = 0.0,
+                 answer_seconds: float = DEFAULT_ANSWER_SECONDS,
+                 stated_length: Callable[[Path], float | None] = lambda path: None):
         self._listen = listen
         model_ids = (model, WHISPER_1) if model != WHISPER_1 else (model,)
-        self._serving = (door, keys, model_ids, languages, max_file_bytes)
+        self._serving = (door, keys, model_ids, languages, max_file_bytes, grace_seconds, answer_seconds,
+                         stated_length)
         self._requests: _Requests | None = None
         self._grace_seconds = grace_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,7 +123,8 @@ class ApiServer:
         return self
 
     def stop(self) -> None:
-        """Takes no more requests; those under way have grace_seconds to be answered, then are cut."""
+        """Takes no more requests; those under way have grace_seconds to be answered, then are told to come back
+        (503, Retry-After), and what the door answers them later did not go."""
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._close(self._runner), self._loop).result()
             self._runner = None
@@ -144,6 +157,7 @@ class ApiServer:
     async def _open(self, opened: Future) -> None:
         application = web.Application(middlewares=[self._requests.guard])
         self._requests.route(application)
+        application.on_shutdown.append(self._requests.wind_down)   # once the listener is closed
         # keepalive_timeout also closes a connection whose request's head has not come whole within it.
         # aiohttp reads a shutdown_timeout of 0 as "wait for ever".
         runner = web.AppRunner(application, access_log=None, handle_signals=False,
@@ -221,8 +235,13 @@ class _Requests:
     """The endpoints, and everything a request meets on its way to the door and back."""
 
     def __init__(self, door: TranscriptionDoor, keys: ApiKeyBook, model_ids: tuple[str, ...],
-                 languages: frozenset[str], max_file_bytes: int):
+                 languages: frozenset[str], max_file_bytes: int, grace_seconds: float, answer_seconds: float,
+                 stated_length: Callable[[Path], float | None]):
         self._door = door
+        self._grace_seconds = grace_seconds
+        self._answer_seconds = answer_seconds
+        self._stated_length = stated_length
+        self._answering: dict[_Answers, asyncio.Task] = {}   # the requests waiting for the door, by their handlers
         self._keys = keys
         self._model_ids = model_ids
         self._languages = languages
@@ -233,6 +252,8 @@ class _Requests:
         self.refusals = RefusalLog("api")
         # Key lookups query the database: off the loop, on threads that keep their connection.
         self._lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="api-keys")
+        # An upload's header is read off the loop, and off the actors' threads (the door's mailbox never waits).
+        self._probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="api-probe")
         self._spool = tempfile.TemporaryDirectory(prefix="voicebot-api-")
 
     def route(self, application: web.Application) -> None:
@@ -243,7 +264,20 @@ class _Requests:
 
     def close(self) -> None:
         self._lookups.shutdown(wait=False)
+        self._probes.shutdown(wait=False)
         self._spool.cleanup()
+
+    async def wind_down(self, _application: web.Application) -> None:
+        """At stop: the requests waiting have grace_seconds for the door's answers, then are told to come back."""
+        if self._answering and self._grace_seconds > 0:
+            await asyncio.wait(list(self._answering.values()), timeout=self._grace_seconds)
+        left = list(self._answering.items())
+        for answers, _ in left:
+            answers.end(Refused("stopping", "The server is stopping; send the request again in a moment.",
+                                COME_BACK_RETRY_SECONDS))
+        if left:
+            log.info("api: %d requests under way at stop told to come back", len(left))
+            await asyncio.wait([task for _, task in left], timeout=COME_BACK_WRITE_SECONDS)
 
     @web.middleware
     async def guard(self, request: web.Request, handler) -> web.StreamResponse:
@@ -287,11 +321,15 @@ class _Requests:
 
     async def _transcribe(self, request: web.Request, task: Task) -> web.StreamResponse:
         key = await self._key(request)
-        form = _Form()
+        form, answers = _Form(), None
         try:
             await self._read_form(request, form)
             asked = self._asked(key, task, form)
-            answers = _Answers(asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+            seconds = await loop.run_in_executor(self._probes, self._stated_length, form.audio)
+            asked = dataclasses.replace(asked, request=dataclasses.replace(asked.request, seconds=seconds))
+            answers = _Answers(loop, request, self._answer_seconds)
+            self._answering[answers] = asyncio.current_task()
             try:
                 self._door.submit(asked.request, answers)
             except Exception as error:   # the actors are stopping: nothing was taken
@@ -300,6 +338,9 @@ class _Requests:
                                         "again later.", "server_error", code="unavailable", retry_after=5)) from None
             return await _answer(request, asked, answers)
         finally:
+            if answers is not None:
+                answers.close()
+                self._answering.pop(answers, None)
             if form.audio is not None:
                 form.audio.unlink(missing_ok=True)
 
@@ -454,26 +495,62 @@ def _stream(text: str | None, response_format: str) -> bool:
 
 
 class _Answers:
-    """The ApiReplies of one request: what the actors' threads call, handed to the server's loop in order."""
+    """The ApiReplies of one request: what the actors' threads call, handed to the server's loop in order. It
+    takes one answer: the door's, or the server's own (`end`) when the door has none within `answer_seconds` or
+    the server stops; whichever comes second did not go, nor does one whose client has gone."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    def __init__(self, loop: asyncio.AbstractEventLoop, request: web.Request, answer_seconds: float):
         self._loop = loop
+        self._request = request
+        self._deadline = loop.time() + answer_seconds
         self._queue: asyncio.Queue[Segment | Transcript | Refused | Failed] = asyncio.Queue()
+        # Both sides hand items over with the loop's call_soon, in the order they take this lock: the handler reads
+        # them in that order, so the one answer taken is the one handed first.
+        self._lock = threading.Lock()
+        self._open = True
 
     def heard(self, segment: Segment) -> None:
-        self._hand(segment)
+        with self._lock:
+            if self._open:
+                self._hand(segment)
 
-    def finished(self, answer: Transcript | Refused | Failed) -> None:
-        self._hand(answer)
+    def finished(self, answer: Transcript | Refused | Failed) -> bool:
+        with self._lock:
+            if not self._open:
+                return False
+            self._open = False
+            transport = self._request.transport
+            client_waits = transport is not None and not transport.is_closing()
+            return self._hand(answer) and client_waits   # handed all the same: its handler ends with it
 
-    def _hand(self, item) -> None:
+    def end(self, answer: Refused) -> None:
+        """The server's own answer (on its loop): the door's, if it comes later, did not go."""
+        with self._lock:
+            if self._open:
+                self._open = False
+                self._loop.call_soon(self._queue.put_nowait, answer)
+
+    def close(self) -> None:
+        """The request is answered: nothing handed later goes."""
+        with self._lock:
+            self._open = False
+
+    def _hand(self, item) -> bool:
         try:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            return True
         except RuntimeError:
-            pass   # the server has stopped: no one waits for it any more
+            return False   # the server has stopped: no one waits for it any more
 
     async def next(self) -> Segment | Transcript | Refused | Failed:
-        return await self._queue.get()
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                return await self._queue.get()
+        except TimeoutError:
+            log.warning("api: a request had no answer within its time; told to come back")
+            self.end(Refused("no_answer", "The server did not answer in time; send the request again later.",
+                             COME_BACK_RETRY_SECONDS))
+            return await self._queue.get()
 
 
 async def _answer(request: web.Request, asked: _Asked, answers: _Answers) -> web.StreamResponse:
@@ -486,7 +563,7 @@ async def _answer(request: web.Request, asked: _Asked, answers: _Answers) -> web
         item = await answers.next()
     transcript = _transcript_of(item)
     if transcript is None:
-        return _error_response(answer_error(item))
+        return _error_response(_error_of(item, asked.request))
     if asked.stream:
         return await _stream_answer(request, asked, answers, transcript)
     body = transcript_body(transcript, asked.response_format, asked.request.task, asked.granularities)
@@ -507,7 +584,7 @@ async def _stream_answer(request: web.Request, asked: _Asked, answers: _Answers,
         item = await answers.next()
     transcript = _transcript_of(item)
     if transcript is None:
-        await _send(response, error_event(answer_error(item)))
+        await _send(response, error_event(_error_of(item, asked.request)))
     else:
         if not sent and transcript.text:   # nothing was heard piece by piece (an answer from memory)
             await _send(response, delta_event(transcript.text))
@@ -531,6 +608,16 @@ def _transcript_of(answer: Transcript | Refused | Failed) -> Transcript | None:
     if isinstance(answer, Failed) and answer.reason is FailureReason.NO_SPEECH:
         return no_speech()
     return answer if isinstance(answer, Transcript) else None
+
+
+def _error_of(answer: Refused | Failed, request: TranscriptionRequest) -> ApiError:
+    """A refusal or a failure as OpenAI's error. A file whose container states a length the key's day had room
+    for, and which held more than its share, was misstated: the request's fault, not the quota's (the same
+    file stated right is refused with 429 and Retry-After, or taken)."""
+    if isinstance(answer, Failed) and answer.reason is FailureReason.OVER_QUOTA and request.seconds is not None:
+        return invalid(f"The file holds more audio than the {request.seconds:.0f} s its container states; send "
+                       "it with its true length in its header.", "file", "audio_length_misstated")
+    return answer_error(answer)
 
 
 def _http_error(request: web.Request, error: web.HTTPException) -> ApiError:

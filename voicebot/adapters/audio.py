@@ -53,19 +53,37 @@ def decode(source: Path | BinaryIO | bytes, max_seconds: float, deadline: float 
 
 def stated_length(path: Path) -> float | None:
     """The length in seconds a recording's container states (its header; nothing is decoded), as a sender's
-    reported duration is: trusted for nothing but a first estimate. None when it states none, or is no recording
-    (decoding it says what is wrong)."""
+    reported duration is: trusted for nothing but a first estimate. A container written as it was recorded (a
+    browser's MediaRecorder WebM) states none in its header: then its audio packets' times say it, read without
+    decoding them. None when neither says, or it is no recording (decoding it says what is wrong)."""
+    deadline = time.monotonic() + _PROBE_SECONDS
     try:
         with path.open("rb") as stream, av.open(_Nameless(stream), mode="r", metadata_errors="ignore",
                                                container_options=_CONFINED, timeout=_PROBE_SECONDS) as container:
-            if container.duration is not None:
+            if container.duration is not None and container.duration > 0:
                 return container.duration / av.time_base
             audio = container.streams.audio[0] if container.streams.audio else None
-            if audio is None or audio.duration is None or audio.time_base is None:
+            if audio is None:
                 return None
-            return float(audio.duration * audio.time_base)
+            if audio.duration is not None and audio.duration > 0 and audio.time_base is not None:
+                return float(audio.duration * audio.time_base)
+            return _packets_length(container, audio, deadline)
     except (av.error.FFmpegError, ValueError, IndexError, OSError):
         return None
+
+
+def _packets_length(container, audio, deadline: float) -> float | None:
+    """From the first audio packet's start to the last one's end, demuxed (not decoded); None past `deadline`."""
+    first = end = None
+    for packet in container.demux(audio):
+        if time.monotonic() > deadline:
+            return None
+        if packet.pts is None or packet.time_base is None:
+            continue   # the demuxer's closing empty packet
+        start = float(packet.pts * packet.time_base)
+        first = start if first is None else min(first, start)
+        end = max(end or start, start + float((packet.duration or 0) * packet.time_base))
+    return None if first is None else max(0.0, end - first)
 
 
 class _Nameless:

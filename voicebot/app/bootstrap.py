@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pykka
 
-from actors.api import API_DOOR, TELEGRAM_DOOR, ApiDoor, DoorRouting, RequestDoor, Uploads
+from actors.api import API_DOOR, TELEGRAM_DOOR, ApiDoor, DoorRouting, RequestDoor, Uploads, answer_deadline
 from actors.base import Address
 from actors.dispatcher import Dispatcher
 from actors.messages import (
@@ -55,6 +55,7 @@ from voicebot.core.replies import ENGLISH, Languages, utc_now
 log = logging.getLogger(__name__)
 
 DOWNLOAD_ALLOWANCE_SECONDS = 120   # on top of whisper.timeout_seconds, before a worker node's job counts as stuck
+API_ANSWER_MARGIN_SECONDS = 60     # the HTTP server's own deadline for an answer, past the ApiDoor's
 
 
 class BotKind:
@@ -103,14 +104,16 @@ class BotKind:
         server = ApiServer(settings.api.listen, RequestDoor(self._door), ApiKeys(), model=settings.whisper.model,
                            languages=frozenset(supported_languages()),
                            max_file_bytes=settings.limits.max_file_mb * 1024 * 1024,
-                           grace_seconds=settings.shutdown.grace_seconds)
+                           grace_seconds=settings.shutdown.grace_seconds, stated_length=stated_length,
+                           answer_seconds=api_deadline(settings) + API_ANSWER_MARGIN_SECONDS)
         try:
             self._api_server = server.start()
         except OSError as error:
             raise StartupError(str(error)) from None
 
     def before_stop(self, node: Node) -> None:
-        """The API takes no more requests; those under way have shutdown.grace_seconds to be answered."""
+        """The API takes no more requests; those under way have shutdown.grace_seconds to be answered, then are
+        answered 503 (Retry-After), while the actors still run: what those jobs bring later is not charged."""
         if self._api_server is not None:
             self._api_server.stop()
             self._api_server = None
@@ -238,7 +241,7 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
             log.info("resuming %d jobs not answered before the last stop", len(unfinished))
         return QuotaActor.start(rules=rules, dispatcher=dispatcher, sender=answers, storage=storage, users=users,
                                 chat_settings=chat_settings, business_connections=connections,
-                                billing=billing, payload_key=invoice_key, balances=balances,
+                                billing=billing, payload_key=invoice_key, balances=balances, address=quota,
                                 resumed=tuple(unfinished), supervisor=supervisor,
                                 metrics=metrics, languages=languages, buttons=buttons, transcribed_by=transcribed_by)
 
@@ -284,7 +287,8 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
         # A restarted sender or Dispatcher lost the jobs it held in memory: the QuotaActor resumes the stored
         # ones (those still under way are recognised), and a new Dispatcher hears again which workers there are.
         [ChildSpec("sender", sender, start_sender, on_restart=lambda: quota.tell(ResumeUnfinished()))],
-        [ChildSpec("quota", quota, start_quota, on_restart=lambda: quota.tell(SystemReady()))],
+        [ChildSpec("quota", quota, start_quota,
+                   on_restart=lambda: _quota_restarted(quota, door if serves_api else None))],
         [ChildSpec("dispatcher", dispatcher, lambda: Dispatcher.start(
             workers=workers, quota=quota, sender=answers, storage=storage, max_pending=settings.queue.max_pending,
             max_duration_seconds=limits.max_duration_seconds, max_file_mb=limits.max_file_mb,
@@ -295,7 +299,8 @@ def bot_groups(settings: Settings, *, telegram: TelegramClient, transcribers: Tr
             on_restart=lambda: _dispatcher_restarted(quota, [remote] if link is not None else list(workers.values()),
                                                      door if serves_api else None))],
         transcription,
-        *([[ChildSpec("api", door, lambda: ApiDoor.start(quota=quota, uploads=recordings, stated_length=stated_length,
+        *([[ChildSpec("api", door, lambda: ApiDoor.start(quota=quota, uploads=recordings,
+                                                         deadline_seconds=api_deadline(settings),
                                                          supervisor=supervisor, metrics=metrics, languages=languages))]]
           if serves_api else []),
         [ChildSpec("webhook", Address("webhook"), start_webhook) if settings.telegram.mode == WEBHOOK_MODE else
@@ -330,6 +335,19 @@ def whisper_spec(name: str, address: Address, settings: Settings, *, transcriber
                                    quarantine=transcribers.quarantine()),
         on_restart=lambda: dispatcher.tell(WorkerLost(name)),
         stop_timeout=settings.shutdown.grace_seconds)
+
+
+def _quota_restarted(quota: Address, door: Address | None) -> None:
+    """The stored jobs are resumed; the API's requests, whose AdmitRequests may have been lost in the old
+    QuotaActor's mailbox, are answered (`door`): a job of theirs that was admitted runs on undelivered."""
+    quota.tell(SystemReady(restarted=True))
+    if door is not None:
+        door.tell(QueueLost())
+
+
+def api_deadline(settings: Settings) -> float:
+    """How long an API request waits for its job at most (actors.api.answer_deadline)."""
+    return answer_deadline(settings.whisper.timeout_seconds, settings.queue.max_pending, worker_count(settings))
 
 
 def _dispatcher_restarted(quota: Address, workers, door: Address | None) -> None:

@@ -164,6 +164,7 @@ _POSITIVE = {
     "output.file_threshold_chars",
 }
 _SECRET_KEYS = {"telegram.token", "telegram.webhook_secret"}   # never repeated in an error
+MAX_EXPIRE_DAYS = 3650   # past it a date is no expiry anyone means (and a huge one overflows the date type)
 _NOT_NEGATIVE = {"whisper.workers", "whisper.cpu_threads", "quota.daily_seconds", "quota.channel_daily_seconds",
                  "limits.rate_limit_seconds", "storage.retention_days", "shutdown.grace_seconds",
                  "billing.expire_days"}
@@ -382,6 +383,9 @@ def _check_value(dotted: str, value: object, kind: type) -> None:
         raise ConfigError(f"config key {dotted} must be at least 1, got {value}")
     if dotted in _NOT_NEGATIVE and value < 0:
         raise ConfigError(f"config key {dotted} must not be negative, got {value}")
+    if dotted == "billing.expire_days" and value > MAX_EXPIRE_DAYS:
+        raise ConfigError(f"config key billing.expire_days must be at most {MAX_EXPIRE_DAYS} (ten years; 0: bought "
+                          f"minutes never expire), got {value}")
 
 
 def _is_of(value: object, kind: type) -> bool:

@@ -8,6 +8,7 @@ import argparse
 import os
 import sqlite3
 import sys
+import time
 from contextlib import closing
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from voicebot.adapters.storage import Storage
 from voicebot.adapters.storage.api_keys import KEY_NAME, ApiKeys, StoredKey
 from voicebot.adapters.storage.ledger import Ledger
 from voicebot.app.config import Settings
-from voicebot.core.calls import RefundStars
+from voicebot.core.billing import Refund
+from voicebot.core.calls import Destination, RefundStars, SendText
 from voicebot.core.domain import DayStats
 from voicebot.core.errors import StorageError, TelegramError
 from voicebot.core.ledger import LedgerDay, agreement, charges_of, differences
@@ -228,6 +230,7 @@ def _create_key(storage: Storage, settings: Settings, args) -> int:
 
 
 # The user id is the key's in `voicebot users show|grant|set-quota`, which change its limit later.
+RECONCILE_RETRY_SECONDS = 2.0   # a difference is read again once after this: the bot may be storing that payment
 _KEY_COLUMNS = ("name", "user id", "created (UTC)", "daily limit", "used today", "state")
 
 
@@ -285,13 +288,33 @@ def _refund(storage: Storage, settings: Settings, args) -> int:
     try:
         telegram.perform(RefundStars(payer, args.charge_id))
     except TelegramError as error:
+        if error.transient:
+            return _fail(f"Telegram did not answer the refund of payment {args.charge_id} ({error.description}): "
+                         f"it may have been made or not; check with `voicebot billing reconcile` before trying again")
         return _fail(f"Telegram refused to refund payment {args.charge_id}: {error.description}; nothing was "
                      f"changed")
-    refund = storage.record_refund(args.charge_id)
+    try:
+        refund = storage.record_refund(args.charge_id)
+    except StorageError as error:
+        return _fail(f"Telegram refunded payment {args.charge_id}: its Stars went back to user {payer}, but the "
+                     f"ledger could not record it ({error}); the bot records it when it reads Telegram's "
+                     f"refunded_payment update (`voicebot billing reconcile` shows whether it has)")
     print(f"refunded {refund.stars} stars of payment {args.charge_id} to user {payer}; took back "
           f"{_minutes(refund.taken)} of their bought minutes (minutes used stay used); their balance is now "
           f"{_minutes(refund.balance)}")
+    if refund.new:   # the refund's first recording tells the payer (the bot, reading it again, does not)
+        _tell_refunded(telegram, refund, storage.chosen_language(payer))
     return 0
+
+
+def _tell_refunded(telegram, refund: Refund, language: str | None) -> None:
+    from voicebot.adapters.translations import load_languages  # only this command speaks to users
+    words = load_languages()[language]
+    try:
+        telegram.perform(SendText(Destination(refund.user_id), words.refunded(refund.stars, refund.taken,
+                                                                               refund.balance)))
+    except TelegramError as error:
+        print(f"voicebot: the user was not told of the refund ({error.description})", file=sys.stderr)
 
 
 def _minutes(seconds: float) -> str:
@@ -335,20 +358,29 @@ def _reconcile(storage: Storage, settings: Settings, args) -> int:
         return _fail("reconciling reads Telegram's Star transactions: set TELEGRAM_BOT_TOKEN (or "
                      "TELEGRAM_BOT_TOKEN_FILE)")
     from voicebot.adapters.telegram import TelegramClient  # loaded only by the commands that call the Bot API
+    telegram = TelegramClient(settings.telegram.api_url, settings.telegram.token)
     try:
-        transactions = TelegramClient(settings.telegram.api_url, settings.telegram.token).star_transactions()
+        found, ledger = _compared(telegram)
+        if found:   # the two read at two moments: a payment or refund between them is a difference only for a moment
+            time.sleep(RECONCILE_RETRY_SECONDS)
+            found, ledger = _compared(telegram)
     except TelegramError as error:
         advice = "try again later" if error.transient else "check TELEGRAM_BOT_TOKEN and telegram.api_url"
         return _fail(f"could not read Telegram's Star transactions ({error.description}): nothing was compared; "
                      f"{advice}")
-    # The ledger after Telegram: a payment made meanwhile is in Telegram's list only once the bot may have it too.
-    ledger = Ledger().payments()
-    found = differences(charges_of(transactions), ledger)
     for line in found:
         print(line)
     if not found:
         print(agreement(ledger))
     return 1 if found else 0
+
+
+def _compared(telegram) -> tuple[list[str], list]:
+    """The differences between Telegram's Star transactions and the ledger's payments, and those payments."""
+    transactions = telegram.star_transactions()
+    # The ledger after Telegram: a payment made meanwhile is in Telegram's list only once the bot may have it too.
+    ledger = Ledger().payments()
+    return differences(charges_of(transactions), ledger), ledger
 
 
 _STATS_COLUMNS = ("day", "users", "transcriptions", "audio seconds", "failures", "avg processing")

@@ -45,6 +45,7 @@ class TranscriptionRequest:
     prompt: str | None = None          # OpenAI's `prompt`: names and terms to spell right, as /vocab's
     words: bool = False                # timestamp_granularities[] has "word"
     file_name: str | None = None
+    seconds: float | None = None       # the length the file's container states (None: none): a first estimate
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +68,14 @@ Answer = Transcript | Refused | Failed
 
 
 class ApiReplies(Protocol):
-    """Where one request's answer goes: called from the actors' threads, once `finished`, after any `heard`."""
+    """Where one request's answer goes: called from the actors' threads, once `finished`, after any `heard`.
+    `finished` says whether the answer went to a client still waiting for it (False: it left, or the server
+    stopped or answered it already): only an answer that went is delivered, and charged."""
 
     def heard(self, segment: Segment) -> None:
         """A piece of the text as it is recognised (what `stream=true` sends at once)."""
 
-    def finished(self, answer: Answer) -> None: ...
+    def finished(self, answer: Answer) -> bool: ...
 
 
 class TranscriptionDoor(Protocol):

@@ -7,7 +7,7 @@ another issued, and nobody without the token can make one."""
 import base64
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -123,6 +123,8 @@ class Credit:
     balance: float
     until: datetime | None = None
     new: bool = True
+    entry: int = field(default=0, compare=False)   # its "credit" row's id in the ledger (see Balances)
+    language_code: str | None = None   # the payer's Telegram app's, as the payment's update said: the receipt's
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,17 @@ class Refund:
     taken: float
     balance: float
     new: bool = True
+    entry: int = field(default=0, compare=False)   # a new refund's "refund" row's id in the ledger (see Balances)
+    language_code: str | None = None   # the payer's Telegram app's, as a refunded_payment update said
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """Every user's bought balance as stored, {user_id: (seconds, when it expires; None: never)}, and the ledger's
+    latest row they include: a credit or refund with an entry up to it is in them already (told again to a
+    QuotaActor restarted meanwhile, it must not count twice)."""
+    seconds: dict[int, tuple[float, datetime | None]]
+    last_entry: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@ class Wording:
         self.BUSINESS_DISCONNECTED = _("Not transcribed: my connection to your account was turned off.")
         # Billing with Telegram Stars (core.billing).
         self.BUY_IN_PRIVATE = _("Minutes are sold in a private chat with me: send /buy there.")
+        self.PAYSUPPORT_IN_PRIVATE = _("Your payments are listed in a private chat with me: send /paysupport there.")
         self.REFUND_USAGE = _("Usage: /refund CHARGE_ID (a payment's charge id, as /paysupport lists it).")
         self.NOT_CREDITED = _("Your payment arrived, but its invoice wasn't valid, so no minutes were added. The "
                               "operator will refund it; /paysupport says how to reach them.")
@@ -314,6 +315,11 @@ class Wording:
     def refund_refused(self, charge_id: str, reason: str) -> str:
         return self._("Telegram refused to refund payment %(id)s: %(reason)s. Nothing was changed.") % {
             "id": charge_id, "reason": reason}
+
+    def refund_unanswered(self, charge_id: str, reason: str) -> str:
+        return self._("Telegram did not answer the refund of payment %(id)s (%(reason)s), so it may have been made "
+                      "or not. If it was, it is recorded here when Telegram tells me; the operator can check with "
+                      "voicebot billing reconcile before trying again.") % {"id": charge_id, "reason": reason}
 
     def refund_unknown(self, charge_id: str) -> str:
         return self._("There is no payment with charge id %(id)s.") % {"id": charge_id}

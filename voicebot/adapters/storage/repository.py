@@ -33,7 +33,7 @@ from voicebot.adapters.storage.models import (
     fitted,
     utc_now,
 )
-from voicebot.core.billing import Charge, Credit, PaymentReceived, Refund, expiry
+from voicebot.core.billing import Balances, Charge, Credit, PaymentReceived, Refund, expiry
 from voicebot.core.calls import Destination
 from voicebot.core.captions import caption_entities, entity_fields
 from voicebot.core.domain import (
@@ -242,6 +242,9 @@ class Storage:
                 Segment.insert_many([fitted(Segment, {"usage": usage, "position": position, "start": segment.start,
                                                       "end": segment.end, "text": segment.text})
                                      for position, segment in enumerate(transcript.segments)]).execute()
+            if bought_seconds > 0:
+                # Never more than the stored balance: a refund may have taken what the job held meanwhile.
+                bought_seconds = min(bought_seconds, self._locked_balance(user.id))
             if charged_seconds > 0:
                 Transaction.create(user=user, usage=usage, seconds=charged_seconds, created_at=now,
                                    balance_change=-bought_seconds)
@@ -271,34 +274,38 @@ class Storage:
         user, _ = User.get_or_create(id=payment.user_id, defaults={"first_seen": now})
         self._expire(user.id, now)
         until = expiry(now, expire_days) if seconds > 0 else user.bought_until
-        Transaction.create(user=user.id, seconds=seconds, created_at=now, kind="credit", balance_change=seconds,
-                           stars=payment.total_amount, charge_id=payment.charge_id)
+        row = Transaction.create(user=user.id, seconds=seconds, created_at=now, kind="credit",
+                                 balance_change=seconds, stars=payment.total_amount, charge_id=payment.charge_id)
         (User.update(bought_seconds=User.bought_seconds + seconds, bought_until=until)
          .where(User.id == user.id).execute())
         return Credit(payment.charge_id, payment.user_id, payment.chat_id, payment.total_amount, seconds,
-                      self._balance(user.id)[0], until)
+                      self._balance(user.id)[0], until, entry=row.id, language_code=payment.language_code)
 
-    def record_refund(self, charge_id: str) -> Refund | None:
-        """Telegram gave the payment's Stars back: its "refund" row takes back what is unspent of what it bought
-        (never more than the balance: minutes used are not charged back), once; a refund recorded before changes
-        nothing (`new` False). None for a payment the ledger does not have."""
+    def record_refund(self, charge_id: str, held: float = 0.0) -> Refund | None:
+        """Telegram gave the payment's Stars back: its "refund" row takes back what is unspent of what it bought,
+        once: never more than the balance less the `held` seconds of it that jobs under way were promised (minutes
+        used, or being used, are not charged back). The payment is claimed first, so two recording it at once (the
+        operator's command and the bot's refunded_payment update) write one row; the other, like a refund recorded
+        before, changes nothing (`new` False). None for a payment the ledger does not have."""
         now = utc_now()
         with self._writing():
+            claimed = (Payment.update(refunded_at=now)
+                       .where((Payment.charge_id == charge_id) & Payment.refunded_at.is_null()).execute())
             payment = Payment.get_or_none(Payment.charge_id == charge_id)
             if payment is None:
                 return None
-            if payment.refunded_at is not None:
+            if not claimed:
                 return Refund(charge_id, payment.user_id, payment.chat_id, payment.stars, payment.refunded_seconds,
                               self._balance(payment.user_id)[0], new=False)
             User.get_or_create(id=payment.user_id, defaults={"first_seen": now})
             self._expire(payment.user_id, now)
-            taken = max(0.0, min(self._balance(payment.user_id)[0], payment.seconds))
-            Transaction.create(user=payment.user_id, seconds=taken, created_at=now, kind="refund",
-                               balance_change=-taken, stars=-payment.stars, charge_id=charge_id)
-            Payment.update(refunded_at=now, refunded_seconds=taken).where(Payment.charge_id == charge_id).execute()
+            taken = max(0.0, min(payment.seconds, self._balance(payment.user_id)[0] - held))
+            row = Transaction.create(user=payment.user_id, seconds=taken, created_at=now, kind="refund",
+                                     balance_change=-taken, stars=-payment.stars, charge_id=charge_id)
+            Payment.update(refunded_seconds=taken).where(Payment.charge_id == charge_id).execute()
             User.update(bought_seconds=User.bought_seconds - taken).where(User.id == payment.user_id).execute()
             return Refund(charge_id, payment.user_id, payment.chat_id, payment.stars, taken,
-                          self._balance(payment.user_id)[0])
+                          self._balance(payment.user_id)[0], entry=row.id)
 
     def expire_balance(self, user_id: int) -> float:
         """The user's balance, once past when it expires, goes with an "expire" row (once); what is left now."""
@@ -307,6 +314,7 @@ class Storage:
             return self._balance(user_id)[0]
 
     def _expire(self, user_id: int, now: datetime) -> None:
+        self._locked_balance(user_id)
         balance, until = self._balance(user_id)
         if until is None or until > now or balance <= 0:
             return
@@ -314,21 +322,37 @@ class Storage:
         User.update(bought_seconds=User.bought_seconds - balance).where(User.id == user_id).execute()
 
     @staticmethod
+    def _locked_balance(user_id: int) -> float:
+        """The user's balance, their row locked until the transaction ends: a refund, a use and an expiry of one
+        balance read it one after the other (PostgreSQL; SQLite's write lock holds every writer off already)."""
+        query = User.select(User.bought_seconds).where(User.id == user_id)
+        if database.for_update:
+            query = query.for_update()
+        return float(query.scalar() or 0.0)
+
+    @staticmethod
     def _balance(user_id: int) -> tuple[float, datetime | None]:
         row = User.select(User.bought_seconds, User.bought_until).where(User.id == user_id).tuples().first()
         return (0.0, None) if row is None else (float(row[0] or 0.0), row[1])
 
-    def balances(self) -> dict[int, tuple[float, datetime | None]]:
-        """Every user with a bought balance: (seconds, when it expires; None: never)."""
-        with database_errors():
-            return {user_id: (float(seconds), until) for user_id, seconds, until in
-                    User.select(User.id, User.bought_seconds, User.bought_until)
-                    .where(User.bought_seconds > 0).tuples()}
+    def balances(self) -> Balances:
+        """Every user with a bought balance: (seconds, when it expires; None: never); and the latest ledger row
+        they include (read in one transaction: the rows and the balances they changed are written in one)."""
+        with database_errors(), database.atomic():
+            last_entry = Transaction.select(fn.MAX(Transaction.id)).scalar() or 0
+            return Balances({user_id: (float(seconds), until) for user_id, seconds, until in
+                             User.select(User.id, User.bought_seconds, User.bought_until)
+                             .where(User.bought_seconds > 0).tuples()}, last_entry)
 
     def payer(self, charge_id: str) -> int | None:
         """The user who made payment `charge_id`; None: the ledger has no such payment."""
         with database_errors():
             return Payment.select(Payment.user_id).where(Payment.charge_id == charge_id).scalar()
+
+    def chosen_language(self, user_id: int) -> str | None:
+        """The language the user chose with /lang; None: their app's, which only their updates tell."""
+        with database_errors():
+            return User.select(User.interface_language).where(User.id == user_id).scalar()
 
     def charges(self, user_id: int, limit: int = 5) -> list[Charge]:
         """The user's latest payments, newest first."""
