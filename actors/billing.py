@@ -69,6 +69,7 @@ class Billing:
         self._included = balances.last_entry   # credits and refunds up to this ledger row are in those balances
         # Admins' /refund commands waiting for the ledger or Telegram: charge id -> (chat, message, words).
         self._refunding: dict[str, tuple[int, int, Wording]] = {}
+        self._refunds_applied: set[str] = set()   # charge ids whose refund this balance book has taken back
         self._waiting: dict[tuple[int, int], Wording] = {}   # /paysupport's answers waiting for the ledger
         self._offered: dict[int, datetime] = {}   # user -> when a refusal last offered them a pack
 
@@ -212,17 +213,18 @@ class Billing:
                                                                            refund.stars, refund.taken))
 
     def refunded(self, refund: Refund, words: Wording) -> None:
-        """A refund in the ledger: the balance here follows. Only the refund's first recording (its row written now)
-        tells the payer, so no restart makes it twice; one recorded before (by the operator's command, which tells
-        them itself, or by this bot) is the ledger's word on the balance, which it only lowers."""
+        """A refund in the ledger: the balance here takes back what it took, once, however often it is told (its
+        row is in the balances loaded at start, or was taken back here already). Only the refund's first recording
+        (its row written now) tells the payer, so no restart makes it twice; one recorded before, by the operator's
+        command, told them itself."""
         user = self._users[refund.user_id]
-        if not refund.new:
-            user.bought = min(user.bought, max(0.0, refund.balance))
+        if self._known(refund.entry, refund.charge_id) or refund.charge_id in self._refunds_applied:
             return
-        if self._known(refund.entry, refund.charge_id):
-            return
+        self._refunds_applied.add(refund.charge_id)
         user.bought = max(0.0, user.bought - refund.taken)
         self._metrics.stars_refunded(refund.stars)
+        if not refund.new:
+            return
         log.info("payment %s of user %s refunded: %s stars, %.0f s taken back", refund.charge_id, refund.user_id,
                  refund.stars, refund.taken)
         self._sender.tell(SendText(Destination(refund.chat_id), words.refunded(refund.stars, refund.taken,

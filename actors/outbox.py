@@ -7,7 +7,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from voicebot.core.calls import BotCall, Destination, EditText, PostedMessage, SendDocument, SendText
+from voicebot.core.calls import (
+    AnswerPreCheckout,
+    AnswerPress,
+    BotCall,
+    Destination,
+    EditText,
+    PostedMessage,
+    SendDocument,
+    SendText,
+)
 from voicebot.core.errors import TelegramError
 from voicebot.core.ports import BotCalls
 
@@ -19,6 +28,9 @@ MAX_WAITING = 50                  # bounded calls waiting in one chat; past that
 # A call without a chat (a press's or a pre-checkout's answer) that fails on the way is made again within this
 # much of its first try, no later: Telegram refuses such an answer once it is late (a pre-checkout's after 10 s).
 AT_ONCE_RETRY_SECONDS = 8.0
+# The calls without a chat that are made again: answers to a query, harmless twice. Any other (a refund) is made
+# once: made again after a lost answer, it would be refused (CHARGE_ALREADY_REFUNDED) though it went through.
+RETRIED_AT_ONCE = (AnswerPress, AnswerPreCheckout)
 
 
 @dataclass(frozen=True)
@@ -78,10 +90,11 @@ class _Later:
 
 @dataclass(frozen=True, slots=True)
 class _Retry:
-    """A call without a chat that failed on the way: made again at `due`, if that is before `until`."""
+    """A call without a chat that failed on the way (`error`): made again at `due`, if that is before `until`."""
     posting: Posting
     due: float
     until: float
+    error: TelegramError
 
 
 @dataclass
@@ -234,10 +247,10 @@ class Outbox:
         try:
             outcome = Made(self._telegram.perform(posting.call))
         except TelegramError as error:
-            delay = float(error.retry_after or 1.0)
-            if error.transient and now + delay < until:
+            now, delay = self._clock(), float(error.retry_after or 1.0)   # the call may have taken a while
+            if error.transient and isinstance(posting.call, RETRIED_AT_ONCE) and now + delay < until:
                 log.warning("%s failed: %s; trying again in %.0f s", error.method, error.description, delay)
-                self._retries.append(_Retry(posting, now + delay, until))
+                self._retries.append(_Retry(posting, now + delay, until, error))
                 return
             log.warning("%s failed: %s", error.method, error.description)
             outcome = GaveUp(error)
@@ -250,7 +263,11 @@ class Outbox:
         due = [retry for retry in self._retries if retry.due <= now]
         self._retries = [retry for retry in self._retries if retry.due > now]
         for retry in due:
-            self._make_at_once(retry.posting, retry.until)
+            if retry.until > self._clock():
+                self._make_at_once(retry.posting, retry.until)
+            else:   # its reminder came late: Telegram would refuse it now
+                for follow_up in self._then(retry.posting, GaveUp(retry.error)):
+                    self.post(follow_up)
         if not self._retries:
             return None
         return min(retry.due for retry in self._retries) - now

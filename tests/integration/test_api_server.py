@@ -21,7 +21,6 @@ from voicebot.adapters.storage.api_keys import ApiKeys
 from voicebot.core.api import Failed, Refused, TranscriptionRequest
 from voicebot.core.domain import FailureReason, Segment, Task, Transcript, Word
 
-from helpers import free_port
 from mailbox import wait_until
 
 MODEL = "small"
@@ -82,7 +81,7 @@ def door():
 
 @pytest.fixture
 def server(door, storage):
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset({"en", "de"}),
+    server = ApiServer("127.0.0.1:0", door, ApiKeys(), model=MODEL, languages=frozenset({"en", "de"}),
                        max_file_bytes=MAX_FILE_BYTES).start()
     yield server
     server.stop()
@@ -376,7 +375,7 @@ def test_unknown_paths_get_404_and_wrong_methods_405(base_url, secret):
 
 def test_a_request_whose_head_never_ends_is_cut_at_the_deadline(monkeypatch, door, storage):
     monkeypatch.setattr(api_server_module, "REQUEST_DEADLINE_SECONDS", 0.5)
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+    server = ApiServer("127.0.0.1:0", door, ApiKeys(), model=MODEL, languages=frozenset(),
                        max_file_bytes=MAX_FILE_BYTES).start()
     try:
         host, port = server.address.split(":")
@@ -390,7 +389,7 @@ def test_a_request_whose_head_never_ends_is_cut_at_the_deadline(monkeypatch, doo
 def test_an_upload_that_stalls_gets_408(monkeypatch, door, storage, secret):
     monkeypatch.setattr(api_server_module, "REQUEST_DEADLINE_SECONDS", 0.5)
     monkeypatch.setattr(api_server_module, "MIN_UPLOAD_BYTES_PER_SECOND", 10 ** 12)
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+    server = ApiServer("127.0.0.1:0", door, ApiKeys(), model=MODEL, languages=frozenset(),
                        max_file_bytes=MAX_FILE_BYTES).start()
     try:
         host, port = server.address.split(":")
@@ -434,7 +433,7 @@ def held_request(server: ApiServer, secret: str, recording: Path) -> tuple[threa
 def test_a_request_under_way_at_stop_is_told_to_come_back_and_a_later_answer_did_not_go(door, storage, secret,
                                                                                            recording):
     door.held = True
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+    server = ApiServer("127.0.0.1:0", door, ApiKeys(), model=MODEL, languages=frozenset(),
                        max_file_bytes=MAX_FILE_BYTES).start()
     asking, got = held_request(server, secret, recording)
     assert wait_until(lambda: door.replies, timeout=30)
@@ -451,7 +450,7 @@ def test_a_request_under_way_at_stop_is_told_to_come_back_and_a_later_answer_did
 
 def test_an_answer_within_the_grace_at_stop_is_delivered(door, storage, secret, recording):
     door.held = True
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+    server = ApiServer("127.0.0.1:0", door, ApiKeys(), model=MODEL, languages=frozenset(),
                        max_file_bytes=MAX_FILE_BYTES, grace_seconds=60).start()
     asking, got = held_request(server, secret, recording)
     assert wait_until(lambda: door.replies, timeout=30)
@@ -465,7 +464,7 @@ def test_an_answer_within_the_grace_at_stop_is_delivered(door, storage, secret, 
 
 def test_a_request_with_no_answer_in_time_gets_503_and_a_later_answer_did_not_go(door, storage, secret, recording):
     door.held = True   # its job was lost on the way
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+    server = ApiServer("127.0.0.1:0", door, ApiKeys(), model=MODEL, languages=frozenset(),
                        max_file_bytes=MAX_FILE_BYTES, answer_seconds=0.5).start()
     try:
         asking, got = held_request(server, secret, recording)
@@ -505,7 +504,7 @@ def test_the_length_a_browsers_recording_holds_reaches_the_door_though_its_heade
     with webm.open("wb") as target:
         subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(source), "-c:a", "libopus", "-f", "webm",
                         "pipe:1"], stdout=target, check=True, timeout=120)
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+    server = ApiServer("127.0.0.1:0", door, ApiKeys(), model=MODEL, languages=frozenset(),
                        max_file_bytes=MAX_FILE_BYTES, stated_length=stated_length).start()
     try:
         openai_client(f"http://{server.address}/v1", secret).audio.transcriptions.create(model="whisper-1", file=webm)
@@ -519,7 +518,7 @@ def test_a_file_longer_than_its_header_states_is_told_so_not_refused_as_over_quo
                                                                                       recording):
     door.segments = ()
     door.answer = Failed(FailureReason.OVER_QUOTA, "This recording is longer than what is left of your daily limit.")
-    server = ApiServer(f"127.0.0.1:{free_port()}", door, ApiKeys(), model=MODEL, languages=frozenset(),
+    server = ApiServer("127.0.0.1:0", door, ApiKeys(), model=MODEL, languages=frozenset(),
                        max_file_bytes=MAX_FILE_BYTES, stated_length=lambda path: 10.0).start()
     try:
         with pytest.raises(openai.BadRequestError) as refused:

@@ -349,6 +349,17 @@ def test_a_refund_recorded_before_is_not_told_again_and_the_balance_follows_the_
     assert WORDS.bought_balance(600, None) in described.text
 
 
+def test_a_refund_recorded_elsewhere_is_taken_back_here_once_however_often_it_is_told(fakes):
+    """The operator's command recorded it; the bot hears of it from its refunded_payment update, and again from
+    its own /refund of the same charge: the balance here loses what the refund took, once (not the ledger's
+    balance of that moment, which may hold credits still on their way here)."""
+    _, sender, _, _ = fakes
+    quota = start_quota(fakes, balances={2: (1000.0, None)})
+    refund = Refund("ch1", 2, 2, 50, 400.0, 660.0, new=False, entry=7)
+    deliver(quota, refund, refund, UserDescribed(2, None, 2, 9))
+    assert WORDS.bought_balance(600, None) in sender.of(SendText)[-1].text
+
+
 def test_refund_is_for_admins_only(fakes):
     _, sender, storage, _ = fakes
     deliver(start_quota(fakes), command("/refund ch1", user_id=7))

@@ -4,6 +4,7 @@ import time
 import pykka
 
 from actors.messages import (
+    CallMade,
     ChatAdminChecked,
     CheckChannelAdmin,
     CheckChatAdmin,
@@ -26,6 +27,7 @@ from voicebot.core.calls import (
     EditButtons,
     EditText,
     PostedMessage,
+    RefundStars,
     SendDocument,
     SendText,
 )
@@ -367,6 +369,25 @@ def test_an_answer_without_a_chat_throttled_by_telegram_is_made_again_only_while
     time.sleep(0.5)
     # The late one was tried once: Telegram would refuse its answer by the time it may be made again.
     assert [query_id for query_id, _ in telegram.tried] == ["late", "soon", "soon"]
+
+
+def test_a_refund_whose_answer_was_lost_is_not_made_again_and_its_asker_hears_it_went_unanswered():
+    class Lost(FakeTelegram):
+        refunds = 0
+
+        def perform(self, call):
+            if isinstance(call, RefundStars):
+                self.refunds += 1
+                raise TelegramError("refundStarPayment", "Bad Gateway", 502)
+            return super().perform(call)
+
+    telegram, asker = Lost(), RecordingMailbox()
+    refund = RefundStars(7, "charge-1")
+    deliver(start_sender(telegram), MakeCall(refund, asker))
+    assert wait_until(lambda: asker.messages, timeout=5)
+    time.sleep(1.5)   # past the delay a retry would have had
+    assert telegram.refunds == 1   # made again, it would be refused as refunded already though it went through
+    assert asker.messages == [CallMade(refund, "Bad Gateway", unanswered=True)]
 
 
 def test_presses_are_answered_at_once_and_files_and_button_changes_take_their_chats_turn():

@@ -138,7 +138,7 @@ class Refund:
     taken: float
     balance: float
     new: bool = True
-    entry: int = field(default=0, compare=False)   # a new refund's "refund" row's id in the ledger (see Balances)
+    entry: int = field(default=0, compare=False)   # its "refund" row's id in the ledger (see Balances)
     language_code: str | None = None   # the payer's Telegram app's, as a refunded_payment update said
 
 

@@ -295,8 +295,10 @@ class Storage:
             if payment is None:
                 return None
             if not claimed:
+                row = (Transaction.select(Transaction.id)
+                       .where((Transaction.charge_id == charge_id) & (Transaction.kind == "refund")).scalar())
                 return Refund(charge_id, payment.user_id, payment.chat_id, payment.stars, payment.refunded_seconds,
-                              self._balance(payment.user_id)[0], new=False)
+                              self._balance(payment.user_id)[0], new=False, entry=row or 0)
             User.get_or_create(id=payment.user_id, defaults={"first_seen": now})
             self._expire(payment.user_id, now)
             taken = max(0.0, min(payment.seconds, self._balance(payment.user_id)[0] - held))
