@@ -5,6 +5,7 @@ sent are found at the next start. And the StorageActor: a batch's payment credit
 import threading
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import pykka
 import pytest
@@ -185,10 +186,8 @@ def test_the_same_payment_twice_in_one_batch_is_credited_once(tmp_path):
         pykka.ActorRegistry.stop_all()
 
 
-def test_the_operators_refund_of_an_unknown_charge_or_without_a_token_is_one_line_and_changes_nothing(
-        db_url, tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    monkeypatch.delenv("TELEGRAM_BOT_TOKEN_FILE", raising=False)
+def operators_config(db_url: str, tmp_path) -> Path:
+    """The config an operator's command reads: the database, whose ledger holds payment ch1 (60 minutes)."""
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{db_url}"\n')
     storage = Storage(db_url)
@@ -197,11 +196,20 @@ def test_the_operators_refund_of_an_unknown_charge_or_without_a_token_is_one_lin
         storage.store_payments([(paid(), 3600.0)])
     finally:
         storage.close()
+    return config
+
+
+def test_the_operators_refund_of_an_unknown_charge_or_without_a_token_is_one_line_and_changes_nothing(
+        db_url, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN_FILE", raising=False)
+    config = operators_config(db_url, tmp_path)
     assert main(["--config", str(config), "billing", "refund", "nope"]) == 1
     assert capsys.readouterr().err == ("voicebot: no payment with charge id nope in the ledger: check the id (the "
                                        "payer's /paysupport lists theirs)\n")
     assert main(["--config", str(config), "billing", "refund", "ch1"]) == 1
     assert "set TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
+    storage = Storage(db_url)
     storage.open()
     try:
         assert storage.record_refund("ch1").new, "nothing was recorded before"
@@ -213,14 +221,7 @@ def test_the_operators_refund_says_what_happened_when_telegram_does_not_answer_o
         db_url, tmp_path, capsys, monkeypatch):
     from voicebot.adapters.telegram import TelegramClient
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:token")
-    config = tmp_path / "config.toml"
-    config.write_text(f'[database]\nurl = "{db_url}"\n')
-    storage = Storage(db_url)
-    storage.open()
-    try:
-        storage.store_payments([(paid(), 3600.0)])
-    finally:
-        storage.close()
+    config = operators_config(db_url, tmp_path)
 
     def no_answer(self, call):
         raise TelegramError("refundStarPayment", "Gateway Timeout", 504)
@@ -243,12 +244,10 @@ def test_the_operators_refund_tells_the_payer_once_in_the_language_they_chose(db
     from voicebot.adapters.telegram import TelegramClient
     from voicebot.adapters.translations import load_languages
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:token")
-    config = tmp_path / "config.toml"
-    config.write_text(f'[database]\nurl = "{db_url}"\n')
+    config = operators_config(db_url, tmp_path)
     storage = Storage(db_url)
     storage.open()
     try:
-        storage.store_payments([(paid(), 3600.0)])
         storage.save_user_settings(ANN, UserSettings(interface_language="uk"))
     finally:
         storage.close()
