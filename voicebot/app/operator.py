@@ -303,7 +303,9 @@ def _refund(storage: Storage, settings: Settings, args) -> int:
           f"{_minutes(refund.taken)} of their bought minutes (minutes used stay used); their balance is now "
           f"{_minutes(refund.balance)}")
     if refund.new:   # the refund's first recording tells the payer (the bot, reading it again, does not)
-        _tell_refunded(telegram, refund, storage.chosen_language(payer))
+        # Unlike the refund, the notice may be made again after a failure on the way (a 429, say).
+        notices = TelegramClient(settings.telegram.api_url, settings.telegram.token)
+        _tell_refunded(notices, refund, storage.chosen_language(payer))
     return 0
 
 
