@@ -176,7 +176,7 @@ class Billing:
         if not charge_id or len(charge_id) > MAX_CHARGE_ID or " " in charge_id:
             return words.REFUND_USAGE
         self._refunding[charge_id] = (command.chat_id, command.message_id, words)
-        self._storage.tell(LookUpPayment(charge_id, command.chat_id, command.message_id, self._quota))
+        self._storage.tell(LookUpPayment(charge_id, self._quota))
         return None
 
     def payment_looked_up(self, found: PaymentLookedUp) -> None:
@@ -213,16 +213,16 @@ class Billing:
                                                                            refund.stars, refund.taken))
 
     def refunded(self, refund: Refund, words: Wording) -> None:
-        """A refund in the ledger: the balance here takes back what it took, once, however often it is told (its
-        row is in the balances loaded at start, or was taken back here already). Only the refund's first recording
-        (its row written now) tells the payer, so no restart makes it twice; one recorded before, by the operator's
-        command, told them itself."""
-        user = self._users[refund.user_id]
-        if self._known(refund.entry, refund.charge_id) or refund.charge_id in self._refunds_applied:
-            return
-        self._refunds_applied.add(refund.charge_id)
-        user.bought = max(0.0, user.bought - refund.taken)
-        self._metrics.stars_refunded(refund.stars)
+        """A refund in the ledger: the balance here takes back what it took, once, however often and in whatever
+        order it is told (its row is in the balances loaded at start, or was taken back here already: the bot's own
+        recording and that of Telegram's refunded_payment update come by different ways). Its first recording (its
+        row written then: `new`) tells the payer, so no restart makes it twice; one recorded first by the
+        operator's command told them itself."""
+        if not (self._known(refund.entry, refund.charge_id) or refund.charge_id in self._refunds_applied):
+            self._refunds_applied.add(refund.charge_id)
+            user = self._users[refund.user_id]
+            user.bought = max(0.0, user.bought - refund.taken)
+            self._metrics.stars_refunded(refund.stars)
         if not refund.new:
             return
         log.info("payment %s of user %s refunded: %s stars, %.0f s taken back", refund.charge_id, refund.user_id,
