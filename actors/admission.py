@@ -237,7 +237,7 @@ class Admission:
             return
         told = self._refuse_with(job, text)
         # Only under the refusal itself: a flood of recordings over quota is not a flood of invoices.
-        if reason == "quota" and told and self._offer is not None and not is_channel(job.user_id):
+        if reason == "quota" and told and self._offer is not None:   # the offer knows who may buy
             self._offer(job)
 
     def _refuse_with(self, job: Job, text: str) -> bool:
@@ -289,8 +289,7 @@ class Admission:
         an unlimited user never touches their balance."""
         if self._users.is_unlimited(job.user_id):
             return 0.0
-        free_left = max(0.0, self._users.daily_seconds(job.user_id) - self._users[job.user_id].charged)
-        return min(max(0.0, charged - free_left), self._users.bought(job.user_id))
+        return min(max(0.0, charged - self._users.free_left(job.user_id)), self._users.bought(job.user_id))
 
     def refused_as_busy(self, job: Job) -> None:
         """The Dispatcher's backlog was full: the job never started, and is recorded as such."""
@@ -332,9 +331,8 @@ class Admission:
     def _seconds_left(self, job: Job) -> float:
         """What is left for `job`: of the day's free seconds and then of the bought balance, neither charged nor
         held by the user's other unsettled jobs."""
-        user = self._users[job.user_id]
-        free_left = max(0.0, self._users.daily_seconds(job.user_id) - user.charged)
-        return free_left + self._users.bought(job.user_id) - user.reserved + (self._holds.get(job.key) or 0.0)
+        return (self._users.free_left(job.user_id) + self._users.bought(job.user_id) - self._users[job.user_id].reserved
+                + (self._holds.get(job.key) or 0.0))
 
     def _share(self, job: Job) -> float | None:
         """The most `job` may decode, which it holds until it is settled (None: no limit but the global one). A

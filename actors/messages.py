@@ -666,10 +666,8 @@ class ExpireBalance:
 
 @dataclass(frozen=True, slots=True)
 class LookUpPayment:
-    """An admin's /refund CHARGE_ID (command `message_id` in `chat_id`): answered with PaymentLookedUp."""
+    """An admin's /refund CHARGE_ID: answered with PaymentLookedUp."""
     charge_id: str
-    chat_id: int
-    message_id: int
     reply_to: Mailbox
 
 
@@ -678,8 +676,6 @@ class PaymentLookedUp:
     """`payer`: the payment's user id (None: no such payment, or the database could not be read: `failed`)."""
     charge_id: str
     payer: int | None
-    chat_id: int
-    message_id: int
     failed: bool = False
 
 

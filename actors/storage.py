@@ -238,8 +238,8 @@ class StorageActor(SupervisedActor):
                 return self._storage.balances()
             case LoadUnsentReceipts(reply_to):
                 reply_to.tell(UnsentReceipts(tuple(self._storage.unsent_receipts())))
-            case LookUpPayment(charge_id, chat_id, message_id, reply_to):
-                reply_to.tell(PaymentLookedUp(charge_id, self._storage.payer(charge_id), chat_id, message_id))
+            case LookUpPayment(charge_id, reply_to):
+                reply_to.tell(PaymentLookedUp(charge_id, self._storage.payer(charge_id)))
             case RecordRefund(charge_id, reply_to, held):
                 reply_to.tell(RefundRecorded(charge_id, self._storage.record_refund(charge_id, held)))
             case ListCharges(user_id, chat_id, message_id, reply_to):
@@ -368,8 +368,8 @@ class StorageActor(SupervisedActor):
                 reply_to.tell(TranscriptRecalled(job, None))   # transcribed then: a look-up is no reason to wait
             case StoreJob(voice, press, reply_to):
                 reply_to.tell(JobStored(voice, press, new=False, failed=True))
-            case LookUpPayment(charge_id, chat_id, message_id, reply_to):
-                reply_to.tell(PaymentLookedUp(charge_id, None, chat_id, message_id, failed=True))
+            case LookUpPayment(charge_id, reply_to):
+                reply_to.tell(PaymentLookedUp(charge_id, None, failed=True))
             case RecordRefund(charge_id, reply_to):
                 reply_to.tell(RefundRecorded(charge_id, None))
             case ListCharges(user_id, chat_id, message_id, reply_to):

@@ -64,10 +64,13 @@ class UserBook:
         user = self[user_id]
         return 0.0 if user.bought_until is not None and user.bought_until <= self._now() else user.bought
 
+    def free_left(self, user_id: int) -> float:
+        """What is left of the day's free seconds, charged or not: they go before any bought ones."""
+        return max(0.0, self.daily_seconds(user_id) - self[user_id].charged)
+
     def held_bought(self, user_id: int) -> float:
         """The bought seconds the user's jobs under way were promised: what they hold beyond the day's free ones."""
-        user = self[user_id]
-        return max(0.0, user.reserved - max(0.0, self.daily_seconds(user_id) - user.charged))
+        return max(0.0, self[user_id].reserved - self.free_left(user_id))
 
     def is_unlimited(self, user_id: int) -> bool:
         return self[user_id].settings.unlimited or user_id in self._rules.unlimited_user_ids

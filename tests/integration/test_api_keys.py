@@ -8,7 +8,7 @@ from voicebot.adapters.storage import Storage
 from voicebot.adapters.storage.api_keys import ApiKeys
 from voicebot.adapters.storage.models import ApiKeyRecord
 from voicebot.app.cli import main
-from voicebot.core.api import api_user_id, is_api_user
+from voicebot.core.api import api_user_id
 
 pytest_plugins = ["databases"]
 
@@ -45,7 +45,7 @@ def test_create_prints_the_secret_once_and_stores_only_its_hash(config, db_url, 
         assert row.key_hash == hashlib.sha256(secret.encode()).hexdigest()
         assert secret[3:] not in repr(row.__data__)
         key = ApiKeys().find(secret)
-        assert (key.name, key.user_id, is_api_user(key.user_id)) == ("n8n", api_user_id(row.id), True)
+        assert (key.name, key.user_id) == ("n8n", api_user_id(row.id))
         assert ApiKeys().find(secret[:-1] + ("A" if secret[-1] != "A" else "B")) is None
     finally:
         storage.close()

@@ -401,11 +401,8 @@ def _stats(storage: Storage, settings: Settings, args) -> int:
     # No total of users: one person on several days is still one person.
     rows.append(_stats_row("total", "", transcriptions, sum(entry.audio_seconds for entry in days),
                            sum(entry.failures for entry in days), processing / max(transcriptions, 1)))
-    widths = [max(len(column), *(len(row[n]) for row in rows)) for n, column in enumerate(_STATS_COLUMNS)]
     print(f"usage from {first} to {last} ({settings.quota.timezone})")
-    for row in (_STATS_COLUMNS, *rows):
-        print("  ".join(cell.ljust(width) if n == 0 else cell.rjust(width)
-                        for n, (cell, width) in enumerate(zip(row, widths, strict=True))))
+    _print_table(_STATS_COLUMNS, rows)
     return 0
 
 

@@ -17,10 +17,6 @@ def api_user_id(key_id: int) -> int:
     return API_USER_BASE + key_id
 
 
-def is_api_user(user_id: int) -> bool:
-    return user_id >= API_USER_BASE
-
-
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     """A key the operator created (`voicebot api key create NAME`): only its name is ever shown or measured,
